@@ -1,0 +1,139 @@
+"""The JSON that both halves of SwiftChat speak: envelopes, errors, input checks.
+
+Every HTTP body and every WebSocket frame the server sends is built by
+``envelope()``; every field a client sends is checked by one of the
+functions here before it reaches the store. ``ApiError`` is how any part of
+the server says "this request cannot be served" with a status and the two
+texts of an error envelope.
+
+Nothing here touches sockets, threads or the database; the functions are
+plain and run on whichever thread calls them.
+"""
+
+import json
+import re
+import time
+
+__all__ = [
+    "ApiError", "bad_request", "envelope", "encode", "parse_json_object", "text_field",
+    "username", "password", "room_name", "description", "content",
+    "query_int", "now", "iso",
+]
+
+MAX_USERNAME, MAX_PASSWORD, MAX_ROOM_NAME, MAX_DESCRIPTION, MAX_CONTENT = 32, 128, 64, 500, 4000
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,%d}" % MAX_USERNAME)
+
+
+class ApiError(Exception):
+    """A request that cannot be served: a status and the error envelope's texts.
+
+    `message` is the short summary, `error` the detail; when only one text
+    is given it serves as both.
+    """
+
+    def __init__(self, status, message, error=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error = error or message
+
+
+def bad_request(error):
+    return ApiError(400, "Request failed", error)
+
+
+def envelope(message, data=None, error=None):
+    """The one place a SwiftChat envelope is built, for HTTP and WebSocket alike."""
+    if error is not None:
+        return {"success": False, "message": message, "error": error}
+    return {"success": True, "message": message, "data": {} if data is None else data}
+
+
+def encode(message, data=None, error=None):
+    """An envelope as compact JSON text, ready to send."""
+    return json.dumps(envelope(message, data, error), ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_json_object(raw):
+    """Decode a request body or frame that must hold one JSON object."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        raise bad_request("Invalid JSON format") from None
+    if not isinstance(value, dict):
+        raise bad_request("Invalid JSON format")
+    return value
+
+
+def text_field(obj, name, required=True, default=None):
+    """obj[name] as a string; absent is an error only when required."""
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise bad_request(f"{name} is required")
+        return default
+    if not isinstance(value, str):
+        raise bad_request(f"{name} must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate such as "\ud800" slips through JSON
+        raise bad_request(f"{name} must be valid Unicode text") from None
+    return value
+
+
+def username(obj):
+    value = text_field(obj, "username")
+    if not USERNAME_PATTERN.fullmatch(value):
+        raise bad_request(
+            f"username must be 3-{MAX_USERNAME} characters of letters, digits, '_', '.' or '-'"
+        )
+    return value
+
+
+def password(obj):
+    value = text_field(obj, "password")
+    if not 8 <= len(value) <= MAX_PASSWORD:
+        raise bad_request(f"password must be 8-{MAX_PASSWORD} characters")
+    return value
+
+
+def room_name(obj):
+    value = text_field(obj, "name").strip()
+    if not 1 <= len(value) <= MAX_ROOM_NAME:
+        raise bad_request(f"name must be 1-{MAX_ROOM_NAME} characters")
+    return value
+
+
+def description(obj, required):
+    value = text_field(obj, "description", required, default="")
+    if len(value) > MAX_DESCRIPTION:
+        raise bad_request(f"description must be at most {MAX_DESCRIPTION} characters")
+    return value
+
+
+def content(obj):
+    value = text_field(obj, "content").strip()
+    if not 1 <= len(value) <= MAX_CONTENT:
+        raise bad_request(f"content must be 1-{MAX_CONTENT} characters and not only spaces")
+    return value
+
+
+def query_int(query, name, default, maximum=None):
+    """A non-negative integer query parameter; values above maximum are clamped."""
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"[0-9]+", raw):
+        raise bad_request(f"{name} must be a non-negative integer")
+    value = int(raw) if len(raw) <= 18 else 10**18  # stays within SQLite's 64-bit integers
+    return value if maximum is None else min(value, maximum)
+
+
+def now():
+    """The current time in whole Unix seconds, as `timestamp` fields carry it."""
+    return int(time.time())
+
+
+def iso(timestamp):
+    """Unix seconds as the ISO-8601 UTC text of `created_at` fields."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
