@@ -1,0 +1,642 @@
+"""SwiftChat: a small chat server. REST on one port, WebSocket on another.
+
+This module is the HTTP half and the entry point. It owns the REST routes
+(the ROUTES table), the request handler that runs them on the worker threads
+of a ``ThreadingHTTPServer``, the ``SwiftChat`` object that starts and stops
+both halves over one store, ``serve()`` for embedding, and the command line.
+
+It leaves SQL to store.py, passwords and tokens to accounts.py, envelopes and
+input checks to protocol.py, and everything real-time to swiftchat_ws.py.
+
+A request travels: socket -> RequestHandler.dispatch (one per request, on
+its own thread) -> find_route -> a route function, which raises ApiError or
+returns (status, message, data) -> RequestHandler.send_body. Only dispatch
+turns exceptions into error envelopes.
+
+    python swiftchat.py --help
+"""
+
+import argparse
+import collections
+import contextlib
+import http
+import http.server
+import logging
+import mimetypes
+import os
+import pathlib
+import re
+import secrets
+import signal
+import sqlite3
+import sys
+import threading
+import time
+import urllib.parse
+
+import protocol
+from accounts import DEFAULT_ITERATIONS, Accounts
+from protocol import ApiError, bad_request, encode, now
+from store import Conflict, Store
+from swiftchat_ws import ChatHub, WebSocketServer
+
+__all__ = ["SwiftChat", "serve", "main", "ROUTES", "VERSION"]
+
+VERSION = "1.0.0"
+MAX_BODY = 64 * 1024
+STATIC_DIR = pathlib.Path(__file__).with_name("static")
+JSON_TYPE = "application/json; charset=utf-8"
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Requested-With",
+}
+
+log = logging.getLogger("swiftchat")
+
+
+# -- what a route function sees and may return ------------------------------
+
+class Request:
+    """One parsed HTTP request, as a route function sees it."""
+
+    def __init__(self, app, method, path, query, headers, body, params):
+        self.app = app  # the SwiftChat serving this request
+        self.method = method
+        self.path = path
+        self.query = query  # {name: first value}
+        self.headers = headers
+        self.body = body  # bytes
+        self.params = params  # {name: value} from the route's {placeholders}
+
+    def json(self):
+        return protocol.parse_json_object(self.body)
+
+    def user(self):
+        """The user named by the bearer token; raises ApiError(401) otherwise."""
+        header = self.headers.get("Authorization")
+        if not header:
+            raise ApiError(401, "Authentication required", "Missing Authorization header")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "Authentication required", "Invalid or expired token")
+        return self.app.accounts.user_for_token(token.strip())
+
+
+# A route that answers with something other than a JSON envelope (the chat page).
+Page = collections.namedtuple("Page", "content_type body")
+
+
+# -- routes: authentication and users ---------------------------------------
+
+def register(request):
+    body = request.json()
+    username, password = protocol.username(body), protocol.password(body)
+    try:
+        user = request.app.accounts.register(username, password)
+    except Conflict:
+        raise ApiError(409, "User already exists", "Username already taken") from None
+    return 201, "User registered successfully", session(request, user)
+
+
+def login(request):
+    body = request.json()
+    username = protocol.text_field(body, "username")
+    password = protocol.text_field(body, "password")
+    user = request.app.accounts.login(username, password)
+    if user is None:
+        raise ApiError(401, "Invalid credentials", "Username or password is incorrect")
+    return 200, "Login successful", session(request, user)
+
+
+def session(request, user):
+    token = request.app.accounts.issue_token(user)
+    return {"token": token, "id": user["id"], "username": user["username"]}
+
+
+def current_user(request):
+    return 200, "User information retrieved successfully", {"user": request.user()}
+
+
+def list_users(request):
+    request.user()
+    limit = protocol.query_int(request.query, "limit", 10, maximum=100)
+    offset = protocol.query_int(request.query, "offset", 0)
+    users, total = request.app.store.list_users(limit, offset)
+    return 200, "Users retrieved successfully", {
+        "users": users, "total": total, "limit": limit, "offset": offset}
+
+
+def get_user(request):
+    request.user()
+    user = request.app.store.user(request.params["user_id"])
+    if user is None:
+        raise ApiError(404, "User not found")
+    return 200, "User information retrieved successfully", {"user": user}
+
+
+# -- routes: rooms ------------------------------------------------------------
+
+def create_room(request):
+    user = request.user()
+    body = request.json()
+    name, description = protocol.room_name(body), protocol.description(body, required=False)
+    try:
+        room = request.app.store.create_room(name, description, user["id"], protocol.iso(now()))
+    except Conflict:
+        raise ApiError(409, "Room name already exists") from None
+    return 201, "Room created successfully", room
+
+
+def list_rooms(request):
+    limit = protocol.query_int(request.query, "limit", 50, maximum=100)
+    offset = protocol.query_int(request.query, "offset", 0)
+    rooms, total = request.app.store.list_rooms(limit, offset)
+    return 200, "Successfully retrieved rooms", {
+        "rooms": rooms, "count": len(rooms), "total": total, "limit": limit, "offset": offset}
+
+
+def join_room(request):
+    user = request.user()
+    room_id = protocol.text_field(request.json(), "room_id")
+    joined_at = request.app.store.add_member(room_id, user["id"], protocol.iso(now()))
+    if joined_at is None:
+        raise ApiError(404, "Room not found")
+    return 200, "Successfully joined room", {
+        "room_id": room_id, "user_id": user["id"], "joined_at": joined_at}
+
+
+def leave_room(request):
+    user = request.user()
+    room_id = protocol.text_field(request.json(), "room_id")
+    existing_room(request, room_id)
+    if not request.app.store.remove_member(room_id, user["id"]):
+        raise bad_request("You are not a member of this room")
+    return 200, "Successfully left room", {"room_id": room_id, "user_id": user["id"]}
+
+
+def update_room(request):
+    user = request.user()
+    room = room_of_creator(request, user, "update")
+    description = protocol.description(request.json(), required=True)
+    request.app.store.update_description(room["id"], description)
+    return 200, "Room description updated successfully", {
+        "room_id": room["id"], "new_description": description, "updated_by": user["id"]}
+
+
+def delete_room(request):
+    user = request.user()
+    room = room_of_creator(request, user, "delete")
+    request.app.store.delete_room(room["id"])
+    request.app.websocket.call(request.app.hub.close_room, room["id"])
+    return 200, "Room deleted successfully", {"room_id": room["id"], "deleted_by": user["id"]}
+
+
+def existing_room(request, room_id):
+    room = request.app.store.room(room_id)
+    if room is None:
+        raise ApiError(404, "Room not found")
+    return room
+
+
+def room_of_creator(request, user, verb):
+    room = existing_room(request, request.params["room_id"])
+    if room["creator_id"] != user["id"]:
+        raise ApiError(403, "Forbidden", f"Only the room creator can {verb} this room")
+    return room
+
+
+# -- routes: messages ---------------------------------------------------------
+
+def list_messages(request):
+    request.user()
+    room_id = request.query.get("room_id")
+    if not room_id:
+        raise bad_request("room_id is required")
+    limit = protocol.query_int(request.query, "limit", 50, maximum=100)
+    before = protocol.query_int(request.query, "before", None)
+    existing_room(request, room_id)
+    rows = request.app.store.messages(room_id, limit, before)
+    online = request.app.hub.online_users({row["user_id"] for row in rows})
+    messages = [{
+        "id": row["id"],
+        "room_id": row["room_id"],
+        "user_id": row["user_id"],
+        "content": row["content"],
+        "timestamp": row["timestamp"],
+        "sender": {
+            "id": row["user_id"],
+            "username": row["username"],
+            "password": "",  # the API document keeps the field; it is never filled
+            "is_online": row["user_id"] in online,
+        },
+    } for row in rows]
+    return 200, "Messages retrieved successfully", {
+        "messages": messages, "room_id": room_id, "count": len(messages)}
+
+
+# -- routes: system -----------------------------------------------------------
+
+def health(request):
+    seconds = int(time.monotonic() - request.app.started_at)
+    hours, rest = divmod(seconds, 3600)
+    uptime = f"{hours}h{rest // 60:02d}m{rest % 60:02d}s"
+    return 200, "Server is running", {
+        "status": "ok", "timestamp": now(), "uptime": uptime, "uptime_seconds": seconds}
+
+
+def info(request):
+    return 200, "Server information retrieved successfully", {
+        "name": "SwiftChat HTTP Server",
+        "version": VERSION,
+        "description": "A simple HTTP server with WebSocket support",
+        "timestamp": now(),
+        "ws_port": request.app.websocket.port,
+    }
+
+
+def echo(request):
+    data = {"method": request.method, "path": request.path}
+    if request.method == "GET":
+        data["user_agent"] = request.headers.get("User-Agent", "")
+    else:
+        data["received_data"] = request.body.decode("utf-8", errors="replace")
+    data["timestamp"] = now()
+    return 200, f"Echo {request.method} request received", data
+
+
+def protected(request):
+    request.user()
+    return 200, "This is a protected endpoint", {
+        "secret_info": "Secret information", "timestamp": now(), "access_level": "authenticated"}
+
+
+def index_page(request):
+    return static_page("index.html")
+
+
+def static_file(request):
+    return static_page(request.params["name"])
+
+
+def static_page(name):
+    path = STATIC_DIR / name
+    # The route's {name} holds no '/', so only '.', '..' and hidden files
+    # could step outside the folder or show what should stay private.
+    if name.startswith(".") or not path.is_file():
+        raise ApiError(404, "Not found", f"No such file: {name}")
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if content_type.startswith("text/") or content_type.endswith("javascript"):
+        content_type += "; charset=utf-8"
+    return Page(content_type, path.read_bytes())
+
+
+# (method, path pattern, route function); {name} matches one path segment.
+# The first row whose pattern and method match wins.
+ROUTES = [
+    ("POST", "/api/v1/auth/register", register),
+    ("POST", "/api/v1/auth/login", login),
+    ("GET", "/api/v1/users/me", current_user),
+    ("GET", "/api/v1/users", list_users),
+    ("GET", "/api/v1/users/{user_id}", get_user),
+    ("POST", "/api/v1/rooms", create_room),
+    ("GET", "/api/v1/rooms", list_rooms),
+    ("POST", "/api/v1/rooms/join", join_room),
+    ("POST", "/api/v1/rooms/leave", leave_room),
+    ("PATCH", "/api/v1/rooms/{room_id}", update_room),
+    ("DELETE", "/api/v1/rooms/{room_id}", delete_room),
+    ("GET", "/api/v1/messages", list_messages),
+    ("GET", "/api/v1/health", health),
+    ("GET", "/api/v1/info", info),
+    ("GET", "/api/v1/echo", echo),
+    ("POST", "/api/v1/echo", echo),
+    ("GET", "/api/v1/protected", protected),
+    ("GET", "/", index_page),
+    ("GET", "/static/{name}", static_file),
+]
+
+COMPILED_ROUTES = [
+    (method, re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)), function)
+    for method, pattern, function in ROUTES
+]
+
+
+def find_route(method, path):
+    """The route function and path parameters for a request, or ApiError 404/405."""
+    path_matched = False
+    for route_method, pattern, function in COMPILED_ROUTES:
+        match = pattern.fullmatch(path)
+        if match and route_method == method:
+            params = {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
+            return function, params
+        path_matched = path_matched or bool(match)
+    if path_matched:
+        raise ApiError(405, "Method not allowed", f"{method} is not allowed on {path}")
+    raise ApiError(404, "Not found", f"No such endpoint: {path}")
+
+
+# -- HTTP plumbing --------------------------------------------------------------
+
+class RequestHandler(http.server.BaseHTTPRequestHandler):
+    """Reads one request at a time from a keep-alive connection and answers it."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive
+    server_version = "SwiftChat/" + VERSION
+    # Without this, the body's write waits for the client's delayed ACK of
+    # the headers' write: ~40 ms a response, about 200 requests/s.
+    disable_nagle_algorithm = True
+    timeout = 60  # seconds an idle keep-alive connection may hold a thread
+
+    def do_GET(self):
+        self.dispatch()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+
+    def dispatch(self):
+        started = time.perf_counter()
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path.rstrip("/") or "/"
+        try:
+            with self.server.tracking_request():
+                status, content_type, body = self.respond(path, url.query)
+        except ApiError as exc:
+            status, content_type, body = exc.status, JSON_TYPE, self.error_body(exc)
+        except Exception:
+            log.exception("%s %s failed", self.command, path)
+            status, content_type = 500, JSON_TYPE
+            body = self.error_body(ApiError(500, "Internal server error"))
+        # Logged before the write, so the line is there by the time the
+        # client has its answer; the duration is the server's own work.
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.info("%s %s %d %.1fms", self.command, path, status, elapsed_ms)
+        self.send_body(status, body, content_type)
+
+    def respond(self, path, query_string):
+        body = self.read_body()
+        if self.command == "OPTIONS":  # CORS preflight: the headers are the answer
+            return 204, None, b""
+        function, params = find_route(self.command, path)
+        query = {k: v[0] for k, v in urllib.parse.parse_qs(query_string, keep_blank_values=True).items()}
+        request = Request(self.server.app, self.command, path, query, self.headers, body, params)
+        result = function(request)
+        if isinstance(result, Page):
+            return 200, result.content_type, result.body
+        status, message, data = result
+        return status, JSON_TYPE, encode(message, data).encode("utf-8")
+
+    def read_body(self):
+        if "Transfer-Encoding" in self.headers:
+            self.close_connection = True  # the unread body would be taken for the next request
+            raise ApiError(411, "Length required", "Send the body with a Content-Length header")
+        length = self.headers.get("Content-Length", "0").strip()
+        if not (length.isascii() and length.isdigit()):
+            self.close_connection = True
+            raise bad_request("Invalid Content-Length header")
+        if int(length) > MAX_BODY:
+            self.close_connection = True
+            raise ApiError(413, "Payload too large", f"Request body exceeds {MAX_BODY} bytes")
+        try:
+            body = self.rfile.read(int(length))
+        except (TimeoutError, ConnectionError):
+            body = b""
+        if len(body) < int(length):
+            self.close_connection = True
+            raise bad_request("Request body is shorter than its Content-Length")
+        return body
+
+    def error_body(self, exc):
+        return encode(exc.message, error=exc.error).encode("utf-8")
+
+    def send_body(self, status, body, content_type):
+        """The one place an HTTP response is written: status, headers, body."""
+        self.send_response_only(status)
+        self.send_header("Date", self.date_time_string())
+        for name, value in CORS_HEADERS.items():
+            self.send_header(name, value)
+        if status != 204:
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("X-Content-Type-Options", "nosniff")
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own errors (a bad request line, headers too long), as JSON."""
+        self.close_connection = True
+        # http.server takes a request line too broken to name a version for
+        # HTTP/0.9 and would answer without a status line or headers.
+        self.request_version = self.protocol_version
+        text = message or http.HTTPStatus(code).phrase
+        self.send_body(code, self.error_body(ApiError(code, text, explain)), JSON_TYPE)
+
+    def log_message(self, format, *args):
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+class HTTPServer(http.server.ThreadingHTTPServer):
+    """A ThreadingHTTPServer that knows its SwiftChat and counts requests in flight."""
+
+    daemon_threads = True  # idle keep-alive connections must not block shutdown
+
+    def __init__(self, address, app):
+        self.app = app
+        self.stopping = False
+        self._in_flight = 0
+        self._idle = threading.Condition()
+        super().__init__(address, RequestHandler)
+
+    def server_bind(self):
+        # HTTPServer.server_bind also looks up the host's DNS name, which
+        # nothing here uses and which can hang on a machine without DNS.
+        http.server.socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    @contextlib.contextmanager
+    def tracking_request(self):
+        with self._idle:
+            if self.stopping:
+                raise ApiError(503, "Service unavailable", "The server is shutting down")
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def finish_requests(self, timeout):
+        """Refuse new requests and wait for those in flight to finish."""
+        with self._idle:
+            self.stopping = True
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return  # the client hung up or went quiet: nothing to report
+        log.exception("error on a connection from %s", client_address[0])
+
+
+# -- the whole server -----------------------------------------------------------
+
+class StartupError(Exception):
+    """The server could not start: a port is taken, the database won't open."""
+
+
+class SwiftChat:
+    """Both halves of SwiftChat over one store, started and stopped together.
+
+    Attributes for embedders and tests: http_port, ws_port (the real ports,
+    also when 0 was asked for), store, accounts, hub. Use as a context
+    manager, or call stop().
+    """
+
+    def __init__(self, host="127.0.0.1", http_port=8080, ws_port=8081, db="swiftchat.db",
+                 jwt_secret=None, pbkdf2_iterations=DEFAULT_ITERATIONS, auth_timeout=30.0):
+        try:
+            self.store = Store(db)
+        except sqlite3.Error as exc:
+            raise StartupError(f"cannot open the database {db}: {exc}") from None
+        secret = jwt_secret or self.store.setting("jwt_secret", lambda: secrets.token_hex(32))
+        self.accounts = Accounts(self.store, secret, pbkdf2_iterations)
+        self.hub = ChatHub(self.store, self.accounts, auth_timeout)
+        self.started_at = time.monotonic()
+        try:
+            self.http = HTTPServer((host, http_port), self)
+        except OSError as exc:
+            self.store.close()
+            raise StartupError(f"cannot listen on {host}:{http_port}: {exc.strerror}") from None
+        self.websocket = WebSocketServer(self.hub, host, ws_port)
+        try:
+            self.websocket.start()
+        except OSError as exc:
+            self.http.server_close()
+            self.store.close()
+            raise StartupError(f"cannot listen on {host}:{ws_port}: {exc.strerror}") from None
+        # A short poll interval only makes stop() quicker; the socket itself
+        # is watched with select() between polls.
+        self._http_thread = threading.Thread(
+            target=self.http.serve_forever, args=(0.05,), name="swiftchat-http", daemon=True)
+        self._http_thread.start()
+
+    @property
+    def http_port(self):
+        return self.http.server_port
+
+    @property
+    def ws_port(self):
+        return self.websocket.port
+
+    def stop(self, timeout=5):
+        """Stop accepting, close WebSocket clients with 1001, finish requests, close the store."""
+        self.http.shutdown()
+        self.http.server_close()
+        self.http.finish_requests(timeout)
+        self.websocket.stop()
+        self.store.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+def serve(**options):
+    """Start SwiftChat in background threads and return the running SwiftChat.
+
+        with swiftchat.serve(http_port=0, ws_port=0, db=":memory:") as server:
+            print(server.http_port, server.ws_port)
+
+    Options are SwiftChat's: host, http_port, ws_port, db, jwt_secret,
+    pbkdf2_iterations, auth_timeout.
+    """
+    return SwiftChat(**options)
+
+
+# -- command line -----------------------------------------------------------------
+
+def port_number(text):
+    if not (text.isdigit() and 0 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return int(text)
+
+
+def positive_int(text):
+    if not (text.isdigit() and int(text) > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def positive_seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def log_level(text):
+    if text.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not DEBUG, INFO, WARNING or ERROR")
+    return text.upper()
+
+
+def parse_args(argv=None, environ=os.environ):
+    """Options from the command line; each falls back to SWIFTCHAT_<NAME>, then its default."""
+    parser = argparse.ArgumentParser(
+        prog="swiftchat.py",
+        description="SwiftChat: REST chat API over HTTP and real-time chat over WebSocket.",
+        epilog="Every option can also be set as an environment variable, e.g. "
+               "SWIFTCHAT_HTTP_PORT=9000; a flag wins over the variable.")
+
+    def option(flag, default, help, type=str):
+        env_name = "SWIFTCHAT_" + flag.lstrip("-").replace("-", "_").upper()
+        parser.add_argument(flag, type=type, default=environ.get(env_name, default),
+                            help=f"{help} [env {env_name}]")
+
+    option("--host", "127.0.0.1", "address to listen on (default 127.0.0.1)")
+    option("--http-port", "8080", "REST port; 0 picks a free one (default 8080)", port_number)
+    option("--ws-port", "8081", "WebSocket port; 0 picks a free one (default 8081)", port_number)
+    option("--db", "swiftchat.db", "SQLite database file, or :memory: (default swiftchat.db)")
+    option("--jwt-secret", environ.get("JWT_SECRET"),
+           "secret that signs tokens (also read from JWT_SECRET); "
+           "by default one is generated and kept in the database")
+    option("--log-level", "INFO", "DEBUG, INFO, WARNING or ERROR (default INFO)", log_level)
+    option("--auth-timeout", "30", "seconds a WebSocket client has to authenticate (default 30)",
+           positive_seconds)
+    option("--pbkdf2-iterations", str(DEFAULT_ITERATIONS),
+           f"PBKDF2 rounds per password hash (default {DEFAULT_ITERATIONS}); "
+           "lower only for tests", positive_int)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    try:
+        server = SwiftChat(host=args.host, http_port=args.http_port, ws_port=args.ws_port,
+                           db=args.db, jwt_secret=args.jwt_secret,
+                           pbkdf2_iterations=args.pbkdf2_iterations,
+                           auth_timeout=args.auth_timeout)
+    except StartupError as exc:
+        print(f"swiftchat: {exc}", file=sys.stderr)
+        return 1
+    stop_requested = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop_requested.set())
+    print(f"SwiftChat: REST on http://{args.host}:{server.http_port}, "
+          f"WebSocket on ws://{args.host}:{server.ws_port}", flush=True)
+    stop_requested.wait()
+    log.info("stopping")
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,307 @@
+"""SwiftChat's real-time half: the WebSocket API, on an asyncio loop of its own.
+
+``WebSocketServer`` runs a ``websockets`` server on an event loop in one
+background thread, which swiftchat.py starts beside its HTTP server.
+``ChatHub`` holds the live state: which user is connected (one connection
+each) and which connection is in which room. That state is changed only on
+the event loop; HTTP threads read who is online through ``online_users``,
+under a lock, and reach the loop for anything else only through
+``WebSocketServer.call``.
+
+Store calls are made directly on the loop, not through asyncio.to_thread:
+each is one short indexed query or one small transaction under the store's
+lock (password hashing, the one slow thing, never happens here), and
+calling in line keeps chat messages in the order the loop accepted them.
+
+Frames to a whole room are encoded once and handed to
+``websockets.broadcast``, which queues them without waiting, so a slow or
+dead client never holds up the rest.
+"""
+
+import asyncio
+import inspect
+import logging
+import sqlite3
+import threading
+import concurrent.futures
+
+from websockets.asyncio.server import broadcast, serve
+from websockets.exceptions import ConnectionClosed
+
+import protocol
+from protocol import ApiError, bad_request, encode, iso, now
+from store import Conflict
+
+__all__ = ["ChatHub", "WebSocketServer", "MAX_FRAME"]
+
+log = logging.getLogger("swiftchat.ws")
+
+MAX_FRAME = 64 * 1024  # a larger frame closes the connection with 1009
+POLICY_VIOLATION = 1008
+REPLACED = 4000  # the user logged in again on a newer connection
+
+
+class Client:
+    """One authenticated connection: its socket, its user and its current room."""
+
+    def __init__(self, websocket, user):
+        self.websocket = websocket
+        self.user_id = user["id"]
+        self.username = user["username"]
+        self.room_id = None
+
+    async def reply(self, message, data=None, error=None):
+        await self.websocket.send(encode(message, data, error))
+
+    def event(self, event_type, room_id):
+        """The data of a frame that tells a room about this user."""
+        return {"type": event_type, "user_id": self.user_id,
+                "username": self.username, "room_id": room_id}
+
+
+def broadcast_to(clients, message, data):
+    """Send one frame to many clients: encoded once, queued without waiting."""
+    broadcast([client.websocket for client in clients], encode(message, data))
+
+
+def frame_fields(frame):
+    """A frame's fields, read from the top level or from its `data` object."""
+    nested = frame.get("data")
+    return {**nested, **frame} if isinstance(nested, dict) else frame
+
+
+class ChatHub:
+    """Live chat state and the handler for each WebSocket connection."""
+
+    def __init__(self, store, accounts, auth_timeout=30.0):
+        self.store = store
+        self.accounts = accounts
+        self.auth_timeout = auth_timeout
+        self.clients = {}  # user_id -> Client; at most one connection per user
+        self.rooms = {}  # room_id -> set of Clients in that room now
+        self._clients_lock = threading.Lock()  # HTTP threads read self.clients
+        self._closing = set()  # tasks closing replaced connections, kept alive until done
+        self.actions = {
+            "join_room": self.join_room,
+            "leave_room": self.leave_room,
+            "send_message": self.send_message,
+            "ping": self.ping,
+            "auth": self.auth_again,
+        }
+
+    def online_users(self, user_ids):
+        """Those of user_ids with an authenticated connection. Safe from any thread."""
+        with self._clients_lock:
+            return {user_id for user_id in user_ids if user_id in self.clients}
+
+    # -- one connection, from handshake to close ---------------------------
+
+    async def handle(self, websocket):
+        client = await self.authenticate(websocket)
+        if client is None:
+            return
+        self.connect(client)
+        log.info("ws %s connected from %s", client.user_id, websocket.remote_address[0])
+        try:
+            await client.reply("WebSocket authentication successful",
+                               {"user_id": client.user_id, "status": "connected"})
+            async for text in websocket:
+                await self.dispatch(client, text)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.disconnect(client)
+            log.info("ws %s disconnected (%s)", client.user_id, websocket.close_code)
+
+    async def authenticate(self, websocket):
+        """Wait for the auth frame; return a Client, or None after closing."""
+        try:
+            text = await asyncio.wait_for(websocket.recv(), self.auth_timeout)
+        except asyncio.TimeoutError:
+            await websocket.close(POLICY_VIOLATION, "authentication timeout")
+            return None
+        except ConnectionClosed:
+            return None
+        try:
+            frame = protocol.parse_json_object(text)
+            if frame.get("type") != "auth":
+                raise ApiError(401, "Authentication required", "First message must be auth")
+            token = frame_fields(frame).get("token")
+            if not isinstance(token, str):
+                raise ApiError(401, "Authentication failed", "Invalid or expired token")
+            try:
+                user = self.accounts.user_for_token(token)
+            except ApiError as exc:
+                raise ApiError(401, "Authentication failed", exc.error) from None
+        except ApiError as exc:
+            await websocket.send(encode(exc.message, error=exc.error))
+            await websocket.close(POLICY_VIOLATION, exc.error)
+            return None
+        return Client(websocket, user)
+
+    def connect(self, client):
+        older = self.clients.get(client.user_id)
+        if older is not None:
+            self.leave_current_room(older)
+            # Closing waits for the old peer's answer; don't make the new
+            # connection wait for it too.
+            task = asyncio.create_task(
+                older.websocket.close(REPLACED, "logged in from another location"))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        with self._clients_lock:
+            self.clients[client.user_id] = client
+
+    def disconnect(self, client):
+        self.leave_current_room(client)
+        with self._clients_lock:
+            if self.clients.get(client.user_id) is client:  # not replaced meanwhile
+                del self.clients[client.user_id]
+
+    async def dispatch(self, client, text):
+        """Run one frame's action; any failure becomes an error frame, never a close."""
+        try:
+            frame = protocol.parse_json_object(text)
+            frame_type = frame.get("type")
+            action = self.actions.get(frame_type) if isinstance(frame_type, str) else None
+            if action is None:
+                raise bad_request(f"Unknown message type: {frame_type}")
+            await action(client, frame_fields(frame))
+        except ApiError as exc:
+            await client.reply(exc.message, error=exc.error)
+        except ConnectionClosed:
+            raise
+        except Exception:
+            log.exception("ws action failed for %s", client.user_id)
+            await client.reply("Request failed", error="Internal server error")
+
+    # -- rooms -------------------------------------------------------------
+
+    def leave_current_room(self, client):
+        """Take client out of its room and tell the rest; return the room id or None."""
+        room_id = client.room_id
+        if room_id is None:
+            return None
+        client.room_id = None
+        remaining = self.rooms.get(room_id, set())
+        remaining.discard(client)
+        if not remaining:
+            self.rooms.pop(room_id, None)
+        broadcast_to(remaining, "User left room", client.event("user_left", room_id))
+        return room_id
+
+    def close_room(self, room_id):
+        """A room was deleted: tell its clients and put them in no room."""
+        members = self.rooms.pop(room_id, set())
+        for client in members:
+            client.room_id = None
+        broadcast_to(members, "Room deleted", {"type": "room_deleted", "room_id": room_id})
+
+    # -- actions: one per frame type ---------------------------------------
+
+    async def join_room(self, client, fields):
+        room_id = protocol.text_field(fields, "room_id")
+        if client.room_id == room_id:
+            raise bad_request("You are already in this room")
+        if self.store.add_member(room_id, client.user_id, iso(now())) is None:
+            raise bad_request("Room not found")
+        self.leave_current_room(client)
+        members = self.rooms.setdefault(room_id, set())
+        broadcast_to(members, "User joined room", client.event("user_joined", room_id))
+        members.add(client)
+        client.room_id = room_id
+        await client.reply("Room joined successfully",
+                           {"type": "room_joined", "room_id": room_id, "user_id": client.user_id})
+
+    async def leave_room(self, client, fields):
+        room_id = self.leave_current_room(client)
+        if room_id is None:
+            raise bad_request("You are not in any room")
+        await client.reply("Room left successfully",
+                           {"type": "room_left", "room_id": room_id, "user_id": client.user_id})
+
+    async def send_message(self, client, fields):
+        room_id = client.room_id
+        if room_id is None:
+            raise bad_request("You are not in any room")
+        text = protocol.content(fields)
+        data = {**client.event("message_sent", room_id), "content": text, "timestamp": now()}
+        try:
+            self.store.add_message(room_id, client.user_id, text, data["timestamp"])
+            saved = True
+        except (sqlite3.Error, Conflict):
+            log.exception("could not save a message in %s", room_id)
+            saved = False
+        # Per the API document, the room hears the message even if saving failed.
+        others = self.rooms.get(room_id, set()) - {client}
+        broadcast_to(others, "Message sent successfully", {**data, "type": "message_received"})
+        if saved:
+            await client.reply("Message sent successfully", data)
+        else:
+            await client.reply("Failed to save message", error="Database operation failed")
+
+    async def ping(self, client, fields):
+        await client.reply("Pong response", {"type": "pong", "timestamp": now()})
+
+    async def auth_again(self, client, fields):
+        raise bad_request("Already authenticated")
+
+
+class WebSocketServer:
+    """The WebSocket listener and its event loop thread.
+
+    start() returns once the port is bound (or raises the bind error);
+    call(function, *args) runs function on the loop from another thread;
+    stop() closes every connection with 1001 and ends the thread.
+    """
+
+    def __init__(self, hub, host, port):
+        self.hub = hub
+        self.host = host
+        self.port = port
+        self._loop = None
+        self._server = None
+        self._thread = None
+
+    def start(self):
+        ready = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="swiftchat-ws", daemon=True)
+        self._thread.start()
+        self.port = ready.result()
+
+    def _run(self, ready):
+        try:
+            asyncio.run(self._serve(ready))
+        except Exception as exc:  # a bind error, reported to start()
+            if not ready.done():
+                ready.set_exception(exc)
+            else:
+                log.exception("WebSocket loop stopped")
+
+    async def _serve(self, ready):
+        # Keepalive pings drop a dead peer within 40 s; a peer that does not
+        # answer a close within 3 s is cut off, so shutdown stays quick.
+        async with serve(self.hub.handle, self.host, self.port, max_size=MAX_FRAME,
+                         ping_interval=20, ping_timeout=20, close_timeout=3) as server:
+            self._loop = asyncio.get_running_loop()
+            self._server = server
+            ready.set_result(server.sockets[0].getsockname()[1])
+            await server.wait_closed()
+
+    def call(self, function, *args, timeout=10):
+        """Run function(*args) on the event loop and return its result.
+
+        This is the one bridge from other threads to the loop: the loop's
+        state may only be touched from the loop itself.
+        """
+        async def run():
+            result = function(*args)
+            return await result if inspect.isawaitable(result) else result
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
+
+    def stop(self):
+        if self._server is not None:
+            self.call(self._server.close)  # closes each connection with 1001
+        if self._thread is not None:
+            self._thread.join(timeout=10)
