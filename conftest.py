@@ -1,0 +1,128 @@
+"""Shared pytest fixtures: a real SwiftChat on ephemeral ports and small real clients.
+
+Every test talks to the server the way a user's program would: HTTP through
+http.client (which, unlike urllib, ignores proxy settings) and WebSocket
+through the websockets library's clients.
+"""
+
+import http.client
+import json
+import itertools
+
+import pytest
+from websockets.sync.client import connect
+
+import swiftchat
+
+TEST_SECRET = "test-secret-that-is-long-enough-for-hs256!"
+TEST_ITERATIONS = 1000  # the default is 600,000; tests only need a valid hash
+_names = itertools.count(1)
+
+
+@pytest.fixture
+def server(tmp_path):
+    with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "chat.db",
+                         jwt_secret=TEST_SECRET, pbkdf2_iterations=TEST_ITERATIONS) as running:
+        yield running
+
+
+@pytest.fixture
+def api(server):
+    return Api(server.http_port)
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.json = json.loads(body) if body else None
+
+    @property
+    def data(self):
+        return self.json["data"]
+
+
+class Api:
+    """A keep-alive HTTP client for one server."""
+
+    def __init__(self, port):
+        self.port = port
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+    def call(self, method, path, body=None, token=None, headers=None, raw=None):
+        headers = dict(headers or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if raw is None and body is not None:
+            raw = json.dumps(body).encode()
+        if raw is not None:
+            headers.setdefault("Content-Type", "application/json")
+        self.connection.request(method, "/api/v1" + path, body=raw, headers=headers)
+        reply = self.connection.getresponse()
+        return Response(reply.status, reply.headers, reply.read())
+
+    def get(self, path, **kwargs):
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path, body=None, **kwargs):
+        return self.call("POST", path, body, **kwargs)
+
+    def register(self, username=None, password="password123"):
+        """Register a fresh user; return (token, user_id, username)."""
+        username = username or f"user{next(_names)}"
+        reply = self.post("/auth/register", {"username": username, "password": password})
+        assert reply.status == 201, reply.json
+        return reply.data["token"], reply.data["id"], username
+
+    def create_room(self, token, name=None, description="a room"):
+        name = name or f"room {next(_names)}"
+        reply = self.post("/rooms", {"name": name, "description": description}, token=token)
+        assert reply.status == 201, reply.json
+        return reply.data["id"]
+
+
+class ChatClient:
+    """A synchronous WebSocket client that speaks SwiftChat's JSON frames."""
+
+    def __init__(self, port):
+        # max_queue=None: a test that ignores some frames must not stall the
+        # connection (and its closing handshake) behind an unread queue.
+        self.ws = connect(f"ws://127.0.0.1:{port}", proxy=None, open_timeout=5,
+                          max_queue=None, legacy=True)
+
+    def send(self, frame):
+        self.ws.send(json.dumps(frame))
+
+    def recv(self, timeout=5):
+        return json.loads(self.ws.recv(timeout=timeout))
+
+    def request(self, frame, timeout=5):
+        self.send(frame)
+        return self.recv(timeout)
+
+    def recv_type(self, frame_type, timeout=5):
+        """The next frame, which must be a success of the given data type."""
+        frame = self.recv(timeout)
+        assert frame["success"] and frame["data"]["type"] == frame_type, frame
+        return frame
+
+    def close(self):
+        self.ws.close()
+
+
+@pytest.fixture
+def chat(server):
+    """A factory of authenticated chat clients; all are closed after the test."""
+    clients = []
+
+    def make(token):
+        client = ChatClient(server.ws_port)
+        clients.append(client)
+        reply = client.request({"type": "auth", "token": token})
+        assert reply["success"], reply
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
