@@ -16,7 +16,7 @@ import time
 
 __all__ = [
     "ApiError", "bad_request", "envelope", "encode", "parse_json_object", "text_field",
-    "username", "password", "room_name", "description", "content",
+    "username", "password", "room_name", "description", "content", "trimmed_text",
     "query_int", "now", "iso",
 ]
 
@@ -98,10 +98,7 @@ def password(obj):
 
 
 def room_name(obj):
-    value = text_field(obj, "name").strip()
-    if not 1 <= len(value) <= MAX_ROOM_NAME:
-        raise bad_request(f"name must be 1-{MAX_ROOM_NAME} characters")
-    return value
+    return trimmed_text(obj, "name", MAX_ROOM_NAME)
 
 
 def description(obj, required):
@@ -112,9 +109,14 @@ def description(obj, required):
 
 
 def content(obj):
-    value = text_field(obj, "content").strip()
-    if not 1 <= len(value) <= MAX_CONTENT:
-        raise bad_request(f"content must be 1-{MAX_CONTENT} characters and not only spaces")
+    return trimmed_text(obj, "content", MAX_CONTENT)
+
+
+def trimmed_text(obj, name, maximum):
+    """obj[name] without surrounding white space, 1 to maximum characters long."""
+    value = text_field(obj, name).strip()
+    if not 1 <= len(value) <= maximum:
+        raise bad_request(f"{name} must be 1-{maximum} characters, not only spaces")
     return value
 
 
