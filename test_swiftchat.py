@@ -506,6 +506,25 @@ def test_concurrent_registrations_and_room_creations_all_land(server):
     assert Api(server.http_port).get("/rooms").data["total"] == 8
 
 
+def test_the_chat_page_and_its_assets_are_served_with_their_types(server):
+    connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=5)
+    for path, content_type in [("/", "text/html"), ("/static/chat.js", "javascript"),
+                               ("/static/chat.css", "text/css")]:
+        connection.request("GET", path)
+        reply = connection.getresponse()
+        assert reply.status == 200 and content_type in reply.headers["Content-Type"]
+        assert reply.read()
+
+
+@pytest.mark.parametrize("path", ["/static/..", "/static/.hidden", "/static/%2e%2e%2fswiftchat.py",
+                                  "/static/../swiftchat.py", "/static/nope.js"])
+def test_static_files_cannot_be_read_from_outside_their_folder(server, path):
+    connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=5)
+    connection.request("GET", path)
+    reply = connection.getresponse()
+    assert reply.status == 404 and json.loads(reply.read())["success"] is False
+
+
 # -- embedding, restart and the command line --------------------------------------
 
 def test_two_embedded_servers_run_side_by_side(tmp_path):
