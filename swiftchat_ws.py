@@ -153,10 +153,12 @@ class ChatHub:
             self.clients[client.user_id] = client
 
     def disconnect(self, client):
-        self.leave_current_room(client)
+        # Offline first: whoever hears user_left and then asks over HTTP
+        # must already see the user offline.
         with self._clients_lock:
             if self.clients.get(client.user_id) is client:  # not replaced meanwhile
                 del self.clients[client.user_id]
+        self.leave_current_room(client)
 
     async def dispatch(self, client, text):
         """Run one frame's action; any failure becomes an error frame, never a close."""

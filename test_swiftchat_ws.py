@@ -250,7 +250,7 @@ def test_presence_follows_the_connection(api, chat, room):
 
     assert talker_online() is True
     talker.close()
-    # user_left is sent in the same loop step that marks the user offline.
+    # The server marks the user offline before it sends user_left.
     assert watcher.recv_type("user_left")["data"]["user_id"] == talker_id
     assert talker_online() is False
 
