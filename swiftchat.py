@@ -45,7 +45,7 @@ __all__ = ["SwiftChat", "serve", "main", "ROUTES", "VERSION"]
 VERSION = "1.0.0"
 MAX_BODY = 64 * 1024
 STATIC_DIR = pathlib.Path(__file__).with_name("static")
-JSON_TYPE = "application/json; charset=utf-8"
+JSON_TYPE = "application/json"  # UTF-8 by definition (RFC 8259): no charset
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",

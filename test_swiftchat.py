@@ -15,6 +15,7 @@ import time
 
 import jwt
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 import accounts
 import swiftchat
@@ -448,6 +449,24 @@ def test_a_bogus_content_length_is_400(server, length):
     assert reply.status == 400 and json.loads(reply.read())["error"] == "Invalid Content-Length header"
 
 
+def test_a_post_without_content_length_has_an_empty_body(server):
+    connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=5)
+    connection.putrequest("POST", "/api/v1/auth/register")
+    connection.endheaders()
+    reply = connection.getresponse()
+    assert reply.status == 400 and json.loads(reply.read())["error"] == "Invalid JSON format"
+
+
+def test_a_client_that_hangs_up_mid_request_leaves_no_traceback(server, caplog):
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(20):
+            with socket.create_connection(("127.0.0.1", server.http_port), timeout=5) as sock:
+                sock.sendall(b"POST /api/v1/echo HTTP/1.1\r\nContent-Length: 1000\r\n\r\npartial")
+                sock.shutdown(socket.SHUT_WR)
+        assert Api(server.http_port).get("/health").status == 200
+    assert "Traceback" not in caplog.text
+
+
 def test_a_malformed_request_line_gets_a_json_error(server):
     with socket.create_connection(("127.0.0.1", server.http_port), timeout=5) as sock:
         sock.sendall(b"NONSENSE\r\n\r\n")
@@ -634,7 +653,7 @@ def test_sigterm_closes_websockets_with_1001_and_leaves_the_database_whole(tmp_p
         assert client.request({"type": "send_message", "content": "bye"})["success"]
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
-        with pytest.raises(Exception):
+        with pytest.raises(ConnectionClosed):
             client.recv(timeout=5)
         assert client.ws.close_code == 1001
     finally:

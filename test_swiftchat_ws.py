@@ -9,7 +9,7 @@ from websockets.asyncio.client import connect as async_connect
 from websockets.exceptions import ConnectionClosed
 
 import swiftchat
-from conftest import TEST_SECRET, Api, ChatClient
+from conftest import TEST_SECRET, ChatClient
 
 
 @pytest.fixture
@@ -310,3 +310,19 @@ def test_tokens_in_websocket_frames_never_reach_the_logs(api, chat, caplog):
         client.close()
     assert token not in caplog.text
     assert TEST_SECRET not in caplog.text
+
+
+def test_a_message_that_cannot_be_saved_is_an_error_to_the_sender_but_still_reaches_the_room(
+        server, api, chat, room):
+    room_id, _ = room
+    listener, _, _ = joined(api, chat, room_id)
+    sender, _, _ = joined(api, chat, room_id)
+    listener.recv_type("user_joined")
+    # Delete the room's row behind the hub's back: the clients are still in
+    # it, but the message's foreign key can no longer be satisfied.
+    server.store.delete_room(room_id)
+    reply = sender.request({"type": "send_message", "content": "into the void"})
+    assert reply == {"success": False, "message": "Failed to save message",
+                     "error": "Database operation failed"}
+    assert listener.recv_type("message_received")["data"]["content"] == "into the void"
+    assert sender.request({"type": "ping"})["success"]
