@@ -9,8 +9,6 @@ import shutil
 
 import pytest
 
-import swiftchat
-from conftest import TEST_ITERATIONS, TEST_SECRET
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
@@ -36,14 +34,7 @@ def browser():
 
 
 @pytest.fixture
-def site(tmp_path):
-    with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "browser.db",
-                         jwt_secret=TEST_SECRET, pbkdf2_iterations=TEST_ITERATIONS) as server:
-        yield server
-
-
-@pytest.fixture
-def new_page(browser, site):
+def new_page(browser, server):
     """Open the chat page in a fresh browser context (its own sessionStorage)."""
     contexts = []
 
@@ -52,7 +43,7 @@ def new_page(browser, site):
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)
-        page.goto(f"http://127.0.0.1:{site.http_port}/")
+        page.goto(f"http://127.0.0.1:{server.http_port}/")
         return page
 
     yield open_page
@@ -87,11 +78,11 @@ def join(page, name):
     expect(page.locator("#message-input")).to_be_enabled()
 
 
-def test_the_page_is_served_with_its_assets(site, new_page):
+def test_the_page_is_served_with_its_assets(server, new_page):
     page = new_page()
     expect(page).to_have_title("SwiftChat")
     expect(page.locator("#login-form")).to_be_visible()
-    response = page.request.get(f"http://127.0.0.1:{site.http_port}/static/chat.js")
+    response = page.request.get(f"http://127.0.0.1:{server.http_port}/static/chat.js")
     assert response.ok and "javascript" in response.headers["content-type"]
 
 
@@ -147,7 +138,7 @@ def test_a_message_is_rendered_as_text_never_as_html(new_page):
     assert dialogs == []
 
 
-def test_the_page_reconnects_and_rejoins_after_the_server_drops_the_socket(site, new_page):
+def test_the_page_reconnects_and_rejoins_after_the_server_drops_the_socket(server, new_page):
     page, other = new_page(), new_page()
     register(page, "erin")
     create_room(page, "Resilient")
@@ -156,8 +147,8 @@ def test_the_page_reconnects_and_rejoins_after_the_server_drops_the_socket(site,
     user_id = page.evaluate("JSON.parse(sessionStorage.getItem('swiftchat.user')).id")
 
     def drop_connection():
-        site.hub.clients[user_id].websocket.transport.abort()  # as if the network failed
-    site.websocket.call(drop_connection)
+        server.hub.clients[user_id].websocket.transport.abort()  # as if the network failed
+    server.websocket.call(drop_connection)
     expect(page.locator("#error")).to_contain_text("Reconnecting")
     expect(page.locator("#status")).to_have_text("Connected")
     expect(other.locator("#messages")).to_contain_text("erin joined")
