@@ -28,6 +28,7 @@ import pathlib
 import re
 import secrets
 import signal
+import socketserver
 import sqlite3
 import sys
 import threading
@@ -357,8 +358,9 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         try:
+            body = self.read_body()  # read even when refusing, to keep the connection in step
             with self.server.tracking_request():
-                status, content_type, body = self.respond(path, url.query)
+                status, content_type, body = self.respond(path, url.query, body)
         except ApiError as exc:
             status, content_type, body = exc.status, JSON_TYPE, self.error_body(exc)
         except Exception:
@@ -371,8 +373,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         log.info("%s %s %d %.1fms", self.command, path, status, elapsed_ms)
         self.send_body(status, body, content_type)
 
-    def respond(self, path, query_string):
-        body = self.read_body()
+    def respond(self, path, query_string, body):
         if self.command == "OPTIONS":  # CORS preflight: the headers are the answer
             return 204, None, b""
         function, params = find_route(self.command, path)
@@ -417,6 +418,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("X-Content-Type-Options", "nosniff")
+        if self.server.stopping:  # don't keep a connection open into a shutdown
+            self.close_connection = True
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -450,7 +453,7 @@ class HTTPServer(http.server.ThreadingHTTPServer):
     def server_bind(self):
         # HTTPServer.server_bind also looks up the host's DNS name, which
         # nothing here uses and which can hang on a machine without DNS.
-        http.server.socketserver.TCPServer.server_bind(self)
+        socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = self.server_address[:2]
 
     @contextlib.contextmanager
@@ -529,7 +532,9 @@ class SwiftChat:
         return self.websocket.port
 
     def stop(self, timeout=5):
-        """Stop accepting, close WebSocket clients with 1001, finish requests, close the store."""
+        """Stop accepting, finish requests, close WebSocket clients with 1001, close the store."""
+        if self.http.stopping:  # stopped already
+            return
         self.http.shutdown()
         self.http.server_close()
         self.http.finish_requests(timeout)
