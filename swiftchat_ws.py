@@ -97,7 +97,10 @@ class ChatHub:
     # -- one connection, from handshake to close ---------------------------
 
     async def handle(self, websocket):
-        client = await self.authenticate(websocket)
+        try:
+            client = await self.authenticate(websocket)
+        except ConnectionClosed:  # gone before it said who it was
+            return
         if client is None:
             return
         self.connect(client)
@@ -119,8 +122,6 @@ class ChatHub:
             text = await asyncio.wait_for(websocket.recv(), self.auth_timeout)
         except asyncio.TimeoutError:
             await websocket.close(POLICY_VIOLATION, "authentication timeout")
-            return None
-        except ConnectionClosed:
             return None
         try:
             frame = protocol.parse_json_object(text)

@@ -326,3 +326,21 @@ def test_a_message_that_cannot_be_saved_is_an_error_to_the_sender_but_still_reac
                      "error": "Database operation failed"}
     assert listener.recv_type("message_received")["data"]["content"] == "into the void"
     assert sender.request({"type": "ping"})["success"]
+
+
+def test_clients_that_vanish_at_any_step_leave_no_traceback(server, api, caplog):
+    token, _, _ = api.register()
+    with caplog.at_level(logging.INFO):
+        ChatClient(server.ws_port).close()  # before auth
+        bad = ChatClient(server.ws_port)
+        bad.send({"type": "auth", "token": "bogus"})
+        bad.close()  # while the server answers
+        good = ChatClient(server.ws_port)
+        good.request({"type": "auth", "token": token})
+        good.send({"type": "ping"})
+        good.close()  # with a reply on its way
+        # The server still serves, and a fresh client gets through.
+        fresh = ChatClient(server.ws_port)
+        assert fresh.request({"type": "auth", "token": token})["success"]
+        fresh.close()
+    assert "Traceback" not in caplog.text and "handler failed" not in caplog.text
