@@ -192,3 +192,43 @@ def test_it_works_on_a_narrow_phone_screen_with_the_keyboard(new_page):
     expect(page.locator(".message.mine .content")).to_have_text("typed on a phone")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375
+
+
+def test_the_api_documents_browser_snippet_works_unchanged(server, new_page, api):
+    """The seed's JavaScript example, with only the port and token filled in."""
+    token, user_id, _ = api.register()
+    room_id = api.create_room(token)
+    page = new_page()
+    frames = page.evaluate("""([port, token, roomId]) => new Promise((resolve) => {
+        const seen = [];
+        const ws = new WebSocket('ws://localhost:' + port);
+        ws.onopen = function() {
+            ws.send(JSON.stringify({type: 'auth', token: token}));
+        };
+        ws.onmessage = function(event) {
+            const message = JSON.parse(event.data);
+            seen.push(message);
+            if (message.success && message.data) {
+                switch (message.data.type) {
+                    case undefined:  // the auth answer carries no type
+                        ws.send(JSON.stringify({type: 'join_room', room_id: roomId}));
+                        break;
+                    case 'room_joined':
+                        ws.send(JSON.stringify({type: 'send_message', content: 'from the seed'}));
+                        break;
+                    case 'message_sent':
+                        ws.send(JSON.stringify({type: 'ping'}));
+                        break;
+                    case 'pong':
+                        ws.close();
+                        resolve(seen);
+                        break;
+                }
+            }
+        };
+    })""", [server.ws_port, token, room_id])
+    assert [f["message"] for f in frames] == [
+        "WebSocket authentication successful", "Room joined successfully",
+        "Message sent successfully", "Pong response"]
+    assert frames[0]["data"] == {"user_id": user_id, "status": "connected"}
+    assert frames[2]["data"]["content"] == "from the seed"
