@@ -428,6 +428,16 @@ def test_every_response_carries_cors_headers(api, method, path, status):
         assert reply.json["success"] is (status == 200)
 
 
+def test_cors_headers_are_the_documents_and_a_patch_preflight_is_allowed(api):
+    reply = api.get("/health")
+    assert reply.headers["Access-Control-Allow-Methods"] == "GET, POST, PUT, DELETE, OPTIONS"
+    assert reply.headers["Access-Control-Allow-Headers"] == "Content-Type, Authorization, X-Requested-With"
+    preflight = api.call("OPTIONS", "/rooms/room_12345678", headers={
+        "Origin": "http://elsewhere.example", "Access-Control-Request-Method": "PATCH"})
+    assert preflight.status == 204
+    assert "PATCH" in preflight.headers["Access-Control-Allow-Methods"].split(", ")
+
+
 def test_unknown_paths_are_404_and_wrong_methods_405_as_json(api):
     assert error_of(api.get("/nowhere")).startswith("No such endpoint")
     reply = api.call("DELETE", "/auth/login")
