@@ -11,7 +11,8 @@ input checks to protocol.py, and everything real-time to swiftchat_ws.py.
 A request travels: socket -> RequestHandler.dispatch (one per request, on
 its own thread) -> find_route -> a route function, which raises ApiError or
 returns (status, message, data) -> RequestHandler.send_body. Only dispatch
-turns exceptions into error envelopes.
+turns exceptions into error envelopes (send_error does the same for the
+malformed requests that http.server rejects before dispatch).
 
     python swiftchat.py --help
 """
