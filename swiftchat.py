@@ -459,6 +459,9 @@ class HTTPServer(http.server.ThreadingHTTPServer):
     """A ThreadingHTTPServer that knows its SwiftChat and counts requests in flight."""
 
     daemon_threads = True  # idle keep-alive connections must not block shutdown
+    # socketserver's default listen backlog is 5: a burst of new connections
+    # beyond that waits a second or more for TCP to retry.
+    request_queue_size = 128
 
     def __init__(self, address, app):
         self.app = app
