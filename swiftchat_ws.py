@@ -19,7 +19,6 @@ dead client never holds up the rest.
 """
 
 import asyncio
-import inspect
 import logging
 import sqlite3
 import threading
@@ -299,8 +298,7 @@ class WebSocketServer:
         state may only be touched from the loop itself.
         """
         async def run():
-            result = function(*args)
-            return await result if inspect.isawaitable(result) else result
+            return function(*args)
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
 
     def stop(self):
