@@ -20,10 +20,21 @@ _names = itertools.count(1)
 
 
 @pytest.fixture
-def server(tmp_path):
-    with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "chat.db",
-                         jwt_secret=TEST_SECRET, pbkdf2_iterations=TEST_ITERATIONS) as running:
+def server_options():
+    """Extra serve() options; a test overrides them with
+    @pytest.mark.parametrize("server_options", [{...}])."""
+    return {}
+
+
+@pytest.fixture
+def server(tmp_path, server_options):
+    with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "chat.db", jwt_secret=TEST_SECRET,
+                         pbkdf2_iterations=TEST_ITERATIONS, **server_options) as running:
         yield running
+
+
+# For tests that send faster than a person could: the flood limits off.
+NO_LIMITS = {"ws_rate": 0, "registrations_per_minute": 0, "login_attempts": 0}
 
 
 @pytest.fixture

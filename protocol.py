@@ -28,14 +28,16 @@ class ApiError(Exception):
     """A request that cannot be served: a status and the error envelope's texts.
 
     `message` is the short summary, `error` the detail; when only one text
-    is given it serves as both.
+    is given it serves as both. `headers` are extra HTTP headers for the
+    reply (`Allow`, `Retry-After`); WebSocket replies have none.
     """
 
-    def __init__(self, status, message, error=None):
+    def __init__(self, status, message, error=None, headers=None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.error = error or message
+        self.headers = headers or {}
 
 
 def bad_request(error):

@@ -13,14 +13,40 @@ there come back as ``None``; a write that breaks a UNIQUE constraint raises
 """
 
 import contextlib
+import logging
+import os
 import pathlib
 import secrets
 import sqlite3
+import stat
 import threading
 
 __all__ = ["Store", "Conflict"]
 
 SCHEMA_PATH = pathlib.Path(__file__).with_name("schema.sql")
+
+log = logging.getLogger("swiftchat.store")
+
+
+def make_private(path):
+    """Create the database file for its owner only, or tighten one others can read.
+
+    It holds password hashes and, unless one is passed in, the JWT secret.
+    SQLite gives the -wal and -shm files it creates the database's own mode.
+    """
+    if str(path) == ":memory:":
+        return
+    # os.open's mode applies only to a new file, and the umask can only take
+    # bits away from it, so 0o600 holds whatever the umask is.
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (str(path), f"{path}-wal", f"{path}-shm"):
+        try:
+            mode = stat.S_IMODE(os.stat(name).st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            log.warning("%s was readable by others (mode %o); tightened to 600", name, mode)
+            os.chmod(name, 0o600)
 
 
 class Conflict(Exception):
@@ -39,6 +65,7 @@ class Store:
     """
 
     def __init__(self, path):
+        make_private(path)
         # One connection shared by every thread; the lock, not sqlite3's
         # same-thread check, is what keeps its use serial.
         self._db = sqlite3.connect(str(path), check_same_thread=False)

@@ -37,7 +37,8 @@ import time
 import urllib.parse
 
 import protocol
-from accounts import DEFAULT_ITERATIONS, Accounts
+from accounts import (DEFAULT_ITERATIONS, Accounts, InvalidToken, TooManyLogins,
+                      TooManyRegistrations)
 from protocol import ApiError, bad_request, encode, now
 from store import Conflict, Store
 from swiftchat_ws import ChatHub, WebSocketServer
@@ -62,8 +63,9 @@ log = logging.getLogger("swiftchat")
 class Request:
     """One parsed HTTP request, as a route function sees it."""
 
-    def __init__(self, app, method, path, query, headers, body, params):
+    def __init__(self, app, method, path, query, headers, body, params, address):
         self.app = app  # the SwiftChat serving this request
+        self.address = address  # the client's IP address, for per-address limits
         self.method = method
         self.path = path
         self.query = query  # {name: first value}
@@ -81,7 +83,7 @@ class Request:
             raise ApiError(401, "Authentication required", "Missing Authorization header")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "Authentication required", "Invalid or expired token")
+            raise InvalidToken()
         return self.app.accounts.user_for_token(token.strip())
 
 
@@ -95,7 +97,7 @@ def register(request):
     body = request.json()
     username, password = protocol.username(body), protocol.password(body)
     try:
-        user = request.app.accounts.register(username, password)
+        user = request.app.accounts.register(username, password, request.address)
     except Conflict:
         raise ApiError(409, "User already exists", "Username already taken") from None
     return 201, "User registered successfully", session(request, user)
@@ -105,7 +107,7 @@ def login(request):
     body = request.json()
     username = protocol.text_field(body, "username")
     password = protocol.text_field(body, "password")
-    user = request.app.accounts.login(username, password)
+    user = request.app.accounts.login(username, password, request.address)
     if user is None:
         raise ApiError(401, "Invalid credentials", "Username or password is incorrect")
     return 200, "Login successful", session(request, user)
@@ -281,12 +283,19 @@ def static_file(request):
     return static_page(request.params["name"])
 
 
+# The names a static file may have: no separators of any kind, no NUL, no
+# leading dot (no '..', no hidden files), and short enough for any file system.
+STATIC_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+
+
 def static_page(name):
+    """A regular file directly inside static/; any other name is a 404."""
     path = STATIC_DIR / name
-    # The route's {name} holds no '/', so only '.', '..' and hidden files
-    # could step outside the folder or show what should stay private.
-    if name.startswith(".") or not path.is_file():
-        raise ApiError(404, "Not found", f"No such file: {name}")
+    # The name comes percent-decoded from the network: check its characters
+    # first, then where it really leads, since a symlink could point anywhere.
+    if not (STATIC_NAME.fullmatch(name) and path.resolve().parent == STATIC_DIR.resolve()
+            and path.is_file()):
+        raise ApiError(404, "Not found", "No such file")
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     if content_type.startswith("text/") or content_type.endswith("javascript"):
         content_type += "; charset=utf-8"
@@ -324,17 +333,40 @@ COMPILED_ROUTES = [
 
 
 def find_route(method, path):
-    """The route function and path parameters for a request, or ApiError 404/405."""
-    path_matched = False
+    """The route function and path parameters for a request, or ApiError 404/405.
+
+    HEAD is served by a path's GET route (the handler drops the body).
+    """
+    wanted = "GET" if method == "HEAD" else method
+    allowed = []
     for route_method, pattern, function in COMPILED_ROUTES:
         match = pattern.fullmatch(path)
-        if match and route_method == method:
+        if match and route_method == wanted:
             params = {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
             return function, params
-        path_matched = path_matched or bool(match)
-    if path_matched:
-        raise ApiError(405, "Method not allowed", f"{method} is not allowed on {path}")
+        if match:
+            allowed.append(route_method)
+    if allowed:
+        allowed += ["HEAD", "OPTIONS"] if "GET" in allowed else ["OPTIONS"]
+        raise ApiError(405, "Method not allowed", f"{method} is not allowed on {path}",
+                       headers={"Allow": ", ".join(allowed)})
     raise ApiError(404, "Not found", f"No such endpoint: {path}")
+
+
+# What the named exceptions of the layers below mean over HTTP.
+HTTP_ERRORS = {
+    InvalidToken: (401, "Authentication required", "Invalid or expired token"),
+    TooManyLogins: (429, "Too many requests", "Too many failed logins; try again later"),
+    TooManyRegistrations: (429, "Too many requests", "Too many registrations; try again later"),
+}
+
+
+def http_error(exc):
+    """The ApiError that tells an HTTP client about one of HTTP_ERRORS."""
+    status, message, error = HTTP_ERRORS[type(exc)]
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return ApiError(status, message, error, headers)
 
 
 # -- HTTP plumbing --------------------------------------------------------------
@@ -352,37 +384,45 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
     wbufsize = 64 * 1024
     timeout = 60  # seconds an idle keep-alive connection may hold a thread
 
-    def do_GET(self):
-        self.dispatch()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+    def __getattr__(self, name):
+        # http.server runs do_<METHOD> and answers 501 when there is none;
+        # every method goes to dispatch, which answers 405 or 404 as JSON.
+        if name.startswith("do_"):
+            return self.dispatch
+        raise AttributeError(name)
 
     def dispatch(self):
         started = time.perf_counter()
         url = urllib.parse.urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
+        error, headers = None, {}
         try:
             body = self.read_body()  # read even when refusing, to keep the connection in step
             with self.server.tracking_request():
                 status, content_type, body = self.respond(path, url.query, body)
         except ApiError as exc:
-            status, content_type, body = exc.status, JSON_TYPE, self.error_body(exc)
+            error = exc
+        except tuple(HTTP_ERRORS) as exc:
+            error = http_error(exc)
         except Exception:
             log.exception("%s %s failed", self.command, path)
-            status, content_type = 500, JSON_TYPE
-            body = self.error_body(ApiError(500, "Internal server error"))
+            error = ApiError(500, "Internal server error")
+        if error is not None:
+            status, content_type, headers = error.status, JSON_TYPE, error.headers
+            body = self.error_body(error)
         # Logged before the write, so the line is there by the time the
         # client has its answer; the duration is the server's own work.
         elapsed_ms = (time.perf_counter() - started) * 1000
-        log.info("%s %s %d %.1fms", self.command, path, status, elapsed_ms)
-        self.send_body(status, body, content_type)
+        log.info("%s %s %s %d %.1fms", self.client_address[0], self.command, path, status, elapsed_ms)
+        self.send_body(status, body, content_type, headers)
 
     def respond(self, path, query_string, body):
         if self.command == "OPTIONS":  # CORS preflight: the headers are the answer
             return 204, None, b""
         function, params = find_route(self.command, path)
         query = {k: v[0] for k, v in urllib.parse.parse_qs(query_string, keep_blank_values=True).items()}
-        request = Request(self.server.app, self.command, path, query, self.headers, body, params)
+        request = Request(self.server.app, self.command, path, query, self.headers, body, params,
+                          self.client_address[0])
         result = function(request)
         if isinstance(result, Page):
             return 200, result.content_type, result.body
@@ -412,8 +452,11 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
     def error_body(self, exc):
         return encode(exc.message, error=exc.error).encode("utf-8")
 
-    def send_body(self, status, body, content_type):
-        """The one place an HTTP response is written: status, headers, body."""
+    def send_body(self, status, body, content_type, headers=None):
+        """The one place an HTTP response is written: status, headers, body.
+
+        A HEAD request gets the headers a GET would, with no body.
+        """
         self.send_response_only(status)
         self.send_header("Date", self.date_time_string())
         cors = CORS_HEADERS
@@ -429,10 +472,13 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             self.send_header("X-Content-Type-Options", "nosniff")
         if self.server.stopping:  # don't keep a connection open into a shutdown
             self.close_connection = True
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
         self.wfile.flush()
 
     def preflight_method(self):
@@ -516,14 +562,17 @@ class SwiftChat:
     """
 
     def __init__(self, host="127.0.0.1", http_port=8080, ws_port=8081, db="swiftchat.db",
-                 jwt_secret=None, pbkdf2_iterations=DEFAULT_ITERATIONS, auth_timeout=30.0):
+                 jwt_secret=None, pbkdf2_iterations=DEFAULT_ITERATIONS, auth_timeout=30.0,
+                 login_attempts=5, registrations_per_minute=30, ws_rate=20,
+                 clock=time.monotonic):
         try:
             self.store = Store(db)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StartupError(f"cannot open the database {db}: {exc}") from None
         secret = jwt_secret or self.store.setting("jwt_secret", lambda: secrets.token_hex(32))
-        self.accounts = Accounts(self.store, secret, pbkdf2_iterations)
-        self.hub = ChatHub(self.store, self.accounts, auth_timeout)
+        self.accounts = Accounts(self.store, secret, pbkdf2_iterations, login_attempts,
+                                 registrations_per_minute, clock)
+        self.hub = ChatHub(self.store, self.accounts, auth_timeout, ws_rate, clock)
         self.started_at = time.monotonic()
         try:
             self.http = HTTPServer((host, http_port), self)
@@ -575,7 +624,8 @@ def serve(**options):
             print(server.http_port, server.ws_port)
 
     Options are SwiftChat's: host, http_port, ws_port, db, jwt_secret,
-    pbkdf2_iterations, auth_timeout.
+    pbkdf2_iterations, auth_timeout, login_attempts, registrations_per_minute,
+    ws_rate (0 turns a limit off), and clock (a time.monotonic stand-in for tests).
     """
     return SwiftChat(**options)
 
@@ -591,6 +641,12 @@ def port_number(text):
 def positive_int(text):
     if not (text.isdigit() and int(text) > 0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def limit(text):
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 turns the limit off)")
     return int(text)
 
 
@@ -636,6 +692,14 @@ def parse_args(argv=None, environ=os.environ):
     option("--pbkdf2-iterations", str(DEFAULT_ITERATIONS),
            f"PBKDF2 rounds per password hash (default {DEFAULT_ITERATIONS}); "
            "lower only for tests", positive_int)
+    option("--login-attempts", "5",
+           "failed logins per username in 15 minutes before it must wait; an address "
+           "may fail 6x as often (default 5; 0 = no limit)", limit)
+    option("--registrations-per-minute", "30",
+           "registrations per client address per minute (default 30; 0 = no limit)", limit)
+    option("--ws-rate", "20",
+           "WebSocket frames per second per connection, bursts of twice that "
+           "(default 20; 0 = no limit)", limit)
     return parser.parse_args(argv)
 
 
@@ -648,7 +712,9 @@ def main(argv=None):
         server = SwiftChat(host=args.host, http_port=args.http_port, ws_port=args.ws_port,
                            db=args.db, jwt_secret=args.jwt_secret,
                            pbkdf2_iterations=args.pbkdf2_iterations,
-                           auth_timeout=args.auth_timeout)
+                           auth_timeout=args.auth_timeout, login_attempts=args.login_attempts,
+                           registrations_per_minute=args.registrations_per_minute,
+                           ws_rate=args.ws_rate)
     except StartupError as exc:
         print(f"swiftchat: {exc}", file=sys.stderr)
         return 1

@@ -19,15 +19,17 @@ dead client never holds up the rest.
 """
 
 import asyncio
+import concurrent.futures
 import logging
 import sqlite3
 import threading
-import concurrent.futures
+import time
 
 from websockets.asyncio.server import broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
 import protocol
+from accounts import InvalidToken
 from protocol import ApiError, bad_request, encode, iso, now
 from store import Conflict
 
@@ -40,14 +42,43 @@ POLICY_VIOLATION = 1008
 REPLACED = 4000  # the user logged in again on a newer connection
 
 
-class Client:
-    """One authenticated connection: its socket, its user and its current room."""
+class TokenBucket:
+    """A flood limit: `rate` frames a second on average, bursts of up to 2 x rate.
 
-    def __init__(self, websocket, user):
+    The bucket refills continuously, so there is no calendar second or minute
+    at whose edge a client could send twice its allowance. A rate of 0 turns
+    it off. Used on the event loop only.
+    """
+
+    def __init__(self, rate, clock=time.monotonic):
+        self.rate = rate
+        self.capacity = 2 * rate
+        self.tokens = self.capacity
+        self.clock = clock
+        self.updated = clock()
+
+    def take(self):
+        """Spend one token; False when there is none left."""
+        if not self.rate:
+            return True
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class Client:
+    """One authenticated connection: its socket, its user, its room and its flood limit."""
+
+    def __init__(self, websocket, user, bucket):
         self.websocket = websocket
         self.user_id = user["id"]
         self.username = user["username"]
         self.room_id = None
+        self.bucket = bucket
 
     async def reply(self, message, data=None, error=None):
         await self.websocket.send(encode(message, data, error))
@@ -72,10 +103,12 @@ def frame_fields(frame):
 class ChatHub:
     """Live chat state and the handler for each WebSocket connection."""
 
-    def __init__(self, store, accounts, auth_timeout=30.0):
+    def __init__(self, store, accounts, auth_timeout=30.0, rate=20, clock=time.monotonic):
         self.store = store
         self.accounts = accounts
         self.auth_timeout = auth_timeout
+        self.rate = rate  # frames per second per connection; 0 = no limit
+        self.clock = clock
         self.clients = {}  # user_id -> Client; at most one connection per user
         self.rooms = {}  # room_id -> set of Clients in that room now
         self._clients_lock = threading.Lock()  # HTTP threads read self.clients
@@ -131,13 +164,13 @@ class ChatHub:
                 raise ApiError(401, "Authentication failed", "Invalid or expired token")
             try:
                 user = self.accounts.user_for_token(token)
-            except ApiError as exc:
-                raise ApiError(401, "Authentication failed", exc.error) from None
+            except InvalidToken:
+                raise ApiError(401, "Authentication failed", "Invalid or expired token") from None
         except ApiError as exc:
             await websocket.send(encode(exc.message, error=exc.error))
             await websocket.close(POLICY_VIOLATION, exc.error)
             return None
-        return Client(websocket, user)
+        return Client(websocket, user, TokenBucket(self.rate, self.clock))
 
     def connect(self, client):
         older = self.clients.get(client.user_id)
@@ -163,6 +196,8 @@ class ChatHub:
     async def dispatch(self, client, text):
         """Run one frame's action; any failure becomes an error frame, never a close."""
         try:
+            if not client.bucket.take():  # a flood: not even parsed
+                raise bad_request("Rate limit exceeded")
             frame = protocol.parse_json_object(text)
             frame_type = frame.get("type")
             action = self.actions.get(frame_type) if isinstance(frame_type, str) else None

@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 import accounts
 import swiftchat
-from conftest import TEST_SECRET, Api, ChatClient
+from conftest import NO_LIMITS, TEST_SECRET, Api, ChatClient
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -343,6 +343,7 @@ def test_history_needs_a_room_id_and_a_known_room(api):
     assert api.get("/messages?room_id=room_00000000").status == 401
 
 
+@pytest.mark.parametrize("server_options", [NO_LIMITS])
 def test_history_returns_the_newest_messages_oldest_first_and_pages_with_before(api, chat):
     token, user_id, name = api.register()
     room_id = api.create_room(token)

@@ -9,7 +9,7 @@ from websockets.asyncio.client import connect as async_connect
 from websockets.exceptions import ConnectionClosed
 
 import swiftchat
-from conftest import TEST_SECRET, ChatClient
+from conftest import NO_LIMITS, TEST_SECRET, ChatClient
 
 
 @pytest.fixture
@@ -265,6 +265,7 @@ def test_deleting_a_room_over_http_tells_its_websocket_clients(api, chat, room):
         "You are not in any room"
 
 
+@pytest.mark.parametrize("server_options", [NO_LIMITS])
 def test_fifty_clients_in_one_room_all_receive_every_message(server, api, room):
     room_id, _ = room
     tokens = [api.register()[0] for _ in range(50)]
