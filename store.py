@@ -1,17 +1,29 @@
 """SwiftChat's storage: every SQL statement the server runs lives here.
 
-The store owns one ``sqlite3`` connection, opened on the schema in
-``schema.sql``, and a ``threading.Lock`` that every method takes, so the HTTP
-worker threads and the WebSocket event loop thread can share it safely. Each
-method holds the lock for one short query or one transaction; slow work such
-as password hashing happens before a method is called, never inside it.
+The store owns the database file, opened on the schema in ``schema.sql``
+in WAL mode, through two kinds of ``sqlite3`` connection:
+
+- one writer connection, guarded by a ``threading.Lock``: every write is one
+  short transaction under that lock, so writes from the HTTP threads and the
+  WebSocket writer thread are serial and commit in the order they took it;
+- reader connections, one per thread that is reading at the moment, kept in
+  a pool. WAL lets them read the last commit while a writer (this one, or an
+  admin's ``sqlite3`` shell in another process) holds the write lock, so
+  reads never wait behind writes.
+
+A write waits at most ``WRITE_TIMEOUT`` seconds, for the lock and for the
+database together, then fails with ``DatabaseBusy``. Methods may be called
+from any thread; none of them is slow on purpose (password hashing happens
+before a method is called, never inside it).
 
 The store knows nothing about HTTP, WebSocket frames, tokens or validation:
 callers hand it checked values and get plain dicts back. Rows that are not
-there come back as ``None``; a write that breaks a UNIQUE constraint raises
-``Conflict``.
+there come back as ``None``. Failures are the named exceptions below, never
+a bare ``sqlite3`` error: ``Conflict`` (a UNIQUE constraint), ``DatabaseBusy``,
+``DatabaseReadOnly``, ``DiskFull``, or ``StoreError`` for anything else.
 """
 
+import collections
 import contextlib
 import logging
 import os
@@ -20,12 +32,49 @@ import secrets
 import sqlite3
 import stat
 import threading
+import time
 
-__all__ = ["Store", "Conflict"]
+__all__ = ["Store", "StoreError", "Conflict", "DatabaseBusy", "DatabaseReadOnly", "DiskFull",
+           "WRITE_TIMEOUT"]
 
 SCHEMA_PATH = pathlib.Path(__file__).with_name("schema.sql")
+WRITE_TIMEOUT = 1.0  # seconds a write may wait for the lock and the database together
 
 log = logging.getLogger("swiftchat.store")
+
+
+class StoreError(Exception):
+    """The database could not do what was asked."""
+
+
+class Conflict(StoreError):
+    """A write was refused by a UNIQUE constraint (a taken name)."""
+
+
+class DatabaseBusy(StoreError):
+    """Another writer held the database longer than a write may wait."""
+
+
+class DatabaseReadOnly(StoreError):
+    """The database file cannot be written to."""
+
+
+class DiskFull(StoreError):
+    """The disk (or the database's size limit) is full."""
+
+
+def store_error(exc):
+    """The named StoreError for an sqlite3 error, told apart by SQLite's own texts."""
+    text = str(exc).lower()
+    if isinstance(exc, sqlite3.IntegrityError) and "unique" in text:
+        return Conflict(str(exc))
+    if "locked" in text or "busy" in text:  # SQLITE_BUSY: "database is locked"
+        return DatabaseBusy(str(exc))
+    if "readonly" in text or "read-only" in text:  # SQLITE_READONLY
+        return DatabaseReadOnly(str(exc))
+    if "full" in text:  # SQLITE_FULL: "database or disk is full"
+        return DiskFull(str(exc))
+    return StoreError(str(exc))
 
 
 def make_private(path):
@@ -38,7 +87,13 @@ def make_private(path):
         return
     # os.open's mode applies only to a new file, and the umask can only take
     # bits away from it, so 0o600 holds whatever the umask is.
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    except OSError as exc:
+        if not os.path.exists(path):
+            raise
+        log.warning("%s cannot be written (%s): serving it read-only", path, exc.strerror)
+        return
     for name in (str(path), f"{path}-wal", f"{path}-shm"):
         try:
             mode = stat.S_IMODE(os.stat(name).st_mode)
@@ -49,16 +104,12 @@ def make_private(path):
             os.chmod(name, 0o600)
 
 
-class Conflict(Exception):
-    """A write was refused by a UNIQUE constraint (a taken name)."""
-
-
 class Store:
-    """Lock-guarded access to the SwiftChat database.
+    """Access to the SwiftChat database from any thread.
 
     Users:    create_user, user, user_with_password, list_users
     Rooms:    create_room, room, list_rooms, update_description, delete_room
-    Members:  add_member, remove_member
+    Members:  add_member, is_member, remove_member
     Messages: add_message, messages
     Settings: setting
     Lifetime: close
@@ -66,31 +117,73 @@ class Store:
 
     def __init__(self, path):
         make_private(path)
-        # One connection shared by every thread; the lock, not sqlite3's
+        self._path = str(path)
+        # The writer: shared by every thread; the lock, not sqlite3's
         # same-thread check, is what keeps its use serial.
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
+        self._db = self._open_writer()
         self._lock = threading.Lock()
+        self._busy_until = 0.0  # see _transaction
+        self._reopen = False  # the last write found the database read-only
         with self._lock:
-            self._db.execute("PRAGMA journal_mode = WAL")
-            # WAL with synchronous=NORMAL survives a crash of this process;
-            # only a power cut can lose the last few commits.
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._db.execute("PRAGMA busy_timeout = 5000")
             self._db.executescript(SCHEMA_PATH.read_text(encoding="utf-8"))
+        # Idle reader connections; deque's append and pop are thread-safe.
+        # A ":memory:" database is private to one connection, so there its
+        # reads share the writer (under the lock) and nothing else changes.
+        self._idle_readers = collections.deque()
+        self._shared = self._path == ":memory:"
+
+    def _open_writer(self):
+        db = self._connect(self._path)
+        db.execute("PRAGMA journal_mode = WAL")
+        # WAL with synchronous=NORMAL survives a crash of this process;
+        # only a power cut can lose the last few commits.
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        return db
+
+    @staticmethod
+    def _connect(target, **options):
+        db = sqlite3.connect(target, check_same_thread=False, **options)
+        db.row_factory = sqlite3.Row
+        db.execute(f"PRAGMA busy_timeout = {int(WRITE_TIMEOUT * 1000)}")
+        return db
 
     def close(self):
-        """Fold the write-ahead log into the database file and close it."""
+        """Fold the write-ahead log into the database file and close every connection."""
+        while self._idle_readers:
+            self._idle_readers.pop().close()
         with self._lock:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:  # another process holds the database
+                log.warning("could not fold the write-ahead log into the database: %s", exc)
             self._db.close()
 
     # -- helpers -----------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _reading(self):
+        """A connection to read from, taken from the pool for one query's time."""
+        if self._shared:
+            with self._lock:
+                yield self._db
+            return
+        try:
+            db = self._idle_readers.pop()
+        except IndexError:
+            uri = pathlib.Path(self._path).resolve().as_uri() + "?mode=ro"
+            db = self._connect(uri, uri=True)
+        try:
+            yield db
+        finally:
+            self._idle_readers.append(db)
+
     def _rows(self, sql, params=()):
-        with self._lock:
-            return [dict(row) for row in self._db.execute(sql, params)]
+        try:
+            with self._reading() as db:
+                return [dict(row) for row in db.execute(sql, params)]
+        except sqlite3.Error as exc:
+            raise store_error(exc) from exc
 
     def _row(self, sql, params=()):
         rows = self._rows(sql, params)
@@ -98,16 +191,42 @@ class Store:
 
     @contextlib.contextmanager
     def _transaction(self):
-        """Hold the lock for one transaction: commit on success, else roll back.
+        """Hold the write lock for one transaction: commit on success, else roll back.
 
-        This is the one place where sqlite3.IntegrityError becomes Conflict.
+        The lock and SQLite's busy wait share one WRITE_TIMEOUT, so a write
+        fails with DatabaseBusy in bounded time however long the line is.
+        For WRITE_TIMEOUT after a write found the database busy, writes try
+        once without waiting: a line of writes behind a locked database then
+        fails at once instead of each waiting its turn, and the first write
+        after the lock goes still succeeds.
+        This is the one place a writer's sqlite3 error becomes a StoreError.
         """
-        with self._lock:
-            try:
-                with self._db:
-                    yield self._db
-            except sqlite3.IntegrityError as exc:
-                raise Conflict(str(exc)) from exc
+        started = time.monotonic()
+        # Not `with self._lock`: a write must give up waiting for the lock
+        # too, or a line of writers behind one stuck write would wait forever.
+        if not self._lock.acquire(timeout=WRITE_TIMEOUT):
+            raise DatabaseBusy("the store's write lock was held too long")
+        try:
+            if self._reopen:
+                # SQLite opened the file read-only and would stay so; a new
+                # connection lets writes resume once the file is writable.
+                self._db.close()
+                self._db = self._open_writer()
+                self._reopen = False
+            now = time.monotonic()
+            left = 0 if now < self._busy_until else WRITE_TIMEOUT - (now - started)
+            self._db.execute(f"PRAGMA busy_timeout = {max(0, int(left * 1000))}")
+            with self._db:
+                yield self._db
+        except sqlite3.Error as exc:
+            error = store_error(exc)
+            if isinstance(error, DatabaseBusy):
+                self._busy_until = time.monotonic() + WRITE_TIMEOUT
+            elif isinstance(error, DatabaseReadOnly):
+                self._reopen = not self._shared
+            raise error from exc
+        finally:
+            self._lock.release()
 
     @staticmethod
     def _unused_id(db, prefix, table):
@@ -243,6 +362,13 @@ class Store:
                 (room_id, user_id),
             ).fetchone()
             return row["joined_at"]
+
+    def is_member(self, room_id, user_id):
+        """Whether user_id is a persisted member of room_id (which then exists)."""
+        return self._row(
+            "SELECT 1 AS yes FROM room_members WHERE room_id = ? AND user_id = ?",
+            (room_id, user_id),
+        ) is not None
 
     def remove_member(self, room_id, user_id):
         """Remove a membership; return False when there was none."""

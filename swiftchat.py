@@ -20,6 +20,7 @@ malformed requests that http.server rejects before dispatch).
 import argparse
 import collections
 import contextlib
+import email.utils
 import http
 import http.server
 import logging
@@ -29,6 +30,7 @@ import pathlib
 import re
 import secrets
 import signal
+import socket
 import socketserver
 import sqlite3
 import sys
@@ -40,7 +42,7 @@ import protocol
 from accounts import (DEFAULT_ITERATIONS, Accounts, InvalidToken, TooManyLogins,
                       TooManyRegistrations)
 from protocol import ApiError, bad_request, encode, now
-from store import Conflict, Store
+from store import Conflict, DatabaseBusy, DatabaseReadOnly, DiskFull, Store, StoreError
 from swiftchat_ws import ChatHub, WebSocketServer
 
 __all__ = ["SwiftChat", "serve", "main", "ROUTES", "VERSION"]
@@ -358,6 +360,9 @@ HTTP_ERRORS = {
     InvalidToken: (401, "Authentication required", "Invalid or expired token"),
     TooManyLogins: (429, "Too many requests", "Too many failed logins; try again later"),
     TooManyRegistrations: (429, "Too many requests", "Too many registrations; try again later"),
+    DatabaseBusy: (503, "Service unavailable", "Database busy"),
+    DatabaseReadOnly: (503, "Service unavailable", "Database is read-only"),
+    DiskFull: (503, "Service unavailable", "Disk full"),
 }
 
 
@@ -371,6 +376,28 @@ def http_error(exc):
 
 # -- HTTP plumbing --------------------------------------------------------------
 
+def error_body(exc):
+    """The JSON body of an error envelope for an ApiError."""
+    return encode(exc.message, error=exc.error).encode("utf-8")
+
+
+def response_bytes(status, body, content_type, headers=None, close=False, head_only=False):
+    """One whole HTTP/1.1 response: status line, headers, body. CORS always.
+
+    `headers` are added to (or override) the CORS headers.
+    """
+    lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}",
+             "Date: " + email.utils.formatdate(usegmt=True)]
+    lines += [f"{name}: {value}" for name, value in {**CORS_HEADERS, **(headers or {})}.items()]
+    if status != 204:
+        lines += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}",
+                  "X-Content-Type-Options: nosniff"]
+    if close:
+        lines.append("Connection: close")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head if head_only else head + body
+
+
 class RequestHandler(http.server.BaseHTTPRequestHandler):
     """Reads one request at a time from a keep-alive connection and answers it."""
 
@@ -382,7 +409,16 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
     # Buffer the status line, headers and body, and send them with one
     # write (send_body flushes): one system call per response, not two.
     wbufsize = 64 * 1024
-    timeout = 60  # seconds an idle keep-alive connection may hold a thread
+    timeout = 60  # seconds one read from the socket may take (the whole request has less)
+
+    def handle_one_request(self):
+        # A request (head and body) must arrive within --header-timeout of
+        # when we start waiting for it, however slowly its bytes trickle in.
+        self.server.watch(self.connection)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.unwatch(self.connection)
 
     def __getattr__(self, name):
         # http.server runs do_<METHOD> and answers 501 when there is none;
@@ -398,6 +434,9 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         error, headers = None, {}
         try:
             body = self.read_body()  # read even when refusing, to keep the connection in step
+            if not self.server.unwatch(self.connection):
+                self.close_connection = True  # too late: the watchdog has cut it off
+                return
             with self.server.tracking_request():
                 status, content_type, body = self.respond(path, url.query, body)
         except ApiError as exc:
@@ -409,7 +448,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             error = ApiError(500, "Internal server error")
         if error is not None:
             status, content_type, headers = error.status, JSON_TYPE, error.headers
-            body = self.error_body(error)
+            body = error_body(error)
         # Logged before the write, so the line is there by the time the
         # client has its answer; the duration is the server's own work.
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -449,36 +488,21 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             raise bad_request("Request body is shorter than its Content-Length")
         return body
 
-    def error_body(self, exc):
-        return encode(exc.message, error=exc.error).encode("utf-8")
-
     def send_body(self, status, body, content_type, headers=None):
         """The one place an HTTP response is written: status, headers, body.
 
         A HEAD request gets the headers a GET would, with no body.
         """
-        self.send_response_only(status)
-        self.send_header("Date", self.date_time_string())
-        cors = CORS_HEADERS
+        headers = dict(headers or {})
         if self.preflight_method() == "PATCH":
             # The document's list leaves out PATCH, which PATCH /rooms/{id}
             # needs; a browser that asks before sending one is told it may.
-            cors = {**cors, "Access-Control-Allow-Methods": cors["Access-Control-Allow-Methods"] + ", PATCH"}
-        for name, value in cors.items():
-            self.send_header(name, value)
-        if status != 204:
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("X-Content-Type-Options", "nosniff")
+            headers["Access-Control-Allow-Methods"] = (
+                CORS_HEADERS["Access-Control-Allow-Methods"] + ", PATCH")
         if self.server.stopping:  # don't keep a connection open into a shutdown
             self.close_connection = True
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        self.wfile.write(response_bytes(status, body, content_type, headers, self.close_connection,
+                                        head_only=self.command == "HEAD"))
         self.wfile.flush()
 
     def preflight_method(self):
@@ -491,30 +515,80 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
     def send_error(self, code, message=None, explain=None):
         """http.server's own errors (a bad request line, headers too long), as JSON."""
         self.close_connection = True
-        # http.server takes a request line too broken to name a version for
-        # HTTP/0.9 and would answer without a status line or headers.
-        self.request_version = self.protocol_version
         text = message or http.HTTPStatus(code).phrase
-        self.send_body(code, self.error_body(ApiError(code, text, explain)), JSON_TYPE)
+        self.send_body(code, error_body(ApiError(code, text, explain)), JSON_TYPE)
 
     def log_message(self, format, *args):
         log.debug("%s " + format, self.address_string(), *args)
 
 
 class HTTPServer(http.server.ThreadingHTTPServer):
-    """A ThreadingHTTPServer that knows its SwiftChat and counts requests in flight."""
+    """A ThreadingHTTPServer that knows its SwiftChat and bounds what clients may hold.
+
+    It counts requests in flight (so stop() can wait for them), caps the
+    connections served at once, and cuts off a connection whose request
+    does not arrive within header_timeout.
+    """
 
     daemon_threads = True  # idle keep-alive connections must not block shutdown
     # socketserver's default listen backlog is 5: a burst of new connections
     # beyond that waits a second or more for TCP to retry.
     request_queue_size = 128
 
-    def __init__(self, address, app):
+    def __init__(self, address, app, header_timeout=10.0, max_connections=1000):
         self.app = app
+        self.header_timeout = header_timeout
+        self.max_connections = max_connections
         self.stopping = False
         self._in_flight = 0
+        self._connections = 0
         self._idle = threading.Condition()
+        self._deadlines = {}  # socket -> when its request must have arrived
         super().__init__(address, RequestHandler)
+
+    # -- at most max_connections at once ---------------------------------
+
+    def process_request(self, request, client_address):
+        with self._idle:
+            full = self._connections >= self.max_connections
+            if not full:
+                self._connections += 1
+        if full:  # answered here, on the accepting thread, without a thread of its own
+            busy = error_body(ApiError(503, "Service unavailable", "Server busy"))
+            with contextlib.suppress(OSError):
+                request.send(response_bytes(503, busy, JSON_TYPE, close=True))
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._idle:
+                self._connections -= 1
+
+    # -- a deadline for each request's arrival ---------------------------
+
+    def watch(self, connection):
+        with self._idle:
+            self._deadlines[connection] = time.monotonic() + self.header_timeout
+
+    def unwatch(self, connection):
+        """Stop watching; False when the deadline had passed already."""
+        with self._idle:
+            return self._deadlines.pop(connection, None) is not None
+
+    def service_actions(self):
+        # serve_forever calls this between polls of the listening socket.
+        now = time.monotonic()
+        with self._idle:
+            late = [sock for sock, deadline in self._deadlines.items() if deadline < now]
+            for sock in late:
+                del self._deadlines[sock]
+        for sock in late:  # the handler's read then ends, and its thread with it
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def server_bind(self):
         # HTTPServer.server_bind also looks up the host's DNS name, which
@@ -564,10 +638,10 @@ class SwiftChat:
     def __init__(self, host="127.0.0.1", http_port=8080, ws_port=8081, db="swiftchat.db",
                  jwt_secret=None, pbkdf2_iterations=DEFAULT_ITERATIONS, auth_timeout=30.0,
                  login_attempts=5, registrations_per_minute=30, ws_rate=20,
-                 clock=time.monotonic):
+                 header_timeout=10.0, max_connections=1000, clock=time.monotonic):
         try:
             self.store = Store(db)
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, StoreError, OSError) as exc:
             raise StartupError(f"cannot open the database {db}: {exc}") from None
         secret = jwt_secret or self.store.setting("jwt_secret", lambda: secrets.token_hex(32))
         self.accounts = Accounts(self.store, secret, pbkdf2_iterations, login_attempts,
@@ -575,7 +649,7 @@ class SwiftChat:
         self.hub = ChatHub(self.store, self.accounts, auth_timeout, ws_rate, clock)
         self.started_at = time.monotonic()
         try:
-            self.http = HTTPServer((host, http_port), self)
+            self.http = HTTPServer((host, http_port), self, header_timeout, max_connections)
         except OSError as exc:
             self.store.close()
             raise StartupError(f"cannot listen on {host}:{http_port}: {exc.strerror}") from None
@@ -608,6 +682,7 @@ class SwiftChat:
         self.http.server_close()
         self.http.finish_requests(timeout)
         self.websocket.stop()
+        self.hub.close()
         self.store.close()
 
     def __enter__(self):
@@ -625,7 +700,8 @@ def serve(**options):
 
     Options are SwiftChat's: host, http_port, ws_port, db, jwt_secret,
     pbkdf2_iterations, auth_timeout, login_attempts, registrations_per_minute,
-    ws_rate (0 turns a limit off), and clock (a time.monotonic stand-in for tests).
+    ws_rate (0 turns a limit off), header_timeout, max_connections, and clock
+    (a time.monotonic stand-in for tests).
     """
     return SwiftChat(**options)
 
@@ -700,6 +776,10 @@ def parse_args(argv=None, environ=os.environ):
     option("--ws-rate", "20",
            "WebSocket frames per second per connection, bursts of twice that "
            "(default 20; 0 = no limit)", limit)
+    option("--header-timeout", "10",
+           "seconds a client has to send a whole request (default 10)", positive_seconds)
+    option("--max-connections", "1000",
+           "HTTP connections served at once; more get 503 (default 1000)", positive_int)
     return parser.parse_args(argv)
 
 
@@ -714,7 +794,8 @@ def main(argv=None):
                            pbkdf2_iterations=args.pbkdf2_iterations,
                            auth_timeout=args.auth_timeout, login_attempts=args.login_attempts,
                            registrations_per_minute=args.registrations_per_minute,
-                           ws_rate=args.ws_rate)
+                           ws_rate=args.ws_rate, header_timeout=args.header_timeout,
+                           max_connections=args.max_connections)
     except StartupError as exc:
         print(f"swiftchat: {exc}", file=sys.stderr)
         return 1

@@ -8,20 +8,24 @@ the event loop; HTTP threads read who is online through ``online_users``,
 under a lock, and reach the loop for anything else only through
 ``WebSocketServer.call``.
 
-Store calls are made directly on the loop, not through asyncio.to_thread:
-each is one short indexed query or one small transaction under the store's
-lock (password hashing, the one slow thing, never happens here), and
-calling in line keeps chat messages in the order the loop accepted them.
+The loop never calls the store itself, because a store call may wait on a
+database lock (another process writing, a backup): reads run on worker
+threads through ``asyncio.to_thread`` (``ChatHub.read``), and writes on one
+writer thread of their own (``ChatHub.write``), which runs them one at a
+time in the order the loop asked. That order is the order messages are
+committed, acknowledged and broadcast in. A write that has waited in that
+line for ``QUEUE_TIMEOUT`` seconds fails at once, and the store gives a write
+at most ``WRITE_TIMEOUT`` more, so a send fails within two seconds.
 
 Frames to a whole room are encoded once and handed to
 ``websockets.broadcast``, which queues them without waiting, so a slow or
-dead client never holds up the rest.
+dead client never holds up the rest; a client that lets more than
+``MAX_QUEUED`` bytes pile up unread is closed with 1008 ``too slow``.
 """
 
 import asyncio
 import concurrent.futures
 import logging
-import sqlite3
 import threading
 import time
 
@@ -31,15 +35,24 @@ from websockets.exceptions import ConnectionClosed
 import protocol
 from accounts import InvalidToken
 from protocol import ApiError, bad_request, encode, iso, now
-from store import Conflict
+from store import DatabaseBusy, DatabaseReadOnly, DiskFull, StoreError
 
-__all__ = ["ChatHub", "WebSocketServer", "MAX_FRAME"]
+__all__ = ["ChatHub", "WebSocketServer", "MAX_FRAME", "MAX_QUEUED"]
 
 log = logging.getLogger("swiftchat.ws")
 
 MAX_FRAME = 64 * 1024  # a larger frame closes the connection with 1009
+MAX_QUEUED = 1024 * 1024  # bytes waiting to be sent to one client before it is dropped
+QUEUE_TIMEOUT = 1.0  # seconds a write may wait in line for the writer thread
 POLICY_VIOLATION = 1008
 REPLACED = 4000  # the user logged in again on a newer connection
+
+# What the store's named failures tell a WebSocket client ("Request failed", error).
+WS_ERRORS = {
+    DatabaseBusy: "Database busy",
+    DatabaseReadOnly: "Database is read-only",
+    DiskFull: "Disk full",
+}
 
 
 class TokenBucket:
@@ -79,6 +92,14 @@ class Client:
         self.username = user["username"]
         self.room_id = None
         self.bucket = bucket
+        self.dropping = None  # the task closing a client that fell too far behind
+
+    def drop_slow(self):
+        """Close a client that stopped reading; its queue is not waited on."""
+        if self.dropping is None:
+            log.warning("ws %s dropped: over %d bytes unread", self.user_id, MAX_QUEUED)
+            self.dropping = asyncio.create_task(
+                self.websocket.close(POLICY_VIOLATION, "too slow"))
 
     async def reply(self, message, data=None, error=None):
         await self.websocket.send(encode(message, data, error))
@@ -90,8 +111,19 @@ class Client:
 
 
 def broadcast_to(clients, message, data):
-    """Send one frame to many clients: encoded once, queued without waiting."""
-    broadcast([client.websocket for client in clients], encode(message, data))
+    """Send one frame to many clients: encoded once, queued without waiting.
+
+    websockets.broadcast queues however much a client leaves unread, so a
+    client already MAX_QUEUED behind is left out and closed instead.
+    """
+    sockets = []
+    for client in clients:
+        transport = client.websocket.transport
+        if transport is not None and transport.get_write_buffer_size() > MAX_QUEUED:
+            client.drop_slow()
+        else:
+            sockets.append(client.websocket)
+    broadcast(sockets, encode(message, data))
 
 
 def frame_fields(frame):
@@ -113,6 +145,7 @@ class ChatHub:
         self.rooms = {}  # room_id -> set of Clients in that room now
         self._clients_lock = threading.Lock()  # HTTP threads read self.clients
         self._closing = set()  # tasks closing replaced connections, kept alive until done
+        self._writer = concurrent.futures.ThreadPoolExecutor(1, "swiftchat-ws-writer")
         self.actions = {
             "join_room": self.join_room,
             "leave_room": self.leave_room,
@@ -125,6 +158,27 @@ class ChatHub:
         """Those of user_ids with an authenticated connection. Safe from any thread."""
         with self._clients_lock:
             return {user_id for user_id in user_ids if user_id in self.clients}
+
+    def close(self):
+        """Let the writer thread finish what it was given, then end it."""
+        self._writer.shutdown(wait=True)
+
+    # -- the store, off the loop -------------------------------------------
+
+    async def read(self, function, *args):
+        """Run a store read (or a token check) on a worker thread."""
+        return await asyncio.to_thread(function, *args)
+
+    async def write(self, function, *args):
+        """Run a store write on the writer thread, after the writes asked for before it."""
+        queued = time.monotonic()
+
+        def in_time():
+            if time.monotonic() - queued > QUEUE_TIMEOUT:
+                raise DatabaseBusy("waited too long for the writer thread")
+            return function(*args)
+
+        return await asyncio.get_running_loop().run_in_executor(self._writer, in_time)
 
     # -- one connection, from handshake to close ---------------------------
 
@@ -163,7 +217,7 @@ class ChatHub:
             if not isinstance(token, str):
                 raise ApiError(401, "Authentication failed", "Invalid or expired token")
             try:
-                user = self.accounts.user_for_token(token)
+                user = await self.read(self.accounts.user_for_token, token)
             except InvalidToken:
                 raise ApiError(401, "Authentication failed", "Invalid or expired token") from None
         except ApiError as exc:
@@ -206,6 +260,8 @@ class ChatHub:
             await action(client, frame_fields(frame))
         except ApiError as exc:
             await client.reply(exc.message, error=exc.error)
+        except tuple(WS_ERRORS) as exc:
+            await client.reply("Request failed", error=WS_ERRORS[type(exc)])
         except ConnectionClosed:
             raise
         except Exception:
@@ -240,8 +296,11 @@ class ChatHub:
         room_id = protocol.text_field(fields, "room_id")
         if client.room_id == room_id:
             raise bad_request("You are already in this room")
-        if self.store.add_member(room_id, client.user_id, iso(now())) is None:
-            raise bad_request("Room not found")
+        # A member joins with a read alone, so joining stays quick while
+        # another process holds the database's write lock.
+        if not await self.read(self.store.is_member, room_id, client.user_id):
+            if await self.write(self.store.add_member, room_id, client.user_id, iso(now())) is None:
+                raise bad_request("Room not found")
         self.leave_current_room(client)
         members = self.rooms.setdefault(room_id, set())
         broadcast_to(members, "User joined room", client.event("user_joined", room_id))
@@ -264,10 +323,10 @@ class ChatHub:
         text = protocol.content(fields)
         data = {**client.event("message_sent", room_id), "content": text, "timestamp": now()}
         try:
-            self.store.add_message(room_id, client.user_id, text, data["timestamp"])
+            await self.write(self.store.add_message, room_id, client.user_id, text, data["timestamp"])
             saved = True
-        except (sqlite3.Error, Conflict):
-            log.exception("could not save a message in %s", room_id)
+        except StoreError as exc:
+            log.error("could not save a message in %s: %s", room_id, exc)
             saved = False
         # Per the API document, the room hears the message even if saving failed.
         others = self.rooms.get(room_id, set()) - {client}
