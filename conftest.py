@@ -99,8 +99,10 @@ class ChatClient:
     def __init__(self, port):
         # max_queue=None: a test that ignores some frames must not stall the
         # connection (and its closing handshake) behind an unread queue.
+        # __enter__ gives the open connection with websockets 16 and 17 alike
+        # (17 warns when connect() is used without it; 16 has no `legacy`).
         self.ws = connect(f"ws://127.0.0.1:{port}", proxy=None, open_timeout=5,
-                          max_queue=None, legacy=True)
+                          max_queue=None).__enter__()
 
     def send(self, frame):
         self.ws.send(json.dumps(frame))
