@@ -6,17 +6,38 @@ through the websockets library's clients.
 """
 
 import http.client
-import json
 import itertools
+import json
+import re
+import urllib.parse
 
+import jsonschema
 import pytest
 from websockets.sync.client import connect
 
+import openapi
 import swiftchat
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256!"
 TEST_ITERATIONS = 1000  # the default is 600,000; tests only need a valid hash
 _names = itertools.count(1)
+_open_clients = []  # every Api and ChatClient made, so that each test's are closed after it
+
+
+@pytest.fixture(autouse=True)
+def close_clients():
+    """Close the clients a test made (the suite runs clean under -W error::ResourceWarning)."""
+    already_open = len(_open_clients)
+    yield
+    while len(_open_clients) > already_open:
+        _open_clients.pop().close()
+
+
+def pytest_configure(config):
+    # A socket or file a test (or the server) leaves open fails the suite,
+    # as it would under python -X dev -W error::ResourceWarning.
+    config.addinivalue_line("filterwarnings", "error::ResourceWarning")
+    config.addinivalue_line("filterwarnings", "error::pytest.PytestUnraisableExceptionWarning")
 
 
 @pytest.fixture
@@ -42,6 +63,48 @@ def api(server):
     return Api(server.http_port)
 
 
+# -- every JSON answer the tests receive is checked against the OpenAPI document --
+
+OPENAPI = openapi.document(swiftchat.VERSION)
+OPENAPI_PATHS = [(re.compile("^" + re.sub(r"\{\w+\}", "[^/]+", template) + "$"), operations)
+                 for template, operations in OPENAPI["paths"].items()]
+_validators = {}
+
+
+def documented_schema(method, path, status):
+    """The schema the document gives this answer; fails the test if it has none."""
+    path = urllib.parse.urlsplit(path).path.rstrip("/")
+    # As the server's router does: the first path that matches and has the method.
+    operation = next((ops[method.lower()] for pattern, ops in OPENAPI_PATHS
+                      if pattern.match(path) and method.lower() in ops), None)
+    if operation is None:  # an unknown path (404) or method (405): an error envelope
+        assert status in (404, 405, *openapi.ALWAYS), (method, path, status)
+        return openapi.ref("Error")
+    response = operation["responses"].get(str(status))
+    assert response is not None, f"{method} {path} answered {status}, which the document lacks"
+    return response.get("content", {}).get("application/json", {}).get("schema")
+
+
+def check_against_openapi(method, path, status, body):
+    schema = documented_schema(method, path, status)
+    if method == "HEAD":  # the status is GET's; there is no body to check
+        return
+    if schema is None:
+        assert not body, (method, path, status, body)
+        return
+    key = json.dumps(schema, sort_keys=True)
+    if key not in _validators:
+        _validators[key] = jsonschema.Draft202012Validator({**schema, "components": OPENAPI["components"]})
+    _validators[key].validate(json.loads(body))
+
+
+def http_connection(port):
+    """A bare http.client connection, closed after the test."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    _open_clients.append(connection)
+    return connection
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status
@@ -60,6 +123,10 @@ class Api:
     def __init__(self, port):
         self.port = port
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        _open_clients.append(self)
+
+    def close(self):
+        self.connection.close()
 
     def call(self, method, path, body=None, token=None, headers=None, raw=None):
         headers = dict(headers or {})
@@ -71,7 +138,9 @@ class Api:
             headers.setdefault("Content-Type", "application/json")
         self.connection.request(method, "/api/v1" + path, body=raw, headers=headers)
         reply = self.connection.getresponse()
-        return Response(reply.status, reply.headers, reply.read())
+        response = Response(reply.status, reply.headers, reply.read())
+        check_against_openapi(method, "/api/v1" + path, response.status, response.body)
+        return response
 
     def get(self, path, **kwargs):
         return self.call("GET", path, **kwargs)
@@ -103,6 +172,7 @@ class ChatClient:
         # (17 warns when connect() is used without it; 16 has no `legacy`).
         self.ws = connect(f"ws://127.0.0.1:{port}", proxy=None, open_timeout=5,
                           max_queue=None).__enter__()
+        _open_clients.append(self)
 
     def send(self, frame):
         self.ws.send(json.dumps(frame))

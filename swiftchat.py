@@ -6,13 +6,18 @@ of a ``ThreadingHTTPServer``, the ``SwiftChat`` object that starts and stops
 both halves over one store, ``serve()`` for embedding, and the command line.
 
 It leaves SQL to store.py, passwords and tokens to accounts.py, envelopes and
-input checks to protocol.py, and everything real-time to swiftchat_ws.py.
+input checks to protocol.py, everything real-time to swiftchat_ws.py, and
+the OpenAPI description of the routes to openapi.py.
 
 A request travels: socket -> RequestHandler.dispatch (one per request, on
-its own thread) -> find_route -> a route function, which raises ApiError or
-returns (status, message, data) -> RequestHandler.send_body. Only dispatch
-turns exceptions into error envelopes (send_error does the same for the
-malformed requests that http.server rejects before dispatch).
+its own thread) -> find_route -> the bearer token is checked if the route's
+row says LOGGED_IN -> a route function, which raises or returns (status,
+message, data) -> RequestHandler.send_body. Route functions raise ApiError
+for what they decide themselves; the layers below raise their own named
+exceptions (InvalidToken, DatabaseBusy, ...), and HTTP_ERRORS says what each
+means over HTTP. Only dispatch turns exceptions into error envelopes
+(send_error does the same for the malformed requests that http.server
+rejects before dispatch).
 
     python swiftchat.py --help
 """
@@ -23,6 +28,7 @@ import contextlib
 import email.utils
 import http
 import http.server
+import json
 import logging
 import mimetypes
 import os
@@ -38,6 +44,7 @@ import threading
 import time
 import urllib.parse
 
+import openapi
 import protocol
 from accounts import (DEFAULT_ITERATIONS, Accounts, InvalidToken, TooManyLogins,
                       TooManyRegistrations)
@@ -78,8 +85,8 @@ class Request:
     def json(self):
         return protocol.parse_json_object(self.body)
 
-    def user(self):
-        """The user named by the bearer token; raises ApiError(401) otherwise."""
+    def bearer_user(self):
+        """The user named by the bearer token; raises ApiError(401) or InvalidToken."""
         header = self.headers.get("Authorization")
         if not header:
             raise ApiError(401, "Authentication required", "Missing Authorization header")
@@ -120,12 +127,11 @@ def session(request, user):
     return {"token": token, "id": user["id"], "username": user["username"]}
 
 
-def current_user(request):
-    return 200, "User information retrieved successfully", {"user": request.user()}
+def current_user(request, user):
+    return 200, "User information retrieved successfully", {"user": user}
 
 
-def list_users(request):
-    request.user()
+def list_users(request, user):
     limit = protocol.query_int(request.query, "limit", 10, maximum=100)
     offset = protocol.query_int(request.query, "offset", 0)
     users, total = request.app.store.list_users(limit, offset)
@@ -133,8 +139,7 @@ def list_users(request):
         "users": users, "total": total, "limit": limit, "offset": offset}
 
 
-def get_user(request):
-    request.user()
+def get_user(request, user):
     user = request.app.store.user(request.params["user_id"])
     if user is None:
         raise ApiError(404, "User not found")
@@ -143,8 +148,7 @@ def get_user(request):
 
 # -- routes: rooms ------------------------------------------------------------
 
-def create_room(request):
-    user = request.user()
+def create_room(request, user):
     body = request.json()
     name, description = protocol.room_name(body), protocol.description(body, required=False)
     try:
@@ -162,8 +166,7 @@ def list_rooms(request):
         "rooms": rooms, "count": len(rooms), "total": total, "limit": limit, "offset": offset}
 
 
-def join_room(request):
-    user = request.user()
+def join_room(request, user):
     room_id = protocol.text_field(request.json(), "room_id")
     joined_at = request.app.store.add_member(room_id, user["id"], protocol.iso(now()))
     if joined_at is None:
@@ -172,8 +175,7 @@ def join_room(request):
         "room_id": room_id, "user_id": user["id"], "joined_at": joined_at}
 
 
-def leave_room(request):
-    user = request.user()
+def leave_room(request, user):
     room_id = protocol.text_field(request.json(), "room_id")
     existing_room(request, room_id)
     if not request.app.store.remove_member(room_id, user["id"]):
@@ -181,8 +183,7 @@ def leave_room(request):
     return 200, "Successfully left room", {"room_id": room_id, "user_id": user["id"]}
 
 
-def update_room(request):
-    user = request.user()
+def update_room(request, user):
     room = room_of_creator(request, user, "update")
     description = protocol.description(request.json(), required=True)
     request.app.store.update_description(room["id"], description)
@@ -190,8 +191,7 @@ def update_room(request):
         "room_id": room["id"], "new_description": description, "updated_by": user["id"]}
 
 
-def delete_room(request):
-    user = request.user()
+def delete_room(request, user):
     room = room_of_creator(request, user, "delete")
     request.app.store.delete_room(room["id"])
     request.app.websocket.call(request.app.hub.close_room, room["id"])
@@ -214,8 +214,7 @@ def room_of_creator(request, user, verb):
 
 # -- routes: messages ---------------------------------------------------------
 
-def list_messages(request):
-    request.user()
+def list_messages(request, user):
     room_id = request.query.get("room_id")
     if not room_id:
         raise bad_request("room_id is required")
@@ -271,10 +270,13 @@ def echo(request):
     return 200, f"Echo {request.method} request received", data
 
 
-def protected(request):
-    request.user()
+def protected(request, user):
     return 200, "This is a protected endpoint", {
         "secret_info": "Secret information", "timestamp": now(), "access_level": "authenticated"}
+
+
+def openapi_document(request):
+    return Page(JSON_TYPE, request.app.openapi_json)
 
 
 def index_page(request):
@@ -304,48 +306,54 @@ def static_page(name):
     return Page(content_type, path.read_bytes())
 
 
-# (method, path pattern, route function); {name} matches one path segment.
-# The first row whose pattern and method match wins.
+# Whether a route needs a logged-in user. A LOGGED_IN route is called as
+# function(request, user) only after the bearer token checked out; a PUBLIC
+# one as function(request).
+LOGGED_IN, PUBLIC = "logged in", "public"
+
+# (method, path pattern, route function, who may call it); {name} matches
+# one path segment. The first row whose pattern and method match wins.
 ROUTES = [
-    ("POST", "/api/v1/auth/register", register),
-    ("POST", "/api/v1/auth/login", login),
-    ("GET", "/api/v1/users/me", current_user),
-    ("GET", "/api/v1/users", list_users),
-    ("GET", "/api/v1/users/{user_id}", get_user),
-    ("POST", "/api/v1/rooms", create_room),
-    ("GET", "/api/v1/rooms", list_rooms),
-    ("POST", "/api/v1/rooms/join", join_room),
-    ("POST", "/api/v1/rooms/leave", leave_room),
-    ("PATCH", "/api/v1/rooms/{room_id}", update_room),
-    ("DELETE", "/api/v1/rooms/{room_id}", delete_room),
-    ("GET", "/api/v1/messages", list_messages),
-    ("GET", "/api/v1/health", health),
-    ("GET", "/api/v1/info", info),
-    ("GET", "/api/v1/echo", echo),
-    ("POST", "/api/v1/echo", echo),
-    ("GET", "/api/v1/protected", protected),
-    ("GET", "/", index_page),
-    ("GET", "/static/{name}", static_file),
+    ("POST", "/api/v1/auth/register", register, PUBLIC),
+    ("POST", "/api/v1/auth/login", login, PUBLIC),
+    ("GET", "/api/v1/users/me", current_user, LOGGED_IN),
+    ("GET", "/api/v1/users", list_users, LOGGED_IN),
+    ("GET", "/api/v1/users/{user_id}", get_user, LOGGED_IN),
+    ("POST", "/api/v1/rooms", create_room, LOGGED_IN),
+    ("GET", "/api/v1/rooms", list_rooms, PUBLIC),
+    ("POST", "/api/v1/rooms/join", join_room, LOGGED_IN),
+    ("POST", "/api/v1/rooms/leave", leave_room, LOGGED_IN),
+    ("PATCH", "/api/v1/rooms/{room_id}", update_room, LOGGED_IN),
+    ("DELETE", "/api/v1/rooms/{room_id}", delete_room, LOGGED_IN),
+    ("GET", "/api/v1/messages", list_messages, LOGGED_IN),
+    ("GET", "/api/v1/health", health, PUBLIC),
+    ("GET", "/api/v1/info", info, PUBLIC),
+    ("GET", "/api/v1/echo", echo, PUBLIC),
+    ("POST", "/api/v1/echo", echo, PUBLIC),
+    ("GET", "/api/v1/protected", protected, LOGGED_IN),
+    ("GET", "/api/v1/openapi.json", openapi_document, PUBLIC),
+    ("GET", "/", index_page, PUBLIC),
+    ("GET", "/static/{name}", static_file, PUBLIC),
 ]
 
 COMPILED_ROUTES = [
-    (method, re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)), function)
-    for method, pattern, function in ROUTES
+    (method, re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)), function, access)
+    for method, pattern, function, access in ROUTES
 ]
 
 
 def find_route(method, path):
-    """The route function and path parameters for a request, or ApiError 404/405.
+    """(route function, its access, path parameters) for a request, or ApiError 404/405.
 
     HEAD is served by a path's GET route (the handler drops the body).
     """
     wanted = "GET" if method == "HEAD" else method
     allowed = []
-    for route_method, pattern, function in COMPILED_ROUTES:
+    for route_method, pattern, function, access in COMPILED_ROUTES:
         match = pattern.fullmatch(path)
         if match and route_method == wanted:
             params = {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
-            return function, params
+            return function, access, params
         if match:
             allowed.append(route_method)
     if allowed:
@@ -420,6 +428,15 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         finally:
             self.server.unwatch(self.connection)
 
+    def finish(self):
+        try:
+            super().finish()
+        except OSError:
+            # The buffered answer could not be flushed to a client that
+            # reset the connection; close the reading side anyway, or the
+            # socket stays open until the garbage collector finds it.
+            self.rfile.close()
+
     def __getattr__(self, name):
         # http.server runs do_<METHOD> and answers 501 when there is none;
         # every method goes to dispatch, which answers 405 or 404 as JSON.
@@ -458,11 +475,14 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
     def respond(self, path, query_string, body):
         if self.command == "OPTIONS":  # CORS preflight: the headers are the answer
             return 204, None, b""
-        function, params = find_route(self.command, path)
+        function, access, params = find_route(self.command, path)
         query = {k: v[0] for k, v in urllib.parse.parse_qs(query_string, keep_blank_values=True).items()}
         request = Request(self.server.app, self.command, path, query, self.headers, body, params,
                           self.client_address[0])
-        result = function(request)
+        if access == LOGGED_IN:
+            result = function(request, request.bearer_user())
+        else:
+            result = function(request)
         if isinstance(result, Page):
             return 200, result.content_type, result.body
         status, message, data = result
@@ -567,6 +587,12 @@ class HTTPServer(http.server.ThreadingHTTPServer):
         finally:
             with self._idle:
                 self._connections -= 1
+                self._idle.notify_all()
+
+    def wait_for_connections(self, at_most, timeout):
+        """Wait until at most `at_most` connections are open; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._connections <= at_most, timeout)
 
     # -- a deadline for each request's arrival ---------------------------
 
@@ -647,6 +673,7 @@ class SwiftChat:
         self.accounts = Accounts(self.store, secret, pbkdf2_iterations, login_attempts,
                                  registrations_per_minute, clock)
         self.hub = ChatHub(self.store, self.accounts, auth_timeout, ws_rate, clock)
+        self.openapi_json = json.dumps(openapi.document(VERSION), indent=1).encode("utf-8")
         self.started_at = time.monotonic()
         try:
             self.http = HTTPServer((host, http_port), self, header_timeout, max_connections)
@@ -749,6 +776,7 @@ def parse_args(argv=None, environ=os.environ):
         description="SwiftChat: REST chat API over HTTP and real-time chat over WebSocket.",
         epilog="Every option can also be set as an environment variable, e.g. "
                "SWIFTCHAT_HTTP_PORT=9000; a flag wins over the variable.")
+    parser.add_argument("--version", action="version", version=f"SwiftChat {VERSION}")
 
     def option(flag, default, help, type=str):
         env_name = "SWIFTCHAT_" + flag.lstrip("-").replace("-", "_").upper()

@@ -9,6 +9,8 @@ import shutil
 
 import pytest
 
+from conftest import ChatClient
+
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
@@ -155,6 +157,27 @@ def test_the_page_reconnects_and_rejoins_after_the_server_drops_the_socket(serve
 
     say(other, "welcome back")
     expect(page.locator(".message").last).to_contain_text("welcome back")
+
+
+def test_a_message_both_live_and_in_the_history_being_loaded_is_shown_once(server, new_page, api):
+    """Live frames that arrive while history loads wait for it; one in both is shown once."""
+    token, _, _ = api.register("olga")
+    room_id = api.create_room(token, "Overlap")
+    speaker = ChatClient(server.ws_port)
+    speaker.request({"type": "auth", "token": token})
+    speaker.request({"type": "join_room", "room_id": room_id})
+    page = new_page()
+    register(page, "pavel")
+    held = []  # the page's history request, held until the live message has arrived
+    page.route("**/api/v1/messages?*", lambda route: held.append(route))
+    with page.expect_request("**/api/v1/messages?*"):
+        page.locator("#room-list button", has_text="Overlap").click()
+    speaker.recv_type("user_joined")
+    assert speaker.request({"type": "send_message", "content": "said during the load"})["success"]
+    page.wait_for_function("state.pendingLive && state.pendingLive.length === 1")
+    held[0].continue_()  # the history now holds the same message
+    expect(page.locator(".message .content")).to_have_text(["said during the load"])
+    speaker.close()
 
 
 def test_the_creator_edits_the_description_and_deletes_the_room(new_page):

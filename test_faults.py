@@ -273,6 +273,8 @@ def test_every_acknowledged_message_survives_kill_9_exactly_once(tmp_path):
         if process.poll() is None:
             process.kill()
         process.wait()
+        process.stdout.close()
+        process.stderr.close()
     assert len(acknowledged) >= 200
     with swiftchat.serve(http_port=0, ws_port=0, db=db, pbkdf2_iterations=TEST_ITERATIONS) as again:
         stored = [m["content"] for m in history(Api(again.http_port), room_id, token)]
@@ -403,6 +405,7 @@ def test_a_client_that_stops_reading_is_dropped_and_the_room_goes_on(server, api
         else:
             pytest.fail("the sleeper was never dropped")
     assert sleeper.read_to_the_end() == (1008, "too slow")
+    sleeper.sock.close()
     frames_of_type(sender, "user_left", 1)
     assert sender.request({"type": "send_message", "content": "still here"})["data"]["type"] == "message_sent"
     sender.close()

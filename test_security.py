@@ -238,6 +238,27 @@ def test_at_most_cpu_count_minus_one_hashes_run_at_once(throttled):
     assert answers == [401]
 
 
+@pytest.mark.parametrize("username, password", [("known", "wrong-password"), ("unknown", "password123")])
+def test_an_unknown_name_costs_a_hash_like_a_wrong_password(throttled, username, password):
+    """So that timing does not tell which names exist (the decoy hash)."""
+    api = Api(throttled.http_port)
+    api.register("known", "the-right-password")
+    slots = throttled.accounts.hash_slots
+    taken = 0
+    while slots.acquire(blocking=False):
+        taken += 1
+    answers = []
+    attempt = threading.Thread(target=lambda: answers.append(login(Api(throttled.http_port), username, password)))
+    attempt.start()
+    attempt.join(timeout=0.5)
+    waited_for_a_hash = attempt.is_alive()
+    for _ in range(taken):
+        slots.release()
+    attempt.join(timeout=10)
+    assert waited_for_a_hash
+    assert answers[0].status == 401 and answers[0].json["error"] == "Username or password is incorrect"
+
+
 @pytest.mark.parametrize("server_options", [{"login_attempts": 0, "registrations_per_minute": 0}])
 def test_zero_turns_the_login_and_registration_limits_off(api):
     api.register("relaxed", "the-right-password")

@@ -8,6 +8,7 @@ import re
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -19,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 import accounts
 import swiftchat
-from conftest import NO_LIMITS, TEST_SECRET, Api, ChatClient
+from conftest import NO_LIMITS, TEST_SECRET, Api, ChatClient, http_connection
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -452,7 +453,7 @@ def test_a_body_over_64_kib_is_413(api):
 
 @pytest.mark.parametrize("length", ["abc", "-1", "1e3"])
 def test_a_bogus_content_length_is_400(server, length):
-    connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=5)
+    connection = http_connection(server.http_port)
     connection.putrequest("POST", "/api/v1/echo")
     connection.putheader("Content-Length", length)
     connection.endheaders()
@@ -461,21 +462,31 @@ def test_a_bogus_content_length_is_400(server, length):
 
 
 def test_a_post_without_content_length_has_an_empty_body(server):
-    connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=5)
+    connection = http_connection(server.http_port)
     connection.putrequest("POST", "/api/v1/auth/register")
     connection.endheaders()
     reply = connection.getresponse()
     assert reply.status == 400 and json.loads(reply.read())["error"] == "Invalid JSON format"
 
 
-def test_a_client_that_hangs_up_mid_request_leaves_no_traceback(server, caplog):
+@pytest.mark.parametrize("hang_up", ["close", "reset"])
+def test_a_client_that_hangs_up_mid_request_leaves_no_traceback(server, caplog, capfd, hang_up):
+    """Guarded twice: read_body takes a reset during the body as an empty body,
+    and handle_error keeps quiet when the answer then cannot be written."""
     with caplog.at_level(logging.DEBUG):
         for _ in range(20):
             with socket.create_connection(("127.0.0.1", server.http_port), timeout=5) as sock:
                 sock.sendall(b"POST /api/v1/echo HTTP/1.1\r\nContent-Length: 1000\r\n\r\npartial")
-                sock.shutdown(socket.SHUT_WR)
+                if hang_up == "reset":  # RST instead of FIN: the server's read and write both fail
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                else:
+                    sock.shutdown(socket.SHUT_WR)
+                    sock.recv(4096)  # the server's 400 for the short body
+        # Each handler thread logs (or prints) before its connection counts as closed.
+        assert server.http.wait_for_connections(0, timeout=10)
         assert Api(server.http_port).get("/health").status == 200
     assert "Traceback" not in caplog.text
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_a_malformed_request_line_gets_a_json_error(server):
@@ -495,7 +506,7 @@ def test_many_requests_share_one_keep_alive_connection(api):
 def test_an_unexpected_error_is_a_generic_500_with_a_logged_traceback(api, monkeypatch, caplog):
     def broken(request):
         raise RuntimeError("internal detail that must stay private")
-    routes = [("GET", re.compile("/api/v1/broken"), broken)] + swiftchat.COMPILED_ROUTES
+    routes = [("GET", re.compile("/api/v1/broken"), broken, swiftchat.PUBLIC)] + swiftchat.COMPILED_ROUTES
     monkeypatch.setattr(swiftchat, "COMPILED_ROUTES", routes)
     with caplog.at_level(logging.ERROR, logger="swiftchat"):
         reply = api.get("/broken")
@@ -537,7 +548,7 @@ def test_concurrent_registrations_and_room_creations_all_land(server):
 
 
 def test_the_chat_page_and_its_assets_are_served_with_their_types(server):
-    connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=5)
+    connection = http_connection(server.http_port)
     for path, content_type in [("/", "text/html"), ("/static/chat.js", "javascript"),
                                ("/static/chat.css", "text/css")]:
         connection.request("GET", path)
@@ -549,7 +560,7 @@ def test_the_chat_page_and_its_assets_are_served_with_their_types(server):
 @pytest.mark.parametrize("path", ["/static/..", "/static/.hidden", "/static/%2e%2e%2fswiftchat.py",
                                   "/static/../swiftchat.py", "/static/nope.js"])
 def test_static_files_cannot_be_read_from_outside_their_folder(server, path):
-    connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=5)
+    connection = http_connection(server.http_port)
     connection.request("GET", path)
     reply = connection.getresponse()
     assert reply.status == 404 and json.loads(reply.read())["success"] is False
@@ -672,7 +683,43 @@ def test_sigterm_closes_websockets_with_1001_and_leaves_the_database_whole(tmp_p
             process.kill()
         process.wait()
     assert "Traceback" not in process.stderr.read()
+    process.stdout.close()
+    process.stderr.close()
     assert not (tmp_path / "term.db-wal").exists() or (tmp_path / "term.db-wal").stat().st_size == 0
     with swiftchat.serve(http_port=0, ws_port=0, db=db, pbkdf2_iterations=1000) as again:
         history = Api(again.http_port).get(f"/messages?room_id={room_id}", token=token)
         assert [m["content"] for m in history.data["messages"]] == ["bye"]
+
+
+def test_version_prints_the_servers_version():
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"SwiftChat {swiftchat.VERSION}"
+
+
+# -- the OpenAPI document -------------------------------------------------------------
+
+def test_the_openapi_document_is_served_without_a_token_and_matches_the_routes(api):
+    reply = api.get("/openapi.json")
+    assert reply.status == 200 and reply.headers["Content-Type"] == "application/json"
+    document = reply.json
+    assert document["openapi"] == "3.1.0" and document["info"]["version"] == swiftchat.VERSION
+    routes = {(pattern, method.lower()): access for method, pattern, _, access in swiftchat.ROUTES
+              if pattern.startswith("/api/")}
+    documented = {(path, method) for path, operations in document["paths"].items()
+                  for method in operations if method not in ("head", "options")}
+    assert documented == set(routes)
+    for (path, method), access in routes.items():  # a token is asked for exactly where needed
+        needs_token = "security" in document["paths"][path][method]
+        assert needs_token == (access == swiftchat.LOGGED_IN), (path, method)
+
+
+def test_an_answer_outside_the_openapi_document_fails_the_check():
+    """The check every Api call makes is real: it refuses what the document does not allow."""
+    from conftest import check_against_openapi
+    with pytest.raises(AssertionError):
+        check_against_openapi("GET", "/api/v1/health", 418, b"{}")
+    with pytest.raises(Exception):
+        check_against_openapi("GET", "/api/v1/health", 200,
+                              b'{"success": true, "message": "Server is running", "data": {}}')
+    check_against_openapi("GET", "/api/v1/nowhere", 404,
+                          b'{"success": false, "message": "Not found", "error": "No such endpoint"}')

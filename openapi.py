@@ -1,0 +1,225 @@
+"""The OpenAPI 3.1 description of SwiftChat's REST API, as one Python structure.
+
+``DOCUMENT`` is what ``GET /api/v1/openapi.json`` serves, and what the test
+suite checks every JSON response it receives against. Keeping it in Python
+lets a few small functions (``success``, ``errors``, ``operation``) say once
+what every envelope looks like, instead of repeating it for 20 operations.
+
+It describes; it decides nothing: the routes in swiftchat.py are the
+behaviour, and the tests hold the two together. Nothing here runs per
+request except the one-time ``json.dumps`` in swiftchat.py.
+"""
+
+__all__ = ["document", "ref", "ALWAYS"]
+
+
+def ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(required=None, optional=None):
+    """A JSON object schema with exactly these properties."""
+    properties = {**(required or {}), **(optional or {})}
+    return {"type": "object", "properties": properties, "required": list(required or {}),
+            "additionalProperties": False}
+
+
+STRING, INTEGER, BOOLEAN = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+ISO_TIME = {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$",
+            "examples": ["2025-07-20T13:30:00Z"]}
+USER_ID = {"type": "string", "pattern": "^user_[0-9a-f]{8}$", "examples": ["user_a3a80b0b"]}
+ROOM_ID = {"type": "string", "pattern": "^room_[0-9a-f]{8}$", "examples": ["room_12345678"]}
+
+SCHEMAS = {
+    "Error": obj({"success": {"const": False}, "message": STRING, "error": STRING}),
+    "User": obj({"id": USER_ID, "username": STRING, "created_at": ISO_TIME}),
+    "Session": obj({"token": STRING, "id": USER_ID, "username": STRING}),
+    "Room": obj({"id": ROOM_ID, "name": STRING, "description": STRING, "creator_id": USER_ID,
+                 "created_at": ISO_TIME}),
+    "ListedRoom": obj({"id": ROOM_ID, "name": STRING, "description": STRING,
+                       "creator_id": USER_ID, "member_count": INTEGER, "created_at": ISO_TIME}),
+    "Message": obj({
+        "id": INTEGER, "room_id": ROOM_ID, "user_id": USER_ID, "content": STRING,
+        "timestamp": INTEGER,
+        "sender": obj({"id": USER_ID, "username": STRING, "password": {"const": ""},
+                       "is_online": BOOLEAN}),
+    }),
+    "Credentials": {"type": "object", "required": ["username", "password"], "properties": {
+        "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
+        "password": {"type": "string", "minLength": 8, "maxLength": 128}}},
+    "RoomRef": {"type": "object", "required": ["room_id"], "properties": {"room_id": STRING}},
+}
+
+ERROR_TEXTS = {  # status -> what it means here, shown in the document
+    400: "Invalid input: the error names the field (`Invalid JSON format` for a body that is "
+         "not a JSON object)",
+    401: "`Authentication required`: `Missing Authorization header` or `Invalid or expired token`",
+    403: "`Forbidden`: only the room's creator may do this",
+    404: "Not found",
+    409: "Conflict: the name is taken (whatever its letter case)",
+    411: "A body sent without Content-Length",
+    413: "A body over 64 KiB",
+    429: "`Too many requests`, with a `Retry-After` header in seconds",
+    500: "`Internal server error` (never details)",
+    503: "`Service unavailable`: `Database busy`, `Database is read-only`, `Disk full`, "
+         "`Server busy` or `The server is shutting down`",
+}
+ALWAYS = (400, 411, 413, 500, 503)  # any request can meet these
+
+
+def success(status, message, data_schema, description=None):
+    envelope = obj({"success": {"const": True}, "message": {"const": message}, "data": data_schema})
+    return {str(status): {"description": description or message,
+                          "content": {"application/json": {"schema": envelope}}}}
+
+
+def errors(*statuses):
+    responses = {}
+    for status in sorted(set(statuses) | set(ALWAYS)):
+        responses[str(status)] = {"description": ERROR_TEXTS[status],
+                                  "content": {"application/json": {"schema": ref("Error")}}}
+    return responses
+
+
+def query(name, description, required=False):
+    return {"name": name, "in": "query", "required": required, "description": description,
+            "schema": {"type": "string"}}
+
+
+def path_param(name):
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def operation(summary, responses, auth=False, body=None, parameters=()):
+    op = {"summary": summary, "responses": responses}
+    if auth:
+        op["security"] = [{"bearer": []}]
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if parameters:
+        op["parameters"] = list(parameters)
+    return op
+
+
+PAGING = (query("limit", "page size; too large is clamped to the maximum"),
+          query("offset", "how many to skip"))
+
+PATHS = {
+    "/api/v1/auth/register": {"post": operation(
+        "Create an account and get a token", {**success(201, "User registered successfully", ref("Session")),
+                                              **errors(409, 429)}, body=ref("Credentials"))},
+    "/api/v1/auth/login": {"post": operation(
+        "Get a token (5 failures per name in 15 minutes lock it for 15 minutes)",
+        {**success(200, "Login successful", ref("Session")), **errors(401, 429)},
+        body={"type": "object", "required": ["username", "password"],
+              "properties": {"username": STRING, "password": STRING}})},
+    "/api/v1/users/me": {"get": operation(
+        "The token's user", {**success(200, "User information retrieved successfully",
+                                       obj({"user": ref("User")})), **errors(401)}, auth=True)},
+    "/api/v1/users": {"get": operation(
+        "Users, oldest first (limit default 10, max 100)",
+        {**success(200, "Users retrieved successfully", obj({
+            "users": {"type": "array", "items": ref("User")}, "total": INTEGER,
+            "limit": INTEGER, "offset": INTEGER})), **errors(401)}, auth=True, parameters=PAGING)},
+    "/api/v1/users/{user_id}": {"get": operation(
+        "One user", {**success(200, "User information retrieved successfully",
+                               obj({"user": ref("User")})), **errors(401, 404)},
+        auth=True, parameters=[path_param("user_id")])},
+    "/api/v1/rooms": {
+        "post": operation("Create a room; its creator becomes its first member",
+                          {**success(201, "Room created successfully", ref("Room")), **errors(401, 409)},
+                          auth=True, body={"type": "object", "required": ["name"], "properties": {
+                              "name": {"type": "string", "minLength": 1, "maxLength": 64},
+                              "description": {"type": "string", "maxLength": 500}}}),
+        "get": operation("Rooms in creation order (limit default 50, max 100); no token needed",
+                         {**success(200, "Successfully retrieved rooms", obj({
+                             "rooms": {"type": "array", "items": ref("ListedRoom")},
+                             "count": INTEGER, "total": INTEGER, "limit": INTEGER,
+                             "offset": INTEGER})), **errors()}, parameters=PAGING),
+    },
+    "/api/v1/rooms/join": {"post": operation(
+        "Become a member of a room (joining twice keeps the first time)",
+        {**success(200, "Successfully joined room", obj({
+            "room_id": ROOM_ID, "user_id": USER_ID, "joined_at": ISO_TIME})), **errors(401, 404)},
+        auth=True, body=ref("RoomRef"))},
+    "/api/v1/rooms/leave": {"post": operation(
+        "Stop being a member of a room",
+        {**success(200, "Successfully left room", obj({"room_id": ROOM_ID, "user_id": USER_ID})),
+         **errors(401, 404)}, auth=True, body=ref("RoomRef"))},
+    "/api/v1/rooms/{room_id}": {
+        "patch": operation("Change a room's description (its creator only)", {
+            **success(200, "Room description updated successfully", obj({
+                "room_id": ROOM_ID, "new_description": STRING, "updated_by": USER_ID})),
+            **errors(401, 403, 404)}, auth=True, parameters=[path_param("room_id")],
+            body={"type": "object", "required": ["description"],
+                  "properties": {"description": {"type": "string", "maxLength": 500}}}),
+        "delete": operation("Delete a room with its members and messages (its creator only)", {
+            **success(200, "Room deleted successfully", obj({"room_id": ROOM_ID, "deleted_by": USER_ID})),
+            **errors(401, 403, 404)}, auth=True, parameters=[path_param("room_id")]),
+    },
+    "/api/v1/messages": {"get": operation(
+        "A room's newest messages, oldest first (limit default 50, max 100)",
+        {**success(200, "Messages retrieved successfully", obj({
+            "messages": {"type": "array", "items": ref("Message")}, "room_id": STRING,
+            "count": INTEGER})), **errors(401, 404)}, auth=True,
+        parameters=[query("room_id", "the room", required=True), query("limit", "how many"),
+                    query("before", "only messages with a smaller id: the page before")])},
+    "/api/v1/health": {"get": operation("Is the server up, and for how long", {
+        **success(200, "Server is running", obj({"status": {"const": "ok"}, "timestamp": INTEGER,
+                                                 "uptime": STRING, "uptime_seconds": INTEGER})),
+        **errors()})},
+    "/api/v1/info": {"get": operation("The server's name, version and WebSocket port", {
+        **success(200, "Server information retrieved successfully", obj({
+            "name": STRING, "version": STRING, "description": STRING, "timestamp": INTEGER,
+            "ws_port": INTEGER})), **errors()})},
+    "/api/v1/echo": {
+        "get": operation("Echo the request", {**success(200, "Echo GET request received", obj({
+            "method": STRING, "path": STRING, "user_agent": STRING, "timestamp": INTEGER})),
+            **errors()}),
+        "post": operation("Echo the request and its body (as text)", {
+            **success(200, "Echo POST request received", obj({
+                "method": STRING, "path": STRING, "received_data": STRING, "timestamp": INTEGER})),
+            **errors()}),
+    },
+    "/api/v1/protected": {"get": operation("A token check and nothing more", {
+        **success(200, "This is a protected endpoint", obj({
+            "secret_info": STRING, "timestamp": INTEGER, "access_level": STRING})),
+        **errors(401)}, auth=True)},
+    "/api/v1/openapi.json": {"get": operation("This document", {
+        "200": {"description": "OpenAPI 3.1", "content": {"application/json": {
+            "schema": {"type": "object", "required": ["openapi", "paths"]}}}}, **errors()})},
+}
+
+
+def with_head_and_options(paths):
+    """Every path answers OPTIONS (a CORS preflight) with 204, and HEAD wherever GET works."""
+    for operations in paths.values():
+        if "get" in operations:
+            operations["head"] = {"summary": "GET's status and headers, no body", "responses": {
+                status: {"description": response["description"]}
+                for status, response in operations["get"]["responses"].items()}}
+        operations["options"] = {"summary": "CORS preflight", "responses": {
+            "204": {"description": "the CORS headers, no body, no token needed"}}}
+    return paths
+
+
+def document(version):
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "SwiftChat",
+            "version": version,
+            "description": (
+                "REST half of SwiftChat. Every answer is an envelope: "
+                "`{success: true, message, data}` or `{success: false, message, error}`. "
+                "A method a path does not serve is 405 with an `Allow` header; an unknown "
+                "path is 404; both are error envelopes. Every response carries CORS headers. "
+                "The WebSocket API (port 8081) is described in docs/API.md."),
+        },
+        "servers": [{"url": "http://127.0.0.1:8080"}],
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+        "paths": with_head_and_options(PATHS),
+    }
