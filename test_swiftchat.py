@@ -723,3 +723,13 @@ def test_an_answer_outside_the_openapi_document_fails_the_check():
                               b'{"success": true, "message": "Server is running", "data": {}}')
     check_against_openapi("GET", "/api/v1/nowhere", 404,
                           b'{"success": false, "message": "Not found", "error": "No such endpoint"}')
+
+
+def test_the_api_reference_covers_every_route_and_frame_type(server):
+    with open(os.path.join(HERE, "docs", "API.md"), encoding="utf-8") as reference:
+        text = reference.read()
+    for method, pattern, _, _ in swiftchat.ROUTES:
+        if pattern.startswith("/api/v1/"):
+            assert f"{method} {pattern[len('/api/v1'):]}" in text, (method, pattern)
+    for frame_type in server.hub.actions:
+        assert f'"type": "{frame_type}"' in text, frame_type
