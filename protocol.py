@@ -17,10 +17,12 @@ import time
 __all__ = [
     "ApiError", "bad_request", "envelope", "encode", "parse_json_object", "text_field",
     "username", "password", "room_name", "description", "content", "trimmed_text",
+    "client_id", "message_id",
     "query_int", "now", "iso",
 ]
 
 MAX_USERNAME, MAX_PASSWORD, MAX_ROOM_NAME, MAX_DESCRIPTION, MAX_CONTENT = 32, 128, 64, 500, 4000
+MAX_CLIENT_ID = 64
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,%d}" % MAX_USERNAME)
 
 
@@ -119,6 +121,24 @@ def trimmed_text(obj, name, maximum):
     value = text_field(obj, name).strip()
     if not 1 <= len(value) <= maximum:
         raise bad_request(f"{name} must be 1-{maximum} characters, not only spaces")
+    return value
+
+
+def client_id(obj):
+    """The optional id a client gives a message so that a retry is stored once."""
+    value = text_field(obj, "client_id", required=False)
+    if value is not None and not 1 <= len(value) <= MAX_CLIENT_ID:
+        raise bad_request(f"client_id must be 1-{MAX_CLIENT_ID} characters")
+    return value
+
+
+def message_id(obj, name):
+    """An optional message id (a non-negative integer) such as `since`."""
+    value = obj.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise bad_request(f"{name} must be a non-negative integer")
     return value
 
 

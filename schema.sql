@@ -1,5 +1,7 @@
--- SwiftChat's tables. store.py runs this file at every start-up, so each
--- statement must be safe to repeat (IF NOT EXISTS).
+-- SwiftChat's tables, at the newest schema version (store.SCHEMA_VERSION).
+-- store.py runs this file at every start-up, after migrating an older
+-- database (store.MIGRATIONS), so each statement must be safe to repeat
+-- (IF NOT EXISTS). The file holds no semicolons except between statements.
 
 CREATE TABLE IF NOT EXISTS users (
     id            TEXT PRIMARY KEY,               -- 'user_' + 8 hex digits
@@ -16,7 +18,8 @@ CREATE TABLE IF NOT EXISTS rooms (
     creator_id  TEXT NOT NULL REFERENCES users (id),
     created_at  TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS rooms_by_age ON rooms (created_at, id);
+-- Rooms are listed in creation order, which is the order of their rowids
+-- (created_at has only one-second precision), so they need no index.
 
 -- Persisted membership (REST join, WebSocket join_room, room creation).
 -- Which room a live connection is in right now is not stored: it lives in
@@ -35,9 +38,13 @@ CREATE TABLE IF NOT EXISTS messages (
     room_id   TEXT NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
     user_id   TEXT NOT NULL REFERENCES users (id),
     content   TEXT NOT NULL,
-    timestamp INTEGER NOT NULL                    -- Unix seconds
+    timestamp INTEGER NOT NULL,                   -- Unix seconds
+    client_id TEXT                                -- the sender's own id for it, if any
 );
 CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room_id, id);
+-- A retried send_message with the same client_id finds the first one here.
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_client_id
+    ON messages (user_id, client_id) WHERE client_id IS NOT NULL;
 
 -- Server-wide values that must survive a restart, such as the generated
 -- JWT secret.

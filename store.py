@@ -38,6 +38,15 @@ __all__ = ["Store", "StoreError", "Conflict", "DatabaseBusy", "DatabaseReadOnly"
            "WRITE_TIMEOUT"]
 
 SCHEMA_PATH = pathlib.Path(__file__).with_name("schema.sql")
+
+# Each statement takes a database of one schema version to the next:
+# MIGRATIONS[0] takes version 0 (the first release) to 1, and so on.
+# schema.sql always describes the newest version, for new databases.
+MIGRATIONS = [
+    # 1: client_id, so that a retried send_message is stored once.
+    "ALTER TABLE messages ADD COLUMN client_id TEXT",
+]
+SCHEMA_VERSION = len(MIGRATIONS)
 WRITE_TIMEOUT = 1.0  # seconds a write may wait for the lock and the database together
 
 log = logging.getLogger("swiftchat.store")
@@ -125,12 +134,35 @@ class Store:
         self._busy_until = 0.0  # see _transaction
         self._reopen = False  # the last write found the database read-only
         with self._lock:
-            self._db.executescript(SCHEMA_PATH.read_text(encoding="utf-8"))
+            self._upgrade()
         # Idle reader connections; deque's append and pop are thread-safe.
         # A ":memory:" database is private to one connection, so there its
         # reads share the writer (under the lock) and nothing else changes.
         self._idle_readers = collections.deque()
         self._shared = self._path == ":memory:"
+
+    def _upgrade(self):
+        """Bring the database to SCHEMA_VERSION: migrate an older one in place, then schema.sql.
+
+        The version is kept in SQLite's own `PRAGMA user_version`; a
+        database made before versions were recorded says 0.
+        """
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        is_new = self._db.execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'messages'").fetchone()[0] == 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"the database is of schema version {version}, newer than this "
+                             f"SwiftChat's {SCHEMA_VERSION}")
+        with self._db:  # one transaction: a failed upgrade leaves the database as it was
+            self._db.execute("BEGIN")  # sqlite3 would not begin one before CREATE or ALTER
+            if not is_new:
+                for statement in MIGRATIONS[version:]:
+                    self._db.execute(statement)
+            for statement in SCHEMA_PATH.read_text(encoding="utf-8").split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            if version != SCHEMA_VERSION:  # a read-only database already up to date still opens
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _open_writer(self):
         db = self._connect(self._path)
@@ -316,7 +348,7 @@ class Store:
         )
 
     def list_rooms(self, limit, offset):
-        """One page of rooms with their member counts, and the number of all rooms."""
+        """One page of rooms in creation order (rowid order), with member counts, and the number of all rooms."""
         # The correlated COUNT reads the room_members primary key index, so
         # the whole page costs one query however many rooms it holds.
         rooms = self._rows(
@@ -324,7 +356,7 @@ class Store:
             " (SELECT COUNT(*) FROM room_members m WHERE m.room_id = r.id)"
             "   AS member_count,"
             " r.created_at"
-            " FROM rooms r ORDER BY r.created_at, r.id LIMIT ? OFFSET ?",
+            " FROM rooms r ORDER BY r.rowid LIMIT ? OFFSET ?",
             (limit, offset),
         )
         total = self._row("SELECT COUNT(*) AS n FROM rooms")["n"]
@@ -381,15 +413,28 @@ class Store:
 
     # -- messages ----------------------------------------------------------
 
-    def add_message(self, room_id, user_id, content, timestamp):
-        """Save a chat message and return its id once it is committed."""
+    def add_message(self, room_id, user_id, content, timestamp, client_id=None):
+        """Save a chat message; return {id, content, timestamp, duplicate} once committed.
+
+        A client_id the same user already sent saves nothing: the first
+        message comes back, with duplicate=True.
+        """
         with self._transaction() as db:
+            if client_id is not None:
+                first = db.execute(
+                    "SELECT id, content, timestamp FROM messages"
+                    " WHERE user_id = ? AND client_id = ?",
+                    (user_id, client_id),
+                ).fetchone()
+                if first is not None:
+                    return {**dict(first), "duplicate": True}
             cursor = db.execute(
-                "INSERT INTO messages (room_id, user_id, content, timestamp)"
-                " VALUES (?, ?, ?, ?)",
-                (room_id, user_id, content, timestamp),
+                "INSERT INTO messages (room_id, user_id, content, timestamp, client_id)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (room_id, user_id, content, timestamp, client_id),
             )
-            return cursor.lastrowid
+            return {"id": cursor.lastrowid, "content": content, "timestamp": timestamp,
+                    "duplicate": False}
 
     def messages(self, room_id, limit, before=None):
         """The newest `limit` messages of a room older than id `before`, oldest first."""
@@ -405,4 +450,16 @@ class Store:
             " ORDER BY m.id DESC LIMIT ?"
             ") ORDER BY id",
             (room_id, before, limit),
+        )
+
+    def messages_after(self, room_id, since, limit):
+        """The newest `limit` messages of a room with ids above `since`, oldest first."""
+        return self._rows(
+            "SELECT * FROM ("
+            " SELECT m.id, m.room_id, m.user_id, m.content, m.timestamp, u.username"
+            " FROM messages m JOIN users u ON u.id = m.user_id"
+            " WHERE m.room_id = ? AND m.id > ?"
+            " ORDER BY m.id DESC LIMIT ?"
+            ") ORDER BY id",
+            (room_id, since, limit),
         )

@@ -44,6 +44,7 @@ log = logging.getLogger("swiftchat.ws")
 MAX_FRAME = 64 * 1024  # a larger frame closes the connection with 1009
 MAX_QUEUED = 1024 * 1024  # bytes waiting to be sent to one client before it is dropped
 QUEUE_TIMEOUT = 1.0  # seconds a write may wait in line for the writer thread
+REPLAY_LIMIT = 100  # messages replayed after join_room with `since`
 POLICY_VIOLATION = 1008
 REPLACED = 4000  # the user logged in again on a newer connection
 
@@ -93,6 +94,7 @@ class Client:
         self.room_id = None
         self.bucket = bucket
         self.dropping = None  # the task closing a client that fell too far behind
+        self.held = None  # while a replay is read: [(data, text)] of live frames held back
 
     def drop_slow(self):
         """Close a client that stopped reading; its queue is not waited on."""
@@ -116,14 +118,24 @@ def broadcast_to(clients, message, data):
     websockets.broadcast queues however much a client leaves unread, so a
     client already MAX_QUEUED behind is left out and closed instead.
     """
+    text = encode(message, data)
     sockets = []
     for client in clients:
         transport = client.websocket.transport
-        if transport is not None and transport.get_write_buffer_size() > MAX_QUEUED:
+        if client.held is not None:  # its history is being replayed: this waits its turn
+            client.held.append((data, text))
+        elif transport is not None and transport.get_write_buffer_size() > MAX_QUEUED:
             client.drop_slow()
         else:
             sockets.append(client.websocket)
-    broadcast(sockets, encode(message, data))
+    broadcast(sockets, text)
+
+
+def message_data(frame_type, message):
+    """The data of a message_sent or message_received frame (id None if it was not saved)."""
+    return {"type": frame_type, "id": message["id"], "user_id": message["user_id"],
+            "username": message["username"], "room_id": message["room_id"],
+            "content": message["content"], "timestamp": message["timestamp"]}
 
 
 def frame_fields(frame):
@@ -296,6 +308,7 @@ class ChatHub:
         room_id = protocol.text_field(fields, "room_id")
         if client.room_id == room_id:
             raise bad_request("You are already in this room")
+        since = protocol.message_id(fields, "since")
         # A member joins with a read alone, so joining stays quick while
         # another process holds the database's write lock.
         if not await self.read(self.store.is_member, room_id, client.user_id):
@@ -306,8 +319,40 @@ class ChatHub:
         broadcast_to(members, "User joined room", client.event("user_joined", room_id))
         members.add(client)
         client.room_id = room_id
-        await client.reply("Room joined successfully",
-                           {"type": "room_joined", "room_id": room_id, "user_id": client.user_id})
+        joined = {"type": "room_joined", "room_id": room_id, "user_id": client.user_id}
+        if since is None:
+            await client.reply("Room joined successfully", joined)
+        else:
+            await self.replay(client, room_id, since, joined)
+
+    async def replay(self, client, room_id, since, joined):
+        """room_joined, then the messages after `since`, then live ones: no gap, no duplicate.
+
+        The client is in the room already, but live frames for it are held
+        while history is read: a message committed before the read is in
+        the history (and, if broadcast meanwhile, dropped from the held
+        frames by its id); one committed after it is among the held frames.
+        """
+        client.held = []
+        try:
+            missed = await self.read(self.store.messages_after, room_id, since, REPLAY_LIMIT + 1)
+        except StoreError as exc:
+            log.error("could not replay %s since %s: %s", room_id, since, exc)
+            missed = None
+        recovered = missed is not None and len(missed) <= REPLAY_LIMIT
+        missed = (missed or [])[-REPLAY_LIMIT:]
+        frames = [encode("Room joined successfully", {**joined, "recovered": recovered})]
+        frames += [encode("Message sent successfully",
+                          {**message_data("message_received", row), "replayed": True})
+                   for row in missed]
+        last_replayed = missed[-1]["id"] if missed else since
+        frames += [text for data, text in client.held
+                   if data.get("type") != "message_received" or (data["id"] or 0) > last_replayed
+                   or data["id"] is None]
+        client.held = None
+        # Queued in one go, with no await between: nothing can slip in between.
+        for text in frames:
+            broadcast([client.websocket], text)
 
     async def leave_room(self, client, fields):
         room_id = self.leave_current_room(client)
@@ -321,18 +366,29 @@ class ChatHub:
         if room_id is None:
             raise bad_request("You are not in any room")
         text = protocol.content(fields)
-        data = {**client.event("message_sent", room_id), "content": text, "timestamp": now()}
+        client_id = protocol.client_id(fields)
+        echo = {} if client_id is None else {"client_id": client_id}
+        message = {"id": None, "user_id": client.user_id, "username": client.username,
+                   "room_id": room_id, "content": text, "timestamp": now()}
         try:
-            await self.write(self.store.add_message, room_id, client.user_id, text, data["timestamp"])
-            saved = True
+            stored = await self.write(self.store.add_message, room_id, client.user_id, text,
+                                      message["timestamp"], client_id)
         except StoreError as exc:
             log.error("could not save a message in %s: %s", room_id, exc)
-            saved = False
+            stored = None
+        if stored is not None and stored["duplicate"]:  # a retry: the first one's answer again
+            await client.reply("Message sent successfully", {
+                **message_data("message_sent", {**message, **stored}), **echo, "duplicate": True})
+            return
+        if stored is not None:
+            message["id"] = stored["id"]
         # Per the API document, the room hears the message even if saving failed.
         others = self.rooms.get(room_id, set()) - {client}
-        broadcast_to(others, "Message sent successfully", {**data, "type": "message_received"})
-        if saved:
-            await client.reply("Message sent successfully", data)
+        broadcast_to(others, "Message sent successfully",
+                     {**message_data("message_received", message), **echo})
+        if stored is not None:
+            await client.reply("Message sent successfully",
+                               {**message_data("message_sent", message), **echo})
         else:
             await client.reply("Failed to save message", error="Database operation failed")
 

@@ -150,14 +150,15 @@ def test_send_message_confirms_to_the_sender_and_reaches_the_room(api, chat, roo
     sent = sender.request({"type": "send_message", "content": "  Hello, everyone!  "})
     assert sent["success"] and sent["message"] == "Message sent successfully"
     expected = {"user_id": sender_id, "username": sender_name, "room_id": room_id,
-                "content": "Hello, everyone!", "timestamp": sent["data"]["timestamp"]}
+                "content": "Hello, everyone!", "timestamp": sent["data"]["timestamp"],
+                "id": sent["data"]["id"]}
     assert sent["data"] == {"type": "message_sent", **expected}
     received = listener.recv()
     assert received == {"success": True, "message": "Message sent successfully",
                         "data": {"type": "message_received", **expected}}
-    # Saved before message_sent went out: history has it at once.
+    # Saved before message_sent went out: history has it at once, with the same id.
     history = api.get(f"/messages?room_id={room_id}", token=token).data["messages"]
-    assert [m["content"] for m in history] == ["Hello, everyone!"]
+    assert [(m["id"], m["content"]) for m in history] == [(sent["data"]["id"], "Hello, everyone!")]
 
 
 def test_send_message_needs_a_room_and_real_content(api, chat, room):
