@@ -44,6 +44,10 @@ SCHEMAS = {
         "sender": obj({"id": USER_ID, "username": STRING, "password": {"const": ""},
                        "is_online": BOOLEAN}),
     }),
+    "PostedMessage": obj(
+        {"id": INTEGER, "room_id": ROOM_ID, "user_id": USER_ID, "username": STRING,
+         "content": STRING, "timestamp": INTEGER},
+        {"client_id": STRING, "duplicate": {"const": True}}),
     "Credentials": {"type": "object", "required": ["username", "password"], "properties": {
         "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
         "password": {"type": "string", "minLength": 8, "maxLength": 128}}},
@@ -113,6 +117,9 @@ PATHS = {
         {**success(200, "Login successful", ref("Session")), **errors(401, 429)},
         body={"type": "object", "required": ["username", "password"],
               "properties": {"username": STRING, "password": STRING}})},
+    "/api/v1/auth/refresh": {"post": operation(
+        "A new token, valid for another hour, for the token's user",
+        {**success(200, "Token refreshed", ref("Session")), **errors(401)}, auth=True)},
     "/api/v1/users/me": {"get": operation(
         "The token's user", {**success(200, "User information retrieved successfully",
                                        obj({"user": ref("User")})), **errors(401)}, auth=True)},
@@ -157,13 +164,22 @@ PATHS = {
             **success(200, "Room deleted successfully", obj({"room_id": ROOM_ID, "deleted_by": USER_ID})),
             **errors(401, 403, 404)}, auth=True, parameters=[path_param("room_id")]),
     },
-    "/api/v1/messages": {"get": operation(
-        "A room's newest messages, oldest first (limit default 50, max 100)",
-        {**success(200, "Messages retrieved successfully", obj({
-            "messages": {"type": "array", "items": ref("Message")}, "room_id": STRING,
-            "count": INTEGER})), **errors(401, 404)}, auth=True,
-        parameters=[query("room_id", "the room", required=True), query("limit", "how many"),
-                    query("before", "only messages with a smaller id: the page before")])},
+    "/api/v1/messages": {
+        "get": operation(
+            "A room's newest messages, oldest first (limit default 50, max 100)",
+            {**success(200, "Messages retrieved successfully", obj({
+                "messages": {"type": "array", "items": ref("Message")}, "room_id": STRING,
+                "count": INTEGER})), **errors(401, 404)}, auth=True,
+            parameters=[query("room_id", "the room", required=True), query("limit", "how many"),
+                        query("before", "only messages with a smaller id: the page before")]),
+        "post": operation(
+            "Post a message to a room you are a member of; everyone live in it hears it",
+            {**success(201, "Message sent successfully", ref("PostedMessage")),
+             **errors(401, 403, 404)}, auth=True,
+            body={"type": "object", "required": ["room_id", "content"], "properties": {
+                "room_id": STRING, "content": {"type": "string", "minLength": 1, "maxLength": 4000},
+                "client_id": {"type": "string", "minLength": 1, "maxLength": 64}}}),
+    },
     "/api/v1/health": {"get": operation("Is the server up, and for how long", {
         **success(200, "Server is running", obj({"status": {"const": "ok"}, "timestamp": INTEGER,
                                                  "uptime": STRING, "uptime_seconds": INTEGER})),

@@ -52,7 +52,7 @@ from protocol import ApiError, bad_request, encode, now
 from store import Conflict, DatabaseBusy, DatabaseReadOnly, DiskFull, Store, StoreError
 from swiftchat_ws import ChatHub, WebSocketServer
 
-__all__ = ["SwiftChat", "serve", "main", "ROUTES", "VERSION"]
+__all__ = ["SwiftChat", "serve", "main", "ROUTES", "VERSION", "ApiError", "StartupError"]
 
 VERSION = "1.0.0"
 MAX_BODY = 64 * 1024
@@ -120,6 +120,10 @@ def login(request):
     if user is None:
         raise ApiError(401, "Invalid credentials", "Username or password is incorrect")
     return 200, "Login successful", session(request, user)
+
+
+def refresh(request, user):
+    return 200, "Token refreshed", session(request, user)
 
 
 def session(request, user):
@@ -240,6 +244,17 @@ def list_messages(request, user):
         "messages": messages, "room_id": room_id, "count": len(messages)}
 
 
+def post_message(request, user):
+    body = request.json()
+    room_id = protocol.text_field(body, "room_id")
+    content, client_id = protocol.content(body), protocol.client_id(body)
+    existing_room(request, room_id)
+    if not request.app.store.is_member(room_id, user["id"]):
+        raise ApiError(403, "Forbidden", "You are not a member of this room")
+    message = request.app.websocket.call(request.app.hub.post, user, room_id, content, client_id)
+    return 201, "Message sent successfully", message
+
+
 # -- routes: system -----------------------------------------------------------
 
 def health(request):
@@ -316,6 +331,7 @@ LOGGED_IN, PUBLIC = "logged in", "public"
 ROUTES = [
     ("POST", "/api/v1/auth/register", register, PUBLIC),
     ("POST", "/api/v1/auth/login", login, PUBLIC),
+    ("POST", "/api/v1/auth/refresh", refresh, LOGGED_IN),
     ("GET", "/api/v1/users/me", current_user, LOGGED_IN),
     ("GET", "/api/v1/users", list_users, LOGGED_IN),
     ("GET", "/api/v1/users/{user_id}", get_user, LOGGED_IN),
@@ -326,6 +342,7 @@ ROUTES = [
     ("PATCH", "/api/v1/rooms/{room_id}", update_room, LOGGED_IN),
     ("DELETE", "/api/v1/rooms/{room_id}", delete_room, LOGGED_IN),
     ("GET", "/api/v1/messages", list_messages, LOGGED_IN),
+    ("POST", "/api/v1/messages", post_message, LOGGED_IN),
     ("GET", "/api/v1/health", health, PUBLIC),
     ("GET", "/api/v1/info", info, PUBLIC),
     ("GET", "/api/v1/echo", echo, PUBLIC),
@@ -701,6 +718,29 @@ class SwiftChat:
     def ws_port(self):
         return self.websocket.port
 
+    def post_message(self, room_id, user_id, content, client_id=None):
+        """Store a message as user_id and tell the room; return it as POST /messages does.
+
+        For embedding programs, from any thread but the event loop's. Raises
+        LookupError for an unknown room or user, ApiError(400) for content
+        the API would refuse, and the store's errors (DatabaseBusy, ...).
+        """
+        user = self.store.user(user_id)
+        if user is None or self.store.room(room_id) is None:
+            raise LookupError(f"no room {room_id!r} or no user {user_id!r}")
+        content = protocol.content({"content": content})
+        client_id = protocol.client_id({"client_id": client_id})
+        return self.websocket.call(self.hub.post, user, room_id, content, client_id)
+
+    def on_message(self, callback):
+        """Call callback(message) after each stored message, from REST, WebSocket or post_message.
+
+        message is a dict as POST /messages returns it. Callbacks run one at
+        a time on a thread of their own, never on the event loop; one that
+        raises is logged and chat goes on.
+        """
+        self.hub.on_message(callback)
+
     def stop(self, timeout=5):
         """Stop accepting, finish requests, close WebSocket clients with 1001, close the store."""
         if self.http.stopping:  # stopped already
@@ -719,18 +759,23 @@ class SwiftChat:
         self.stop()
 
 
-def serve(**options):
+def serve(host="127.0.0.1", http_port=8080, ws_port=8081, db="swiftchat.db", jwt_secret=None,
+          pbkdf2_iterations=DEFAULT_ITERATIONS, auth_timeout=30.0, login_attempts=5,
+          registrations_per_minute=30, ws_rate=20, header_timeout=10.0, max_connections=1000,
+          clock=time.monotonic):
     """Start SwiftChat in background threads and return the running SwiftChat.
 
         with swiftchat.serve(http_port=0, ws_port=0, db=":memory:") as server:
             print(server.http_port, server.ws_port)
+            server.on_message(print)
 
-    Options are SwiftChat's: host, http_port, ws_port, db, jwt_secret,
-    pbkdf2_iterations, auth_timeout, login_attempts, registrations_per_minute,
-    ws_rate (0 turns a limit off), header_timeout, max_connections, and clock
-    (a time.monotonic stand-in for tests).
+    The options are the command line's (see --help), with Python values:
+    port 0 picks a free one, db=":memory:" keeps nothing, a limit of 0 turns
+    it off; clock is a time.monotonic stand-in for tests of the throttles.
     """
-    return SwiftChat(**options)
+    return SwiftChat(host, http_port, ws_port, db, jwt_secret, pbkdf2_iterations, auth_timeout,
+                     login_attempts, registrations_per_minute, ws_rate, header_timeout,
+                     max_connections, clock)
 
 
 # -- command line -----------------------------------------------------------------

@@ -25,6 +25,7 @@ dead client never holds up the rest; a client that lets more than
 
 import asyncio
 import concurrent.futures
+import inspect
 import logging
 import threading
 import time
@@ -131,6 +132,13 @@ def broadcast_to(clients, message, data):
     broadcast(sockets, text)
 
 
+def run_callback(callback, message):
+    try:
+        callback(message)
+    except Exception:
+        log.exception("an on_message callback failed")
+
+
 def message_data(frame_type, message):
     """The data of a message_sent or message_received frame (id None if it was not saved)."""
     return {"type": frame_type, "id": message["id"], "user_id": message["user_id"],
@@ -158,6 +166,10 @@ class ChatHub:
         self._clients_lock = threading.Lock()  # HTTP threads read self.clients
         self._closing = set()  # tasks closing replaced connections, kept alive until done
         self._writer = concurrent.futures.ThreadPoolExecutor(1, "swiftchat-ws-writer")
+        # on_message callbacks run here, one at a time and in message order,
+        # so a slow or failing callback never touches the loop.
+        self._callbacks = []
+        self._callback_runner = concurrent.futures.ThreadPoolExecutor(1, "swiftchat-callbacks")
         self.actions = {
             "join_room": self.join_room,
             "leave_room": self.leave_room,
@@ -172,8 +184,40 @@ class ChatHub:
             return {user_id for user_id in user_ids if user_id in self.clients}
 
     def close(self):
-        """Let the writer thread finish what it was given, then end it."""
+        """Let the writer and callback threads finish what they were given, then end them."""
         self._writer.shutdown(wait=True)
+        self._callback_runner.shutdown(wait=True)
+
+    # -- stored messages, from any source ------------------------------------
+
+    def on_message(self, callback):
+        """Call callback(message) after each stored message, on a thread of its own."""
+        self._callbacks.append(callback)
+
+    def _stored(self, message):
+        for callback in self._callbacks:
+            self._callback_runner.submit(run_callback, callback, dict(message))
+
+    async def post(self, user, room_id, content, client_id=None):
+        """Store a message from outside the WebSocket (REST, an embedding program).
+
+        Ordered with WebSocket messages by the same writer thread; everyone
+        live in the room hears it, its author's own connection included.
+        Returns the stored message, with client_id and duplicate: true for
+        a retry. Raises the store's errors.
+        """
+        stored = await self.write(self.store.add_message, room_id, user["id"], content, now(),
+                                  client_id)
+        message = {"id": stored["id"], "room_id": room_id, "user_id": user["id"],
+                   "username": user["username"], "content": stored["content"],
+                   "timestamp": stored["timestamp"]}
+        echo = {} if client_id is None else {"client_id": client_id}
+        if stored["duplicate"]:
+            return {**message, **echo, "duplicate": True}
+        broadcast_to(self.rooms.get(room_id, set()), "Message sent successfully",
+                     {**message_data("message_received", message), **echo})
+        self._stored(message)
+        return {**message, **echo}
 
     # -- the store, off the loop -------------------------------------------
 
@@ -382,6 +426,7 @@ class ChatHub:
             return
         if stored is not None:
             message["id"] = stored["id"]
+            self._stored(message)
         # Per the API document, the room hears the message even if saving failed.
         others = self.rooms.get(room_id, set()) - {client}
         broadcast_to(others, "Message sent successfully",
@@ -444,11 +489,13 @@ class WebSocketServer:
     def call(self, function, *args, timeout=10):
         """Run function(*args) on the event loop and return its result.
 
+        function may be a coroutine function: its coroutine is awaited there.
         This is the one bridge from other threads to the loop: the loop's
         state may only be touched from the loop itself.
         """
         async def run():
-            return function(*args)
+            result = function(*args)
+            return await result if inspect.isawaitable(result) else result
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
 
     def stop(self):
