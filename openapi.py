@@ -144,6 +144,13 @@ PATHS = {
                              "count": INTEGER, "total": INTEGER, "limit": INTEGER,
                              "offset": INTEGER})), **errors()}, parameters=PAGING),
     },
+    "/api/v1/rooms/{room_id}/members": {"get": operation(
+        "A room's members in the order they joined, with who is online and in the room now",
+        {**success(200, "Members retrieved successfully", obj({
+            "room_id": ROOM_ID, "count": INTEGER, "members": {"type": "array", "items": obj({
+                "id": USER_ID, "username": STRING, "joined_at": ISO_TIME,
+                "is_online": BOOLEAN, "in_room": BOOLEAN})}})), **errors(401, 404)},
+        auth=True, parameters=[path_param("room_id")])},
     "/api/v1/rooms/join": {"post": operation(
         "Become a member of a room (joining twice keeps the first time)",
         {**success(200, "Successfully joined room", obj({

@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS room_members (
     joined_at TEXT NOT NULL,
     PRIMARY KEY (room_id, user_id)
 );
+-- A room's member list, in the order they joined, in one index scan.
+CREATE INDEX IF NOT EXISTS members_by_join ON room_members (room_id, joined_at, user_id);
 
 CREATE TABLE IF NOT EXISTS messages (
     -- AUTOINCREMENT: ids keep increasing even after the newest message is

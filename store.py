@@ -118,7 +118,7 @@ class Store:
 
     Users:    create_user, user, user_with_password, list_users
     Rooms:    create_room, room, list_rooms, update_description, delete_room
-    Members:  add_member, is_member, remove_member
+    Members:  add_member, is_member, room_members, remove_member
     Messages: add_message, messages
     Settings: setting
     Lifetime: close
@@ -394,6 +394,17 @@ class Store:
                 (room_id, user_id),
             ).fetchone()
             return row["joined_at"]
+
+    def room_members(self, room_id):
+        """A room's members, {id, username, joined_at}, in the order they joined."""
+        # One query for the whole list: members_by_join gives the order,
+        # the users primary key each name.
+        return self._rows(
+            "SELECT u.id, u.username, m.joined_at FROM room_members m"
+            " JOIN users u ON u.id = m.user_id"
+            " WHERE m.room_id = ? ORDER BY m.joined_at, m.user_id",
+            (room_id,),
+        )
 
     def is_member(self, room_id, user_id):
         """Whether user_id is a persisted member of room_id (which then exists)."""

@@ -159,6 +159,8 @@ def create_room(request, user):
         room = request.app.store.create_room(name, description, user["id"], protocol.iso(now()))
     except Conflict:
         raise ApiError(409, "Room name already exists") from None
+    request.app.websocket.call(request.app.hub.tell_everyone, "Room created",
+                               {"type": "room_created", **room, "member_count": 1})
     return 201, "Room created successfully", room
 
 
@@ -191,6 +193,8 @@ def update_room(request, user):
     room = room_of_creator(request, user, "update")
     description = protocol.description(request.json(), required=True)
     request.app.store.update_description(room["id"], description)
+    request.app.websocket.call(request.app.hub.tell_everyone, "Room updated", {
+        "type": "room_updated", "room_id": room["id"], "description": description})
     return 200, "Room description updated successfully", {
         "room_id": room["id"], "new_description": description, "updated_by": user["id"]}
 
@@ -200,6 +204,17 @@ def delete_room(request, user):
     request.app.store.delete_room(room["id"])
     request.app.websocket.call(request.app.hub.close_room, room["id"])
     return 200, "Room deleted successfully", {"room_id": room["id"], "deleted_by": user["id"]}
+
+
+def room_members(request, user):
+    room = existing_room(request, request.params["room_id"])
+    members = request.app.store.room_members(room["id"])
+    online, here = request.app.hub.presence(room["id"])
+    for member in members:
+        member["is_online"] = member["id"] in online
+        member["in_room"] = member["id"] in here
+    return 200, "Members retrieved successfully", {
+        "room_id": room["id"], "members": members, "count": len(members)}
 
 
 def existing_room(request, room_id):
@@ -341,6 +356,7 @@ ROUTES = [
     ("POST", "/api/v1/rooms/leave", leave_room, LOGGED_IN),
     ("PATCH", "/api/v1/rooms/{room_id}", update_room, LOGGED_IN),
     ("DELETE", "/api/v1/rooms/{room_id}", delete_room, LOGGED_IN),
+    ("GET", "/api/v1/rooms/{room_id}/members", room_members, LOGGED_IN),
     ("GET", "/api/v1/messages", list_messages, LOGGED_IN),
     ("POST", "/api/v1/messages", post_message, LOGGED_IN),
     ("GET", "/api/v1/health", health, PUBLIC),

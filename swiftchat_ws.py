@@ -46,6 +46,7 @@ MAX_FRAME = 64 * 1024  # a larger frame closes the connection with 1009
 MAX_QUEUED = 1024 * 1024  # bytes waiting to be sent to one client before it is dropped
 QUEUE_TIMEOUT = 1.0  # seconds a write may wait in line for the writer thread
 REPLAY_LIMIT = 100  # messages replayed after join_room with `since`
+TYPING_INTERVAL = 2.0  # seconds between two user_typing frames of one user
 POLICY_VIOLATION = 1008
 REPLACED = 4000  # the user logged in again on a newer connection
 
@@ -96,6 +97,7 @@ class Client:
         self.bucket = bucket
         self.dropping = None  # the task closing a client that fell too far behind
         self.held = None  # while a replay is read: [(data, text)] of live frames held back
+        self.typed_at = float("-inf")  # when the room was last told this user is typing
 
     def drop_slow(self):
         """Close a client that stopped reading; its queue is not waited on."""
@@ -175,6 +177,7 @@ class ChatHub:
             "leave_room": self.leave_room,
             "send_message": self.send_message,
             "ping": self.ping,
+            "typing": self.typing,
             "auth": self.auth_again,
         }
 
@@ -340,11 +343,21 @@ class ChatHub:
         return room_id
 
     def close_room(self, room_id):
-        """A room was deleted: tell its clients and put them in no room."""
-        members = self.rooms.pop(room_id, set())
-        for client in members:
+        """A room was deleted: put its clients in no room and tell everyone."""
+        for client in self.rooms.pop(room_id, set()):
             client.room_id = None
-        broadcast_to(members, "Room deleted", {"type": "room_deleted", "room_id": room_id})
+        self.tell_everyone("Room deleted", {"type": "room_deleted", "room_id": room_id})
+
+    def tell_everyone(self, message, data):
+        """One frame for every authenticated connection (the room list changed)."""
+        broadcast_to(list(self.clients.values()), message, data)
+
+    def presence(self, room_id):
+        """(users online, users whose connection is in room_id). Safe from any thread."""
+        with self._clients_lock:
+            online = set(self.clients)
+            here = {user_id for user_id, client in self.clients.items() if client.room_id == room_id}
+        return online, here
 
     # -- actions: one per frame type ---------------------------------------
 
@@ -436,6 +449,16 @@ class ChatHub:
                                {**message_data("message_sent", message), **echo})
         else:
             await client.reply("Failed to save message", error="Database operation failed")
+
+    async def typing(self, client, fields):
+        if client.room_id is None:
+            raise bad_request("You are not in any room")
+        now = self.clock()
+        if now - client.typed_at < TYPING_INTERVAL:
+            return  # dropped silently: the room heard this user is typing a moment ago
+        client.typed_at = now
+        others = self.rooms.get(client.room_id, set()) - {client}
+        broadcast_to(others, "User is typing", client.event("user_typing", client.room_id))
 
     async def ping(self, client, fields):
         await client.reply("Pong response", {"type": "pong", "timestamp": now()})
