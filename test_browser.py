@@ -4,12 +4,14 @@ These tests use Debian's Chromium (apt-get install chromium); Playwright
 downloads no browser here. Without it they skip and say how to install it.
 """
 
+import json
 import os
 import shutil
+import time
 
 import pytest
 
-from conftest import ChatClient
+from conftest import NO_LIMITS, Api, ChatClient
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -40,11 +42,14 @@ def new_page(browser, server):
     """Open the chat page in a fresh browser context (its own sessionStorage)."""
     contexts = []
 
-    def open_page(viewport=None):
-        context = browser.new_context(viewport=viewport or {"width": 1100, "height": 800})
+    def open_page(viewport=None, color_scheme="light", before_load=None):
+        context = browser.new_context(viewport=viewport or {"width": 1100, "height": 800},
+                                      color_scheme=color_scheme)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)
+        if before_load:
+            before_load(page)
         page.goto(f"http://127.0.0.1:{server.http_port}/")
         return page
 
@@ -188,11 +193,13 @@ def test_the_creator_edits_the_description_and_deletes_the_room(new_page):
     join(guest, "Temporary")
     expect(guest.locator("#creator-tools")).to_be_hidden()
 
+    owner.click("#creator-tools summary")  # the creator's tools live in a menu
     owner.fill("#new-description", "even shorter")
     owner.press("#new-description", "Enter")
     expect(owner.locator("#room-about")).to_have_text("even shorter")
 
     owner.once("dialog", lambda dialog: dialog.accept())
+    owner.click("#creator-tools summary")
     owner.click("#delete-room")
     expect(guest.locator("#messages")).to_contain_text("This room was deleted")
     expect(guest.locator("#room-list")).not_to_contain_text("Temporary")
@@ -255,3 +262,236 @@ def test_the_api_documents_browser_snippet_works_unchanged(server, new_page, api
         "Message sent successfully", "Pong response"]
     assert frames[0]["data"] == {"user_id": user_id, "status": "connected"}
     assert frames[2]["data"]["content"] == "from the seed"
+
+
+# -- never miss a message (issue 10) -------------------------------------------------
+
+def contents(page):
+    return page.locator(".message .content").all_inner_texts()
+
+
+def test_a_reconnect_mid_conversation_shows_every_message_once(server, new_page, api):
+    page = new_page()
+    joins = []  # the join_room frames the page sends
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: joins.append(json.loads(payload))
+                                          if '"join_room"' in payload else None))
+    register(page, "rita")
+    create_room(page, "Flaky wifi")
+    room_id = page.evaluate("state.joinedRoomId")
+    user_id = page.evaluate("state.user.id")
+    token, _, _ = api.register("sam")
+    sam = ChatClient(server.ws_port)
+    sam.request({"type": "auth", "token": token})
+    sam.request({"type": "join_room", "room_id": room_id})
+    say(page, "one")
+    sam.request({"type": "send_message", "content": "two"})
+    expect(page.locator(".message .content")).to_have_text(["one", "two"])
+
+    server.websocket.call(lambda: server.hub.clients[user_id].websocket.transport.abort())
+    for text in ("three", "four", "five"):  # said while rita is away
+        sam.send({"type": "send_message", "content": text})
+    expect(page.locator("#status")).to_have_text("Connected")
+    say(page, "six")
+    sam.send({"type": "send_message", "content": "seven"})
+    expect(page.locator(".message .content")).to_have_text(
+        ["one", "two", "three", "four", "five", "six", "seven"])
+    assert "since" not in joins[0] and joins[-1]["since"] > 0  # the rejoin asked for what it missed
+    sam.close()
+
+
+@pytest.mark.parametrize("server_options", [NO_LIMITS])
+def test_scrolling_back_reaches_the_first_message_of_a_long_room(server, new_page, api):
+    token, _, _ = api.register("archivist")
+    room_id = api.create_room(token, "Archive")
+    for n in range(260):
+        api.post("/messages", {"room_id": room_id, "content": f"message {n}"}, token=token)
+    page = new_page()
+    register(page, "reader")
+    join(page, "Archive")
+    expect(page.locator(".message")).to_have_count(50)
+    for _ in range(10):  # each scroll to the top brings the page before
+        if page.locator(".message").count() == 260:
+            break
+        count = page.locator(".message").count()
+        page.evaluate("$('messages').scrollTop = 0")
+        expect(page.locator(".message")).not_to_have_count(count)
+    expect(page.locator(".notice").first).to_have_text("This is the beginning of the room.")
+    assert contents(page) == [f"message {n}" for n in range(260)]
+
+
+def test_days_are_separated_and_a_reader_scrolled_up_is_not_moved(server, new_page, api):
+    token, user_id, _ = api.register("historian")
+    room_id = api.create_room(token, "Old and new")
+    day = 24 * 3600
+    now = int(time.time())
+    for n in range(40):  # history from last week and yesterday, written straight to the store
+        server.store.add_message(room_id, user_id, f"old {n}", now - (7 if n < 20 else 1) * day + n)
+    page = new_page()
+    register(page, "newcomer")
+    join(page, "Old and new")
+    expect(page.locator(".day", has_text="Yesterday")).to_have_count(1)
+    assert page.locator(".day").count() == 2  # a date for last week, then Yesterday
+    page.evaluate("$('messages').scrollTop = 0")
+    top = page.evaluate("$('messages').scrollTop")
+    api.post("/messages", {"room_id": room_id, "content": "breaking news"}, token=token)
+    expect(page.locator("#new-messages")).to_be_visible()
+    assert page.evaluate("$('messages').scrollTop") == top  # the reader stays where they were
+    expect(page.locator(".day").last).to_have_text("Today")
+    page.click("#new-messages")
+    expect(page.locator("#new-messages")).to_be_hidden()
+    expect(page.locator(".message .content").last).to_be_in_viewport()
+
+
+# -- who is here (issue 11) -------------------------------------------------------------
+
+def test_two_people_see_each_others_presence_typing_rooms_and_leaving(new_page):
+    ann, ben = new_page(), new_page()
+    register(ann, "ann")
+    create_room(ann, "Study group")
+    register(ben, "ben")
+    join(ben, "Study group")
+    expect(ann.locator("#member-list .member")).to_have_count(2)
+    ben_row = ann.locator(".member", has_text="ben")
+    expect(ben_row.locator(".dot.online")).to_have_count(1)
+    expect(ben_row.locator(".here")).to_have_count(1)
+
+    ben.locator("#message-input").press_sequentially("hello the")
+    expect(ann.locator("#typing")).to_have_text("ben is typing…")
+    ben.press("#message-input", "Enter")
+    expect(ann.locator(".message .content").last).to_have_text("hello the")
+    expect(ann.locator("#typing")).to_have_text("")  # cleared by the message
+
+    create_room(ann, "Brand new room")  # ben sees it without a reload
+    expect(ben.locator("#room-list")).to_contain_text("Brand new room")
+    join(ann, "Study group")
+    ben.click("#leave-room")
+    expect(ben.locator("#room-title")).to_have_text("Pick a room to start chatting")
+    expect(ann.locator("#member-list .member")).to_have_count(1)  # ben is no longer a member
+    expect(ann.locator("#messages")).to_contain_text("ben left")
+
+
+# -- long sessions (issue 12) -------------------------------------------------------------
+
+def test_the_page_renews_its_token_before_the_hour_is_up(new_page):
+    page = new_page(before_load=lambda page: page.clock.install())
+    register(page, "stayer")
+    create_room(page, "Long day")
+    with page.expect_response("**/api/v1/auth/refresh") as refreshed:
+        page.clock.fast_forward("56:00")
+    assert refreshed.value.status == 200
+    say(page, "still here after an hour")
+    expect(page.locator(".message .content").last).to_have_text("still here after an hour")
+    expect(page.locator("#login-view")).to_be_hidden()
+
+
+# -- a page that fits and feels like a chat (issue 13) --------------------------------------
+
+DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
+
+
+def assert_fits_the_window(page, composer=True):
+    """No page-level scrolling, and (in the conversation) the composer wholly inside the window."""
+    height = page.viewport_size["height"]
+    assert page.evaluate("document.documentElement.scrollHeight") <= height
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+    if not composer:
+        return
+    box = page.locator("#send-form").bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= height
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_composer_stays_in_the_window_with_a_banner_showing(new_page, viewport, tmp_path):
+    page = new_page(viewport=viewport)
+    register(page, f"fit{viewport['width']}")
+    create_room(page, f"Fit {viewport['width']}")
+    for n in range(30):
+        say(page, f"line {n}")
+    expect(page.locator(".message")).to_have_count(30)
+    page.evaluate("showError('A banner that takes a line or two of the window, as errors do')")
+    expect(page.locator("#error")).to_be_visible()
+    assert_fits_the_window(page)
+    expect(page.locator("#room-title")).to_be_in_viewport()
+    page.screenshot(path=str(tmp_path / f"fit-{viewport['width']}.png"))
+
+
+def test_a_phone_shows_one_pane_at_a_time(new_page, tmp_path):
+    page = new_page(viewport=PHONE)
+    register(page, "mobile")
+    create_room(page, "Pocket room")
+    expect(page.locator("#room-panel")).to_be_visible()
+    expect(page.locator("#rooms-panel")).to_be_hidden()
+    expect(page.locator("#room-title")).to_be_in_viewport()
+    page.click("#show-members")
+    expect(page.locator("#members-panel")).to_be_visible()
+    expect(page.locator("#room-panel")).to_be_hidden()
+    expect(page.locator("#member-list")).to_contain_text("mobile")
+    page.click("#back-to-conversation")
+    page.click("#back-to-rooms")
+    expect(page.locator("#rooms-panel")).to_be_visible()
+    expect(page.locator("#room-panel")).to_be_hidden()
+    assert_fits_the_window(page, composer=False)
+    page.screenshot(path=str(tmp_path / "phone-rooms.png"))
+
+
+def test_dark_mode_follows_the_browsers_preference(new_page, tmp_path):
+    page = new_page(viewport=DESKTOP, color_scheme="dark")
+    register(page, "owl")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    red, green, blue = (int(part) for part in background[background.index("(") + 1:-1].split(",")[:3])
+    assert red + green + blue < 3 * 64, background
+    page.screenshot(path=str(tmp_path / "dark.png"))
+
+
+def test_messages_group_by_author_and_keep_their_line_breaks(new_page, tmp_path):
+    page = new_page(viewport=DESKTOP)
+    register(page, "poet")
+    create_room(page, "Verses")
+    for text in ("first", "second", "third"):
+        say(page, text)
+    page.fill("#message-input", "roses are red")
+    page.press("#message-input", "Shift+Enter")  # a new line, not a send
+    page.locator("#message-input").press_sequentially("violets are blue")
+    expect(page.locator(".message")).to_have_count(3)
+    page.press("#message-input", "Enter")
+    expect(page.locator(".message")).to_have_count(4)
+    expect(page.locator(".message .content").last).to_have_text("roses are red\nviolets are blue")
+    expect(page.locator(".message .meta")).to_have_count(1)  # one name over the whole run
+    page.screenshot(path=str(tmp_path / "grouped.png"))
+
+
+def test_it_can_be_used_with_the_keyboard_alone(new_page):
+    page = new_page(viewport=DESKTOP)
+    page.focus("#username")
+    page.keyboard.type("keys")
+    page.keyboard.press("Tab")
+    page.keyboard.type("password123")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # Register
+    expect(page.locator("#status")).to_have_text("Connected")
+    page.focus("#room-name")
+    page.keyboard.type("Keyboard room")
+    page.keyboard.press("Enter")
+    expect(page.locator("#room-title")).to_have_text("Keyboard room")
+    expect(page.locator("#message-input")).to_be_focused()
+    page.keyboard.type("no mouse needed")
+    page.keyboard.press("Enter")
+    expect(page.locator(".message .content")).to_have_text(["no mouse needed"])
+    page.keyboard.press("Shift+Tab")  # focus moves, and shows where it is
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    labels = page.evaluate("""[...document.querySelectorAll('input, textarea, button')]
+        .filter((e) => !e.labels?.length && !e.getAttribute('aria-label') && !e.textContent.trim())
+        .map((e) => e.id)""")
+    assert labels == []  # every control has a name a screen reader can say
+    assert page.get_attribute("#messages", "aria-live") == "polite"
+
+
+def test_the_favicon_is_served(server, new_page):
+    page = new_page()
+    failed = []
+    page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
+    page.reload()
+    expect(page.locator("#login-form")).to_be_visible()
+    assert Api(server.http_port).connection and failed == []

@@ -1,9 +1,16 @@
 // SwiftChat's browser client. It uses only the public API, like any other
-// client: REST for accounts, rooms and history, the WebSocket for live chat.
-// Everything a user typed is put on the page with textContent, never as HTML.
+// client: REST for accounts, rooms, members and history, the WebSocket for
+// live chat. Everything a user typed is put on the page with textContent,
+// never as HTML.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
+
+const GROUP_SECONDS = 5 * 60;       // a message this soon after its author's last one shares its name
+const TYPING_EVERY_MS = 2000;       // we tell the room we are typing at most this often
+const TYPING_SHOWN_MS = 4000;       // and show someone else's typing for this long
+const REFRESH_BEFORE_MS = 5 * 60 * 1000;  // a token is renewed this long before it expires
+const PAGE = 50;                    // messages per history page
 
 const state = {
   token: sessionStorage.getItem('swiftchat.token'),
@@ -11,10 +18,21 @@ const state = {
   roomId: sessionStorage.getItem('swiftchat.room'),  // the room to be in, kept across reloads
   joinedRoomId: null,  // the room this connection is in now
   rooms: [],
+  members: [],
   socket: null,
   wsPort: null,
   retryDelay: 500,     // ms; doubles after each failed reconnect, up to 10 s
+  // The conversation on screen: messages (by id, oldest first) and notices.
+  items: [],
+  seenIds: new Set(),
+  reachedStart: false, // the first message of the room is on screen
+  loadingOlder: false,
   pendingLive: null,   // live messages that arrive while history is loading
+  lastIdByRoom: JSON.parse(sessionStorage.getItem('swiftchat.lastIds') || '{}'),
+  unsent: [],          // {client_id, content} sent but not yet confirmed: resent after a reconnect
+  typing: new Map(),   // user_id -> {username, until}
+  lastTypingSent: 0,
+  refreshTimer: null,
 };
 
 // -- REST -------------------------------------------------------------------
@@ -26,7 +44,7 @@ async function api(method, path, body) {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
   });
   const reply = await response.json();
-  if (response.status === 401 && state.token && !path.startsWith('/auth/')) {
+  if (response.status === 401 && state.token && !path.startsWith('/auth/login')) {
     logout('Your session has expired. Please log in again.');
   }
   if (!reply.success) throw new Error(reply.error || reply.message);
@@ -45,47 +63,271 @@ function setStatus(text) {
 }
 
 function setConnected(connected) {
-  $('message-input').disabled = !(connected && state.joinedRoomId);
-  $('send-button').disabled = $('message-input').disabled;
+  const inRoom = connected && Boolean(state.joinedRoomId);
+  $('message-input').disabled = !inRoom;
+  $('send-button').disabled = !inRoom;
+  $('leave-room').disabled = !inRoom;
+  $('show-members').disabled = !state.joinedRoomId;
+}
+
+function showPane(pane) {
+  $('chat-view').dataset.pane = pane;  // only a phone-sized screen shows one pane at a time
+}
+
+function newClientId() {
+  // crypto.randomUUID exists only on https or localhost; a lab machine's address is neither.
+  return (crypto.randomUUID && window.isSecureContext)
+    ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+// -- the conversation ----------------------------------------------------------
+
+function dayLabel(timestamp) {
+  const day = new Date(timestamp * 1000).toDateString();
+  const today = new Date();
+  if (day === today.toDateString()) return 'Today';
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+  if (day === yesterday.toDateString()) return 'Yesterday';
+  return new Date(timestamp * 1000).toLocaleDateString(undefined, {weekday: 'long', year: 'numeric', month: 'long', day: 'numeric'});
+}
+
+// The elements for one item, given the message shown just before it (for
+// the day separator and for grouping an author's consecutive messages).
+function elementsFor(item, previous) {
+  if (item.kind === 'notice') {
+    const li = document.createElement('li');
+    li.className = 'notice';
+    li.textContent = item.text;
+    return [li];
+  }
+  const elements = [];
+  const newDay = !previous || dayLabel(previous.timestamp) !== dayLabel(item.timestamp);
+  if (newDay) {
+    const separator = document.createElement('li');
+    separator.className = 'day';
+    separator.textContent = dayLabel(item.timestamp);
+    elements.push(separator);
+  }
+  const continued = !newDay && previous.user_id === item.user_id
+    && item.timestamp - previous.timestamp < GROUP_SECONDS;
+  const li = document.createElement('li');
+  li.className = 'message' + (item.user_id === state.user.id ? ' mine' : '') + (continued ? ' continued' : '');
+  li.dataset.id = item.id ?? '';
+  const time = new Date(item.timestamp * 1000).toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'});
+  li.title = `${item.username}, ${new Date(item.timestamp * 1000).toLocaleString()}`;
+  if (!continued) {
+    const meta = document.createElement('span');
+    meta.className = 'meta';
+    meta.textContent = `${item.username} · ${time}`;
+    li.append(meta);
+  }
+  const content = document.createElement('p');
+  content.className = 'content';
+  content.textContent = item.content;
+  li.append(content);
+  elements.push(li);
+  return elements;
+}
+
+function lastMessage(items) {
+  for (let i = items.length - 1; i >= 0; i--) if (items[i].kind === 'message') return items[i];
+  return null;
+}
+
+function renderConversation() {
+  const list = $('messages');
+  const fromBottom = list.scrollHeight - list.scrollTop;
+  const elements = [];
+  if (state.reachedStart && state.joinedRoomId && state.items.length > 0) {
+    const start = document.createElement('li');
+    start.className = 'notice';
+    start.textContent = 'This is the beginning of the room.';
+    elements.push(start);
+  }
+  let previous = null;
+  for (const item of state.items) {
+    elements.push(...elementsFor(item, previous));
+    if (item.kind === 'message') previous = item;
+  }
+  list.replaceChildren(...elements);
+  list.scrollTop = list.scrollHeight - fromBottom;  // older pages above do not move the view
+  showConversationEmpty();
+}
+
+function showConversationEmpty() {
+  const empty = $('conversation-empty');
+  empty.textContent = state.joinedRoomId
+    ? 'No messages yet. Say hello!' : 'Pick a room on the left, or create one, to start chatting.';
+  empty.hidden = state.items.length > 0 || (state.joinedRoomId && !state.reachedStart);
+}
+
+function nearBottom() {
+  const list = $('messages');
+  return list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+}
+
+function scrollToBottom() {
+  const list = $('messages');
+  list.scrollTop = list.scrollHeight;
+  $('new-messages').hidden = true;
+}
+
+// Append at the bottom; a reader scrolled up is not moved, but told.
+function appendItem(item, mine) {
+  const follow = mine || nearBottom();
+  const elements = elementsFor(item, lastMessage(state.items));
+  state.items.push(item);
+  $('messages').append(...elements);
+  showConversationEmpty();
+  if (follow) scrollToBottom();
+  else $('new-messages').hidden = false;
 }
 
 function addNotice(text) {
-  const item = document.createElement('li');
-  item.className = 'notice';
-  item.textContent = text;
-  appendToConversation(item);
+  appendItem({kind: 'notice', text}, false);
 }
 
-function renderMessage(message) {
-  const item = document.createElement('li');
-  item.className = message.user_id === state.user.id ? 'message mine' : 'message';
-  const meta = document.createElement('span');
-  meta.className = 'meta';
-  const time = new Date(message.timestamp * 1000).toLocaleTimeString();
-  meta.textContent = `${message.username} · ${time}`;
-  const content = document.createElement('p');
-  content.className = 'content';
-  content.textContent = message.content;
-  item.append(meta, content);
-  appendToConversation(item);
+function rememberLastId(id) {
+  if (!state.joinedRoomId || id == null) return;
+  if ((state.lastIdByRoom[state.joinedRoomId] || 0) >= id) return;
+  state.lastIdByRoom[state.joinedRoomId] = id;
+  sessionStorage.setItem('swiftchat.lastIds', JSON.stringify(state.lastIdByRoom));
 }
 
-function appendToConversation(item) {
+// One message from history or from the socket; shown once, by its id.
+function addMessage(message) {
+  if (message.id != null) {
+    if (state.seenIds.has(message.id)) return;
+    state.seenIds.add(message.id);
+    rememberLastId(message.id);
+  }
+  clearTyping(message.user_id);
+  appendItem({kind: 'message', ...message}, message.user_id === state.user.id);
+}
+
+function fromHistory(message) {
+  return {id: message.id, user_id: message.user_id, username: message.sender.username,
+          content: message.content, timestamp: message.timestamp};
+}
+
+async function loadHistory(roomId) {
+  state.items = [];
+  state.seenIds = new Set();
+  state.reachedStart = false;
+  state.pendingLive = [];  // live messages wait until history is on screen, then follow it
+  let page = [];
+  try {
+    page = (await api('GET', `/messages?room_id=${encodeURIComponent(roomId)}&limit=${PAGE}`)).messages;
+  } catch (error) {
+    showError(error.message);
+  }
+  if (roomId !== state.joinedRoomId) return;
+  state.reachedStart = page.length < PAGE;
+  for (const message of page) {
+    state.seenIds.add(message.id);
+    rememberLastId(message.id);
+    state.items.push({kind: 'message', ...fromHistory(message)});
+  }
+  renderConversation();
+  scrollToBottom();
+  const pending = state.pendingLive;
+  state.pendingLive = null;
+  pending.forEach(addMessage);
+  fillTheView();
+}
+
+// Scrolling to the top fetches the page before the oldest message shown.
+async function loadOlder() {
+  if (state.loadingOlder || state.reachedStart || !state.joinedRoomId) return;
+  const oldest = state.items.find((item) => item.kind === 'message');
+  if (!oldest) return;
+  const roomId = state.joinedRoomId;
+  state.loadingOlder = true;
+  try {
+    const page = (await api('GET', `/messages?room_id=${encodeURIComponent(roomId)}&limit=${PAGE}&before=${oldest.id}`)).messages;
+    if (roomId !== state.joinedRoomId) return;
+    state.reachedStart = page.length < PAGE;
+    const older = page.filter((m) => !state.seenIds.has(m.id)).map((m) => ({kind: 'message', ...fromHistory(m)}));
+    older.forEach((m) => state.seenIds.add(m.id));
+    state.items = [...older, ...state.items];
+    renderConversation();
+  } catch (error) {
+    showError(error.message);
+  } finally {
+    state.loadingOlder = false;
+  }
+  fillTheView();
+}
+
+// A tall window may show a whole page with room to spare: keep loading.
+function fillTheView() {
   const list = $('messages');
-  list.append(item);
-  list.scrollTop = list.scrollHeight;
+  if (list.scrollHeight <= list.clientHeight && !state.reachedStart) loadOlder();
 }
 
-// -- signing in and out -----------------------------------------------------
+// -- typing -------------------------------------------------------------------
+
+function renderTyping() {
+  const now = Date.now();
+  for (const [userId, who] of state.typing) if (who.until <= now) state.typing.delete(userId);
+  const names = [...state.typing.values()].map((who) => who.username);
+  $('typing').textContent = names.length === 0 ? ''
+    : names.length === 1 ? `${names[0]} is typing…` : `${names.join(', ')} are typing…`;
+}
+
+function showTyping(data) {
+  if (data.room_id !== state.joinedRoomId || data.user_id === state.user.id) return;
+  state.typing.set(data.user_id, {username: data.username, until: Date.now() + TYPING_SHOWN_MS});
+  renderTyping();
+  setTimeout(renderTyping, TYPING_SHOWN_MS + 50);
+}
+
+function clearTyping(userId) {
+  if (state.typing.delete(userId)) renderTyping();
+}
+
+function tellTyping() {
+  const now = Date.now();
+  if (now - state.lastTypingSent < TYPING_EVERY_MS || !state.joinedRoomId) return;
+  state.lastTypingSent = now;
+  send({type: 'typing'}, true);
+}
+
+// -- signing in and out, and staying signed in ---------------------------------
+
+function saveSession(data) {
+  state.token = data.token;
+  state.user = {id: data.id, username: data.username};
+  sessionStorage.setItem('swiftchat.token', state.token);
+  sessionStorage.setItem('swiftchat.user', JSON.stringify(state.user));
+  scheduleRefresh();
+}
+
+// A token lives an hour; ask for a new one a few minutes before it ends,
+// so a page left open stays signed in.
+function scheduleRefresh() {
+  clearTimeout(state.refreshTimer);
+  let expires;
+  try {
+    const claims = JSON.parse(atob(state.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+    expires = claims.exp * 1000;
+  } catch (error) {
+    return;
+  }
+  const wait = Math.max(10_000, expires - Date.now() - REFRESH_BEFORE_MS);
+  state.refreshTimer = setTimeout(async () => {
+    try {
+      saveSession(await api('POST', '/auth/refresh'));
+    } catch (error) {
+      showError('Could not renew your session: ' + error.message);
+    }
+  }, wait);
+}
 
 async function signIn(path) {
   showError('');
   try {
-    const data = await api('POST', path, {username: $('username').value, password: $('password').value});
-    state.token = data.token;
-    state.user = {id: data.id, username: data.username};
-    sessionStorage.setItem('swiftchat.token', state.token);
-    sessionStorage.setItem('swiftchat.user', JSON.stringify(state.user));
+    saveSession(await api('POST', path, {username: $('username').value, password: $('password').value}));
     $('password').value = '';
     showChat();
   } catch (error) {
@@ -95,9 +337,10 @@ async function signIn(path) {
 
 function logout(reason) {
   state.token = null;  // first, so the socket's close does not reconnect
+  clearTimeout(state.refreshTimer);
   if (state.socket) state.socket.close(1000);
   sessionStorage.clear();
-  Object.assign(state, {user: null, roomId: null, joinedRoomId: null, socket: null});
+  Object.assign(state, {user: null, roomId: null, joinedRoomId: null, socket: null, items: [], unsent: []});
   $('chat-view').hidden = true;
   $('login-view').hidden = false;
   $('logout').hidden = true;
@@ -111,6 +354,9 @@ function showChat() {
   $('chat-view').hidden = false;
   $('logout').hidden = false;
   $('whoami').textContent = state.user.username;
+  $('whoami').title = state.user.username;
+  showPane(state.roomId ? 'conversation' : 'rooms');
+  scheduleRefresh();
   refreshRooms();
   connect();
 }
@@ -124,13 +370,19 @@ async function refreshRooms() {
     showError(error.message);
     return;
   }
-  const list = $('room-list');
-  list.replaceChildren(...state.rooms.map((room) => {
+  renderRooms();
+}
+
+function renderRooms() {
+  $('no-rooms').hidden = state.rooms.length > 0;
+  $('room-list').replaceChildren(...state.rooms.map((room) => {
     const button = document.createElement('button');
     button.type = 'button';
     button.dataset.roomId = room.id;
+    button.title = room.description ? `${room.name}: ${room.description}` : room.name;
     button.setAttribute('aria-current', String(room.id === state.joinedRoomId));
     const name = document.createElement('span');
+    name.className = 'room-name';
     name.textContent = room.name;
     const count = document.createElement('span');
     count.className = 'count';
@@ -147,42 +399,53 @@ async function refreshRooms() {
 function renderRoomHeader() {
   const room = state.rooms.find((r) => r.id === state.joinedRoomId);
   $('room-title').textContent = room ? room.name : 'Pick a room to start chatting';
+  $('room-title').title = room ? room.name : '';
   $('room-about').textContent = room ? room.description : '';
+  $('room-about').title = room ? room.description : '';
   $('creator-tools').hidden = !(room && room.creator_id === state.user.id);
   if (room && document.activeElement !== $('new-description')) {
     $('new-description').value = room.description;
   }
 }
 
+function onRoomListChanged(data) {
+  if (data.type === 'room_created') {
+    const {type, ...room} = data;
+    if (!state.rooms.some((r) => r.id === room.id)) state.rooms.push(room);
+  } else if (data.type === 'room_updated') {
+    const room = state.rooms.find((r) => r.id === data.room_id);
+    if (room) room.description = data.description;
+  } else {
+    state.rooms = state.rooms.filter((r) => r.id !== data.room_id);
+    if (data.room_id === state.joinedRoomId || data.room_id === state.roomId) {
+      onRoomGone('This room was deleted by its creator.');
+    }
+  }
+  renderRooms();
+}
+
 function joinRoom(roomId) {
   showError('');
+  showPane('conversation');
   if (roomId === state.joinedRoomId) return;
   state.roomId = roomId;
   sessionStorage.setItem('swiftchat.room', roomId);
   send({type: 'join_room', room_id: roomId});
 }
 
-async function onRoomJoined(roomId) {
-  state.joinedRoomId = roomId;
-  $('messages').replaceChildren();
+// room_joined: a fresh join loads history; a rejoin that recovered keeps
+// what is on screen, and the missed messages follow as replayed frames.
+async function onRoomJoined(data) {
+  const rejoined = data.room_id === state.joinedRoomId || data.recovered !== undefined;
+  state.joinedRoomId = data.room_id;
   setConnected(true);
-  refreshRooms();
-  // Live messages that arrive while history loads wait, then follow it;
-  // one that is in both (saved just after the join) is shown once.
-  state.pendingLive = [];
-  let history = [];
-  try {
-    history = (await api('GET', `/messages?room_id=${encodeURIComponent(roomId)}&limit=50`)).messages;
-  } catch (error) {
-    showError(error.message);
-  }
-  const key = (m) => `${m.user_id}|${m.timestamp}|${m.content}`;
-  const seen = new Set(history.map(key));
-  history.forEach((m) => renderMessage({...m, username: m.sender.username}));
-  const pending = state.pendingLive;
-  state.pendingLive = null;
-  pending.filter((m) => !seen.has(key(m))).forEach(renderMessage);
+  renderRooms();
+  refreshMembers();
   $('message-input').focus();
+  if (!(rejoined && data.recovered)) await loadHistory(data.room_id);
+  // Messages we sent here but never saw confirmed: the same client_id makes a resend safe.
+  state.unsent = state.unsent.filter((message) => message.room_id === data.room_id);
+  for (const {content, client_id} of state.unsent) send({type: 'send_message', content, client_id});
 }
 
 function onRoomGone(text) {
@@ -190,7 +453,73 @@ function onRoomGone(text) {
   sessionStorage.removeItem('swiftchat.room');
   setConnected(true);
   addNotice(text);
+  state.members = [];
+  renderMembers();
   refreshRooms();
+}
+
+async function leaveRoom() {
+  const roomId = state.joinedRoomId;
+  if (!roomId) return;
+  try {
+    await api('POST', '/rooms/leave', {room_id: roomId});
+  } catch (error) {
+    showError(error.message);
+    return;
+  }
+  send({type: 'leave_room'});
+  state.roomId = state.joinedRoomId = null;
+  sessionStorage.removeItem('swiftchat.room');
+  state.items = [];
+  state.members = [];
+  renderConversation();
+  renderMembers();
+  setConnected(true);
+  showPane('rooms');
+  refreshRooms();
+}
+
+// -- members ------------------------------------------------------------------
+
+async function refreshMembers() {
+  const roomId = state.joinedRoomId;
+  if (!roomId) return;
+  try {
+    const members = (await api('GET', `/rooms/${encodeURIComponent(roomId)}/members`)).members;
+    if (roomId === state.joinedRoomId) state.members = members;
+  } catch (error) {
+    showError(error.message);
+  }
+  renderMembers();
+}
+
+function renderMembers() {
+  $('no-members').hidden = Boolean(state.joinedRoomId);
+  // Online first, then by name.
+  const members = [...state.members].sort((a, b) =>
+    (b.is_online - a.is_online) || a.username.localeCompare(b.username));
+  $('member-list').replaceChildren(...members.map((member) => {
+    const li = document.createElement('li');
+    li.className = 'member' + (member.is_online ? '' : ' offline');
+    li.dataset.userId = member.id;
+    const dot = document.createElement('span');
+    dot.className = 'dot' + (member.is_online ? ' online' : '');
+    dot.setAttribute('aria-label', member.is_online ? 'online' : 'offline');
+    dot.setAttribute('role', 'img');
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = member.username;
+    name.title = member.username;
+    li.append(dot, name);
+    if (member.in_room) {
+      const here = document.createElement('span');
+      here.className = 'here';
+      here.textContent = 'here';
+      here.title = 'in this room now';
+      li.append(here);
+    }
+    return li;
+  }));
 }
 
 // -- the WebSocket ----------------------------------------------------------
@@ -210,10 +539,10 @@ async function connect() {
   socket.onclose = (event) => onSocketClosed(socket, event);
 }
 
-function send(frame) {
+function send(frame, quietly) {
   if (state.socket && state.socket.readyState === WebSocket.OPEN) {
     state.socket.send(JSON.stringify(frame));
-  } else {
+  } else if (!quietly) {
     showError('Not connected. Reconnecting…');
   }
 }
@@ -221,6 +550,7 @@ function send(frame) {
 function onSocketClosed(socket, event) {
   if (socket !== state.socket || !state.token) return;  // replaced, or logged out
   state.socket = null;
+  state.rejoinRoomId = state.joinedRoomId;  // to rejoin with `since`
   state.joinedRoomId = null;
   setConnected(false);
   if (event.code === 4000) {
@@ -243,19 +573,33 @@ function reconnectLater() {
 function onFrame(frame) {
   if (!frame.success) {
     if (frame.error === 'Room not found') onRoomGone('That room no longer exists.');
+    else if (frame.message === 'Failed to save message') showError('Your message could not be saved. Please send it again.');
     else showError(frame.error);
     return;
   }
   const data = frame.data;
   if (data.status === 'connected') return onAuthenticated();
   switch (data.type) {
-    case 'room_joined': return onRoomJoined(data.room_id);
-    case 'user_joined': addNotice(`${data.username} joined`); return refreshRooms();
-    case 'user_left': return addNotice(`${data.username} left`);
+    case 'room_joined': return onRoomJoined(data);
+    case 'user_joined':
+      addNotice(`${data.username} joined`);
+      refreshMembers();
+      return refreshRooms();
+    case 'user_left':
+      clearTyping(data.user_id);
+      addNotice(`${data.username} left`);
+      return refreshMembers();
+    case 'user_typing': return showTyping(data);
     case 'message_sent':
+      state.unsent = state.unsent.filter((m) => m.client_id !== data.client_id);
+      // fall through: our own message is shown like anyone's
     case 'message_received':
-      return state.pendingLive ? state.pendingLive.push(data) : renderMessage(data);
-    case 'room_deleted': return onRoomGone('This room was deleted by its creator.');
+      if (data.room_id !== state.joinedRoomId) return;
+      return state.pendingLive ? state.pendingLive.push(data) : addMessage(data);
+    case 'room_created':
+    case 'room_updated':
+    case 'room_deleted':
+      return onRoomListChanged(data);
   }
 }
 
@@ -263,7 +607,12 @@ function onAuthenticated() {
   setStatus('Connected');
   showError('');
   state.retryDelay = 500;
-  if (state.roomId) send({type: 'join_room', room_id: state.roomId});
+  if (!state.roomId) return;
+  const join = {type: 'join_room', room_id: state.roomId};
+  // Back after a drop in the same room: ask only for what we missed.
+  const lastId = state.lastIdByRoom[state.roomId];
+  if (state.rejoinRoomId === state.roomId && lastId) join.since = lastId;
+  send(join);
 }
 
 // -- wiring -----------------------------------------------------------------
@@ -283,27 +632,62 @@ $('create-room-form').addEventListener('submit', async (event) => {
   try {
     const room = await api('POST', '/rooms', {name: $('room-name').value, description: $('room-description').value});
     $('room-name').value = $('room-description').value = '';
-    await refreshRooms();
+    if (!state.rooms.some((r) => r.id === room.id)) state.rooms.push({...room, member_count: 1});
+    renderRooms();
     joinRoom(room.id);
   } catch (error) {
     showError(error.message);
   }
 });
 
+function sendMessage() {
+  const content = $('message-input').value;
+  if (!content.trim() || !state.joinedRoomId) return;
+  const client_id = newClientId();
+  state.unsent.push({content, client_id, room_id: state.joinedRoomId});
+  send({type: 'send_message', content, client_id});
+  $('message-input').value = '';
+  fitComposer();
+}
+
+function fitComposer() {
+  const input = $('message-input');
+  input.style.height = 'auto';
+  input.style.height = `${input.scrollHeight + 2}px`;
+}
+
 $('send-form').addEventListener('submit', (event) => {
   event.preventDefault();
-  const content = $('message-input').value;
-  if (!content.trim()) return;
-  send({type: 'send_message', content});
-  $('message-input').value = '';
+  sendMessage();
 });
+$('message-input').addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();  // Enter sends; Shift+Enter is a new line
+    sendMessage();
+  }
+});
+$('message-input').addEventListener('input', () => {
+  fitComposer();
+  if ($('message-input').value.trim()) tellTyping();
+});
+
+$('messages').addEventListener('scroll', () => {
+  if (nearBottom()) $('new-messages').hidden = true;
+  if ($('messages').scrollTop < 60) loadOlder();
+});
+$('new-messages').addEventListener('click', scrollToBottom);
+
+$('leave-room').addEventListener('click', leaveRoom);
+$('back-to-rooms').addEventListener('click', () => showPane('rooms'));
+$('show-members').addEventListener('click', () => showPane('members'));
+$('back-to-conversation').addEventListener('click', () => showPane('conversation'));
 
 $('description-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   try {
     await api('PATCH', `/rooms/${encodeURIComponent(state.joinedRoomId)}`, {description: $('new-description').value});
     $('new-description').blur();
-    refreshRooms();
+    $('creator-tools').open = false;
   } catch (error) {
     showError(error.message);
   }
@@ -312,6 +696,7 @@ $('description-form').addEventListener('submit', async (event) => {
 $('delete-room').addEventListener('click', async () => {
   const roomId = state.joinedRoomId;
   if (!roomId || !confirm('Delete this room and all its messages?')) return;
+  $('creator-tools').open = false;
   try {
     await api('DELETE', `/rooms/${encodeURIComponent(roomId)}`);
   } catch (error) {
