@@ -40,6 +40,7 @@ ISSUER = "SwiftChat"
 LOGIN_WINDOW = 15 * 60  # seconds over which failed logins are counted
 ADDRESS_FACTOR = 6  # an address may fail 6x as often as one username (30 by default)
 REGISTRATION_WINDOW = 60
+TOKEN_MEMORY = 60  # seconds a checked token is taken as valid without checking again
 
 
 class InvalidToken(Exception):
@@ -151,6 +152,7 @@ class Accounts:
         # Checked against when the username is unknown, so that a login for
         # a name that does not exist takes as long as a wrong password.
         self._decoy_hash = hash_password(secrets.token_hex(16), iterations)
+        self._checked_tokens = {}  # token -> (valid until, user); see user_for_token
 
     def register(self, username, password, address):
         wait = self._registrations.retry_after(address)
@@ -191,6 +193,20 @@ class Accounts:
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def user_for_token(self, token):
+        # Why: checking a signature and reading the user cost a /users/me
+        # request about a third of its time, again for every request of the
+        # same client. A checked token is remembered for TOKEN_MEMORY seconds
+        # (never past its own expiry); plain dict reads and writes are atomic.
+        remembered = self._checked_tokens.get(token)
+        if remembered is not None and remembered[0] > time.time():
+            return remembered[1]
+        user = self._check_token(token)
+        if len(self._checked_tokens) >= 10_000:
+            self._checked_tokens.clear()
+        self._checked_tokens[token] = (min(time.time() + TOKEN_MEMORY, user.pop("exp")), user)
+        return user
+
+    def _check_token(self, token):
         try:
             claims = jwt.decode(
                 token,
@@ -204,4 +220,4 @@ class Accounts:
         user = self.store.user(claims["sub"])
         if user is None:  # a valid signature for a user that is gone
             raise InvalidToken()
-        return user
+        return {**user, "exp": claims["exp"]}

@@ -48,6 +48,7 @@ MIGRATIONS = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 WRITE_TIMEOUT = 1.0  # seconds a write may wait for the lock and the database together
+PAGE_CACHE_SECONDS = 2.0  # how long a cached page of rooms or history may be served
 
 log = logging.getLogger("swiftchat.store")
 
@@ -113,6 +114,48 @@ def make_private(path):
             os.chmod(name, 0o600)
 
 
+class PageCache:
+    """The pages of rooms and history last read, until this store next writes.
+
+    Why: sqlite3 hands the GIL back and forth once per row it steps over, and
+    with many request threads each hand-off waits its turn. Measured with 50
+    rooms: GET /rooms served 2,200 requests/s over one connection but 300
+    over fifty, though the query itself takes 0.1 ms. Pages are read far
+    more often than they change, so the last ones are kept. Every write
+    through this store forgets them all (a generation counter stops a read
+    that raced a write from storing what it saw), and an entry lives at most
+    PAGE_CACHE_SECONDS, so a write by another process shows up soon too.
+    """
+
+    MAX_PAGES = 256
+
+    def __init__(self):
+        self._pages = {}  # key -> (expires at, rows); rows are shared: never change them
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def get(self, key, read):
+        """The cached page for key, or read() (and remember what it gave)."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._pages.get(key)
+            generation = self._generation
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = read()
+        with self._lock:
+            if generation == self._generation:  # nothing was written while we read
+                if len(self._pages) >= self.MAX_PAGES:
+                    self._pages.clear()
+                self._pages[key] = (now + PAGE_CACHE_SECONDS, value)
+        return value
+
+    def forget(self):
+        with self._lock:
+            self._generation += 1
+            self._pages.clear()
+
+
 class Store:
     """Access to the SwiftChat database from any thread.
 
@@ -140,6 +183,7 @@ class Store:
         # reads share the writer (under the lock) and nothing else changes.
         self._idle_readers = collections.deque()
         self._shared = self._path == ":memory:"
+        self._pages = PageCache()
 
     def _upgrade(self):
         """Bring the database to SCHEMA_VERSION: migrate an older one in place, then schema.sql.
@@ -250,6 +294,7 @@ class Store:
             self._db.execute(f"PRAGMA busy_timeout = {max(0, int(left * 1000))}")
             with self._db:
                 yield self._db
+            self._pages.forget()
         except sqlite3.Error as exc:
             error = store_error(exc)
             if isinstance(error, DatabaseBusy):
@@ -349,18 +394,19 @@ class Store:
 
     def list_rooms(self, limit, offset):
         """One page of rooms in creation order (rowid order), with member counts, and the number of all rooms."""
-        # The correlated COUNT reads the room_members primary key index, so
-        # the whole page costs one query however many rooms it holds.
-        rooms = self._rows(
-            "SELECT r.id, r.name, r.description, r.creator_id,"
-            " (SELECT COUNT(*) FROM room_members m WHERE m.room_id = r.id)"
-            "   AS member_count,"
-            " r.created_at"
-            " FROM rooms r ORDER BY r.rowid LIMIT ? OFFSET ?",
-            (limit, offset),
-        )
-        total = self._row("SELECT COUNT(*) AS n FROM rooms")["n"]
-        return rooms, total
+        return self._pages.get(("rooms", limit, offset), lambda: (
+            # The correlated COUNT reads the room_members primary key index,
+            # so the whole page costs one query however many rooms it holds.
+            self._rows(
+                "SELECT r.id, r.name, r.description, r.creator_id,"
+                " (SELECT COUNT(*) FROM room_members m WHERE m.room_id = r.id)"
+                "   AS member_count,"
+                " r.created_at"
+                " FROM rooms r ORDER BY r.rowid LIMIT ? OFFSET ?",
+                (limit, offset),
+            ),
+            self._row("SELECT COUNT(*) AS n FROM rooms")["n"],
+        ))
 
     def update_description(self, room_id, description):
         with self._transaction() as db:
@@ -453,7 +499,7 @@ class Store:
             before = 2**63 - 1  # SQLite's largest integer: no upper bound
         # The inner query walks messages_by_room backwards from `before` and
         # stops after `limit` rows; the outer one puts them in reading order.
-        return self._rows(
+        return self._pages.get(("messages", room_id, limit, before), lambda: self._rows(
             "SELECT * FROM ("
             " SELECT m.id, m.room_id, m.user_id, m.content, m.timestamp, u.username"
             " FROM messages m JOIN users u ON u.id = m.user_id"
@@ -461,7 +507,7 @@ class Store:
             " ORDER BY m.id DESC LIMIT ?"
             ") ORDER BY id",
             (room_id, before, limit),
-        )
+        ))
 
     def messages_after(self, room_id, since, limit):
         """The newest `limit` messages of a room with ids above `since`, oldest first."""

@@ -30,9 +30,11 @@ import http
 import http.server
 import json
 import logging
+import logging.handlers
 import mimetypes
 import os
 import pathlib
+import queue
 import re
 import secrets
 import signal
@@ -369,6 +371,11 @@ ROUTES = [
     ("GET", "/static/{name}", static_file, PUBLIC),
 ]
 
+# Why: most requests name a path with no {placeholder}; one dict look-up
+# finds them, instead of trying a regular expression per row.
+EXACT_ROUTES = {(method, pattern): (function, access)
+                for method, pattern, function, access in ROUTES if "{" not in pattern}
+
 COMPILED_ROUTES = [
     (method, re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)), function, access)
     for method, pattern, function, access in ROUTES
@@ -381,6 +388,8 @@ def find_route(method, path):
     HEAD is served by a path's GET route (the handler drops the body).
     """
     wanted = "GET" if method == "HEAD" else method
+    if (wanted, path) in EXACT_ROUTES:
+        return (*EXACT_ROUTES[wanted, path], {})
     allowed = []
     for route_method, pattern, function, access in COMPILED_ROUTES:
         match = pattern.fullmatch(path)
@@ -417,6 +426,17 @@ def http_error(exc):
 
 # -- HTTP plumbing --------------------------------------------------------------
 
+def http_date(cache=[None, ""]):
+    """Now as an HTTP Date header value, formatted once a second.
+
+    Why: formatting it took 7% of a /health request; it changes once a second.
+    """
+    second = int(time.time())
+    if cache[0] != second:  # two threads may both format it: harmless
+        cache[:] = [second, email.utils.formatdate(second, usegmt=True)]
+    return cache[1]
+
+
 def error_body(exc):
     """The JSON body of an error envelope for an ApiError."""
     return encode(exc.message, error=exc.error).encode("utf-8")
@@ -427,8 +447,7 @@ def response_bytes(status, body, content_type, headers=None, close=False, head_o
 
     `headers` are added to (or override) the CORS headers.
     """
-    lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}",
-             "Date: " + email.utils.formatdate(usegmt=True)]
+    lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}", "Date: " + http_date()]
     lines += [f"{name}: {value}" for name, value in {**CORS_HEADERS, **(headers or {})}.items()]
     if status != 204:
         lines += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}",
@@ -450,11 +469,17 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
     # Buffer the status line, headers and body, and send them with one
     # write (send_body flushes): one system call per response, not two.
     wbufsize = 64 * 1024
-    timeout = 60  # seconds one read from the socket may take (the whole request has less)
+    # No socket timeout: the server's watchdog bounds how long a request may
+    # take to arrive and its answer to leave (HTTPServer.watch). Why: with a
+    # timeout, Python makes the socket non-blocking and polls before each
+    # read and write, a system call and a GIL hand-off more per request
+    # (/health: 4,400 -> 5,400 requests/s without it).
+    timeout = None
 
     def handle_one_request(self):
         # A request (head and body) must arrive within --header-timeout of
-        # when we start waiting for it, however slowly its bytes trickle in.
+        # when we start waiting for it, however slowly its bytes trickle in;
+        # an idle keep-alive connection is closed after as long.
         self.server.watch(self.connection)
         try:
             super().handle_one_request()
@@ -554,9 +579,13 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
                 CORS_HEADERS["Access-Control-Allow-Methods"] + ", PATCH")
         if self.server.stopping:  # don't keep a connection open into a shutdown
             self.close_connection = True
-        self.wfile.write(response_bytes(status, body, content_type, headers, self.close_connection,
-                                        head_only=self.command == "HEAD"))
-        self.wfile.flush()
+        self.server.watch(self.connection)  # a client that never reads is cut off too
+        try:
+            self.wfile.write(response_bytes(status, body, content_type, headers,
+                                            self.close_connection, head_only=self.command == "HEAD"))
+            self.wfile.flush()
+        finally:
+            self.server.unwatch(self.connection)
 
     def preflight_method(self):
         """The method a CORS preflight (OPTIONS) asks about, or None."""
@@ -872,11 +901,27 @@ def parse_args(argv=None, environ=os.environ):
     return parser.parse_args(argv)
 
 
+def log_through_a_queue(level):
+    """Log to stderr from one thread of its own; return its QueueListener.
+
+    Why: with a StreamHandler, every request thread writes its access-log
+    line to stderr itself, holding the handler's lock: under load the
+    threads queued on that lock (54% of wall-clock samples in a /health
+    run). A QueueHandler only puts the record on a queue.
+    """
+    to_stderr = logging.StreamHandler()
+    to_stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    records = queue.SimpleQueue()
+    logging.basicConfig(level=level, handlers=[logging.handlers.QueueHandler(records)])
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    listener = logging.handlers.QueueListener(records, to_stderr)
+    listener.start()
+    return listener
+
+
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("websockets").setLevel(logging.WARNING)
+    log_listener = log_through_a_queue(args.log_level)
     try:
         server = SwiftChat(host=args.host, http_port=args.http_port, ws_port=args.ws_port,
                            db=args.db, jwt_secret=args.jwt_secret,
@@ -886,6 +931,7 @@ def main(argv=None):
                            ws_rate=args.ws_rate, header_timeout=args.header_timeout,
                            max_connections=args.max_connections)
     except StartupError as exc:
+        log_listener.stop()
         print(f"swiftchat: {exc}", file=sys.stderr)
         return 1
     stop_requested = threading.Event()
@@ -896,6 +942,7 @@ def main(argv=None):
     stop_requested.wait()
     log.info("stopping")
     server.stop()
+    log_listener.stop()  # writes out what is still queued
     return 0
 
 

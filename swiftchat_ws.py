@@ -502,8 +502,13 @@ class WebSocketServer:
     async def _serve(self, ready):
         # Keepalive pings drop a dead peer within 40 s; a peer that does not
         # answer a close within 3 s is cut off, so shutdown stays quick.
+        # compression=None: with permessage-deflate (which browsers ask for)
+        # a broadcast is compressed once per recipient instead of encoded
+        # once, and each connection keeps zlib state of its own; chat frames
+        # are small enough that compressing them saves little.
         async with serve(self.hub.handle, self.host, self.port, max_size=MAX_FRAME,
-                         ping_interval=20, ping_timeout=20, close_timeout=3) as server:
+                         compression=None, ping_interval=20, ping_timeout=20,
+                         close_timeout=3) as server:
             self._loop = asyncio.get_running_loop()
             self._server = server
             ready.set_result(server.sockets[0].getsockname()[1])

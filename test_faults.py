@@ -410,3 +410,18 @@ def test_a_client_that_stops_reading_is_dropped_and_the_room_goes_on(server, api
     assert sender.request({"type": "send_message", "content": "still here"})["data"]["type"] == "message_sent"
     sender.close()
     listener.close()
+
+
+@pytest.mark.parametrize("server_options", [{"header_timeout": 0.5}])
+def test_a_client_that_never_reads_its_answers_is_cut_off(server):
+    """Pipelined requests whose answers pile up unread do not hold a thread forever."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.http_port))
+    try:
+        # 2,000 answers of the chat page's script: far more than the socket buffers hold.
+        sock.sendall(b"GET /static/chat.js HTTP/1.1\r\nHost: x\r\n\r\n" * 2000)
+        assert server.http.wait_for_connections(0, timeout=10)  # the watchdog cut it off
+    finally:
+        sock.close()
+    assert Api(server.http_port).get("/health").status == 200
