@@ -56,7 +56,7 @@ from swiftchat_ws import ChatHub, WebSocketServer
 
 __all__ = ["SwiftChat", "serve", "main", "ROUTES", "VERSION", "ApiError", "StartupError"]
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # CONTRACT: 1.1.0 once its additions ship
 MAX_BODY = 64 * 1024
 STATIC_DIR = pathlib.Path(__file__).with_name("static")
 JSON_TYPE = "application/json"  # UTF-8 by definition (RFC 8259): no charset
