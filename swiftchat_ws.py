@@ -286,7 +286,7 @@ class ChatHub:
         return await asyncio.to_thread(function, *args)
 
     def queue_write(self, function, *args):
-        """Queue a store write on the writer thread, behind those queued before it.
+        """Queue a store write (or a read that must fall in line) on the writer thread.
 
         Returns an asyncio Future; writes are done, and their futures
         resolved and called back, in the order they were queued.
@@ -460,7 +460,13 @@ class ChatHub:
         """
         client.held = []
         try:
-            missed = await self.read(self.store.messages_after, room_id, since, REPLAY_LIMIT + 1)
+            # Read on the writer thread, in line with the writes: every
+            # message committed before this read has been broadcast (into
+            # client.held) by the time the read's answer reaches the loop. A
+            # read on another thread could answer first, and a message it
+            # replays would then also arrive live.
+            missed = await self.queue_write(self.store.messages_after, room_id, since,
+                                            REPLAY_LIMIT + 1)
         except StoreError as exc:
             log.error("could not replay %s since %s: %s", room_id, since, exc)
             missed = None

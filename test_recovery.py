@@ -165,7 +165,7 @@ def test_messages_sent_during_the_replay_follow_it_with_no_gap_and_no_duplicate(
         for thread in threads:
             thread.join()
     stored = [m["id"] for m in history(api, room_id, token) if m["id"] > start]
-    assert received == stored[:len(received)], (received, stored)  # every one, in order, once
+    assert received == stored[:len(received)], f"received {received}\nstored {stored}"  # every one, in order, once
 
 
 @pytest.mark.parametrize("since", ["12", -1, True, 1.5, 2**63])
