@@ -172,12 +172,14 @@ class Store:
         self._path = str(path)
         # The writer: shared by every thread; the lock, not sqlite3's
         # same-thread check, is what keeps its use serial.
-        self._db = self._open_writer()
         self._lock = threading.Lock()
         self._busy_until = 0.0  # see _transaction
         self._reopen = False  # the last write found the database read-only
-        with self._lock:
+        try:
+            self._db = self._open_writer()
             self._upgrade()
+        except sqlite3.Error as exc:  # not a database, locked, unreadable...
+            raise store_error(exc) from exc
         # Idle reader connections; deque's append and pop are thread-safe.
         # A ":memory:" database is private to one connection, so there its
         # reads share the writer (under the lock) and nothing else changes.

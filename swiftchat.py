@@ -40,7 +40,6 @@ import secrets
 import signal
 import socket
 import socketserver
-import sqlite3
 import sys
 import threading
 import time
@@ -729,7 +728,7 @@ class SwiftChat:
                  header_timeout=10.0, max_connections=1000, clock=time.monotonic):
         try:
             self.store = Store(db)
-        except (sqlite3.Error, StoreError, OSError) as exc:
+        except (StoreError, OSError) as exc:
             raise StartupError(f"cannot open the database {db}: {exc}") from None
         secret = jwt_secret or self.store.setting("jwt_secret", lambda: secrets.token_hex(32))
         self.accounts = Accounts(self.store, secret, pbkdf2_iterations, login_attempts,

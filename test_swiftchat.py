@@ -733,3 +733,11 @@ def test_the_api_reference_covers_every_route_and_frame_type(server):
             assert f"{method} {pattern[len('/api/v1'):]}" in text, (method, pattern)
     for frame_type in server.hub.actions:
         assert f'"type": "{frame_type}"' in text, frame_type
+
+
+def test_a_file_that_is_not_a_database_exits_with_one_sentence(tmp_path):
+    not_a_database = tmp_path / "notes.db"
+    not_a_database.write_bytes(b"these are my lecture notes, not SQLite" * 100)
+    result = run_cli("--http-port", "0", "--ws-port", "0", "--db", str(not_a_database))
+    assert result.returncode == 1
+    assert "cannot open the database" in result.stderr and "Traceback" not in result.stderr
