@@ -261,6 +261,11 @@ class ChatHub:
         saving = self.queue_write(self.store.add_message, room_id, user["id"], content, now(),
                                   client_id)
 
+        def as_message(stored):
+            return {"id": stored["id"], "room_id": room_id, "user_id": user["id"],
+                    "username": user["username"], "content": stored["content"],
+                    "timestamp": stored["timestamp"]}
+
         def tell_the_room(saving):  # in commit order, like message_saved
             if not saving.cancelled() and saving.exception() is None \
                     and not saving.result()["duplicate"]:
@@ -268,11 +273,6 @@ class ChatHub:
                 broadcast_to(self.rooms.get(room_id, set()), "Message sent successfully",
                              {**message_data("message_received", message), **echo})
                 self._stored(message)
-
-        def as_message(stored):
-            return {"id": stored["id"], "room_id": room_id, "user_id": user["id"],
-                    "username": user["username"], "content": stored["content"],
-                    "timestamp": stored["timestamp"]}
 
         saving.add_done_callback(tell_the_room)
         stored = await saving
@@ -382,7 +382,8 @@ class ChatHub:
             action = self.actions.get(frame_type) if isinstance(frame_type, str) else None
             if action is None:
                 raise bad_request(f"Unknown message type: {frame_type}")
-            if action != self.send_message and client.saving is not None:
+            if action != self.send_message and client.saving is not None \
+                    and not client.saving.done():
                 await asyncio.wait((client.saving,))  # answers keep the order of the frames
             await action(client, frame_fields(frame))
         except ApiError as exc:

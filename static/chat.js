@@ -17,6 +17,7 @@ const state = {
   user: JSON.parse(sessionStorage.getItem('swiftchat.user') || 'null'),
   roomId: sessionStorage.getItem('swiftchat.room'),  // the room to be in, kept across reloads
   joinedRoomId: null,  // the room this connection is in now
+  rejoinRoomId: null,  // the room a dropped connection was in: rejoined with `since`
   rooms: [],
   members: [],
   socket: null,
