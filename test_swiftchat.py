@@ -19,6 +19,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 import accounts
+import store
 import swiftchat
 from conftest import NO_LIMITS, TEST_SECRET, Api, ChatClient, http_connection
 
@@ -741,3 +742,27 @@ def test_a_file_that_is_not_a_database_exits_with_one_sentence(tmp_path):
     result = run_cli("--http-port", "0", "--ws-port", "0", "--db", str(not_a_database))
     assert result.returncode == 1
     assert "cannot open the database" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_messages_saved_together_share_one_transaction_yet_fail_alone(tmp_path):
+    db = store.Store(tmp_path / "batch.db")
+    try:
+        user = db.create_user("batcher", "pbkdf2_sha256$1$00$00", "2025-07-20T13:30:00Z")
+        kept = db.create_room("Kept", "", user["id"], "2025-07-20T13:30:00Z")
+        gone = db.create_room("Gone", "", user["id"], "2025-07-20T13:30:00Z")
+        db.delete_room(gone["id"])
+        saved = db.add_messages([
+            (kept["id"], user["id"], "first", 1, "a"),
+            (gone["id"], user["id"], "into a deleted room", 2, None),
+            (kept["id"], user["id"], "first again", 3, "a"),  # a retry within the same batch
+            (kept["id"], user["id"], "second", 4, None),
+        ])
+        first, refused, retry, second = saved
+        assert isinstance(refused, store.StoreError)
+        assert first["duplicate"] is False and second["id"] > first["id"]
+        assert retry == {"id": first["id"], "content": "first", "timestamp": 1, "duplicate": True}
+        assert [m["content"] for m in db.messages(kept["id"], 10)] == ["first", "second"]
+        with pytest.raises(store.StoreError):
+            db.add_message(gone["id"], user["id"], "alone", 5)
+    finally:
+        db.close()
