@@ -1,6 +1,7 @@
 """The REST API, the store beneath it, and the command line, tested through real ports."""
 
 import http.client
+import io
 import json
 import logging
 import os
@@ -683,13 +684,36 @@ def test_sigterm_closes_websockets_with_1001_and_leaves_the_database_whole(tmp_p
         if process.poll() is None:
             process.kill()
         process.wait()
-    assert "Traceback" not in process.stderr.read()
+    stderr = process.stderr.read()
+    assert "Traceback" not in stderr
+    assert "POST /api/v1/rooms 201" in stderr  # the access log is written out before exit
     process.stdout.close()
     process.stderr.close()
     assert not (tmp_path / "term.db-wal").exists() or (tmp_path / "term.db-wal").stat().st_size == 0
     with swiftchat.serve(http_port=0, ws_port=0, db=db, pbkdf2_iterations=1000) as again:
         history = Api(again.http_port).get(f"/messages?room_id={room_id}", token=token)
         assert [m["content"] for m in history.data["messages"]] == ["bye"]
+
+
+@pytest.mark.parametrize("interval", [0.01, 3600])
+def test_the_log_writes_its_lines_in_order_by_itself_or_on_close(interval):
+    stream = io.StringIO()
+    handler = swiftchat.BatchedLog(stream, interval)
+    logger = logging.getLogger(f"swiftchat.test-batched-log-{interval}")
+    logger.addHandler(handler)
+    try:
+        for n in range(3):
+            logger.warning("line %d", n)
+        if interval < 1:  # the log thread writes them without being asked
+            deadline = time.monotonic() + 5
+            while stream.getvalue().count("\n") < 3 and time.monotonic() < deadline:
+                threading.Event().wait(0.01)
+            assert stream.getvalue() == "line 0\nline 1\nline 2\n"
+        logger.warning("last words")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()  # writes out whatever is still gathered
+    assert stream.getvalue() == "line 0\nline 1\nline 2\nlast words\n"
 
 
 def test_version_prints_the_servers_version():
