@@ -53,9 +53,14 @@ def envelope(message, data=None, error=None):
     return {"success": True, "message": message, "data": {} if data is None else data}
 
 
+# Why one encoder for every envelope: json.dumps with any option but the
+# defaults builds a new JSONEncoder on each call (a tenth of encoding a frame).
+COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encode(message, data=None, error=None):
     """An envelope as compact JSON text, ready to send."""
-    return json.dumps(envelope(message, data, error), ensure_ascii=False, separators=(",", ":"))
+    return COMPACT_JSON.encode(envelope(message, data, error))
 
 
 def parse_json_object(raw):
