@@ -128,23 +128,20 @@ class Client:
 def broadcast_to(clients, message, data):
     """Send one frame to many clients: encoded once, queued without waiting.
 
-    websockets.broadcast queues however much a client leaves unread, so a
-    client already MAX_QUEUED behind is left out and closed instead.
+    websockets.broadcast queues however much a client leaves unread; the
+    corked connection closes a client that falls MAX_QUEUED behind.
     """
     text = encode(message, data)
     sockets = []
     for client in clients:
-        transport = client.websocket.transport
         if client.held is not None:  # its history is being replayed: this waits its turn
             client.held.append((data, text))
-        elif transport is not None and transport.get_write_buffer_size() > MAX_QUEUED:
-            client.drop_slow()
         else:
             sockets.append(client.websocket)
     broadcast(sockets, text)
 
 
-def cork_writes(transport):
+def cork_writes(transport, flush_soon, too_slow):
     """Send what one turn of the event loop writes to this connection in one system call.
 
     Why: websockets.broadcast writes a frame to each transport as it goes,
@@ -152,10 +149,12 @@ def cork_writes(transport):
     loop's largest cost in a busy room. Held until the loop's next turn, the
     frames of every message saved meanwhile leave together (room of 100:
     server CPU per delivery 9-12 us -> 4-4.5 us, measured with
-    bench_swiftchat.py). write_eof and close send what is held first; abort
-    drops it, as it drops the transport's own buffer.
+    bench_swiftchat.py). flush_soon(flush) runs flush in the next turn,
+    with every other connection's (one callback a turn, not one each).
+    After a flush, a client with more than MAX_QUEUED bytes unsent is
+    too_slow(). write_eof and close send what is held first; abort drops
+    it, as it drops the transport's own buffer.
     """
-    loop = asyncio.get_running_loop()
     held = []
     write, write_eof, close = transport.write, transport.write_eof, transport.close
 
@@ -165,10 +164,12 @@ def cork_writes(transport):
             held.clear()
             if not transport.is_closing():
                 write(data)
+                if transport.get_write_buffer_size() > MAX_QUEUED:
+                    too_slow()
 
     def write_later(data):
         if not held:
-            loop.call_soon(flush)
+            flush_soon(flush)
         held.append(data)
 
     def flush_then(action):
@@ -217,6 +218,7 @@ class ChatHub:
         self._closing = set()  # tasks closing replaced connections, kept alive until done
         self._writer = concurrent.futures.ThreadPoolExecutor(1, "swiftchat-ws-writer")
         self._unsaved = []  # [(message, its Future)] waiting for the batch being committed
+        self._flushes = []  # corked connections' flushes for the loop's next turn
         self._committing = False  # whether a batch of messages is with the writer now
         # on_message callbacks run here, one at a time and in message order,
         # so a slow or failing callback never touches the loop.
@@ -347,6 +349,17 @@ class ChatHub:
             else:
                 saving.set_result(result)
 
+    def flush_soon(self, flush):
+        """Run flush (a corked connection's) in the loop's next turn, with the others."""
+        if not self._flushes:
+            asyncio.get_running_loop().call_soon(self._flush_all)
+        self._flushes.append(flush)
+
+    def _flush_all(self):
+        flushes, self._flushes = self._flushes, []
+        for flush in flushes:
+            flush()
+
     # -- one connection, from handshake to close ---------------------------
 
     async def handle(self, websocket):
@@ -356,7 +369,7 @@ class ChatHub:
             return
         if client is None:
             return
-        cork_writes(websocket.transport)
+        cork_writes(websocket.transport, self.flush_soon, client.drop_slow)
         self.connect(client)
         log.info("ws %s connected from %s", client.user_id, websocket.remote_address[0])
         try:
