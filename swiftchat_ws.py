@@ -13,11 +13,12 @@ database lock (another process writing, a backup): reads run on worker
 threads through ``asyncio.to_thread`` (``ChatHub.read``), and writes on one
 writer thread of their own (``ChatHub.queue_write``), which runs them one at
 a time in the order the loop queued them. A chat message is not awaited:
-its write is queued and the connection's next frame is read at once; when
-the write is done, ``ChatHub.message_saved`` is called back on the loop, in
-the order the writes were queued, and acknowledges and broadcasts it. So
-that order is the order messages are committed, acknowledged and broadcast
-in. A write that has waited in that line for ``QUEUE_TIMEOUT`` seconds fails
+its write is queued (``ChatHub.save_message``; messages that arrive while
+one batch is being committed are committed together in the next) and the
+connection's next frame is read at once; when the write is done,
+``ChatHub.message_saved`` is called back on the loop, in commit order, and
+acknowledges and broadcasts it. So messages are committed, acknowledged and
+broadcast in one order. A write that has waited in that line for ``QUEUE_TIMEOUT`` seconds fails
 at once, and the store gives a write at most ``WRITE_TIMEOUT`` more, so a
 send fails within two seconds.
 
