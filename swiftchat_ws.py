@@ -18,9 +18,9 @@ one batch is being committed are committed together in the next) and the
 connection's next frame is read at once; when the write is done,
 ``ChatHub.message_saved`` is called back on the loop, in commit order, and
 acknowledges and broadcasts it. So messages are committed, acknowledged and
-broadcast in one order. A write that has waited in that line for ``QUEUE_TIMEOUT`` seconds fails
-at once, and the store gives a write at most ``WRITE_TIMEOUT`` more, so a
-send fails within two seconds.
+broadcast in one order. A write that has waited in that line for
+``QUEUE_TIMEOUT`` seconds fails at once, and the store gives a write at most
+``WRITE_TIMEOUT`` more, so a send fails within two seconds.
 
 Frames to a whole room are encoded once and handed to
 ``websockets.broadcast``, which queues them without waiting, so a slow or
