@@ -218,7 +218,7 @@ class ChatHub:
         self._clients_lock = threading.Lock()  # HTTP threads read self.clients
         self._closing = set()  # tasks closing replaced connections, kept alive until done
         self._writer = concurrent.futures.ThreadPoolExecutor(1, "swiftchat-ws-writer")
-        self._unsaved = []  # [(message, its Future)] waiting for the batch being committed
+        self._unsaved = []  # [(message, its Future, then)] waiting for the batch being committed
         self._flushes = []  # corked connections' flushes for the loop's next turn
         self._committing = False  # whether a batch of messages is with the writer now
         # on_message callbacks run here, one at a time and in message order,
@@ -263,7 +263,6 @@ class ChatHub:
         a retry. Raises the store's errors.
         """
         echo = {} if client_id is None else {"client_id": client_id}
-        saving = self.save_message(room_id, user["id"], content, now(), client_id)
 
         def as_message(stored):
             return {"id": stored["id"], "room_id": room_id, "user_id": user["id"],
@@ -278,8 +277,8 @@ class ChatHub:
                              {**message_data("message_received", message), **echo})
                 self._stored(message)
 
-        saving.add_done_callback(tell_the_room)
-        stored = await saving
+        stored = await self.save_message(room_id, user["id"], content, now(), client_id,
+                                         then=tell_the_room)
         duplicate = {"duplicate": True} if stored["duplicate"] else {}
         return {**as_message(stored), **echo, **duplicate}
 
@@ -308,8 +307,14 @@ class ChatHub:
         """Run a store write on the writer thread, after the writes asked for before it."""
         return await self.queue_write(function, *args)
 
-    def save_message(self, room_id, user_id, content, timestamp, client_id=None):
+    def save_message(self, room_id, user_id, content, timestamp, client_id, then):
         """Queue a chat message for the writer; return a Future of what add_message returns.
+
+        then(future) is called on the loop once the message's batch is done,
+        in the same turn as the batch's answer arrives, before any coroutine
+        that was waiting resumes. Why not a done callback: that runs a turn
+        later, and a since replay read in between would see a message that
+        reaches the room (and the replaying client, live) only after it.
 
         Group commit: while one batch of messages is being committed, the
         messages that arrive wait, and the next batch takes them all in one
@@ -321,7 +326,7 @@ class ChatHub:
         resolved, one after another.
         """
         saving = asyncio.get_running_loop().create_future()
-        self._unsaved.append(((room_id, user_id, content, timestamp, client_id), saving))
+        self._unsaved.append(((room_id, user_id, content, timestamp, client_id), saving, then))
         if not self._committing:
             self._commit_unsaved()
         return saving
@@ -329,7 +334,7 @@ class ChatHub:
     def _commit_unsaved(self):
         batch, self._unsaved = self._unsaved, []
         self._committing = True
-        committing = self.queue_write(self.store.add_messages, [message for message, _ in batch])
+        committing = self.queue_write(self.store.add_messages, [message for message, _, _ in batch])
         committing.add_done_callback(functools.partial(self._committed, batch))
 
     def _committed(self, batch, committing):
@@ -342,13 +347,17 @@ class ChatHub:
             results = [committing.exception()] * len(batch)
         else:
             results = committing.result()
-        for (_, saving), result in zip(batch, results):
+        for (_, saving, then), result in zip(batch, results):
             if result is None:
                 saving.cancel()
             elif isinstance(result, Exception):
                 saving.set_exception(result)
             else:
                 saving.set_result(result)
+            try:
+                then(saving)
+            except Exception:  # one message's failure must not leave the rest of its batch untold
+                log.exception("telling about a saved message failed")
 
     def flush_soon(self, flush):
         """Run flush (a corked connection's) in the loop's next turn, with the others."""
@@ -564,9 +573,9 @@ class ChatHub:
         # several saved in one turn of the loop leave together (cork_writes).
         # message_saved answers once it is committed, called back in commit
         # order, so acks and broadcasts keep that order.
-        saving = self.save_message(room_id, client.user_id, text, message["timestamp"], client_id)
-        saving.add_done_callback(functools.partial(self.message_saved, client, message, client_id))
-        client.saving = saving
+        client.saving = self.save_message(
+            room_id, client.user_id, text, message["timestamp"], client_id,
+            then=functools.partial(self.message_saved, client, message, client_id))
 
     def message_saved(self, client, message, client_id, saving):
         """Tell the sender and the room about a message the writer is done with."""
