@@ -990,7 +990,16 @@ class BatchedLog(logging.Handler):
 
 
 def log_to_stderr(level):
-    """Send every log record at `level` or above to stderr, a batch at a time; return the handler."""
+    """Send every log record at `level` or above to stderr, a batch at a time; return the handler.
+
+    Also tells logging not to collect what our format never shows: the
+    caller's file and line (a walk up the stack), thread and process ids
+    (the logging HOWTO's "Optimization" section). /health, 10 connections,
+    interleaved A/B runs: 1.15x. These settings are process-wide, so only
+    the command line, which owns its process, makes them; serve() does not.
+    """
+    logging._srcfile = None  # the HOWTO's documented switch, despite the underscore
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     to_stderr = BatchedLog(sys.stderr)
     to_stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[to_stderr])
