@@ -253,6 +253,22 @@ def test_rooms_list_needs_no_token_and_pages(api):
     assert api.get("/rooms").data["limit"] == 50
 
 
+def test_a_listed_page_changes_as_soon_as_its_rooms_and_messages_do(api, chat):
+    token, _, _ = api.register()
+    room_id = api.create_room(token, "Changing", description="before")
+    first = api.get("/rooms").data["rooms"]
+    assert api.get("/rooms").data["rooms"] == first  # read twice: the kept answer
+    assert api.call("PATCH", f"/rooms/{room_id}", {"description": "after"}, token=token).status == 200
+    other, _, _ = api.register()
+    assert api.post("/rooms/join", {"room_id": room_id}, token=other).status == 200
+    [room] = api.get("/rooms").data["rooms"]
+    assert (room["description"], room["member_count"]) == ("after", 2)
+    history = f"/messages?room_id={room_id}"
+    assert api.get(history, token=token).data["messages"] == []
+    assert api.post("/messages", {"room_id": room_id, "content": "news"}, token=token).status == 201
+    assert [m["content"] for m in api.get(history, token=token).data["messages"]] == ["news"]
+
+
 def test_join_is_idempotent_and_keeps_the_first_join_time(api):
     owner, _, _ = api.register()
     room_id = api.create_room(owner)
