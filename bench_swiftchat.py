@@ -8,9 +8,12 @@ The baseline is the same process layout with nothing on top: a bare
 ``ThreadingHTTPServer`` answering /health, and a bare ``websockets`` server
 on an event loop in a thread that relays each message to its room, with no
 auth, no database and no checks (``python bench_swiftchat.py
---baseline-server`` runs it alone). Each server runs in a process of its
-own, and the load clients in this one, so that neither shares a GIL with
-a server. Loads run interleaved (SwiftChat, baseline, SwiftChat, ...), and
+--baseline-server`` runs it alone). It logs nothing; one more row compares
+with http.server as it comes, writing a line per request to stderr. Each
+server runs in a process of its own, and the load clients in this one, so
+that neither shares a GIL with a server; the WebSocket rows say how busy
+that one client process was, since near 100% it, not the server, is the
+limit. Loads run interleaved (SwiftChat, baseline, SwiftChat, ...), and
 the table shows medians, and the median of the per-pair ratios.
 
 SwiftChat runs with its defaults (INFO access log included) except
@@ -62,6 +65,12 @@ class BareHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class StockHandler(BareHandler):
+    """The same, but logging each request to stderr as http.server does when it comes."""
+
+    log_message = http.server.BaseHTTPRequestHandler.log_message
+
+
 def run_baseline():
     """A bare HTTP server and a bare relaying WebSocket server, until killed."""
     from websockets.asyncio.server import broadcast, serve
@@ -98,10 +107,14 @@ def run_baseline():
 
     threading.Thread(target=asyncio.run, args=(serve_ws(),), daemon=True).start()
     ready.wait()
+    stock = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StockHandler)
+    stock.daemon_threads = True
+    threading.Thread(target=stock.serve_forever, daemon=True).start()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BareHandler)
     httpd.daemon_threads = True
     print(f"Baseline: REST on http://127.0.0.1:{httpd.server_port}, "
-          f"WebSocket on ws://127.0.0.1:{ws_port[0]}", flush=True)
+          f"WebSocket on ws://127.0.0.1:{ws_port[0]}, "
+          f"logging REST on http://127.0.0.1:{stock.server_port}", flush=True)
     httpd.serve_forever()
 
 
@@ -113,7 +126,7 @@ class ServerProcess:
     def __init__(self, command):
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         text=True)
-        line = self.process.stdout.readline()
+        line = self.first_line = self.process.stdout.readline()
         match = re.search(r"http://[^:]+:(\d+), WebSocket on ws://[^:]+:(\d+)", line)
         if not match:
             self.stop()
@@ -169,6 +182,7 @@ class BaselineProcess(ServerProcess):
     def __init__(self):
         super().__init__([sys.executable, os.path.abspath(__file__), "--baseline-server"])
         self.is_swiftchat = False
+        self.logging_http_port = int(re.search(r"logging REST on http://[^:]+:(\d+)", self.first_line)[1])
 
     def users(self, count):
         return [(None, f"user{n}") for n in range(count)]
@@ -254,6 +268,13 @@ def bench_rest(swiftchat, baseline, rounds, seconds=3.0):
                 pairs.append((ours, theirs))
             rows.append(row(f"GET /{name.replace('_', '/')} req/s, {connections} conns",
                             pairs, f">= {target}x", higher_is_better=True, target=target))
+    # Not a target: the baseline logs nothing, where http.server as it comes
+    # writes a line per request to stderr, as SwiftChat's access log does.
+    pairs = [(asyncio.run(hammer(swiftchat.http_port, "/api/v1/health", None, 10, seconds)),
+              asyncio.run(hammer(baseline.logging_http_port, "/api/v1/health", None, 10, seconds)))
+             for _ in range(rounds)]
+    rows.append(row("GET /health req/s, 10 conns, against http.server logging each request",
+                    pairs, "-", higher_is_better=True))
     return rows
 
 
@@ -314,7 +335,8 @@ async def fan_out(server, size, messages, window):
                     if acked[0] == messages:
                         return
 
-        cpu_before, started = server.cpu_seconds(), time.perf_counter()
+        cpu_before, client_cpu_before = server.cpu_seconds(), time.process_time()
+        started = time.perf_counter()
         ack_task = asyncio.create_task(read_acks())
         for _ in range(messages):
             await acks.acquire()
@@ -326,13 +348,15 @@ async def fan_out(server, size, messages, window):
             pass
         elapsed = time.perf_counter() - started
         cpu = server.cpu_seconds() - cpu_before
+        client_cpu = time.process_time() - client_cpu_before
         for task in tasks:
             task.cancel()
         deliveries = received[0]
         return {"msgs_per_s": messages / elapsed, "deliveries_per_s": deliveries / elapsed,
                 "cpu_us_per_delivery": cpu / max(1, deliveries) * 1e6,
                 "p50_ms": percentile(latencies, .5) * 1000, "p99_ms": percentile(latencies, .99) * 1000,
-                "lost": messages * len(listeners) - deliveries}
+                "lost": messages * len(listeners) - deliveries,
+                "client_cpu_percent": client_cpu / elapsed * 100}
 
 
 def bench_ws_fanout(swiftchat, baseline, rounds):
@@ -352,6 +376,9 @@ def bench_ws_fanout(swiftchat, baseline, rounds):
         rows.append(row(f"WS room of {size}: deliveries/s", pairs("deliveries_per_s"), "-",
                         higher_is_better=True))
         rows.append(row(f"WS room of {size}: p99 latency ms", pairs("p99_ms"), "-", higher_is_better=False))
+        # One Python process runs every client: near 100% of a core, it is the limit, not the server.
+        rows.append(row(f"WS room of {size}: load client CPU %", pairs("client_cpu_percent"), "-",
+                        higher_is_better=False))
         lost = sum(r["lost"] for r in results["swiftchat"])
         rows.append({"load": f"WS room of {size}: deliveries lost (SwiftChat, all rounds)",
                      "swiftchat": lost, "baseline": sum(r["lost"] for r in results["baseline"]),
@@ -378,12 +405,14 @@ async def fixed_load(server, size=100, senders=4, rate=50, seconds=5.0):
                 await asyncio.sleep(max(0, next_at - time.perf_counter()))
 
         listeners = [asyncio.create_task(listen(client)) for client in room.clients]
+        client_cpu_before, started = time.process_time(), time.perf_counter()
         await asyncio.gather(*(talk(client) for client in room.clients[:senders]))
+        client_cpu = (time.process_time() - client_cpu_before) / (time.perf_counter() - started)
         await asyncio.sleep(0.5)  # the last deliveries: a fixed load ends with a drain, not a wait on an event
         for task in listeners:
             task.cancel()
         return {"p50_ms": percentile(latencies, .5) * 1000, "p99_ms": percentile(latencies, .99) * 1000,
-                "max_ms": max(latencies) * 1000}
+                "max_ms": max(latencies) * 1000, "client_cpu_percent": client_cpu * 100}
 
 
 def bench_ws_fixed(swiftchat, baseline, rounds):
@@ -393,6 +422,9 @@ def bench_ws_fixed(swiftchat, baseline, rounds):
             row("WS fixed load: p99 ms", [(a["p99_ms"], b["p99_ms"]) for a, b in results],
                 "<= 1.2x", higher_is_better=False, target=1.2),
             row("WS fixed load: max ms", [(a["max_ms"], b["max_ms"]) for a, b in results],
+                "-", higher_is_better=False),
+            row("WS fixed load: load client CPU %",
+                [(a["client_cpu_percent"], b["client_cpu_percent"]) for a, b in results],
                 "-", higher_is_better=False)]
 
 
