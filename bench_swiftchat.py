@@ -26,6 +26,7 @@ This is a measuring tool, not a test: nothing here is run by pytest.
 
 import argparse
 import asyncio
+import functools
 import http.client
 import http.server
 import json
@@ -71,49 +72,57 @@ class StockHandler(BareHandler):
     log_message = http.server.BaseHTTPRequestHandler.log_message
 
 
-def run_baseline():
-    """A bare HTTP server and a bare relaying WebSocket server, until killed."""
-    from websockets.asyncio.server import broadcast, serve
+async def relay(websocket, rooms):
+    """The bare relay: a client joins a room, and each message goes to the rest of it."""
+    from websockets.asyncio.server import broadcast
 
-    rooms = {}
+    room = None
+    try:
+        async for text in websocket:
+            frame = json.loads(text)
+            if frame["type"] == "join_room":
+                room = rooms.setdefault(frame["room_id"], set())
+                room.add(websocket)
+                await websocket.send(json.dumps({"data": {"type": "room_joined"}}))
+            elif frame["type"] == "send_message":
+                data = {"type": "message_received", "content": frame["content"]}
+                broadcast(room - {websocket}, json.dumps({"data": data}))
+                await websocket.send(json.dumps({"data": {**data, "type": "message_sent"}}))
+            else:
+                await websocket.send(json.dumps({"data": {"type": "pong"}}))
+    finally:
+        if room is not None:
+            room.discard(websocket)
 
-    async def relay(websocket):
-        room = None
-        try:
-            async for text in websocket:
-                frame = json.loads(text)
-                if frame["type"] == "join_room":
-                    room = rooms.setdefault(frame["room_id"], set())
-                    room.add(websocket)
-                    await websocket.send(json.dumps({"data": {"type": "room_joined"}}))
-                elif frame["type"] == "send_message":
-                    data = {"type": "message_received", "content": frame["content"]}
-                    broadcast(room - {websocket}, json.dumps({"data": data}))
-                    await websocket.send(json.dumps({"data": {**data, "type": "message_sent"}}))
-                else:
-                    await websocket.send(json.dumps({"data": {"type": "pong"}}))
-        finally:
-            if room is not None:
-                room.discard(websocket)
 
-    ws_port = []
-    ready = threading.Event()
+def start_relay():
+    """Run the relay on an event loop in a thread of its own; return its port."""
+    from websockets.asyncio.server import serve
 
-    async def serve_ws():
-        async with serve(relay, "127.0.0.1", 0, compression=None) as server:
-            ws_port.append(server.sockets[0].getsockname()[1])
+    rooms, port, ready = {}, [], threading.Event()
+
+    async def serve_relay():
+        async with serve(functools.partial(relay, rooms=rooms), "127.0.0.1", 0,
+                         compression=None) as server:
+            port.append(server.sockets[0].getsockname()[1])
             ready.set()
             await server.wait_closed()
 
-    threading.Thread(target=asyncio.run, args=(serve_ws(),), daemon=True).start()
+    threading.Thread(target=asyncio.run, args=(serve_relay(),), daemon=True).start()
     ready.wait()
+    return port[0]
+
+
+def run_baseline():
+    """The bare HTTP server, the logging one and the bare relay, until killed."""
+    ws_port = start_relay()
     stock = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StockHandler)
     stock.daemon_threads = True
     threading.Thread(target=stock.serve_forever, daemon=True).start()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BareHandler)
     httpd.daemon_threads = True
     print(f"Baseline: REST on http://127.0.0.1:{httpd.server_port}, "
-          f"WebSocket on ws://127.0.0.1:{ws_port[0]}, "
+          f"WebSocket on ws://127.0.0.1:{ws_port}, "
           f"logging REST on http://127.0.0.1:{stock.server_port}", flush=True)
     httpd.serve_forever()
 
@@ -307,11 +316,31 @@ class Room:
         await asyncio.gather(*(client.close() for client in self.clients))
 
 
+async def send_in_window(sender, messages, window):
+    """Send `messages` timestamped messages, `window` unacknowledged at most, until all are."""
+    acks = asyncio.Semaphore(window)
+
+    async def read_acks():
+        acked = 0
+        async for text in sender:
+            if '"message_sent"' in text:
+                acked += 1
+                acks.release()
+                if acked == messages:
+                    return
+
+    ack_task = asyncio.create_task(read_acks())
+    for _ in range(messages):
+        await acks.acquire()
+        await sender.send(json.dumps({"type": "send_message", "content": repr(time.perf_counter())}))
+    await ack_task
+
+
 async def fan_out(server, size, messages, window):
     """One sender, `window` messages unacknowledged at most; the rest of the room listens."""
     async with Room(server, size, f"fan-out {size} {time.time()}") as room:
         sender, listeners = room.clients[0], room.clients[1:]
-        latencies, received = [], [0]
+        latencies, received, all_in = [], [0], asyncio.Event()
 
         async def listen(client):
             async for text in client:
@@ -322,26 +351,10 @@ async def fan_out(server, size, messages, window):
                     if received[0] == messages * len(listeners):
                         all_in.set()
 
-        all_in = asyncio.Event()
         tasks = [asyncio.create_task(listen(client)) for client in listeners]
-        acks = asyncio.Semaphore(window)
-        acked = [0]
-
-        async def read_acks():
-            async for text in sender:
-                if '"message_sent"' in text:
-                    acked[0] += 1
-                    acks.release()
-                    if acked[0] == messages:
-                        return
-
         cpu_before, client_cpu_before = server.cpu_seconds(), time.process_time()
         started = time.perf_counter()
-        ack_task = asyncio.create_task(read_acks())
-        for _ in range(messages):
-            await acks.acquire()
-            await sender.send(json.dumps({"type": "send_message", "content": repr(time.perf_counter())}))
-        await ack_task
+        await send_in_window(sender, messages, window)
         try:
             await asyncio.wait_for(all_in.wait(), timeout=30)
         except asyncio.TimeoutError:
