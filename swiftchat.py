@@ -310,7 +310,6 @@ def history_answer(room_id, rows, online):
         "messages": messages, "room_id": room_id, "count": len(messages)}).encode("utf-8")
 
 
-
 def post_message(request, user):
     body = request.json()
     room_id = protocol.text_field(body, "room_id")
@@ -989,7 +988,11 @@ class BatchedLog(logging.Handler):
         with self._flushing:
             lines = []
             while self._records:
-                lines.append(self.format(self._records.popleft()) + "\n")
+                record = self._records.popleft()
+                try:
+                    lines.append(self.format(record) + "\n")
+                except Exception:  # a bad record (say, "%d" given a str) must not end the log thread
+                    self.handleError(record)
             if lines:
                 try:
                     self.stream.write("".join(lines))

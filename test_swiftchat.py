@@ -732,6 +732,26 @@ def test_the_log_writes_its_lines_in_order_by_itself_or_on_close(interval):
     assert stream.getvalue() == "line 0\nline 1\nline 2\nlast words\n"
 
 
+def test_a_record_that_cannot_be_formatted_leaves_the_log_writing(monkeypatch):
+    monkeypatch.setattr(logging, "raiseExceptions", False)  # handleError stays quiet in tests
+    stream = io.StringIO()
+    handler = swiftchat.BatchedLog(stream, 0.01)
+    logger = logging.getLogger("swiftchat.test-batched-log-bad-record")
+    logger.addHandler(handler)
+    try:
+        logger.warning("a count of %d", "not a number")
+        logger.warning("the next line")
+        deadline = time.monotonic() + 5
+        while "the next line" not in stream.getvalue() and time.monotonic() < deadline:
+            threading.Event().wait(0.01)
+        assert stream.getvalue() == "the next line\n"  # written by the log thread, still running
+        logger.warning("and the one after")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    assert stream.getvalue() == "the next line\nand the one after\n"
+
+
 def test_version_prints_the_servers_version():
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"SwiftChat {swiftchat.VERSION}"
