@@ -351,6 +351,8 @@ class ChatHub:
         else:
             results = committing.result()
         for (_, saving, then), result in zip(batch, results):
+            if saving.cancelled():  # awaited by a task cancelled as the loop stops: no one to tell
+                continue
             if result is None:
                 saving.cancel()
             elif isinstance(result, Exception):
