@@ -1,15 +1,22 @@
-"""Accounts: password hashing, registration, login, and the tokens that prove identity.
+"""Accounts: password hashing, registration, login, sessions, and the limits on each.
 
 Passwords are hashed with PBKDF2-HMAC-SHA256 from ``hashlib`` and stored in a
 self-describing form, ``pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>``,
 so the iteration count can be raised later without breaking old hashes.
-Tokens are HS256 JWTs made and checked with PyJWT. ``Accounts.user_for_token``
+
+Each login or registration starts a session, a row in the store. Tokens are
+HS256 JWTs made and checked with PyJWT; each names its session (``sid``)
+and when the session began (``auth_time``). A session lasts at most
+``session_days`` from its start, and ends earlier at logout or a password
+change; a token of an ended session is refused at once. ``session_for_token``
 is the one place a token is verified, for HTTP and WebSocket alike.
 
 Guessing passwords is made slow in two ways: failed logins are counted per
-username and per client address (``RateLimit``), and a refused attempt is
-refused before any hash is computed; and at most ``cpu_count - 1`` hashes
-run at once, so a storm of logins leaves a core free for everything else.
+(username, client address), per address, and per username across addresses
+(``RateLimit``), and a refused attempt is refused before any hash is
+computed; and at most ``cpu_count - 1`` hashes run at once, so a storm of
+logins leaves a core free for everything else. The count per pair is what
+locks; so a stranger guessing at alice's password locks out only himself.
 
 Hashing is slow on purpose and runs on the caller's thread, outside the
 store's lock. Nothing here knows about HTTP or WebSocket framing: failures
@@ -30,21 +37,33 @@ import jwt
 from protocol import iso, now
 
 __all__ = [
-    "Accounts", "RateLimit", "hash_password", "verify_password", "DEFAULT_ITERATIONS",
-    "InvalidToken", "Throttled", "TooManyLogins", "TooManyRegistrations",
+    "Accounts", "Session", "RateLimit", "hash_password", "verify_password", "DEFAULT_ITERATIONS",
+    "InvalidToken", "SessionExpired", "WrongPassword", "Throttled", "TooManyLogins",
+    "TooManyRegistrations", "TooManyRooms",
 ]
 
 DEFAULT_ITERATIONS = 600_000  # OWASP's 2023 figure for PBKDF2-HMAC-SHA256
 TOKEN_LIFETIME = 3600  # seconds, per the API document
+DEFAULT_SESSION_DAYS = 30
 ISSUER = "SwiftChat"
 LOGIN_WINDOW = 15 * 60  # seconds over which failed logins are counted
-ADDRESS_FACTOR = 6  # an address may fail 6x as often as one username (30 by default)
+ADDRESS_FACTOR = 6  # an address may fail 6x as often as one (username, address) pair
+USERNAME_FACTOR = 20  # a username may fail 20x as often, from all addresses together
 REGISTRATION_WINDOW = 60
+ROOM_WINDOW = 3600
 TOKEN_MEMORY = 60  # seconds a checked token is taken as valid without checking again
 
 
 class InvalidToken(Exception):
-    """A token that is missing its parts, expired, forged, or names a user who is gone."""
+    """A token that is missing its parts, expired, forged, or names a session that ended."""
+
+
+class SessionExpired(InvalidToken):
+    """A well-signed, unexpired token of a session older than its maximum age."""
+
+
+class WrongPassword(Exception):
+    """The current password given to change a password is not the user's."""
 
 
 class Throttled(Exception):
@@ -56,11 +75,20 @@ class Throttled(Exception):
 
 
 class TooManyLogins(Throttled):
-    """Too many failed logins for this username or from this address."""
+    """Too many failed logins for this username from this address, or from this address."""
 
 
 class TooManyRegistrations(Throttled):
     """Too many registrations from this address."""
+
+
+class TooManyRooms(Throttled):
+    """Too many rooms created by this user within the hour."""
+
+
+# A session as a checked token shows it: its id, its user (a dict as the
+# API shows users) and when it began (Unix seconds).
+Session = collections.namedtuple("Session", "id user auth_time")
 
 
 def hash_password(password, iterations=DEFAULT_ITERATIONS):
@@ -110,6 +138,12 @@ class RateLimit:
             until = (times[-1] if self.lockout else times[0]) + self.window
         return max(0, math.ceil(until - self.clock()))
 
+    def seen_lately(self, key):
+        """Whether key had an event within the last window."""
+        with self._lock:
+            times = self._events.get(key)
+            return bool(times) and times[-1] > self.clock() - self.window
+
     def record(self, key):
         if not self.limit:
             return
@@ -125,99 +159,204 @@ class RateLimit:
             self._events.pop(key, None)
 
 
+class LoginLimits:
+    """The three counts of failed logins (CONTRACT 1.2), and what they refuse.
+
+    A (username, address) pair that failed `attempts` times in 15 minutes is
+    locked; so is an address that failed 6x as often on any names. A
+    username that failed 20x as often from all addresses together is locked
+    only for the addresses that failed on it lately: someone who never
+    guessed wrong still logs in. Every lock lasts until 15 minutes after its
+    last failure. attempts=0 turns all three off.
+    """
+
+    def __init__(self, attempts, clock):
+        self.by_pair = RateLimit(attempts, LOGIN_WINDOW, True, clock)
+        self.by_address = RateLimit(attempts * ADDRESS_FACTOR, LOGIN_WINDOW, True, clock)
+        self.by_name = RateLimit(attempts * USERNAME_FACTOR, LOGIN_WINDOW, True, clock)
+
+    def check(self, name, address):
+        """Raise TooManyLogins if this login may not even be tried."""
+        wait = max(self.by_pair.retry_after((name, address)), self.by_address.retry_after(address))
+        if not wait and self.by_pair.seen_lately((name, address)):
+            wait = self.by_name.retry_after(name)
+        if wait:
+            raise TooManyLogins(wait)
+
+    def failed(self, name, address):
+        self.by_pair.record((name, address))
+        self.by_address.record(address)
+        self.by_name.record(name)
+
+    def succeeded(self, name, address):
+        self.by_pair.clear((name, address))
+
+
 class Accounts:
-    """Registration, login and tokens over one store.
+    """Registration, login, sessions, tokens, and the per-user limits, over one store.
 
     register(username, password, address) -> user; raises store.Conflict for a
                                  taken name, TooManyRegistrations
     login(username, password, address) -> user, or None for bad credentials;
                                  raises TooManyLogins
-    issue_token(user)            -> JWT text
-    user_for_token(token)        -> user; raises InvalidToken
+    start_session(user)          -> Session, for a user who just proved who they are
+    issue_token(session)         -> JWT text
+    session_for_token(token, renewing=False) -> Session; raises InvalidToken
+                                 (SessionExpired when renewing a session past its age)
+    end_sessions(user_id, keep=None, only=None) -> the ids of the sessions ended
+    change_password(session, old, new, address) -> raises WrongPassword, TooManyLogins
+    sessions_ended_since(when)   -> ids of sessions ended since then (by any process)
+    count_room(user_id)          raises TooManyRooms, else counts one room created
     hash_slots                   the semaphore every password hash runs under
     """
 
     def __init__(self, store, secret, iterations=DEFAULT_ITERATIONS, login_attempts=5,
-                 registrations_per_minute=30, clock=time.monotonic):
+                 registrations_per_minute=30, clock=time.monotonic,
+                 session_days=DEFAULT_SESSION_DAYS, rooms_per_hour=20):
         self.store = store
         self.iterations = iterations
+        self.session_seconds = session_days * 24 * 3600
         self._secret = secret
-        self._failed_logins_by_name = RateLimit(login_attempts, LOGIN_WINDOW, True, clock)
-        self._failed_logins_by_address = RateLimit(
-            login_attempts * ADDRESS_FACTOR, LOGIN_WINDOW, True, clock)
+        self._logins = LoginLimits(login_attempts, clock)
         self._registrations = RateLimit(registrations_per_minute, REGISTRATION_WINDOW, False, clock)
+        self._rooms = RateLimit(rooms_per_hour, ROOM_WINDOW, False, clock)
         # Each hash keeps one core busy for its whole run (hashlib releases
         # the GIL); leaving one core free keeps the server answering others.
         self.hash_slots = threading.BoundedSemaphore(max(1, (os.cpu_count() or 1) - 1))
         # Checked against when the username is unknown, so that a login for
         # a name that does not exist takes as long as a wrong password.
         self._decoy_hash = hash_password(secrets.token_hex(16), iterations)
-        self._checked_tokens = {}  # token -> (valid until, user); see user_for_token
+        self._checked_tokens = {}  # token -> (valid until, Session); see session_for_token
+
+    # -- proving who you are ------------------------------------------------
 
     def register(self, username, password, address):
         wait = self._registrations.retry_after(address)
         if wait:
             raise TooManyRegistrations(wait)
         self._registrations.record(address)
-        with self.hash_slots:
-            password_hash = hash_password(password, self.iterations)
-        return self.store.create_user(username, password_hash, iso(now()))
+        return self.store.create_user(username, self._hash(password), iso(now()))
 
     def login(self, username, password, address):
         name = username.lower()[:64]  # names are unique whatever their case
-        wait = max(self._failed_logins_by_name.retry_after(name),
-                   self._failed_logins_by_address.retry_after(address))
-        if wait:  # refused before hashing: a throttled guess costs the server nothing
-            raise TooManyLogins(wait)
+        self._logins.check(name, address)  # before hashing: a throttled guess costs nothing
         user = self.store.user_with_password(username)
         stored = user["password_hash"] if user else self._decoy_hash
         with self.hash_slots:
             correct = verify_password(password, stored)
         if not correct or user is None:
-            self._failed_logins_by_name.record(name)
-            self._failed_logins_by_address.record(address)
+            self._logins.failed(name, address)
             return None
-        self._failed_logins_by_name.clear(name)
+        self._logins.succeeded(name, address)
         del user["password_hash"]
         return user
 
-    def issue_token(self, user):
+    def change_password(self, session, old_password, new_password, address):
+        """Give the session's user a new password and end every other session of theirs."""
+        if self.login(session.user["username"], old_password, address) is None:
+            raise WrongPassword()
+        ended = self.store.set_password(session.user["id"], self._hash(new_password), now(),
+                                        keep_session=session.id)
+        self._forget_checked_tokens()
+        return ended
+
+    def _hash(self, password):
+        with self.hash_slots:
+            return hash_password(password, self.iterations)
+
+    # -- sessions and their tokens -------------------------------------------
+
+    def start_session(self, user):
+        started = now()
+        session_id = self.store.create_session(user["id"], started, started - self.session_seconds)
+        return Session(session_id, user, started)
+
+    def end_sessions(self, user_id, keep=None, only=None):
+        """End the user's sessions (only one, or all but one); return the ids ended."""
+        ended = self.store.end_sessions(user_id, now(), keep=keep, only=only)
+        self._forget_checked_tokens()
+        return ended
+
+    def sessions_ended_since(self, when):
+        """The ids of sessions ended at `when` or later, by this process or another.
+
+        Also forgets every checked token when the database changed since the
+        last call, so that a session ended or a user removed by another
+        process is not taken on trust from memory.
+        """
+        if self.store.data_changed():
+            self._forget_checked_tokens()
+        return self.store.sessions_ended_since(when)
+
+    def expires_at(self, session):
+        """When the session passes its maximum age (Unix seconds)."""
+        return session.auth_time + self.session_seconds
+
+    def issue_token(self, session):
         issued = now()
         claims = {
-            "sub": user["id"],
-            "username": user["username"],
+            "sub": session.user["id"],
+            "username": session.user["username"],
+            "sid": session.id,
+            "auth_time": session.auth_time,
             "iat": issued,
-            "exp": issued + TOKEN_LIFETIME,
+            "exp": min(issued + TOKEN_LIFETIME, self.expires_at(session)),
             "iss": ISSUER,
         }
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
-    def user_for_token(self, token):
-        # Why: checking a signature and reading the user cost a /users/me
+    def session_for_token(self, token, renewing=False):
+        """The live session a token belongs to; raises InvalidToken.
+
+        renewing: the caller would renew the token (POST /auth/refresh), so a
+        session past its maximum age is told apart as SessionExpired.
+        """
+        # Why: checking a signature and reading the session cost a /users/me
         # request about a third of its time, again for every request of the
-        # same client. A checked token is remembered for TOKEN_MEMORY seconds
-        # (never past its own expiry); plain dict reads and writes are atomic.
+        # same client. A checked token is remembered for at most TOKEN_MEMORY
+        # seconds and never past its own expiry; every ending of a session
+        # forgets them all (_forget_checked_tokens). Dict reads and writes
+        # are atomic.
         remembered = self._checked_tokens.get(token)
         if remembered is not None and remembered[0] > time.time():
             return remembered[1]
-        user = self._check_token(token)
+        session, expires = self._check_token(token, renewing)
         if len(self._checked_tokens) >= 10_000:
             self._checked_tokens.clear()
-        self._checked_tokens[token] = (min(time.time() + TOKEN_MEMORY, user.pop("exp")), user)
-        return user
+        self._checked_tokens[token] = (min(time.time() + TOKEN_MEMORY, expires), session)
+        return session
 
-    def _check_token(self, token):
+    def _check_token(self, token, renewing):
         try:
             claims = jwt.decode(
                 token,
                 self._secret,
                 algorithms=["HS256"],  # pinned: 'none' and key-confusion tricks fail
                 issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub"]},
+                options={"require": ["exp", "iat", "sub", "sid", "auth_time"]},
             )
         except jwt.InvalidTokenError:
             raise InvalidToken() from None
-        user = self.store.user(claims["sub"])
-        if user is None:  # a valid signature for a user that is gone
+        sid, auth_time = claims["sid"], claims["auth_time"]
+        # bool is an int to Python; a token before 1.2 has no sid at all.
+        if not isinstance(sid, str) or type(auth_time) is not int or auth_time > now():
             raise InvalidToken()
-        return {**user, "exp": claims["exp"]}
+        if auth_time + self.session_seconds <= now():
+            raise SessionExpired() if renewing else InvalidToken()
+        user = self.store.session_user(sid, claims["sub"], auth_time)
+        if user is None:  # the session ended, or its user is gone
+            raise InvalidToken()
+        expires = min(claims["exp"], auth_time + self.session_seconds)
+        return Session(sid, user, auth_time), expires
+
+    def _forget_checked_tokens(self):
+        self._checked_tokens = {}
+
+    # -- other limits on what one user may do ----------------------------------
+
+    def count_room(self, user_id):
+        """Count a room about to be created by user_id; raises TooManyRooms past the hour's limit."""
+        wait = self._rooms.retry_after(user_id)
+        if wait:
+            raise TooManyRooms(wait)
+        self._rooms.record(user_id)

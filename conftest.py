@@ -8,7 +8,11 @@ through the websockets library's clients.
 import http.client
 import itertools
 import json
+import os
 import re
+import select
+import subprocess
+import sys
 import urllib.parse
 
 import jsonschema
@@ -18,6 +22,7 @@ from websockets.sync.client import connect
 import openapi
 import swiftchat
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256!"
 TEST_ITERATIONS = 1000  # the default is 600,000; tests only need a valid hash
 _names = itertools.count(1)
@@ -40,6 +45,19 @@ def pytest_configure(config):
     config.addinivalue_line("filterwarnings", "error::pytest.PytestUnraisableExceptionWarning")
 
 
+class FakeClock:
+    """A time.monotonic stand-in that moves only when told to (serve(clock=...))."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
 @pytest.fixture
 def server_options():
     """Extra serve() options; a test overrides them with
@@ -55,7 +73,8 @@ def server(tmp_path, server_options):
 
 
 # For tests that send faster than a person could: the flood limits off.
-NO_LIMITS = {"ws_rate": 0, "registrations_per_minute": 0, "login_attempts": 0}
+NO_LIMITS = {"ws_rate": 0, "registrations_per_minute": 0, "login_attempts": 0,
+             "rooms_per_hour": 0, "max_ws_unauthenticated": 0}
 
 
 @pytest.fixture
@@ -118,11 +137,16 @@ class Response:
 
 
 class Api:
-    """A keep-alive HTTP client for one server."""
+    """A keep-alive HTTP client for one server.
 
-    def __init__(self, port):
+    source: the loopback address to connect from (127.0.0.2, say), to be
+    another client address in the server's eyes.
+    """
+
+    def __init__(self, port, source=None):
         self.port = port
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        self.connection = http.client.HTTPConnection(
+            "127.0.0.1", port, timeout=10, source_address=(source, 0) if source else None)
         _open_clients.append(self)
 
     def close(self):
@@ -209,3 +233,28 @@ def chat(server):
     yield make
     for client in clients:
         client.close()
+
+
+# -- the command line, as a real process -------------------------------------------
+
+def run_cli(*args, env=None, timeout=20):
+    """`python swiftchat.py ARGS` to its end; the CompletedProcess, with text output."""
+    return subprocess.run([sys.executable, os.path.join(HERE, "swiftchat.py"), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def start_cli(*args, preexec_fn=None):
+    """A real `python swiftchat.py` process; returns it and its (http_port, ws_port).
+
+    preexec_fn runs in the child before the server starts (to lower a limit, say).
+    """
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "swiftchat.py"), "--http-port", "0", "--ws-port", "0",
+         "--pbkdf2-iterations", "1000", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn)
+    ready, _, _ = select.select([process.stdout], [], [], 15)
+    assert ready, "the server printed no start-up line"
+    line = process.stdout.readline()
+    match = re.search(r"http://\S+:(\d+), WebSocket on ws://\S+:(\d+)", line)
+    assert match, (line, process.stderr.read() if process.poll() is not None else "")
+    return process, int(match[1]), int(match[2])

@@ -56,19 +56,24 @@ SCHEMAS = {
 
 ERROR_TEXTS = {  # status -> what it means here, shown in the document
     400: "Invalid input: the error names the field (`Invalid JSON format` for a body that is "
-         "not a JSON object)",
-    401: "`Authentication required`: `Missing Authorization header` or `Invalid or expired token`",
+         "not a JSON object); `Bad request`/`Malformed request` for ambiguous framing (two "
+         "Content-Lengths, any Transfer-Encoding, a malformed header line), then the "
+         "connection is closed",
+    401: "`Authentication required`: `Missing Authorization header` or `Invalid or expired token` "
+         "(also for a token of a session that ended)",
     403: "`Forbidden`: only the room's creator may do this",
+    409: "Conflict: the name is taken (whatever its letter case), or a client_id already used "
+         "for another message",
     404: "Not found",
-    409: "Conflict: the name is taken (whatever its letter case)",
-    411: "A body sent without Content-Length",
     413: "A body over 64 KiB",
+    431: "A header line over 64 KiB, or over 100 headers",
+    505: "An HTTP version other than 1.0 and 1.1",
     429: "`Too many requests`, with a `Retry-After` header in seconds",
     500: "`Internal server error` (never details)",
     503: "`Service unavailable`: `Database busy`, `Database is read-only`, `Disk full`, "
-         "`Server busy` or `The server is shutting down`",
+         "`Database unavailable`, `Server busy` or `The server is shutting down`",
 }
-ALWAYS = (400, 411, 413, 500, 503)  # any request can meet these
+ALWAYS = (400, 413, 431, 500, 503, 505)  # any request can meet these
 
 
 def success(status, message, data_schema, description=None):
@@ -113,13 +118,27 @@ PATHS = {
         "Create an account and get a token", {**success(201, "User registered successfully", ref("Session")),
                                               **errors(409, 429)}, body=ref("Credentials"))},
     "/api/v1/auth/login": {"post": operation(
-        "Get a token (5 failures per name in 15 minutes lock it for 15 minutes)",
+        "Start a session and get its token (5 failures for one name from one address in 15 "
+        "minutes lock that pair for 15 minutes)",
         {**success(200, "Login successful", ref("Session")), **errors(401, 429)},
         body={"type": "object", "required": ["username", "password"],
               "properties": {"username": STRING, "password": STRING}})},
     "/api/v1/auth/refresh": {"post": operation(
-        "A new token, valid for another hour, for the token's user",
+        "A new token of the same session, valid for another hour but never past the session's "
+        "30 days (`Session expired` after them)",
         {**success(200, "Token refreshed", ref("Session")), **errors(401)}, auth=True)},
+    "/api/v1/auth/logout": {"post": operation(
+        "End the token's session, or with `{\"all\": true}` every session of its user; "
+        "their WebSocket connections are closed with 4001",
+        {**success(200, "Logged out", obj({"sessions_ended": INTEGER})), **errors(401)},
+        auth=True, body={"type": "object", "properties": {"all": BOOLEAN}})},
+    "/api/v1/auth/password": {"post": operation(
+        "Change the password; every other session of the user ends. A wrong old password "
+        "(401 `Invalid credentials`/`Current password is incorrect`) counts as a failed login",
+        {**success(200, "Password changed", ref("Session")), **errors(401, 429)}, auth=True,
+        body={"type": "object", "required": ["old_password", "new_password"], "properties": {
+            "old_password": STRING,
+            "new_password": {"type": "string", "minLength": 8, "maxLength": 128}}})},
     "/api/v1/users/me": {"get": operation(
         "The token's user", {**success(200, "User information retrieved successfully",
                                        obj({"user": ref("User")})), **errors(401)}, auth=True)},
@@ -134,7 +153,8 @@ PATHS = {
         auth=True, parameters=[path_param("user_id")])},
     "/api/v1/rooms": {
         "post": operation("Create a room; its creator becomes its first member",
-                          {**success(201, "Room created successfully", ref("Room")), **errors(401, 409)},
+                          {**success(201, "Room created successfully", ref("Room")),
+                           **errors(401, 409, 429)},
                           auth=True, body={"type": "object", "required": ["name"], "properties": {
                               "name": {"type": "string", "minLength": 1, "maxLength": 64},
                               "description": {"type": "string", "maxLength": 500}}}),
@@ -182,7 +202,7 @@ PATHS = {
         "post": operation(
             "Post a message to a room you are a member of; everyone live in it hears it",
             {**success(201, "Message sent successfully", ref("PostedMessage")),
-             **errors(401, 403, 404)}, auth=True,
+             **errors(401, 403, 404, 409)}, auth=True,
             body={"type": "object", "required": ["room_id", "content"], "properties": {
                 "room_id": STRING, "content": {"type": "string", "minLength": 1, "maxLength": 4000},
                 "client_id": {"type": "string", "minLength": 1, "maxLength": 64}}}),

@@ -10,6 +10,7 @@ Nothing here touches sockets, threads or the database; the functions are
 plain and run on whichever thread calls them.
 """
 
+import ipaddress
 import json
 import re
 import time
@@ -18,7 +19,7 @@ __all__ = [
     "ApiError", "bad_request", "envelope", "encode", "parse_json_object", "text_field",
     "username", "password", "room_name", "description", "content", "trimmed_text",
     "client_id", "message_id",
-    "query_int", "now", "iso",
+    "query_int", "trusted_proxies", "client_address", "now", "iso",
 ]
 
 MAX_USERNAME, MAX_PASSWORD, MAX_ROOM_NAME, MAX_DESCRIPTION, MAX_CONTENT = 32, 128, 64, 500, 4000
@@ -99,10 +100,10 @@ def username(obj):
     return value
 
 
-def password(obj):
-    value = text_field(obj, "password")
+def password(obj, name="password"):
+    value = text_field(obj, name)
     if not 8 <= len(value) <= MAX_PASSWORD:
-        raise bad_request(f"password must be 8-{MAX_PASSWORD} characters")
+        raise bad_request(f"{name} must be 8-{MAX_PASSWORD} characters")
     return value
 
 
@@ -156,6 +157,43 @@ def query_int(query, name, default, maximum=None):
         raise bad_request(f"{name} must be a non-negative integer")
     value = int(raw) if len(raw) <= 18 else 10**18  # stays within SQLite's 64-bit integers
     return value if maximum is None else min(value, maximum)
+
+
+def trusted_proxies(text):
+    """The networks named by --trusted-proxy ("10.0.0.1,10.0.0.0/24,::1"); ValueError if one is not."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                 for part in text.split(",") if part.strip())
+
+
+def client_address(peer, forwarded_for, trusted):
+    """The address a request came from, for the limits and the access log.
+
+    From a trusted proxy, it is the rightmost address of X-Forwarded-For
+    that is not itself a trusted proxy: each proxy appends the address it
+    heard from, so everything left of that may be the client's own
+    invention. From anyone else the header is ignored. An entry that is
+    not an address leaves the peer's own.
+    """
+    if not trusted or not forwarded_for or not is_in(peer, trusted):
+        return peer
+    for entry in reversed(forwarded_for.split(",")):
+        entry = entry.strip()
+        if not is_in(entry, trusted):
+            try:
+                return str(ipaddress.ip_address(entry))
+            except ValueError:
+                return peer
+    return peer
+
+
+def is_in(address, networks):
+    try:
+        address = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped:  # "::ffff:10.0.0.1" from a dual-stack socket
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
 
 
 def now():

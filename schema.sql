@@ -54,3 +54,17 @@ CREATE TABLE IF NOT EXISTS settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- Login sessions (1.2). Every token names one (its `sid`). A session ends
+-- at logout or a password change (ended_at is set), or 30 days after
+-- auth_time, and a token of an ended session is refused. A server notices
+-- sessions ended by another process through sessions_by_end.
+CREATE TABLE IF NOT EXISTS sessions (
+    id        TEXT PRIMARY KEY,                   -- random, URL-safe
+    user_id   TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    auth_time INTEGER NOT NULL,                   -- Unix seconds: when the login happened
+    ended_at  INTEGER                             -- Unix seconds, or NULL while it lasts
+);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id) WHERE ended_at IS NULL;
+CREATE INDEX IF NOT EXISTS sessions_by_end ON sessions (ended_at) WHERE ended_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sessions_by_age ON sessions (auth_time)

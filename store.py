@@ -20,7 +20,10 @@ The store knows nothing about HTTP, WebSocket frames, tokens or validation:
 callers hand it checked values and get plain dicts back. Rows that are not
 there come back as ``None``. Failures are the named exceptions below, never
 a bare ``sqlite3`` error: ``Conflict`` (a UNIQUE constraint), ``DatabaseBusy``,
-``DatabaseReadOnly``, ``DiskFull``, or ``StoreError`` for anything else.
+``DatabaseReadOnly``, ``DiskFull``, ``DatabaseUnavailable`` (any other
+failure of a write, such as an I/O error), ``ClientIdReused``, or
+``StoreError`` for anything else. A run of failing writes is logged once,
+when it begins, and once when writes work again.
 """
 
 import collections
@@ -35,7 +38,7 @@ import threading
 import time
 
 __all__ = ["Store", "StoreError", "Conflict", "DatabaseBusy", "DatabaseReadOnly", "DiskFull",
-           "WRITE_TIMEOUT"]
+           "DatabaseUnavailable", "ClientIdReused", "WRITE_TIMEOUT"]
 
 SCHEMA_PATH = pathlib.Path(__file__).with_name("schema.sql")
 
@@ -45,6 +48,9 @@ SCHEMA_PATH = pathlib.Path(__file__).with_name("schema.sql")
 MIGRATIONS = [
     # 1: client_id, so that a retried send_message is stored once.
     "ALTER TABLE messages ADD COLUMN client_id TEXT",
+    # 2 (1.2): sessions that end. Only a new table, which schema.sql creates;
+    # the version still moves, so that a 1.1 server refuses this database.
+    "-- sessions: created by schema.sql",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 WRITE_TIMEOUT = 1.0  # seconds a write may wait for the lock and the database together
@@ -73,6 +79,14 @@ class DiskFull(StoreError):
     """The disk (or the database's size limit) is full."""
 
 
+class DatabaseUnavailable(StoreError):
+    """A write failed for any other reason: an I/O error, a failing disk."""
+
+
+class ClientIdReused(StoreError):
+    """A client_id the user already gave a message of another room or content."""
+
+
 def store_error(exc):
     """The named StoreError for an sqlite3 error, told apart by SQLite's own texts."""
     text = str(exc).lower()
@@ -85,6 +99,16 @@ def store_error(exc):
     if "full" in text:  # SQLITE_FULL: "database or disk is full"
         return DiskFull(str(exc))
     return StoreError(str(exc))
+
+
+def write_error(exc):
+    """The named StoreError for an sqlite3 error met while writing.
+
+    What 1.1 named keeps its name; anything else (an I/O error) means the
+    database cannot be written now, which is not the client's fault.
+    """
+    error = store_error(exc)
+    return DatabaseUnavailable(str(exc)) if type(error) is StoreError else error
 
 
 def make_private(path):
@@ -159,7 +183,8 @@ class PageCache:
 class Store:
     """Access to the SwiftChat database from any thread.
 
-    Users:    create_user, user, user_with_password, list_users
+    Users:    create_user, user, user_with_password, list_users, set_password
+    Sessions: create_session, session_user, end_sessions, sessions_ended_since, data_changed
     Rooms:    create_room, room, list_rooms, update_description, delete_room
     Members:  add_member, is_member, room_members, remove_member
     Messages: add_message, add_messages, messages, messages_after
@@ -174,7 +199,11 @@ class Store:
         # same-thread check, is what keeps its use serial.
         self._lock = threading.Lock()
         self._busy_until = 0.0  # see _transaction
-        self._reopen = False  # the last write found the database read-only
+        self._reopen = False  # the last write failed in a way a new connection may mend
+        self._failing = None  # the error of the run of failing writes going on now, if any
+        self._versions = None  # see data_changed
+        self._last_version = None
+        self._lock_for_versions = threading.Lock()
         try:
             self._db = self._open_writer()
             self._upgrade()
@@ -226,10 +255,16 @@ class Store:
         db.execute(f"PRAGMA busy_timeout = {int(WRITE_TIMEOUT * 1000)}")
         return db
 
+    def _connect_reader(self):
+        uri = pathlib.Path(self._path).resolve().as_uri() + "?mode=ro"
+        return self._connect(uri, uri=True)
+
     def close(self):
         """Fold the write-ahead log into the database file and close every connection."""
         while self._idle_readers:
             self._idle_readers.pop().close()
+        if self._versions is not None:
+            self._versions.close()
         with self._lock:
             try:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -249,8 +284,7 @@ class Store:
         try:
             db = self._idle_readers.pop()
         except IndexError:
-            uri = pathlib.Path(self._path).resolve().as_uri() + "?mode=ro"
-            db = self._connect(uri, uri=True)
+            db = self._connect_reader()
         try:
             yield db
         finally:
@@ -287,8 +321,9 @@ class Store:
             raise DatabaseBusy("the store's write lock was held too long")
         try:
             if self._reopen:
-                # SQLite opened the file read-only and would stay so; a new
-                # connection lets writes resume once the file is writable.
+                # After a read-only file or an I/O error SQLite may keep the
+                # connection in that state; a new one lets writes resume as
+                # soon as the file can be written again.
                 self._db.close()
                 self._db = self._open_writer()
                 self._reopen = False
@@ -298,15 +333,28 @@ class Store:
             with self._db:
                 yield self._db
             self._pages.forget()
+            self._writes_work()
         except sqlite3.Error as exc:
-            error = store_error(exc)
+            error = write_error(exc)
             if isinstance(error, DatabaseBusy):
                 self._busy_until = time.monotonic() + WRITE_TIMEOUT
-            elif isinstance(error, DatabaseReadOnly):
+            elif not isinstance(error, Conflict):  # a taken name is the client's doing
                 self._reopen = not self._shared
+                self._writes_fail(error)
             raise error from exc
         finally:
             self._lock.release()
+
+    def _writes_fail(self, error):
+        """Log the first failure of a run of failing writes (not one line per request)."""
+        if self._failing is None:
+            log.error("writes to %s fail: %s", self._path, error)
+        self._failing = error
+
+    def _writes_work(self):
+        if self._failing is not None:
+            log.warning("writes to %s work again", self._path)
+            self._failing = None
 
     @staticmethod
     def _unused_id(db, prefix, table):
@@ -364,6 +412,75 @@ class Store:
         )
         total = self._row("SELECT COUNT(*) AS n FROM users")["n"]
         return users, total
+
+    def set_password(self, user_id, password_hash, ended_at, keep_session):
+        """Store a new password hash and end every session of the user but keep_session.
+
+        Returns the ids of the sessions ended. One transaction: no moment
+        in which the new password works and an old session does too.
+        """
+        with self._transaction() as db:
+            db.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+            return self._end_sessions(db, user_id, ended_at, keep_session, None)
+
+    # -- sessions ----------------------------------------------------------
+
+    def create_session(self, user_id, auth_time, forget_before):
+        """Start a session for user_id; return its id.
+
+        Sessions that began before forget_before are past their age and
+        are deleted on the way, so the table holds only the last month's.
+        """
+        with self._transaction() as db:
+            db.execute("DELETE FROM sessions WHERE auth_time < ?", (forget_before,))
+            session_id = secrets.token_urlsafe(16)
+            db.execute("INSERT INTO sessions (id, user_id, auth_time) VALUES (?, ?, ?)",
+                       (session_id, user_id, auth_time))
+        return session_id
+
+    def session_user(self, session_id, user_id, auth_time):
+        """The user of a session that has not ended, or None (ended, unknown, or not theirs)."""
+        return self._row(
+            "SELECT u.id, u.username, u.created_at FROM sessions s"
+            " JOIN users u ON u.id = s.user_id"
+            " WHERE s.id = ? AND s.user_id = ? AND s.auth_time = ? AND s.ended_at IS NULL",
+            (session_id, user_id, auth_time),
+        )
+
+    def end_sessions(self, user_id, ended_at, keep=None, only=None):
+        """End the user's sessions (only the one named, or all but `keep`); return their ids."""
+        with self._transaction() as db:
+            return self._end_sessions(db, user_id, ended_at, keep, only)
+
+    @staticmethod
+    def _end_sessions(db, user_id, ended_at, keep, only):
+        ended = [row["id"] for row in db.execute(
+            "SELECT id FROM sessions WHERE user_id = ? AND ended_at IS NULL", (user_id,))
+            if row["id"] != keep and only in (None, row["id"])]
+        db.executemany("UPDATE sessions SET ended_at = ? WHERE id = ?",
+                       [(ended_at, session_id) for session_id in ended])
+        return ended
+
+    def sessions_ended_since(self, when):
+        """The ids of sessions ended at `when` (Unix seconds) or later."""
+        return [row["id"] for row in self._rows(
+            "SELECT id FROM sessions WHERE ended_at >= ?", (when,))]
+
+    def data_changed(self):
+        """Whether anyone (this process's writer, or another process) committed since the last call.
+
+        Uses SQLite's `PRAGMA data_version` on a connection of its own,
+        which changes whenever another connection commits: a cheap way for
+        a server to notice what a command-line tool did to its database.
+        """
+        if self._shared:
+            return False
+        with self._lock_for_versions:
+            if self._versions is None:
+                self._versions = self._connect_reader()
+            version = self._versions.execute("PRAGMA data_version").fetchone()[0]
+            changed, self._last_version = version != self._last_version, version
+        return changed
 
     # -- rooms -------------------------------------------------------------
 
@@ -476,8 +593,9 @@ class Store:
     def add_message(self, room_id, user_id, content, timestamp, client_id=None):
         """Save a chat message; return {id, content, timestamp, duplicate} once committed.
 
-        A client_id the same user already sent saves nothing: the first
-        message comes back, with duplicate=True.
+        A client_id the same user already sent with the same room and
+        content saves nothing: the first message comes back, with
+        duplicate=True. With another room or content it is ClientIdReused.
         """
         [saved] = self.add_messages([(room_id, user_id, content, timestamp, client_id)])
         if isinstance(saved, StoreError):
@@ -504,18 +622,23 @@ class Store:
                 except sqlite3.IntegrityError as exc:
                     # SQLite undid only the failed statement; the transaction goes on.
                     saved.append(store_error(exc))
+                except ClientIdReused as exc:
+                    saved.append(exc)
         return saved
 
     @staticmethod
     def _insert_message(db, room_id, user_id, content, timestamp, client_id):
         if client_id is not None:
             first = db.execute(
-                "SELECT id, content, timestamp FROM messages"
+                "SELECT id, room_id, content, timestamp FROM messages"
                 " WHERE user_id = ? AND client_id = ?",
                 (user_id, client_id),
             ).fetchone()
+            if first is not None and (first["room_id"], first["content"]) != (room_id, content):
+                raise ClientIdReused(client_id)
             if first is not None:
-                return {**dict(first), "duplicate": True}
+                return {"id": first["id"], "content": content, "timestamp": first["timestamp"],
+                        "duplicate": True}
         cursor = db.execute(
             "INSERT INTO messages (room_id, user_id, content, timestamp, client_id)"
             " VALUES (?, ?, ?, ?, ?)",

@@ -26,6 +26,8 @@ import argparse
 import collections
 import contextlib
 import email.utils
+import errno
+import fcntl
 import http
 import http.server
 import json
@@ -34,6 +36,7 @@ import mimetypes
 import os
 import pathlib
 import re
+import resource
 import secrets
 import signal
 import socket
@@ -45,15 +48,17 @@ import urllib.parse
 
 import openapi
 import protocol
-from accounts import (DEFAULT_ITERATIONS, Accounts, InvalidToken, TooManyLogins,
-                      TooManyRegistrations)
+from accounts import (DEFAULT_ITERATIONS, DEFAULT_SESSION_DAYS, Accounts, InvalidToken,
+                      SessionExpired, TooManyLogins, TooManyRegistrations, TooManyRooms,
+                      WrongPassword)
 from protocol import ApiError, bad_request, encode, now
-from store import Conflict, DatabaseBusy, DatabaseReadOnly, DiskFull, Store, StoreError
+from store import (ClientIdReused, Conflict, DatabaseBusy, DatabaseReadOnly, DatabaseUnavailable,
+                   DiskFull, Store, StoreError)
 from swiftchat_ws import ChatHub, WebSocketServer
 
 __all__ = ["SwiftChat", "serve", "main", "ROUTES", "VERSION", "ApiError", "StartupError"]
 
-VERSION = "1.1.0"  # CONTRACT: 1.1.0 once its additions ship
+VERSION = "1.2.0"  # CONTRACT: 1.2.0 from the first 1.2 change merged
 MAX_BODY = 64 * 1024
 STATIC_DIR = pathlib.Path(__file__).with_name("static")
 JSON_TYPE = "application/json"  # UTF-8 by definition (RFC 8259): no charset
@@ -73,30 +78,43 @@ class Request:
 
     def __init__(self, app, method, path, query, headers, body, params, address):
         self.app = app  # the SwiftChat serving this request
-        self.address = address  # the client's IP address, for per-address limits
+        self.address = address  # the client's IP address (see client_address), for limits
         self.method = method
         self.path = path
         self.query = query  # {name: first value}
-        self.headers = headers
+        self.headers = headers  # {lower-case name: value}
         self.body = body  # bytes
         self.params = params  # {name: value} from the route's {placeholders}
+        self.session = None  # the caller's accounts.Session, on a LOGGED_IN route
 
     def json(self):
         return protocol.parse_json_object(self.body)
 
-    def bearer_user(self):
-        """The user named by the bearer token; raises ApiError(401) or InvalidToken."""
-        header = self.headers.get("Authorization")
+    def optional_json(self):
+        """The body as a JSON object, or {} when there is none."""
+        return self.json() if self.body.strip() else {}
+
+    def bearer_session(self, renewing=False):
+        """The session of the bearer token; raises ApiError(401) or InvalidToken.
+
+        renewing: the route renews the token, and says so when the session
+        is past its maximum age rather than calling the token expired.
+        """
+        header = self.headers.get("authorization")
         if not header:
             raise ApiError(401, "Authentication required", "Missing Authorization header")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise InvalidToken()
-        return self.app.accounts.user_for_token(token.strip())
+        try:
+            return self.app.accounts.session_for_token(token.strip(), renewing)
+        except SessionExpired:
+            raise ApiError(401, "Authentication required", "Session expired") from None
 
 
-# A route that answers with something other than a JSON envelope (the chat page).
-Page = collections.namedtuple("Page", "content_type body")
+# A route's answer when it is not an envelope to build: the chat page, or a
+# JSON answer encoded already; headers are extra headers for the response.
+Page = collections.namedtuple("Page", "content_type body headers", defaults=(None,))
 
 
 # -- routes: authentication and users ---------------------------------------
@@ -108,7 +126,7 @@ def register(request):
         user = request.app.accounts.register(username, password, request.address)
     except Conflict:
         raise ApiError(409, "User already exists", "Username already taken") from None
-    return 201, "User registered successfully", session(request, user)
+    return 201, "User registered successfully", new_session(request, user)
 
 
 def login(request):
@@ -118,16 +136,39 @@ def login(request):
     user = request.app.accounts.login(username, password, request.address)
     if user is None:
         raise ApiError(401, "Invalid credentials", "Username or password is incorrect")
-    return 200, "Login successful", session(request, user)
+    return 200, "Login successful", new_session(request, user)
 
 
 def refresh(request, user):
-    return 200, "Token refreshed", session(request, user)
+    return 200, "Token refreshed", token_answer(request, request.session)
 
 
-def session(request, user):
-    token = request.app.accounts.issue_token(user)
-    return {"token": token, "id": user["id"], "username": user["username"]}
+def logout(request, user):
+    everywhere = request.optional_json().get("all") is True
+    ended = request.app.accounts.end_sessions(
+        user["id"], only=None if everywhere else request.session.id)
+    request.app.websocket.call(request.app.hub.end_sessions, ended, "session ended")
+    return 200, "Logged out", {"sessions_ended": len(ended)}
+
+
+def change_password(request, user):
+    body = request.json()
+    old_password = protocol.text_field(body, "old_password")
+    new_password = protocol.password(body, "new_password")
+    ended = request.app.accounts.change_password(request.session, old_password, new_password,
+                                                 request.address)
+    request.app.websocket.call(request.app.hub.end_sessions, ended, "session ended")
+    return 200, "Password changed", token_answer(request, request.session)
+
+
+def new_session(request, user):
+    """The answer of a login or registration: a token of a session that starts now."""
+    return token_answer(request, request.app.accounts.start_session(user))
+
+
+def token_answer(request, session):
+    token = request.app.accounts.issue_token(session)
+    return {"token": token, "id": session.user["id"], "username": session.user["username"]}
 
 
 def current_user(request, user):
@@ -154,6 +195,7 @@ def get_user(request, user):
 def create_room(request, user):
     body = request.json()
     name, description = protocol.room_name(body), protocol.description(body, required=False)
+    request.app.accounts.count_room(user["id"])
     try:
         room = request.app.store.create_room(name, description, user["id"], protocol.iso(now()))
     except Conflict:
@@ -344,7 +386,7 @@ def info(request):
 def echo(request):
     data = {"method": request.method, "path": request.path}
     if request.method == "GET":
-        data["user_agent"] = request.headers.get("User-Agent", "")
+        data["user_agent"] = request.headers.get("user-agent", "")
     else:
         data["received_data"] = request.body.decode("utf-8", errors="replace")
     data["timestamp"] = now()
@@ -361,11 +403,11 @@ def openapi_document(request):
 
 
 def index_page(request):
-    return static_page("index.html")
+    return static_page(request, "index.html")
 
 
 def static_file(request):
-    return static_page(request.params["name"])
+    return static_page(request, request.params["name"])
 
 
 # The names a static file may have: no separators of any kind, no NUL, no
@@ -373,8 +415,8 @@ def static_file(request):
 STATIC_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
 
 
-def static_page(name):
-    """A regular file directly inside static/; any other name is a 404."""
+def static_page(request, name):
+    """A regular file directly inside static/, with the page's security headers; else a 404."""
     path = STATIC_DIR / name
     # The name comes percent-decoded from the network: check its characters
     # first, then where it really leads, since a symlink could point anywhere.
@@ -384,20 +426,40 @@ def static_page(name):
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     if content_type.startswith("text/") or content_type.endswith("javascript"):
         content_type += "; charset=utf-8"
-    return Page(content_type, path.read_bytes())
+    return Page(content_type, path.read_bytes(), request.app.page_headers)
+
+
+def page_headers(frame_ancestors):
+    """The headers that keep the page from being framed, or its text from leaking (CONTRACT 1.2).
+
+    frame_ancestors: the origins that may show the page in a frame; none by default.
+    """
+    ancestors = " ".join(frame_ancestors) or "'none'"
+    headers = {
+        "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; "
+                                   f"img-src 'self' data:; frame-ancestors {ancestors}",
+        "Referrer-Policy": "no-referrer",
+    }
+    if not frame_ancestors:
+        headers["X-Frame-Options"] = "DENY"
+    return headers
 
 
 # Whether a route needs a logged-in user. A LOGGED_IN route is called as
-# function(request, user) only after the bearer token checked out; a PUBLIC
-# one as function(request).
-LOGGED_IN, PUBLIC = "logged in", "public"
+# function(request, user) only after the bearer token checked out (and
+# request.session is its session); a PUBLIC one as function(request).
+# RENEWING is LOGGED_IN for the route that renews tokens, which tells a
+# session past its maximum age apart from an expired token.
+LOGGED_IN, RENEWING, PUBLIC = "logged in", "renewing", "public"
 
 # (method, path pattern, route function, who may call it); {name} matches
 # one path segment. The first row whose pattern and method match wins.
 ROUTES = [
     ("POST", "/api/v1/auth/register", register, PUBLIC),
     ("POST", "/api/v1/auth/login", login, PUBLIC),
-    ("POST", "/api/v1/auth/refresh", refresh, LOGGED_IN),
+    ("POST", "/api/v1/auth/refresh", refresh, RENEWING),
+    ("POST", "/api/v1/auth/logout", logout, LOGGED_IN),
+    ("POST", "/api/v1/auth/password", change_password, LOGGED_IN),
     ("GET", "/api/v1/users/me", current_user, LOGGED_IN),
     ("GET", "/api/v1/users", list_users, LOGGED_IN),
     ("GET", "/api/v1/users/{user_id}", get_user, LOGGED_IN),
@@ -459,9 +521,13 @@ HTTP_ERRORS = {
     InvalidToken: (401, "Authentication required", "Invalid or expired token"),
     TooManyLogins: (429, "Too many requests", "Too many failed logins; try again later"),
     TooManyRegistrations: (429, "Too many requests", "Too many registrations; try again later"),
+    TooManyRooms: (429, "Too many requests", "Too many rooms created; try again later"),
+    WrongPassword: (401, "Invalid credentials", "Current password is incorrect"),
+    ClientIdReused: (409, "Conflict", "client_id already used for another message"),
     DatabaseBusy: (503, "Service unavailable", "Database busy"),
     DatabaseReadOnly: (503, "Service unavailable", "Database is read-only"),
     DiskFull: (503, "Service unavailable", "Disk full"),
+    DatabaseUnavailable: (503, "Service unavailable", "Database unavailable"),
 }
 
 
@@ -505,6 +571,64 @@ def response_bytes(status, body, content_type, headers=None, close=False, head_o
         lines.append("Connection: close")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     return head if head_only else head + body
+
+
+class MalformedRequest(Exception):
+    """A request head that cannot be read one way only; answered, then the connection closed."""
+
+    def __init__(self, status=400, message="Bad request", error="Malformed request"):
+        super().__init__(error)
+        self.status, self.message, self.error = status, message, error
+
+
+MAX_LINE = 65536  # as http.server: a longer request or header line is refused
+MAX_HEADERS = 100
+REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([^\x00-\x20\x7f]+) (HTTP/\d\.\d)\r?\n")
+HEADER_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\x00\r\n]*?)[ \t]*\r?\n")
+SINGLE_HEADERS = ("content-length", "host")  # two of these make a request ambiguous
+
+
+def read_request_head(request_line, rfile):
+    """(method, target, version, {lower-case name: value}) of one request, or MalformedRequest.
+
+    The rules of RFC 9112 that keep two readers of the same bytes from
+    disagreeing on where a request ends, strictly: the request line is
+    exactly three parts; a header line is a token, a colon with no space
+    before it, and a value with no control characters; no folded lines;
+    at most one Content-Length, of plain digits, and no Transfer-Encoding
+    at all (chunked bodies are not accepted). Another header given twice
+    keeps both values, joined by ", ".
+    Why a parser of our own: http.server's (the email package's) keeps the
+    first of two Content-Lengths and takes a malformed line for the start
+    of the body, so a proxy that reads the same bytes otherwise finds a
+    second request hidden in the first.
+    """
+    match = REQUEST_LINE.fullmatch(request_line)
+    if not match:
+        raise MalformedRequest()
+    method, target, version = (part.decode("latin-1") for part in match.groups())
+    if version not in ("HTTP/1.0", "HTTP/1.1"):
+        raise MalformedRequest(505, "HTTP version not supported", f"{version} is not supported")
+    headers = {}
+    while True:
+        line = rfile.readline(MAX_LINE + 1)
+        if len(line) > MAX_LINE:
+            raise MalformedRequest(431, "Request header fields too large", "Line too long")
+        if line in (b"\r\n", b"\n"):
+            break
+        match = HEADER_LINE.fullmatch(line)
+        if not match:  # no colon, space before it, folded, control bytes, or cut short
+            raise MalformedRequest()
+        name, value = match[1].decode("latin-1").lower(), match[2].decode("latin-1")
+        if name in headers and name in SINGLE_HEADERS:
+            raise MalformedRequest()
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        if len(headers) > MAX_HEADERS:
+            raise MalformedRequest(431, "Request header fields too large", "Too many headers")
+    if "transfer-encoding" in headers or not headers.get("content-length", "0").isdigit() \
+            or not headers.get("content-length", "0").isascii():
+        raise MalformedRequest()
+    return method, target, version, headers
 
 
 class RequestHandler(http.server.BaseHTTPRequestHandler):
@@ -562,7 +686,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True  # too late: the watchdog has cut it off
                 return
             with self.server.tracking_request():
-                status, content_type, body = self.respond(path, url.query, body)
+                status, content_type, body, headers = self.respond(path, url.query, body)
         except ApiError as exc:
             error = exc
         except tuple(HTTP_ERRORS) as exc:
@@ -576,34 +700,63 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         # Logged before the write, so the record exists by the time the
         # client has its answer; the duration is the server's own work.
         elapsed_ms = (time.perf_counter() - started) * 1000
-        log.info("%s %s %s %d %.1fms", self.client_address[0], self.command, path, status, elapsed_ms)
+        log.info("%s %s %s %d %.1fms", self.client_ip, self.command, path, status, elapsed_ms)
         self.send_body(status, body, content_type, headers)
+
+    @property
+    def client_ip(self):
+        """The client's address: the peer's, or the one a trusted proxy forwarded for."""
+        return protocol.client_address(self.client_address[0], self.headers.get("x-forwarded-for"),
+                                       self.server.app.trusted_proxies)
 
     def respond(self, path, query_string, body):
         if self.command == "OPTIONS":  # CORS preflight: the headers are the answer
-            return 204, None, b""
+            return 204, None, b"", None
         function, access, params = find_route(self.command, path)
         query = {k: v[0] for k, v in urllib.parse.parse_qs(query_string, keep_blank_values=True).items()}
         request = Request(self.server.app, self.command, path, query, self.headers, body, params,
-                          self.client_address[0])
-        if access == LOGGED_IN:
-            result = function(request, request.bearer_user())
-        else:
+                          self.client_ip)
+        if access == PUBLIC:
             result = function(request)
+        else:
+            request.session = request.bearer_session(renewing=access == RENEWING)
+            result = function(request, request.session.user)
         if isinstance(result, Page):
-            return 200, result.content_type, result.body
+            return 200, result.content_type, result.body, result.headers
         status, message, data = result
-        return status, JSON_TYPE, encode(message, data).encode("utf-8")
+        return status, JSON_TYPE, encode(message, data).encode("utf-8"), None
+
+    def parse_request(self):
+        """Read the request line and headers strictly; False after answering a bad one.
+
+        Replaces http.server's parsing, which keeps the first of two
+        Content-Length headers and takes a malformed header line for the
+        start of the body: a proxy in front that reads the same bytes
+        differently would see a second request hidden in the first
+        ("request smuggling"). See read_request_head for the rules.
+        """
+        self.command, self.request_version, self.headers = None, "HTTP/0.9", {}
+        self.close_connection = True  # until the request proves it may stay open
+        self.requestline = str(self.raw_requestline, "latin-1").rstrip("\r\n")
+        try:
+            self.command, self.path, self.request_version, self.headers = read_request_head(
+                self.raw_requestline, self.rfile)
+        except MalformedRequest as exc:
+            self.send_error(exc.status, exc.message, exc.error)
+            return False
+        if self.path.startswith("//"):  # as http.server: not an absolute URL to a browser
+            self.path = "/" + self.path.lstrip("/")
+        connection = self.headers.get("connection", "").lower()
+        self.close_connection = connection == "close" or (
+            self.request_version == "HTTP/1.0" and connection != "keep-alive")
+        if self.headers.get("expect", "").lower() == "100-continue" \
+                and self.request_version == "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
 
     def read_body(self):
-        if "Transfer-Encoding" in self.headers:
-            self.close_connection = True  # the unread body would be taken for the next request
-            raise ApiError(411, "Length required", "Send the body with a Content-Length header")
-        length = self.headers.get("Content-Length", "0").strip()
-        if not (length.isascii() and length.isdigit()):
-            self.close_connection = True
-            raise bad_request("Invalid Content-Length header")
-        if int(length) > MAX_BODY:
+        length = self.headers.get("content-length", "0")  # plain digits: read_request_head
+        if len(length) > 18 or int(length) > MAX_BODY:  # int() of 5,000 digits is refused
             self.close_connection = True
             raise ApiError(413, "Payload too large", f"Request body exceeds {MAX_BODY} bytes")
         try:
@@ -638,10 +791,9 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
 
     def preflight_method(self):
         """The method a CORS preflight (OPTIONS) asks about, or None."""
-        headers = getattr(self, "headers", None)  # unset when the request line was bad
-        if self.command != "OPTIONS" or headers is None:
+        if self.command != "OPTIONS":
             return None
-        return headers.get("Access-Control-Request-Method", "").strip().upper()
+        return self.headers.get("access-control-request-method", "").strip().upper()
 
     def send_error(self, code, message=None, explain=None):
         """http.server's own errors (a bad request line, headers too long), as JSON."""
@@ -675,7 +827,20 @@ class HTTPServer(http.server.ThreadingHTTPServer):
         self._connections = 0
         self._idle = threading.Condition()
         self._deadlines = {}  # socket -> when its request must have arrived
+        if ":" in address[0]:  # "::" or another IPv6 address
+            self.address_family = socket.AF_INET6
         super().__init__(address, RequestHandler)
+
+    def get_request(self):
+        try:
+            return super().get_request()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                self.app.out_of_files()
+                # The connection waits in the backlog; without a pause the
+                # listening socket stays readable and this thread spins.
+                time.sleep(0.1)
+            raise  # socketserver drops the attempt and goes on
 
     # -- at most max_connections at once ---------------------------------
 
@@ -728,6 +893,9 @@ class HTTPServer(http.server.ThreadingHTTPServer):
                 sock.shutdown(socket.SHUT_RDWR)
 
     def server_bind(self):
+        if self.address_family == socket.AF_INET6:  # "::" takes IPv4 too, where the system maps it
+            with contextlib.suppress(OSError):
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         # HTTPServer.server_bind also looks up the host's DNS name, which
         # nothing here uses and which can hang on a machine without DNS.
         socketserver.TCPServer.server_bind(self)
@@ -761,7 +929,81 @@ class HTTPServer(http.server.ThreadingHTTPServer):
 # -- the whole server -----------------------------------------------------------
 
 class StartupError(Exception):
-    """The server could not start: a port is taken, the database won't open."""
+    """The server could not start: a port is taken, the database won't open or is in use."""
+
+
+def hold_database(db):
+    """Hold the database file for this server's lifetime; StartupError if another server does.
+
+    Two servers on one file would both accept messages, and each would
+    tell only its own clients. The hold is an flock(2) on the file itself,
+    which the kernel releases when the process ends, however it ends.
+    Returns the open file; closing it releases the hold. SQLite's own
+    locks are fcntl locks, which flock does not touch; the command-line
+    tools (which are not servers) never take the hold.
+    """
+    if str(db) == ":memory:":
+        return open(os.devnull, "rb")  # nothing to share: a hold that holds nothing
+    try:
+        fd = os.open(db, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        try:
+            fd = os.open(db, os.O_RDONLY)  # a read-only database is still served (reads)
+        except OSError as exc:
+            raise StartupError(f"cannot open the database {db}: {exc.strerror}") from None
+    hold = os.fdopen(fd, "rb")
+    try:
+        fcntl.flock(hold, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        hold.close()
+        raise StartupError(f"the database {db} is in use by another SwiftChat server") from None
+    return hold
+
+
+class OncePer:
+    """A warning logged at most once per `seconds`, however often it is called (from any thread).
+
+    For a condition that every connection attempt meets while it lasts,
+    such as running out of file descriptors: a line per attempt would fill
+    the disk as fast as the attacker can connect.
+    """
+
+    def __init__(self, seconds, warning):
+        self.seconds = seconds
+        self.warning = warning
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self):
+        with self._lock:
+            now = time.monotonic()
+            if now < self._next:
+                return
+            self._next = now + self.seconds
+        log.warning(self.warning)
+
+
+def fit_under_file_limit(max_ws_connections, max_connections):
+    """Raise this process's soft file limit to its hard one; return a WebSocket cap that fits.
+
+    Each connection is a file descriptor. Past the limit, accepting fails
+    for everyone, the database's files included; so the cap on WebSocket
+    connections leaves room for the HTTP connections and 100 more.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return max_ws_connections
+    fits = max(1, soft - max_connections - 100)
+    if max_ws_connections > fits:  # 0, no cap, is taken at its word
+        log.warning("at most %d WebSocket connections at once: the process may open %d files, "
+                    "%d of them for HTTP connections and 100 for the rest", fits, soft,
+                    max_connections)
+        return fits
+    return max_ws_connections
 
 
 class SwiftChat:
@@ -769,35 +1011,45 @@ class SwiftChat:
 
     Attributes for embedders and tests: http_port, ws_port (the real ports,
     also when 0 was asked for), store, accounts, hub. Use as a context
-    manager, or call stop().
+    manager, or call stop(). The options are serve()'s.
     """
 
     def __init__(self, host="127.0.0.1", http_port=8080, ws_port=8081, db="swiftchat.db",
                  jwt_secret=None, pbkdf2_iterations=DEFAULT_ITERATIONS, auth_timeout=30.0,
                  login_attempts=5, registrations_per_minute=30, ws_rate=20,
-                 header_timeout=10.0, max_connections=1000, clock=time.monotonic):
+                 header_timeout=10.0, max_connections=1000, clock=time.monotonic,
+                 session_days=DEFAULT_SESSION_DAYS, rooms_per_hour=20, trusted_proxy="",
+                 max_ws_connections=10_000, max_ws_unauthenticated=20, frame_ancestors=()):
+        self.trusted_proxies = protocol.trusted_proxies(trusted_proxy)
+        self._hold = hold_database(db)
         try:
             self.store = Store(db)
         except (StoreError, OSError) as exc:
+            self._hold.close()
             raise StartupError(f"cannot open the database {db}: {exc}") from None
         secret = jwt_secret or self.store.setting("jwt_secret", lambda: secrets.token_hex(32))
         self.accounts = Accounts(self.store, secret, pbkdf2_iterations, login_attempts,
-                                 registrations_per_minute, clock)
-        self.hub = ChatHub(self.store, self.accounts, auth_timeout, ws_rate, clock)
+                                 registrations_per_minute, clock, session_days, rooms_per_hour)
+        self.page_headers = page_headers(frame_ancestors)
+        max_ws_connections = fit_under_file_limit(max_ws_connections, max_connections)
+        self.out_of_files = OncePer(10, "out of file descriptors: new connections wait")
+        self.hub = ChatHub(self.store, self.accounts, auth_timeout, ws_rate, clock,
+                           self.trusted_proxies, max_ws_unauthenticated)
         self.openapi_json = json.dumps(openapi.document(VERSION), indent=1).encode("utf-8")
         self.encoded_pages = EncodedPages()
         self.started_at = time.monotonic()
         try:
             self.http = HTTPServer((host, http_port), self, header_timeout, max_connections)
         except OSError as exc:
-            self.store.close()
+            self._close_store()
             raise StartupError(f"cannot listen on {host}:{http_port}: {exc.strerror}") from None
-        self.websocket = WebSocketServer(self.hub, host, ws_port)
+        self.websocket = WebSocketServer(self.hub, host, ws_port, max_ws_connections,
+                                         self.out_of_files)
         try:
             self.websocket.start()
         except OSError as exc:
             self.http.server_close()
-            self.store.close()
+            self._close_store()
             raise StartupError(f"cannot listen on {host}:{ws_port}: {exc.strerror}") from None
         # A short poll interval only makes stop() quicker; the socket itself
         # is watched with select() between polls.
@@ -845,7 +1097,11 @@ class SwiftChat:
         self.http.finish_requests(timeout)
         self.websocket.stop()
         self.hub.close()
+        self._close_store()
+
+    def _close_store(self):
         self.store.close()
+        self._hold.close()  # after the store: closing it drops this process's locks on the file
 
     def __enter__(self):
         return self
@@ -857,7 +1113,9 @@ class SwiftChat:
 def serve(host="127.0.0.1", http_port=8080, ws_port=8081, db="swiftchat.db", jwt_secret=None,
           pbkdf2_iterations=DEFAULT_ITERATIONS, auth_timeout=30.0, login_attempts=5,
           registrations_per_minute=30, ws_rate=20, header_timeout=10.0, max_connections=1000,
-          clock=time.monotonic):
+          clock=time.monotonic, session_days=DEFAULT_SESSION_DAYS, rooms_per_hour=20,
+          trusted_proxy="", max_ws_connections=10_000, max_ws_unauthenticated=20,
+          frame_ancestors=()):
     """Start SwiftChat in background threads and return the running SwiftChat.
 
         with swiftchat.serve(http_port=0, ws_port=0, db=":memory:") as server:
@@ -866,11 +1124,14 @@ def serve(host="127.0.0.1", http_port=8080, ws_port=8081, db="swiftchat.db", jwt
 
     The options are the command line's (see --help), with Python values:
     port 0 picks a free one, db=":memory:" keeps nothing, a limit of 0 turns
-    it off; clock is a time.monotonic stand-in for tests of the throttles.
+    it off, trusted_proxy is one string ("10.0.0.1,10.0.0.2") and
+    frame_ancestors a list of origins; clock is a time.monotonic stand-in
+    for tests of the throttles.
     """
     return SwiftChat(host, http_port, ws_port, db, jwt_secret, pbkdf2_iterations, auth_timeout,
                      login_attempts, registrations_per_minute, ws_rate, header_timeout,
-                     max_connections, clock)
+                     max_connections, clock, session_days, rooms_per_hour, trusted_proxy,
+                     max_ws_connections, max_ws_unauthenticated, frame_ancestors)
 
 
 # -- command line -----------------------------------------------------------------
@@ -901,6 +1162,14 @@ def positive_seconds(text):
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
     return value
+
+
+def proxy_list(text):
+    try:
+        protocol.trusted_proxies(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of addresses") from None
+    return text
 
 
 def log_level(text):
@@ -937,8 +1206,9 @@ def parse_args(argv=None, environ=os.environ):
            f"PBKDF2 rounds per password hash (default {DEFAULT_ITERATIONS}); "
            "lower only for tests", positive_int)
     option("--login-attempts", "5",
-           "failed logins per username in 15 minutes before it must wait; an address "
-           "may fail 6x as often (default 5; 0 = no limit)", limit)
+           "failed logins per username from one address in 15 minutes before that pair "
+           "must wait; an address may fail 6x as often, a username from all addresses "
+           "20x (default 5; 0 = no limit)", limit)
     option("--registrations-per-minute", "30",
            "registrations per client address per minute (default 30; 0 = no limit)", limit)
     option("--ws-rate", "20",
@@ -948,6 +1218,23 @@ def parse_args(argv=None, environ=os.environ):
            "seconds a client has to send a whole request (default 10)", positive_seconds)
     option("--max-connections", "1000",
            "HTTP connections served at once; more get 503 (default 1000)", positive_int)
+    option("--session-days", str(DEFAULT_SESSION_DAYS),
+           f"days a login session lasts at most (default {DEFAULT_SESSION_DAYS})", positive_int)
+    option("--rooms-per-hour", "20", "rooms one user may create per hour (default 20; 0 = no limit)",
+           limit)
+    option("--trusted-proxy", "",
+           "ADDR[,ADDR...]: reverse proxies whose X-Forwarded-For names the client "
+           "(addresses or networks; default none)", proxy_list)
+    option("--max-ws-connections", "10000",
+           "WebSocket connections at once, lowered to fit the file limit "
+           "(default 10000; 0 = no limit)", limit)
+    option("--max-ws-unauthenticated", "20",
+           "WebSocket connections per client address that have not authenticated yet "
+           "(default 20; 0 = no limit)", limit)
+    env_ancestors = environ.get("SWIFTCHAT_FRAME_ANCESTORS", "").split()
+    parser.add_argument("--frame-ancestors", nargs="+", metavar="ORIGIN", default=env_ancestors,
+                        help="origins that may show the page in a frame (default: none) "
+                             "[env SWIFTCHAT_FRAME_ANCESTORS, space-separated]")
     return parser.parse_args(argv)
 
 
@@ -1028,14 +1315,11 @@ def log_to_stderr(level):
 def main(argv=None):
     args = parse_args(argv)
     log_handler = log_to_stderr(args.log_level)
+    host = f"[{args.host}]" if ":" in args.host else args.host
     try:
-        server = SwiftChat(host=args.host, http_port=args.http_port, ws_port=args.ws_port,
-                           db=args.db, jwt_secret=args.jwt_secret,
-                           pbkdf2_iterations=args.pbkdf2_iterations,
-                           auth_timeout=args.auth_timeout, login_attempts=args.login_attempts,
-                           registrations_per_minute=args.registrations_per_minute,
-                           ws_rate=args.ws_rate, header_timeout=args.header_timeout,
-                           max_connections=args.max_connections)
+        options = vars(args)
+        del options["log_level"]
+        server = SwiftChat(**options)
     except StartupError as exc:
         log_handler.close()
         print(f"swiftchat: {exc}", file=sys.stderr)
@@ -1043,8 +1327,8 @@ def main(argv=None):
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop_requested.set())
-    print(f"SwiftChat: REST on http://{args.host}:{server.http_port}, "
-          f"WebSocket on ws://{args.host}:{server.ws_port}", flush=True)
+    print(f"SwiftChat: REST on http://{host}:{server.http_port}, "
+          f"WebSocket on ws://{host}:{server.ws_port}", flush=True)
     stop_requested.wait()
     log.info("stopping")
     server.stop()

@@ -30,9 +30,12 @@ dead client never holds up the rest; a client that lets more than
 
 import asyncio
 import concurrent.futures
+import errno
 import functools
+import http
 import inspect
 import logging
+import socket
 import threading
 import time
 
@@ -42,7 +45,8 @@ from websockets.exceptions import ConnectionClosed
 import protocol
 from accounts import InvalidToken
 from protocol import ApiError, bad_request, encode, iso, now
-from store import DatabaseBusy, DatabaseReadOnly, DiskFull, StoreError
+from store import (ClientIdReused, DatabaseBusy, DatabaseReadOnly, DatabaseUnavailable, DiskFull,
+                   StoreError)
 
 __all__ = ["ChatHub", "WebSocketServer", "MAX_FRAME", "MAX_QUEUED"]
 
@@ -53,14 +57,18 @@ MAX_QUEUED = 1024 * 1024  # bytes waiting to be sent to one client before it is 
 QUEUE_TIMEOUT = 1.0  # seconds a write may wait in line for the writer thread
 REPLAY_LIMIT = 100  # messages replayed after join_room with `since`
 TYPING_INTERVAL = 2.0  # seconds between two user_typing frames of one user
+SESSION_CHECK = 1.0  # seconds between two looks for sessions ended elsewhere or grown too old
 POLICY_VIOLATION = 1008
 REPLACED = 4000  # the user logged in again on a newer connection
+SESSION_OVER = 4001  # the connection's session ended (logout, new password) or passed its age
 
 # What the store's named failures tell a WebSocket client ("Request failed", error).
 WS_ERRORS = {
     DatabaseBusy: "Database busy",
     DatabaseReadOnly: "Database is read-only",
     DiskFull: "Disk full",
+    DatabaseUnavailable: "Database unavailable",
+    ClientIdReused: "client_id already used for another message",
 }
 
 
@@ -95,10 +103,12 @@ class TokenBucket:
 class Client:
     """One authenticated connection: its socket, its user, its room and its flood limit."""
 
-    def __init__(self, websocket, user, bucket):
+    def __init__(self, websocket, session, expires_at, bucket):
         self.websocket = websocket
-        self.user_id = user["id"]
-        self.username = user["username"]
+        self.user_id = session.user["id"]
+        self.username = session.user["username"]
+        self.session_id = session.id
+        self.expires_at = expires_at  # Unix seconds: when the session passes its maximum age
         self.room_id = None
         self.bucket = bucket
         self.dropping = None  # the task closing a client that fell too far behind
@@ -207,12 +217,17 @@ def frame_fields(frame):
 class ChatHub:
     """Live chat state and the handler for each WebSocket connection."""
 
-    def __init__(self, store, accounts, auth_timeout=30.0, rate=20, clock=time.monotonic):
+    def __init__(self, store, accounts, auth_timeout=30.0, rate=20, clock=time.monotonic,
+                 trusted_proxies=(), max_unauthenticated=20):
         self.store = store
         self.accounts = accounts
         self.auth_timeout = auth_timeout
         self.rate = rate  # frames per second per connection; 0 = no limit
         self.clock = clock
+        self.trusted_proxies = trusted_proxies
+        self.max_unauthenticated = max_unauthenticated  # per client address; 0 = no limit
+        self.connection_count = 0  # connections past the handshake, authenticated or not
+        self._unauthenticated = {}  # client address -> its connections not authenticated yet
         self.clients = {}  # user_id -> Client; at most one connection per user
         self.rooms = {}  # room_id -> set of Clients in that room now
         self._clients_lock = threading.Lock()  # HTTP threads read self.clients
@@ -378,10 +393,29 @@ class ChatHub:
     # -- one connection, from handshake to close ---------------------------
 
     async def handle(self, websocket):
+        self.connection_count += 1
+        try:
+            await self.serve_connection(websocket)
+        finally:
+            self.connection_count -= 1
+
+    async def serve_connection(self, websocket):
+        address = protocol.client_address(
+            websocket.remote_address[0],
+            ", ".join(websocket.request.headers.get_all("X-Forwarded-For")), self.trusted_proxies)
+        waiting = self._unauthenticated.get(address, 0)
+        if self.max_unauthenticated and waiting >= self.max_unauthenticated:
+            await websocket.close(POLICY_VIOLATION, "too many unauthenticated connections")
+            return
+        self._unauthenticated[address] = waiting + 1
         try:
             client = await self.authenticate(websocket)
         except ConnectionClosed:  # gone before it said who it was
             return
+        finally:
+            self._unauthenticated[address] -= 1
+            if not self._unauthenticated[address]:
+                del self._unauthenticated[address]
         if client is None:
             return
         cork_writes(websocket.transport, self.flush_soon, client.drop_slow)
@@ -413,27 +447,59 @@ class ChatHub:
             if not isinstance(token, str):
                 raise ApiError(401, "Authentication failed", "Invalid or expired token")
             try:
-                user = await self.read(self.accounts.user_for_token, token)
+                session = await self.read(self.accounts.session_for_token, token)
             except InvalidToken:
                 raise ApiError(401, "Authentication failed", "Invalid or expired token") from None
         except ApiError as exc:
             await websocket.send(encode(exc.message, error=exc.error))
             await websocket.close(POLICY_VIOLATION, exc.error)
             return None
-        return Client(websocket, user, TokenBucket(self.rate, self.clock))
+        return Client(websocket, session, self.accounts.expires_at(session),
+                      TokenBucket(self.rate, self.clock))
 
     def connect(self, client):
         older = self.clients.get(client.user_id)
         if older is not None:
             self.leave_current_room(older)
-            # Closing waits for the old peer's answer; don't make the new
-            # connection wait for it too.
-            task = asyncio.create_task(
-                older.websocket.close(REPLACED, "logged in from another location"))
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            self.close_soon(older, REPLACED, "logged in from another location")
         with self._clients_lock:
             self.clients[client.user_id] = client
+
+    def close_soon(self, client, code, reason):
+        """Start closing a client's connection without waiting for its peer's answer."""
+        task = asyncio.create_task(client.websocket.close(code, reason))
+        self._closing.add(task)  # kept alive until done
+        task.add_done_callback(self._closing.discard)
+
+    # -- sessions that end -------------------------------------------------
+
+    def end_sessions(self, session_ids, reason="session ended"):
+        """Close (4001) the connections of these sessions: they ended, or grew too old."""
+        ended = set(session_ids)
+        if not ended:
+            return
+        for client in list(self.clients.values()):
+            if client.session_id in ended:
+                self.close_soon(client, SESSION_OVER, reason)
+
+    async def watch_sessions(self):
+        """Every SESSION_CHECK seconds, close the connections whose session is over.
+
+        A session may end in another process (a command-line tool on the
+        same database): the store says which ended lately. One that passes
+        its maximum age ends by the clock. Sessions this process ends are
+        closed at once by end_sessions, without waiting for this.
+        """
+        checked = now()
+        while True:
+            await asyncio.sleep(SESSION_CHECK)
+            since, checked = checked - 1, now()  # a second of overlap: ended_at is in seconds
+            try:
+                self.end_sessions(await self.read(self.accounts.sessions_ended_since, since))
+            except StoreError as exc:
+                log.warning("could not look for ended sessions: %s", exc)
+            self.end_sessions([client.session_id for client in self.clients.values()
+                               if client.expires_at <= checked], "session expired")
 
     def disconnect(self, client):
         # Offline first: whoever hears user_left and then asks over HTTP
@@ -589,8 +655,10 @@ class ChatHub:
             return
         try:
             stored = saving.result()
-        except StoreError as exc:
-            log.error("could not save a message in %s: %s", message["room_id"], exc)
+        except ClientIdReused:
+            client.reply_now("Request failed", error=WS_ERRORS[ClientIdReused])
+            return
+        except StoreError:  # the store has logged it (once for a run of failures)
             stored = None
         except Exception:
             log.exception("saving a message failed for %s", client.user_id)
@@ -630,6 +698,17 @@ class ChatHub:
         await client.reply("Pong response", {"type": "pong", "timestamp": now()})
 
     async def auth_again(self, client, fields):
+        """A fresh token of the connection's own session renews it in place; nothing else does."""
+        token = fields.get("token")
+        if isinstance(token, str):
+            try:
+                session = await self.read(self.accounts.session_for_token, token)
+            except InvalidToken:
+                session = None
+            if session is not None and session.id == client.session_id:
+                await client.reply("WebSocket authentication successful",
+                                   {"user_id": client.user_id, "status": "connected"})
+                return
         raise bad_request("Already authenticated")
 
 
@@ -639,12 +718,17 @@ class WebSocketServer:
     start() returns once the port is bound (or raises the bind error);
     call(function, *args) runs function on the loop from another thread;
     stop() closes every connection with 1001 and ends the thread.
+    Beyond max_connections at once (0: no cap), a handshake is answered
+    with HTTP 503; out_of_files() is called when accepting fails for want
+    of file descriptors (it logs, at most once in a while).
     """
 
-    def __init__(self, hub, host, port):
+    def __init__(self, hub, host, port, max_connections=10_000, out_of_files=lambda: None):
         self.hub = hub
         self.host = host
         self.port = port
+        self.max_connections = max_connections
+        self.out_of_files = out_of_files
         self._loop = None
         self._server = None
         self._thread = None
@@ -672,13 +756,36 @@ class WebSocketServer:
         # a broadcast is compressed once per recipient instead of encoded
         # once, and each connection keeps zlib state of its own; chat frames
         # are small enough that compressing them saves little.
-        async with serve(self.hub.handle, self.host, self.port, max_size=MAX_FRAME,
-                         compression=None, ping_interval=20, ping_timeout=20,
-                         close_timeout=3) as server:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        # "::" takes IPv4 too where the system maps it (asyncio alone would not).
+        listening = socket.create_server((self.host, self.port), family=family, backlog=128,
+                                         dualstack_ipv6=family == socket.AF_INET6
+                                         and socket.has_dualstack_ipv6())
+        asyncio.get_running_loop().set_exception_handler(self._loop_error)
+        async with serve(self.hub.handle, sock=listening, max_size=MAX_FRAME,
+                         process_request=self._admit, compression=None, ping_interval=20,
+                         ping_timeout=20, close_timeout=3) as server:
             self._loop = asyncio.get_running_loop()
             self._server = server
-            ready.set_result(server.sockets[0].getsockname()[1])
+            ready.set_result(listening.getsockname()[1])
+            watching = asyncio.create_task(self.hub.watch_sessions())
             await server.wait_closed()
+            watching.cancel()
+
+    def _admit(self, connection, request):
+        """Refuse a handshake beyond the cap (websockets' process_request hook)."""
+        if self.max_connections and self.hub.connection_count >= self.max_connections:
+            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Server busy\n")
+        return None
+
+    def _loop_error(self, loop, context):
+        # asyncio reports each failed accept; out of file descriptors, that
+        # is one traceback a second for as long as it lasts.
+        error = context.get("exception")
+        if isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE):
+            self.out_of_files()
+        else:
+            loop.default_exception_handler(context)
 
     def call(self, function, *args, timeout=10):
         """Run function(*args) on the event loop and return its result.

@@ -25,8 +25,7 @@ from websockets.frames import Opcode
 from websockets.uri import parse_uri
 
 import swiftchat
-from conftest import NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient
-from test_swiftchat import start_cli
+from conftest import NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient, start_cli
 
 BUSY = {"success": False, "message": "Service unavailable", "error": "Database busy"}
 FAILED_SAVE = {"success": False, "message": "Failed to save message",

@@ -53,7 +53,10 @@ def assert_envelope(envelope):
 
 # -- REST ------------------------------------------------------------------------------
 
-ROUTE_PATHS = sorted({row[1] for row in swiftchat.ROUTES if row[1].startswith("/api/")})
+# Not logout: it would end the session of the token every example shares
+# (test_sessions.py tries it).
+ROUTE_PATHS = sorted({row[1] for row in swiftchat.ROUTES
+                      if row[1].startswith("/api/") and row[1] != "/api/v1/auth/logout"})
 METHODS = ["GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS", "TRACE"]
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=80)

@@ -9,6 +9,7 @@ import threading
 import pytest
 
 import accounts
+import store
 import swiftchat
 from conftest import NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient
 from test_faults import frames_of_type, history
@@ -231,7 +232,7 @@ def test_a_database_of_the_first_release_is_upgraded_in_place_with_nothing_lost(
         client.close()
     upgraded = sqlite3.connect(db)
     try:
-        assert upgraded.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert upgraded.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
         assert upgraded.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 3
     finally:
         upgraded.close()

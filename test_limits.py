@@ -1,0 +1,339 @@
+"""Limits that cannot be turned against users (CONTRACT 1.2), tried through the real ports.
+
+Failed logins are counted per (username, client address), so a stranger's
+guesses lock out only the stranger; a trusted proxy's X-Forwarded-For names
+the client; rooms, WebSocket connections and unauthenticated sockets are
+capped; a client_id cannot be reused for another message. Other loopback
+addresses (127.0.0.2, ...) stand for other machines.
+"""
+
+import asyncio
+import logging
+import resource
+import signal
+import socket
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+import swiftchat
+from conftest import (NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient, FakeClock,
+                      start_cli)
+
+TOO_MANY_LOGINS = {"success": False, "message": "Too many requests",
+                   "error": "Too many failed logins; try again later"}
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def limited(tmp_path, clock, server_options):
+    """A server whose limits run on `clock`, with these server_options."""
+    with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "limits.db", jwt_secret=TEST_SECRET,
+                         pbkdf2_iterations=TEST_ITERATIONS, clock=clock,
+                         **server_options) as running:
+        yield running
+
+
+def login(api, username, password, headers=None):
+    return api.post("/auth/login", {"username": username, "password": password}, headers=headers)
+
+
+# -- failed logins per (username, address) ---------------------------------------------------
+
+def test_a_strangers_guesses_lock_out_only_the_stranger(limited, clock):
+    Api(limited.http_port).register("alice", "alice-password")
+    stranger, alice = Api(limited.http_port, source="127.0.0.2"), Api(limited.http_port)
+    for _ in range(5):
+        assert login(stranger, "alice", "guess-guess").status == 401
+    locked = login(stranger, "alice", "alice-password")
+    assert locked.status == 429 and locked.json == TOO_MANY_LOGINS
+    assert 0 < int(locked.headers["Retry-After"]) <= 15 * 60
+    assert login(alice, "alice", "alice-password").status == 200  # her own address never failed
+    clock.advance(15 * 60)
+    assert login(stranger, "alice", "alice-password").status == 200
+
+
+def test_a_username_failing_100_times_from_everywhere_is_refused_where_it_failed(limited):
+    Api(limited.http_port).register("bob", "bob-password")
+    guessers = [Api(limited.http_port, source=f"127.0.0.{10 + i}") for i in range(25)]
+    for guesser in guessers:  # 4 each: no (username, address) pair is locked
+        for _ in range(4):
+            assert login(guesser, "bob", "guess-guess").status == 401
+    assert login(guessers[0], "bob", "bob-password").json == TOO_MANY_LOGINS
+    assert login(Api(limited.http_port, source="127.0.0.2"), "bob", "bob-password").status == 200
+
+
+@pytest.mark.parametrize("server_options", [{"login_attempts": 2}])
+def test_login_attempts_sets_all_three_counts(limited):
+    Api(limited.http_port).register("carol", "carol-password")
+    guesser = Api(limited.http_port, source="127.0.0.2")
+    for _ in range(2):
+        login(guesser, "carol", "guess-guess")
+    assert login(guesser, "carol", "carol-password").status == 429  # the pair: 2
+    for number in range(10):
+        login(guesser, f"nobody{number}", "guess-guess")  # 12 failures from this address in all
+    assert login(guesser, "someone", "guess-guess").status == 429  # the address: 6 x 2 = 12
+    assert login(Api(limited.http_port), "carol", "carol-password").status == 200
+
+
+# -- behind a trusted proxy -----------------------------------------------------------------
+
+PROXIED = {"trusted_proxy": "127.0.0.1,127.0.0.3"}
+
+
+@pytest.mark.parametrize("server_options", [PROXIED])
+def test_behind_a_trusted_proxy_each_client_is_counted_apart(limited, caplog):
+    proxy = Api(limited.http_port)
+    proxy.register("dave", "dave-password")
+    guesser = {"X-Forwarded-For": "10.1.1.1"}
+    for _ in range(5):
+        login(proxy, "dave", "guess-guess", headers=guesser)
+    assert login(proxy, "dave", "dave-password", headers=guesser).status == 429
+    with caplog.at_level(logging.INFO, logger="swiftchat"):
+        reply = login(proxy, "dave", "dave-password", headers={"X-Forwarded-For": "10.1.1.2"})
+    assert reply.status == 200
+    assert any(r.getMessage().startswith("10.1.1.2 POST /api/v1/auth/login 200")
+               for r in caplog.records)
+
+
+@pytest.mark.parametrize("server_options", [PROXIED])
+@pytest.mark.parametrize("chain, counted_as", [
+    ("10.1.1.1", "10.1.1.1"),
+    ("6.6.6.6, 10.1.1.1", "10.1.1.1"),          # the left part is the client's own invention
+    ("10.1.1.1, 127.0.0.3", "10.1.1.1"),        # a second trusted proxy appended its peer
+    ("10.1.1.1,   127.0.0.3 ,127.0.0.1", "10.1.1.1"),
+    ("not-an-address", None),                   # nothing usable: the proxy's own address
+    ("", None),
+])
+def test_the_rightmost_untrusted_forwarded_address_is_the_client(limited, chain, counted_as):
+    proxy = Api(limited.http_port)
+    proxy.register("erin", "erin-password")
+    for _ in range(5):
+        login(proxy, "erin", "guess-guess", headers={"X-Forwarded-For": chain})
+    locked_for = {"X-Forwarded-For": counted_as} if counted_as else {}
+    assert login(proxy, "erin", "erin-password", headers=locked_for).status == 429
+    elsewhere = {"X-Forwarded-For": "10.9.9.9"}
+    assert login(proxy, "erin", "erin-password", headers=elsewhere).status == 200
+
+
+@pytest.mark.parametrize("server_options", [{"trusted_proxy": "127.0.0.3"}])
+def test_forwarded_for_from_an_untrusted_peer_is_ignored(limited):
+    Api(limited.http_port).register("frank", "frank-password")
+    forger = Api(limited.http_port, source="127.0.0.2")
+    for i in range(5):  # a new "client" on every try
+        login(forger, "frank", "guess-guess", headers={"X-Forwarded-For": f"10.0.0.{i}"})
+    assert login(forger, "frank", "frank-password",
+                 headers={"X-Forwarded-For": "10.0.0.99"}).status == 429
+
+
+def test_a_trusted_proxy_that_is_not_an_address_is_refused_at_start(tmp_path):
+    with pytest.raises(ValueError):
+        swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "x.db", trusted_proxy="nonsense")
+
+
+# -- rooms per hour ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("server_options", [{"rooms_per_hour": 3}])
+def test_rooms_per_hour_limits_each_user_and_says_when_to_retry(limited, clock):
+    api = Api(limited.http_port)
+    token, _, _ = api.register()
+    other, _, _ = api.register()
+    watcher = ChatClient(limited.ws_port)
+    watcher.request({"type": "auth", "token": other})
+    for i in range(3):
+        api.create_room(token, f"Room {i}")
+        assert watcher.recv_type("room_created")["data"]["name"] == f"Room {i}"
+    refused = api.post("/rooms", {"name": "One too many"}, token=token)
+    assert refused.status == 429 and refused.json == {
+        "success": False, "message": "Too many requests",
+        "error": "Too many rooms created; try again later"}
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    api.create_room(other, "Someone else's")  # another user has an hour of their own
+    assert watcher.recv_type("room_created")["data"]["name"] == "Someone else's"  # none between
+    clock.advance(3600)
+    api.create_room(token, "An hour later")
+    assert [r["name"] for r in api.get("/rooms").data["rooms"]] == [
+        "Room 0", "Room 1", "Room 2", "Someone else's", "An hour later"]
+
+
+# -- WebSocket connections ------------------------------------------------------------------
+
+def bare_socket(port, source="127.0.0.1"):
+    """A WebSocket connection that completed its handshake and never authenticates."""
+    return connect(f"ws://127.0.0.1:{port}", proxy=None, open_timeout=5, max_queue=None,
+                   source_address=(source, 0)).__enter__()
+
+
+def close_reason(websocket, timeout=5):
+    with pytest.raises(ConnectionClosed) as closed:
+        websocket.recv(timeout=timeout)
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+def test_at_most_20_unauthenticated_connections_per_address(server, api):
+    waiting = [bare_socket(server.ws_port) for _ in range(20)]
+    try:
+        extra = bare_socket(server.ws_port)
+        assert close_reason(extra) == (1008, "too many unauthenticated connections")
+        extra.close()
+        elsewhere = ChatClient(server.ws_port)  # ChatClient connects from 127.0.0.1 too
+        assert close_reason(elsewhere.ws)[0] == 1008
+        other_address = bare_socket(server.ws_port, source="127.0.0.2")
+        token, _, _ = api.register()
+        other_address.send(f'{{"type": "auth", "token": "{token}"}}')
+        assert "WebSocket authentication successful" in other_address.recv(timeout=5)
+        other_address.close()
+        waiting.pop().close()  # one fewer waiting: there is room for one more
+        deadline_client = None
+        for _ in range(50):  # the server notices the close within a few loop turns
+            deadline_client = bare_socket(server.ws_port)
+            try:
+                deadline_client.send('{"type": "ping"}')  # not auth: answered, then closed
+                assert "First message must be auth" in deadline_client.recv(timeout=5)
+                break
+            except ConnectionClosed:
+                deadline_client.close()
+        else:
+            pytest.fail("a place among the 20 never came free")
+        deadline_client.close()
+    finally:
+        for websocket in waiting:
+            websocket.close()
+
+
+@pytest.mark.parametrize("server_options", [{**PROXIED, "max_ws_unauthenticated": 2}])
+def test_behind_a_trusted_proxy_unauthenticated_sockets_are_counted_per_client(limited):
+    def through_proxy(client):
+        return connect(f"ws://127.0.0.1:{limited.ws_port}", proxy=None, open_timeout=5,
+                       additional_headers={"X-Forwarded-For": client}).__enter__()
+    first = [through_proxy("10.2.2.2") for _ in range(2)]
+    refused = through_proxy("10.2.2.2")
+    assert close_reason(refused) == (1008, "too many unauthenticated connections")
+    other = through_proxy("10.3.3.3")
+    other.send('{"type": "ping"}')
+    assert "First message must be auth" in other.recv(timeout=5)
+    for websocket in (*first, refused, other):
+        websocket.close()
+
+
+@pytest.mark.parametrize("server_options", [{"max_ws_connections": 3, **NO_LIMITS}])
+def test_a_handshake_beyond_the_connection_cap_is_503(limited):
+    held = [bare_socket(limited.ws_port) for _ in range(3)]
+    with pytest.raises(InvalidStatus) as refused:
+        bare_socket(limited.ws_port)
+    assert refused.value.response.status_code == 503
+    held.pop().close()
+    for _ in range(100):  # until the server has seen the close
+        try:
+            bare_socket(limited.ws_port).close()
+            break
+        except InvalidStatus:
+            pass
+    else:
+        pytest.fail("the cap never let a new connection in")
+    for websocket in held:
+        websocket.close()
+
+
+def lower_file_limit(limit):
+    def in_child():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    return in_child
+
+
+def test_the_connection_cap_is_fitted_under_the_file_limit(tmp_path):
+    process, _, ws_port = start_cli("--db", str(tmp_path / "fds.db"), "--max-connections", "50",
+                                    "--max-ws-unauthenticated", "0",
+                                    preexec_fn=lower_file_limit(200))
+    try:
+        held = [bare_socket(ws_port) for _ in range(50)]  # 200 - 50 - 100
+        with pytest.raises(InvalidStatus):
+            bare_socket(ws_port)
+        for websocket in held:
+            websocket.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    assert "at most 50 WebSocket connections at once" in stderr
+
+
+def test_running_out_of_file_descriptors_logs_one_line_and_recovers(tmp_path):
+    process, http_port, ws_port = start_cli(
+        "--db", str(tmp_path / "fds.db"), "--max-ws-connections", "0",
+        "--max-ws-unauthenticated", "0", "--max-connections", "20",
+        preexec_fn=lower_file_limit(100))
+    sockets = []
+    try:
+        async def flood():  # more connections than the process has descriptors
+            for port in [ws_port] * 150:
+                sockets.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+                await asyncio.sleep(0)
+        asyncio.run(flood())
+        for sock in sockets:
+            sock.close()
+        sockets.clear()
+        api = Api(http_port)
+        for _ in range(100):  # the server accepts again once descriptors are free
+            try:
+                if api.get("/health").status == 200:
+                    break
+            except OSError:
+                api.close()
+                api = Api(http_port)
+        else:
+            pytest.fail("the server never answered again")
+        client = ChatClient(ws_port)
+        token, _, _ = api.register()
+        assert client.request({"type": "auth", "token": token})["success"]
+        client.close()
+    finally:
+        for sock in sockets:
+            sock.close()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    assert stderr.count("out of file descriptors") == 1, stderr[-3000:]
+    assert "Traceback" not in stderr
+
+
+# -- a client_id names one message ------------------------------------------------------------
+
+CLIENT_ID_REUSED = {"success": False, "message": "Conflict",
+                    "error": "client_id already used for another message"}
+
+
+def test_a_client_id_reused_for_another_room_or_text_is_409(server, api):
+    token, _, _ = api.register()
+    first_room, second_room = api.create_room(token), api.create_room(token)
+    original = {"room_id": first_room, "content": "the original", "client_id": "k-1"}
+    stored = api.post("/messages", original, token=token)
+    assert stored.status == 201
+    assert api.post("/messages", original, token=token).data["duplicate"] is True
+    for changed in ({"room_id": second_room}, {"content": "something else"}):
+        reply = api.post("/messages", {**original, **changed}, token=token)
+        assert reply.status == 409 and reply.json == CLIENT_ID_REUSED
+    for room_id in (first_room, second_room):
+        history = api.get(f"/messages?room_id={room_id}", token=token).data["messages"]
+        assert [m["content"] for m in history] == (["the original"] if room_id == first_room else [])
+
+
+def test_over_websocket_a_reused_client_id_is_refused_and_nobody_hears_it(server, api, chat):
+    token, _, _ = api.register()
+    listener_token, _, _ = api.register()
+    room_id = api.create_room(token)
+    api.post("/rooms/join", {"room_id": room_id}, token=listener_token)
+    sender, listener = chat(token), chat(listener_token)
+    sender.request({"type": "join_room", "room_id": room_id})
+    listener.request({"type": "join_room", "room_id": room_id})
+    sender.recv_type("user_joined")
+    assert sender.request({"type": "send_message", "content": "first", "client_id": "c"})["success"]
+    assert listener.recv_type("message_received")["data"]["content"] == "first"
+    assert sender.request({"type": "send_message", "content": "second", "client_id": "c"}) == {
+        "success": False, "message": "Request failed",
+        "error": "client_id already used for another message"}
+    sender.request({"type": "send_message", "content": "third"})
+    assert listener.recv_type("message_received")["data"]["content"] == "third"  # nothing between
