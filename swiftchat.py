@@ -27,7 +27,6 @@ import collections
 import contextlib
 import email.utils
 import errno
-import fcntl
 import http
 import http.server
 import json
@@ -36,7 +35,6 @@ import mimetypes
 import os
 import pathlib
 import re
-import resource
 import secrets
 import signal
 import socket
@@ -45,6 +43,12 @@ import sys
 import threading
 import time
 import urllib.parse
+
+try:  # POSIX only: on Windows, no hold on the database and no file limit to fit under
+    import fcntl
+    import resource
+except ImportError:
+    fcntl = resource = None
 
 import openapi
 import protocol
@@ -610,7 +614,7 @@ def read_request_head(request_line, rfile):
     if version not in ("HTTP/1.0", "HTTP/1.1"):
         raise MalformedRequest(505, "HTTP version not supported", f"{version} is not supported")
     headers = {}
-    while True:
+    for _ in range(MAX_HEADERS + 1):
         line = rfile.readline(MAX_LINE + 1)
         if len(line) > MAX_LINE:
             raise MalformedRequest(431, "Request header fields too large", "Line too long")
@@ -623,8 +627,8 @@ def read_request_head(request_line, rfile):
         if name in headers and name in SINGLE_HEADERS:
             raise MalformedRequest()
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        if len(headers) > MAX_HEADERS:
-            raise MalformedRequest(431, "Request header fields too large", "Too many headers")
+    else:  # MAX_HEADERS lines, and the head has not ended
+        raise MalformedRequest(431, "Request header fields too large", "Too many headers")
     if "transfer-encoding" in headers or not headers.get("content-length", "0").isdigit() \
             or not headers.get("content-length", "0").isascii():
         raise MalformedRequest()
@@ -942,8 +946,8 @@ def hold_database(db):
     locks are fcntl locks, which flock does not touch; the command-line
     tools (which are not servers) never take the hold.
     """
-    if str(db) == ":memory:":
-        return open(os.devnull, "rb")  # nothing to share: a hold that holds nothing
+    if str(db) == ":memory:" or fcntl is None:
+        return open(os.devnull, "rb")  # nothing to share (or no flock): a hold that holds nothing
     try:
         fd = os.open(db, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError:
@@ -990,6 +994,8 @@ def fit_under_file_limit(max_ws_connections, max_connections):
     for everyone, the database's files included; so the cap on WebSocket
     connections leaves room for the HTTP connections and 100 more.
     """
+    if resource is None:
+        return max_ws_connections
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         with contextlib.suppress(ValueError, OSError):
