@@ -17,8 +17,9 @@ limit. Loads run interleaved (SwiftChat, baseline, SwiftChat, ...), and
 the table shows medians, and the median of the per-pair ratios.
 
 SwiftChat runs with its defaults (INFO access log included) except
---ws-rate 0 and --registrations-per-minute 0, since the load comes from one
-address far faster than people type, and --pbkdf2-iterations 1000 to set up
+--ws-rate 0, --registrations-per-minute 0, --rooms-per-hour 0 and
+--max-ws-unauthenticated 0, since the load comes from one address far
+faster than people type, and --pbkdf2-iterations 1000 to set up
 thousands of users quickly (the login storm uses the default 600,000).
 
 This is a measuring tool, not a test: nothing here is run by pytest.
@@ -555,6 +556,7 @@ def main(argv=None):
     if args.baseline_server:
         return run_baseline()
     swiftchat = SwiftChatProcess("--ws-rate", "0", "--registrations-per-minute", "0",
+                                 "--rooms-per-hour", "0", "--max-ws-unauthenticated", "0",
                                  "--pbkdf2-iterations", "1000")
     baseline = BaselineProcess()
     rows = []
