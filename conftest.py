@@ -5,6 +5,7 @@ http.client (which, unlike urllib, ignores proxy settings) and WebSocket
 through the websockets library's clients.
 """
 
+import contextlib
 import http.client
 import itertools
 import json
@@ -258,3 +259,26 @@ def start_cli(*args, preexec_fn=None):
     match = re.search(r"http://\S+:(\d+), WebSocket on ws://\S+:(\d+)", line)
     assert match, (line, process.stderr.read() if process.poll() is not None else "")
     return process, int(match[1]), int(match[2])
+
+
+def end_process(process):
+    """Stop a process this test started (SIGTERM, then SIGKILL if it hangs) and close its pipes."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    for pipe in (process.stdout, process.stderr):
+        pipe.close()
+
+
+@contextlib.contextmanager
+def cli_server(*args):
+    """start_cli(*args), ended with SIGTERM (or SIGKILL if it hangs) and its pipes closed."""
+    process, http_port, ws_port = start_cli(*args)
+    try:
+        yield process, http_port, ws_port
+    finally:
+        end_process(process)

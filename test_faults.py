@@ -2,13 +2,15 @@
 
 Every fault here is real: another process holds SQLite's write lock, a
 tiny tmpfs fills up, the database file is moved away, the server is killed
-with SIGKILL, sockets dribble or stop reading.
+with SIGKILL, sockets dribble or stop reading, another server holds the
+database, a file size limit makes the disk fail writes.
 """
 
 import http.client
 import json
 import logging
 import os
+import resource
 import select
 import signal
 import socket
@@ -25,7 +27,8 @@ from websockets.frames import Opcode
 from websockets.uri import parse_uri
 
 import swiftchat
-from conftest import NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient, start_cli
+from conftest import (NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient, end_process, run_cli,
+                      start_cli)
 
 BUSY = {"success": False, "message": "Service unavailable", "error": "Database busy"}
 FAILED_SAVE = {"success": False, "message": "Failed to save message",
@@ -424,3 +427,95 @@ def test_a_client_that_never_reads_its_answers_is_cut_off(server):
     finally:
         sock.close()
     assert Api(server.http_port).get("/health").status == 200
+
+
+# -- another server holds the database -------------------------------------------------
+
+def test_a_second_server_on_a_held_database_is_refused_with_the_files_name(server, tmp_path):
+    db = tmp_path / "chat.db"  # the file the server fixture serves
+    with pytest.raises(swiftchat.StartupError) as refused:
+        swiftchat.serve(http_port=0, ws_port=0, db=db, jwt_secret=TEST_SECRET,
+                        pbkdf2_iterations=TEST_ITERATIONS).stop()
+    assert str(db) in str(refused.value) and "in use" in str(refused.value)
+    assert Api(server.http_port).get("/health").status == 200  # the first goes on
+
+
+def test_a_memory_database_may_be_served_twice_in_one_process():
+    with swiftchat.serve(http_port=0, ws_port=0, db=":memory:", pbkdf2_iterations=TEST_ITERATIONS) as one:
+        with swiftchat.serve(http_port=0, ws_port=0, db=":memory:",
+                             pbkdf2_iterations=TEST_ITERATIONS) as two:
+            assert Api(one.http_port).get("/health").status == 200
+            assert Api(two.http_port).get("/health").status == 200
+
+
+def test_a_second_server_process_on_a_held_database_exits_1_with_one_line(tmp_path):
+    db = tmp_path / "held.db"
+    first, _, _ = start_cli("--db", str(db))
+    try:
+        second = run_cli("--http-port", "0", "--ws-port", "0", "--db", str(db))
+    finally:
+        end_process(first)
+    assert second.returncode == 1 and second.stdout == ""
+    assert len(second.stderr.splitlines()) == 1 and str(db) in second.stderr, second.stderr
+    assert "Traceback" not in second.stderr
+
+
+def test_the_hold_on_a_database_ends_with_its_process_even_under_sigkill(tmp_path):
+    db = tmp_path / "held.db"
+    first, _, _ = start_cli("--db", str(db))
+    try:
+        first.kill()  # SIGKILL: no clean-up code runs; the kernel drops the hold
+        first.wait(timeout=10)
+        again, http_port, _ = start_cli("--db", str(db))
+        try:
+            assert Api(http_port).get("/health").status == 200
+        finally:
+            end_process(again)
+    finally:
+        end_process(first)
+
+
+# -- a failing disk: writes fail with an I/O error -------------------------------------
+
+UNAVAILABLE = {"success": False, "message": "Service unavailable", "error": "Database unavailable"}
+
+
+def test_an_io_error_is_a_503_logged_once_and_writes_resume_by_themselves(tmp_path):
+    """A failing disk: every write is a 503 meanwhile, one log line says so, and writes come back."""
+    db = tmp_path / "chat.db"
+    process, http_port, ws_port = start_cli("--db", str(db), "--log-level", "INFO")
+    try:
+        api = Api(http_port)
+        token, _, _ = api.register()
+        room_id = api.create_room(token, "Failing disk")
+        client = ChatClient(ws_port)
+        client.request({"type": "auth", "token": token})
+        assert client.request({"type": "join_room", "room_id": room_id})["success"]
+        # The disk fails: with a file size limit at the -wal file's size, the
+        # next commit cannot append its frames (EFBIG), which SQLite reports as
+        # a disk I/O error; CPython ignores SIGXFSZ, so the process lives on.
+        # The WAL only grows until a checkpoint (1,000 pages, or at close).
+        limit = os.path.getsize(f"{db}-wal")
+        resource.prlimit(process.pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+        for n in range(3):
+            reply = api.post("/rooms", {"name": f"Not now {n}"}, token=token)
+            assert reply.status == 503 and reply.json == UNAVAILABLE
+        assert client.request({"type": "send_message", "content": "lost"}) == FAILED_SAVE
+        assert api.get("/rooms", token=token).status == 200  # reads go on
+        resource.prlimit(process.pid, resource.RLIMIT_FSIZE,
+                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        assert api.post("/rooms", {"name": "Now"}, token=token).status == 201
+        assert client.request({"type": "send_message", "content": "kept"})["success"]
+        client.close()
+        process.send_signal(signal.SIGTERM)
+        _, log_text = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()
+    lines = log_text.splitlines()
+    assert len([line for line in lines if "writes to" in line and "fail" in line]) == 1, log_text
+    assert len([line for line in lines if "work again" in line]) == 1, log_text
+    assert "Traceback" not in log_text

@@ -8,7 +8,7 @@ from websockets.asyncio.client import connect as async_connect
 import swiftchat
 from conftest import NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient
 from test_recovery import in_room, say
-from test_security import FakeClock
+from conftest import FakeClock
 
 
 def authed(server, token):

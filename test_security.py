@@ -1,9 +1,12 @@
-"""Hostile input and abuse, tried through the real ports: files, throttles, methods, floods.
+"""Hostile input and abuse, tried through the real ports: files, throttles, methods, floods,
+request framing (smuggling), the page's security headers, and listening on IPv6.
 
 Raw request lines go through a plain socket, so nothing is normalised away
-the way urllib or a browser would (dot segments, percent escapes, NULs).
+the way urllib or a browser would (dot segments, percent escapes, NULs,
+duplicate or malformed headers).
 """
 
+import http.client
 import json
 import logging
 import os
@@ -12,24 +15,13 @@ import stat
 import threading
 
 import pytest
+from websockets.sync.client import connect
 
 import swiftchat
-from conftest import TEST_ITERATIONS, TEST_SECRET, Api, ChatClient
+from conftest import (TEST_ITERATIONS, TEST_SECRET, Api, ChatClient, FakeClock, cli_server,
+                      http_connection)
 
 ROOT_SECRET_FILE = "/etc/hostname"
-
-
-class FakeClock:
-    """A time.monotonic stand-in that moves only when told to."""
-
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += seconds
 
 
 @pytest.fixture
@@ -340,3 +332,279 @@ def test_ws_rate_sets_the_limit_and_zero_turns_it_off(tmp_path, clock):
         client.request({"type": "auth", "token": token})
         assert pings(client, 200) == [None] * 200
         client.close()
+
+
+# -- request framing (CONTRACT 1.2 "Requests and storage") ---------------------------
+
+@pytest.fixture(scope="module")
+def framing_server(tmp_path_factory):
+    """One server for the framing tables: each row only sends bytes and reads the answer."""
+    db = tmp_path_factory.mktemp("framing") / "chat.db"
+    with swiftchat.serve(http_port=0, ws_port=0, db=db, jwt_secret=TEST_SECRET,
+                         pbkdf2_iterations=TEST_ITERATIONS) as running:
+        yield running
+
+
+MALFORMED = {"success": False, "message": "Bad request", "error": "Malformed request"}
+# Sent after each refused request: a server that went on reading would answer it.
+FOLLOW_UP = b"GET /api/v1/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+INFO_ANSWERED = b"Server information retrieved successfully"
+
+
+def exchange(port, data):
+    """Send data exactly as given and read until the server hangs up; return all it sent.
+
+    A server that never hangs up fails the test with a TimeoutError.
+    """
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        try:
+            sock.sendall(data)
+            while chunk := sock.recv(65536):
+                received += chunk
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # it hung up with some of our bytes unread; what it sent before is kept
+    return received
+
+
+def split_responses(data):
+    """[(status, {lower-case name: [values]}, body)] of each HTTP response in data, in order."""
+    responses = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers.setdefault(name.lower(), []).append(value.strip())
+        length = int(headers.get("content-length", ["0"])[0])
+        responses.append((int(status_line.split(" ")[1]), headers, rest[:length]))
+        data = rest[length:]
+    return responses
+
+
+def refused_once(port, data, status):
+    """Send data and then FOLLOW_UP on one connection; the one answer's JSON envelope.
+
+    The server must answer exactly once, with status and a JSON error
+    envelope, and then hang up without reading on.
+    """
+    received = exchange(port, data + FOLLOW_UP)
+    assert received.count(b"HTTP/1.1 ") == 1, received
+    assert INFO_ANSWERED not in received
+    (answered, headers, body), = split_responses(received)
+    assert answered == status, received
+    assert headers["content-type"] == ["application/json"]
+    return json.loads(body)
+
+
+def post_echo(headers, body=b"hello"):
+    """A POST /api/v1/echo with the given header lines (CRLF-ended) and body."""
+    return b"POST /api/v1/echo HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n" + body
+
+
+CHUNKED_HELLO = b"5\r\nhello\r\n0\r\n\r\n"
+
+AMBIGUOUS = {
+    "two Content-Lengths, different": post_echo(b"Content-Length: 5\r\nContent-Length: 6\r\n", b"hello!"),
+    "two Content-Lengths, identical": post_echo(b"Content-Length: 5\r\nContent-Length: 5\r\n"),
+    "Content-Length +5": post_echo(b"Content-Length: +5\r\n"),
+    "Content-Length 5, 5": post_echo(b"Content-Length: 5, 5\r\n"),
+    "Content-Length 0x10": post_echo(b"Content-Length: 0x10\r\n", b"0123456789abcdef"),
+    "Content-Length -1": post_echo(b"Content-Length: -1\r\n"),
+    "Content-Length empty": post_echo(b"Content-Length:\r\n"),
+    "Content-Length 5.0": post_echo(b"Content-Length: 5.0\r\n"),
+    "Transfer-Encoding chunked": post_echo(b"Transfer-Encoding: chunked\r\n", CHUNKED_HELLO),
+    "Transfer-Encoding identity": post_echo(b"Transfer-Encoding: identity\r\n"),
+    "Transfer-Encoding and Content-Length": post_echo(
+        b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", CHUNKED_HELLO),
+    "space before the colon, Transfer-Encoding": post_echo(b"Transfer-Encoding : chunked\r\n",
+                                                           CHUNKED_HELLO),
+    "space before the colon, Content-Length": post_echo(b"Content-Length : 5\r\n"),
+    "tab before the colon": post_echo(b"Content-Length\t: 5\r\n"),
+    "header line without a colon": post_echo(b"Content-Length: 5\r\nX-Junk no colon here\r\n"),
+    "folded with a space": post_echo(b"Content-Length: 5\r\nX-Folded: first\r\n second\r\n"),
+    "folded with a tab": post_echo(b"Content-Length: 5\r\nX-Folded: first\r\n\tsecond\r\n"),
+    "folded Content-Length": post_echo(b"Content-Length:\r\n 5\r\n"),
+    "bare CR in a value": post_echo(b"Content-Length: 5\r\nX-Thing: a\rb\r\n"),
+    "NUL in a value": post_echo(b"Content-Length: 5\r\nX-Thing: a\x00b\r\n"),
+    "request line with two spaces": b"GET  /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n",
+    "request line of four parts": b"GET /api/v1/health HTTP/1.1 extra\r\nHost: x\r\n\r\n",
+    "no version (HTTP/0.9)": b"GET /api/v1/health\r\n\r\n",
+    "lower-case version": b"GET /api/v1/health http/1.1\r\nHost: x\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("request_bytes", AMBIGUOUS.values(), ids=AMBIGUOUS.keys())
+def test_an_ambiguous_request_is_a_400_and_the_connection_ends(framing_server, caplog, request_bytes):
+    with caplog.at_level(logging.DEBUG):
+        assert refused_once(framing_server.http_port, request_bytes, 400) == MALFORMED
+        assert Api(framing_server.http_port).get("/health").status == 200
+    assert "Traceback" not in caplog.text
+
+
+def test_a_request_hidden_in_a_body_behind_two_content_lengths_is_never_answered(framing_server, caplog):
+    """The smuggling case: a proxy that reads the first Content-Length sees two requests."""
+    hidden = b"GET /api/v1/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    smuggler = (b"POST /api/v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(hidden) + hidden)
+    with caplog.at_level(logging.DEBUG):
+        received = exchange(framing_server.http_port, smuggler)
+        assert Api(framing_server.http_port).get("/health").status == 200
+    assert received.count(b"HTTP/1.1 ") == 1 and INFO_ANSWERED not in received
+    (status, _, body), = split_responses(received)
+    assert status == 400 and json.loads(body) == MALFORMED
+    assert "Traceback" not in caplog.text
+
+
+REFUSED_OTHERWISE = {
+    "HTTP/2.0": (b"GET /api/v1/health HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+    "a header line over 65,536 bytes": (
+        b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65_537 + b"\r\n\r\n", 431),
+    "101 headers": (b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n"
+                    + b"".join(b"X-Header-%d: %d\r\n" % (n, n) for n in range(100)) + b"\r\n", 431),
+    "101 header lines, all of one name": (b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n"
+                                     + b"X-Thing: 1\r\n" * 100 + b"\r\n", 431),
+}
+
+
+@pytest.mark.parametrize("request_bytes, status", REFUSED_OTHERWISE.values(), ids=REFUSED_OTHERWISE.keys())
+def test_an_unsupported_version_or_oversized_head_is_refused_and_the_connection_ends(
+        framing_server, caplog, request_bytes, status):
+    with caplog.at_level(logging.DEBUG):
+        envelope = refused_once(framing_server.http_port, request_bytes, status)
+        assert Api(framing_server.http_port).get("/health").status == 200
+    assert envelope["success"] is False
+    assert isinstance(envelope["message"], str) and isinstance(envelope["error"], str)
+    assert "Traceback" not in caplog.text
+
+
+CLOSE = b"Connection: close\r\n"  # so that the server hangs up after its answer
+TOLERATED = {
+    "lower-case name": post_echo(CLOSE + b"content-length: 5\r\n"),
+    "upper-case name": post_echo(CLOSE + b"CONTENT-LENGTH: 5\r\n"),
+    "mixed-case name": post_echo(CLOSE + b"cOnTeNt-LeNgTh: 5\r\n"),
+    "whitespace around the value": post_echo(CLOSE + b"Content-Length:   5  \r\n"),
+    "tabs around the value": post_echo(CLOSE + b"Content-Length:\t5\t\r\n"),
+    "no whitespace": post_echo(CLOSE + b"Content-Length:5\r\n"),
+    "bare LF line ends": b"POST /api/v1/echo HTTP/1.1\nHost: x\nConnection: close\n"
+                         b"Content-Length: 5\n\nhello",
+    "some lines with a bare LF": post_echo(CLOSE + b"Content-Length: 5\nX-Thing: 1\r\n"),
+    "a repeated ordinary header": post_echo(CLOSE + b"Content-Length: 5\r\nX-Thing: 1\r\n"
+                                                    b"X-Thing: 2\r\n"),
+    "HTTP/1.0": b"POST /api/v1/echo HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello",
+}
+
+
+@pytest.mark.parametrize("request_bytes", TOLERATED.values(), ids=TOLERATED.keys())
+def test_an_unambiguous_request_in_any_permitted_form_is_served(framing_server, request_bytes):
+    (status, _, body), = split_responses(exchange(framing_server.http_port, request_bytes))
+    assert status == 200
+    assert json.loads(body)["data"]["received_data"] == "hello"
+
+
+def test_pipelined_keep_alive_requests_are_answered_in_order(framing_server):
+    both = (b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
+            b"GET /api/v1/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    first, second = split_responses(exchange(framing_server.http_port, both))
+    assert first[0] == second[0] == 200
+    assert json.loads(first[2])["message"] == "Server is running"
+    assert json.loads(second[2])["message"] == "Server information retrieved successfully"
+
+
+# -- the page's security headers -------------------------------------------------------
+
+CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+       "frame-ancestors 'none'")
+FRAMED_CSP = CSP.replace("'none'", "https://tool.example https://other.example")
+
+
+def page_headers(port, path):
+    """The headers of GET path, as {name: [values]}, after checking it answered 200."""
+    connection = http_connection(port)
+    connection.request("GET", path)
+    reply = connection.getresponse()
+    reply.read()
+    assert reply.status == 200, path
+    return {name: reply.headers.get_all(name) for name in
+            ("Content-Security-Policy", "X-Frame-Options", "Referrer-Policy")}
+
+
+@pytest.mark.parametrize("path", ["/", "/static/chat.js", "/static/chat.css"])
+def test_the_page_and_static_files_may_not_be_framed_or_leak_their_address(server, path):
+    assert page_headers(server.http_port, path) == {
+        "Content-Security-Policy": [CSP], "X-Frame-Options": ["DENY"],
+        "Referrer-Policy": ["no-referrer"]}
+
+
+@pytest.mark.parametrize("server_options", [
+    {"frame_ancestors": ["https://tool.example", "https://other.example"]}])
+@pytest.mark.parametrize("path", ["/", "/static/chat.js", "/static/chat.css"])
+def test_frame_ancestors_names_the_origins_that_may_frame_the_page(server, path):
+    assert page_headers(server.http_port, path) == {
+        "Content-Security-Policy": [FRAMED_CSP], "X-Frame-Options": None,
+        "Referrer-Policy": ["no-referrer"]}
+
+
+def test_the_frame_ancestors_flag_sets_the_policy(tmp_path):
+    with cli_server("--db", str(tmp_path / "chat.db"),
+                    "--frame-ancestors", "https://tool.example") as (_, http_port, _):
+        headers = page_headers(http_port, "/")
+    assert headers["Content-Security-Policy"] == [CSP.replace("'none'", "https://tool.example")]
+    assert headers["X-Frame-Options"] is None
+
+
+# -- listening on IPv6 -------------------------------------------------------------------
+
+@pytest.fixture
+def ipv6_loopback():
+    """Skips the test on a machine without an IPv6 loopback address."""
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 in this Python")
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback address here")
+
+
+def health_status(host, port):
+    connection = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        connection.request("GET", "/api/v1/health")
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def ws_auth(url, token):
+    """Connect to url, authenticate with token; the reply."""
+    with connect(url, proxy=None, open_timeout=5) as ws:
+        ws.send(json.dumps({"type": "auth", "token": token}))
+        return json.loads(ws.recv(timeout=5))
+
+
+@pytest.fixture
+def dual_stack(ipv6_loopback, tmp_path):
+    with swiftchat.serve(host="::", http_port=0, ws_port=0, db=tmp_path / "chat.db",
+                         jwt_secret=TEST_SECRET, pbkdf2_iterations=TEST_ITERATIONS) as running:
+        yield running
+
+
+@pytest.mark.parametrize("host", ["::1", "127.0.0.1"])
+def test_host_double_colon_serves_rest_over_ipv6_and_ipv4(dual_stack, host):
+    assert health_status(host, dual_stack.http_port) == 200
+
+
+@pytest.mark.parametrize("host", ["[::1]", "127.0.0.1"])
+def test_host_double_colon_serves_websocket_over_ipv6_and_ipv4(dual_stack, host):
+    token, _, _ = Api(dual_stack.http_port).register()
+    reply = ws_auth(f"ws://{host}:{dual_stack.ws_port}", token)
+    assert reply["message"] == "WebSocket authentication successful", reply
+
+
+def test_the_host_flag_takes_an_ipv6_address(ipv6_loopback, tmp_path):
+    with cli_server("--host", "::", "--db", str(tmp_path / "chat.db")) as (_, http_port, ws_port):
+        assert health_status("::1", http_port) == 200
+        token, _, _ = Api(http_port).register()
+        assert ws_auth(f"ws://[::1]:{ws_port}", token)["message"] == "WebSocket authentication successful"
