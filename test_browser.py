@@ -6,6 +6,7 @@ downloads no browser here. Without it they skip and say how to install it.
 
 import json
 import os
+import re
 import shutil
 import time
 
@@ -495,3 +496,170 @@ def test_the_favicon_is_served(server, new_page):
     page.reload()
     expect(page.locator("#login-form")).to_be_visible()
     assert Api(server.http_port).connection and failed == []
+
+
+# -- sessions that end, bidi text and a locked-down page (issue 20) -------------------------
+
+def session_token(page):
+    """The token the page holds, read where the page keeps it."""
+    return page.evaluate("sessionStorage.getItem('swiftchat.token')")
+
+
+def heard(client, content):
+    """Read a ChatClient's frames up to the message with this content (typing and the like pass by)."""
+    while True:
+        frame = client.recv()
+        data = frame.get("data") or {}
+        if data.get("type") == "message_received" and data.get("content") == content:
+            return frame
+
+
+def test_log_out_ends_the_session_on_the_server(new_page, api):
+    page = new_page()
+    register(page, "leaver")
+    token = session_token(page)
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    assert api.get("/users/me", token=token).status == 401
+
+
+def test_a_session_ended_elsewhere_signs_the_page_out_and_it_does_not_reconnect(new_page, api):
+    page = new_page(before_load=lambda page: page.clock.install())
+    sockets = []
+    page.on("websocket", lambda socket: sockets.append(socket))
+    register(page, "wanderer")
+    assert api.post("/auth/logout", token=session_token(page)).status == 200  # as another program would
+    expect(page.get_by_role("alert")).to_have_text("Your session has ended. Please log in again.")
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    page.clock.fast_forward("01:00")  # longer than any reconnect delay
+    assert page.evaluate("state.socket") is None and len(sockets) == 1
+
+
+def test_a_new_password_replaces_the_old_one_and_the_page_stays_signed_in(new_page, api):
+    page = new_page()
+    register(page, "quinn")
+    create_room(page, "Secrets")
+    page.get_by_role("button", name="Change password").focus()
+    page.keyboard.press("Enter")  # the form is reached from the keyboard
+    expect(page.get_by_label("Current password", exact=True)).to_be_focused()
+    page.keyboard.type("password123")
+    page.keyboard.press("Tab")
+    page.keyboard.type("a much better passphrase")
+    with page.expect_response("**/api/v1/auth/password") as changed:
+        page.keyboard.press("Enter")
+    form = page.get_by_role("form", name="Change password")
+    expect(form.get_by_role("status")).to_have_text("Password changed")
+    assert session_token(page) == changed.value.json()["data"]["token"]  # kept as a login's token is
+
+    assert api.post("/auth/login", {"username": "quinn", "password": "password123"}).status == 401
+    assert api.post("/auth/login", {"username": "quinn", "password": "a much better passphrase"}).status == 200
+    say(page, "still signed in")
+    expect(page.get_by_role("list", name="Messages").get_by_role("paragraph")).to_have_text(["still signed in"])
+
+
+def test_a_wrong_current_password_is_shown_and_the_user_stays_signed_in(new_page, api):
+    page = new_page()
+    register(page, "rhea")
+    page.get_by_role("button", name="Change password").click()
+    page.get_by_label("Current password", exact=True).fill("not-my-password")
+    page.get_by_label("New password", exact=True).fill("whatever I like")
+    page.get_by_role("button", name="Save password").click()
+    form = page.get_by_role("form", name="Change password")
+    expect(form.get_by_role("alert")).to_have_text("Current password is incorrect")
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    expect(page.get_by_role("button", name="Log in")).to_be_hidden()
+    assert api.get("/users/me", token=session_token(page)).status == 200
+
+
+def test_a_renewed_token_is_sent_on_the_open_socket_and_the_room_carries_on(server, new_page, api):
+    page = new_page(before_load=lambda page: page.clock.install())
+    sockets, history_loads = [], []
+    page.on("websocket", lambda socket: sockets.append(socket))
+    page.on("request", lambda request: history_loads.append(request.url)
+            if "/api/v1/messages?" in request.url else None)
+    register(page, "marathon")
+    create_room(page, "All day")
+    token, _, _ = api.register("sprinter")
+    friend = ChatClient(server.ws_port)
+    friend.request({"type": "auth", "token": token})
+    friend.request({"type": "join_room", "room_id": page.evaluate("state.joinedRoomId")})
+    messages = page.get_by_role("list", name="Messages").get_by_role("paragraph")
+    say(page, "before the hour")
+    expect(messages).to_have_text(["before the hour"])
+    heard(friend, "before the hour")
+
+    sent = []
+    sockets[0].on("framesent", lambda payload: sent.append(json.loads(payload)))
+    with sockets[0].expect_event("framereceived",
+                                 predicate=lambda payload: "WebSocket authentication successful" in payload):
+        with page.expect_response("**/api/v1/auth/refresh") as refreshed:
+            page.clock.fast_forward("56:00")
+    renewed = refreshed.value.json()["data"]["token"]
+    assert {"type": "auth", "token": renewed} in sent
+    assert not [frame for frame in sent if frame["type"] == "join_room"]  # no rejoin
+
+    say(page, "after the hour")
+    expect(messages).to_have_text(["before the hour", "after the hour"])  # nothing cleared or loaded twice
+    heard(friend, "after the hour")  # said in the same room on the server's side too
+    expect(page.get_by_role("heading", name="All day")).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_count(0)
+    assert len(history_loads) == 1 and len(sockets) == 1
+    friend.close()
+
+
+def unicode_bidi(locator):
+    return locator.evaluate("(element) => getComputedStyle(element).unicodeBidi")
+
+
+def test_bidi_controls_in_names_and_messages_cannot_reorder_the_page(new_page):
+    """U+202E (RIGHT-TO-LEFT OVERRIDE) in a name or message stays inside its own isolate."""
+    name, text, room = "\u202eevil", "\u202eolleh, the rest of the line", "\u2067Lounge"
+    page = new_page()
+
+    def from_a_bidi_author(route):  # usernames are ASCII on this server; the page must not rely on it
+        history = route.fetch().json()
+        for message in history["data"]["messages"]:
+            message["sender"]["username"] = name
+        route.fulfill(json=history)
+    page.route("**/api/v1/messages?*", from_a_bidi_author)
+    register(page, "vera")
+    create_room(page, room)
+    say(page, text)
+    page.reload()  # the history brings the message back, by the author above
+
+    messages = page.get_by_role("list", name="Messages")
+    author = messages.get_by_text(name, exact=True)
+    content = messages.get_by_text(text, exact=True)
+    expect(content).to_be_visible()
+    assert unicode_bidi(author) == "isolate" and unicode_bidi(content) == "isolate"
+    assert unicode_bidi(page.get_by_role("navigation", name="Rooms").get_by_text(room)) == "isolate"
+    assert unicode_bidi(page.get_by_role("heading", name=room)) == "isolate"
+
+    # The time still reads after the name, left to right, with the separator between.
+    name_right, time_left, time_text, meta_text = author.evaluate("""(element) => {
+        const time = element.parentElement.querySelector('time');
+        return [element.getBoundingClientRect().right, time.getBoundingClientRect().left,
+                time.textContent, element.parentElement.textContent];
+    }""")
+    assert meta_text == f"{name} · {time_text}" and re.match(r"\d\d:\d\d", time_text)
+    assert name_right < time_left
+
+
+def test_the_page_works_under_its_content_security_policy(new_page):
+    problems, documents = [], []
+
+    def watch(page):
+        page.on("console", lambda message: problems.append(message.text)
+                if "Content Security Policy" in message.text else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("response", lambda response: documents.append(response)
+                if response.request.resource_type == "document" else None)
+    page = new_page(before_load=watch)
+    assert "default-src 'self'" in documents[0].headers["content-security-policy"]
+    register(page, "careful")
+    create_room(page, "Locked down")
+    say(page, "nothing inline here")
+    expect(page.get_by_role("list", name="Messages").get_by_role("paragraph")).to_have_text(["nothing inline here"])
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("form", name="Change password")).to_be_visible()
+    assert problems == []

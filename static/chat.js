@@ -1,7 +1,10 @@
 // SwiftChat's browser client. It uses only the public API, like any other
 // client: REST for accounts, rooms, members and history, the WebSocket for
 // live chat. Everything a user typed is put on the page with textContent,
-// never as HTML.
+// never as HTML, and in a bidi isolate (a <bdi>, or `unicode-bidi: isolate`
+// in chat.css), so that control characters such as U+202E cannot reorder
+// the words around it. Nothing here is inline script or style: the server
+// sends a Content-Security-Policy that forbids both.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -11,6 +14,7 @@ const TYPING_EVERY_MS = 2000;       // we tell the room we are typing at most th
 const TYPING_SHOWN_MS = 4000;       // and show someone else's typing for this long
 const REFRESH_BEFORE_MS = 5 * 60 * 1000;  // a token is renewed this long before it expires
 const PAGE = 50;                    // messages per history page
+const SESSION_ENDED = 4001;         // close code: logged out elsewhere, password changed, or too old
 
 const state = {
   token: sessionStorage.getItem('swiftchat.token'),
@@ -21,6 +25,7 @@ const state = {
   rooms: [],
   members: [],
   socket: null,
+  authenticated: false, // this socket's first `auth` was answered; later answers are for renewed tokens
   wsPort: null,
   retryDelay: 500,     // ms; doubles after each failed reconnect, up to 10 s
   // The conversation on screen: messages (by id, oldest first) and notices.
@@ -45,7 +50,9 @@ async function api(method, path, body) {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
   });
   const reply = await response.json();
-  if (response.status === 401 && state.token && !path.startsWith('/auth/login')) {
+  // "Invalid credentials" is about a password just typed (at login, or the
+  // current one when changing it); any other 401 means the session is over.
+  if (response.status === 401 && state.token && reply.message !== 'Invalid credentials') {
     logout('Your session has expired. Please log in again.');
   }
   if (!reply.success) throw new Error(reply.error || reply.message);
@@ -81,6 +88,20 @@ function newClientId() {
     ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
 }
 
+// Text a user wrote, as an element of its own bidi isolate.
+function isolated(text, className) {
+  const bdi = document.createElement('bdi');
+  if (className) bdi.className = className;
+  bdi.textContent = text;
+  return bdi;
+}
+
+// The same for plain strings such as tooltips: FIRST STRONG ISOLATE ... POP
+// DIRECTIONAL ISOLATE.
+function isolatedString(text) {
+  return `\u2068${text}\u2069`;
+}
+
 // -- the conversation ----------------------------------------------------------
 
 function dayLabel(timestamp) {
@@ -98,7 +119,8 @@ function elementsFor(item, previous) {
   if (item.kind === 'notice') {
     const li = document.createElement('li');
     li.className = 'notice';
-    li.textContent = item.text;
+    if (item.who) li.append(isolated(item.who), ' ');
+    li.append(item.text);
     return [li];
   }
   const elements = [];
@@ -114,16 +136,20 @@ function elementsFor(item, previous) {
   const li = document.createElement('li');
   li.className = 'message' + (item.user_id === state.user.id ? ' mine' : '') + (continued ? ' continued' : '');
   li.dataset.id = item.id ?? '';
-  const time = new Date(item.timestamp * 1000).toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'});
-  li.title = `${item.username}, ${new Date(item.timestamp * 1000).toLocaleString()}`;
+  const when = new Date(item.timestamp * 1000);
+  li.title = `${isolatedString(item.username)}, ${when.toLocaleString()}`;
   if (!continued) {
+    const time = document.createElement('time');
+    time.dateTime = when.toISOString();
+    time.textContent = when.toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'});
     const meta = document.createElement('span');
     meta.className = 'meta';
-    meta.textContent = `${item.username} · ${time}`;
+    meta.append(isolated(item.username, 'author'), ' · ', time);
     li.append(meta);
   }
   const content = document.createElement('p');
   content.className = 'content';
+  content.dir = 'auto';  // a message in Arabic or Hebrew reads right to left
   content.textContent = item.content;
   li.append(content);
   elements.push(li);
@@ -184,8 +210,9 @@ function appendItem(item, mine) {
   else $('new-messages').hidden = false;
 }
 
-function addNotice(text) {
-  appendItem({kind: 'notice', text}, false);
+// A notice; `who`, a user's name, comes first and is isolated from the text.
+function addNotice(text, who) {
+  appendItem({kind: 'notice', text, who}, false);
 }
 
 function rememberLastId(id) {
@@ -271,9 +298,10 @@ function fillTheView() {
 function renderTyping() {
   const now = Date.now();
   for (const [userId, who] of state.typing) if (who.until <= now) state.typing.delete(userId);
-  const names = [...state.typing.values()].map((who) => who.username);
-  $('typing').textContent = names.length === 0 ? ''
-    : names.length === 1 ? `${names[0]} is typing…` : `${names.join(', ')} are typing…`;
+  const names = [...state.typing.values()].map((who) => isolated(who.username));
+  const line = names.flatMap((name, i) => (i === 0 ? [name] : [', ', name]));
+  if (names.length > 0) line.push(names.length === 1 ? ' is typing…' : ' are typing…');
+  $('typing').replaceChildren(...line);
 }
 
 function showTyping(data) {
@@ -302,6 +330,9 @@ function saveSession(data) {
   sessionStorage.setItem('swiftchat.token', state.token);
   sessionStorage.setItem('swiftchat.user', JSON.stringify(state.user));
   scheduleRefresh();
+  // An open connection is given each new token (after a refresh or a new
+  // password); the server keeps it in its room, and onAuthenticated ignores the answer.
+  send({type: 'auth', token: state.token}, true);
 }
 
 // A token lives an hour; ask for a new one a few minutes before it ends,
@@ -336,14 +367,32 @@ async function signIn(path) {
   }
 }
 
+// "Log out": the server ends the session, then the page forgets it. Our
+// socket goes first, so that neither its close nor the server's 4001 is
+// taken for a dropped connection.
+async function endSession() {
+  const socket = state.socket;
+  state.socket = null;
+  if (socket) socket.close(1000);
+  try {
+    await api('POST', '/auth/logout');
+  } catch (error) {
+    // Ended already, or the server is out of reach: signing out here is all that is left.
+  }
+  logout();
+}
+
+// Forget the session on this page (the server may not know: see endSession).
 function logout(reason) {
   state.token = null;  // first, so the socket's close does not reconnect
   clearTimeout(state.refreshTimer);
   if (state.socket) state.socket.close(1000);
   sessionStorage.clear();
   Object.assign(state, {user: null, roomId: null, joinedRoomId: null, socket: null, items: [], unsent: []});
+  showPasswordForm(false);
   $('chat-view').hidden = true;
   $('login-view').hidden = false;
+  $('change-password').hidden = true;
   $('logout').hidden = true;
   $('whoami').textContent = '';
   setStatus('');
@@ -353,6 +402,7 @@ function logout(reason) {
 function showChat() {
   $('login-view').hidden = true;
   $('chat-view').hidden = false;
+  $('change-password').hidden = false;
   $('logout').hidden = false;
   $('whoami').textContent = state.user.username;
   $('whoami').title = state.user.username;
@@ -360,6 +410,35 @@ function showChat() {
   scheduleRefresh();
   refreshRooms();
   connect();
+}
+
+// -- a new password -------------------------------------------------------------
+
+function showPasswordForm(shown) {
+  $('password-form').hidden = !shown;
+  $('change-password').setAttribute('aria-expanded', String(shown));
+  $('password-form').reset();
+  showPasswordOutcome('', '');
+  if (shown) $('old-password').focus();
+}
+
+function showPasswordOutcome(error, done) {
+  $('password-error').textContent = error;
+  $('password-changed').textContent = done;
+}
+
+// The answer is a token of this same session, as login's; every other
+// session of the user ends (their sockets are closed with 4001).
+async function changePassword() {
+  showPasswordOutcome('', '');
+  try {
+    saveSession(await api('POST', '/auth/password',
+                          {old_password: $('old-password').value, new_password: $('new-password').value}));
+    $('password-form').reset();
+    showPasswordOutcome('', 'Password changed');
+  } catch (error) {
+    showPasswordOutcome(error.message, '');
+  }
 }
 
 // -- rooms ------------------------------------------------------------------
@@ -380,11 +459,10 @@ function renderRooms() {
     const button = document.createElement('button');
     button.type = 'button';
     button.dataset.roomId = room.id;
-    button.title = room.description ? `${room.name}: ${room.description}` : room.name;
+    button.title = room.description
+      ? `${isolatedString(room.name)}: ${isolatedString(room.description)}` : room.name;
     button.setAttribute('aria-current', String(room.id === state.joinedRoomId));
-    const name = document.createElement('span');
-    name.className = 'room-name';
-    name.textContent = room.name;
+    const name = isolated(room.name, 'room-name');
     const count = document.createElement('span');
     count.className = 'count';
     count.textContent = `${room.member_count} member${room.member_count === 1 ? '' : 's'}`;
@@ -507,9 +585,7 @@ function renderMembers() {
     dot.className = 'dot' + (member.is_online ? ' online' : '');
     dot.setAttribute('aria-label', member.is_online ? 'online' : 'offline');
     dot.setAttribute('role', 'img');
-    const name = document.createElement('span');
-    name.className = 'name';
-    name.textContent = member.username;
+    const name = isolated(member.username, 'name');
     name.title = member.username;
     li.append(dot, name);
     if (member.in_room) {
@@ -534,6 +610,7 @@ async function connect() {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
   const socket = new WebSocket(`${scheme}://${location.hostname}:${state.wsPort}`);
   state.socket = socket;
+  state.authenticated = false;
   setStatus('Connecting…');
   socket.onopen = () => socket.send(JSON.stringify({type: 'auth', token: state.token}));
   socket.onmessage = (event) => onFrame(JSON.parse(event.data));
@@ -559,6 +636,8 @@ function onSocketClosed(socket, event) {
     showError('You signed in from another window, so this one was disconnected. Reload to take over.');
   } else if (event.code === 1008) {
     logout('Your session has expired. Please log in again.');
+  } else if (event.code === SESSION_ENDED) {  // a new connection would be refused too
+    logout('Your session has ended. Please log in again.');
   } else {
     reconnectLater();
   }
@@ -583,12 +662,12 @@ function onFrame(frame) {
   switch (data.type) {
     case 'room_joined': return onRoomJoined(data);
     case 'user_joined':
-      addNotice(`${data.username} joined`);
+      addNotice('joined', data.username);
       refreshMembers();
       return refreshRooms();
     case 'user_left':
       clearTyping(data.user_id);
-      addNotice(`${data.username} left`);
+      addNotice('left', data.username);
       return refreshMembers();
     case 'user_typing': return showTyping(data);
     case 'message_sent':
@@ -605,6 +684,8 @@ function onFrame(frame) {
 }
 
 function onAuthenticated() {
+  if (state.authenticated) return;  // a renewed token accepted: same connection, same room
+  state.authenticated = true;
   setStatus('Connected');
   showError('');
   state.retryDelay = 500;
@@ -625,7 +706,18 @@ $('login-form').addEventListener('submit', (event) => {
 $('register-button').addEventListener('click', () => {
   if ($('login-form').reportValidity()) signIn('/auth/register');
 });
-$('logout').addEventListener('click', () => logout());
+$('logout').addEventListener('click', endSession);
+
+$('change-password').addEventListener('click', () => showPasswordForm($('password-form').hidden));
+$('password-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  changePassword();
+});
+$('password-form').addEventListener('keydown', (event) => {
+  if (event.key !== 'Escape') return;
+  showPasswordForm(false);
+  $('change-password').focus();
+});
 
 $('create-room-form').addEventListener('submit', async (event) => {
   event.preventDefault();
