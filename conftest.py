@@ -219,6 +219,47 @@ class ChatClient:
         self.ws.close()
 
 
+# -- small conversations ------------------------------------------------------------
+
+def in_room(api, server, room_id, token=None):
+    """A client authenticated (as a new user unless token is given) and in room_id."""
+    token = token or api.register()[0]
+    client = ChatClient(server.ws_port)
+    client.request({"type": "auth", "token": token})
+    assert client.request({"type": "join_room", "room_id": room_id})["success"]
+    return client, token
+
+
+def say(client, content, **fields):
+    """Send a message; return our own answer, skipping the room's frames meanwhile."""
+    client.send({"type": "send_message", "content": content, **fields})
+    while True:
+        frame = client.recv()
+        if not frame["success"] or frame["data"]["type"] == "message_sent":
+            return frame
+
+
+def frames_of_type(client, frame_type, count):
+    """The next `count` frames of one data type, skipping any others in between."""
+    found = []
+    while len(found) < count:
+        frame = client.recv(timeout=10)
+        if not frame["success"] or frame["data"].get("type") == frame_type:
+            found.append(frame)
+    return found
+
+
+def history(api, room_id, token):
+    """Every message of a room, oldest first, read page by page with before=."""
+    messages, before = [], ""
+    while True:
+        page = api.get(f"/messages?room_id={room_id}&limit=100{before}", token=token).data["messages"]
+        messages = page + messages
+        if len(page) < 100:
+            return messages
+        before = f"&before={page[0]['id']}"
+
+
 @pytest.fixture
 def chat(server):
     """A factory of authenticated chat clients; all are closed after the test."""

@@ -16,11 +16,13 @@ import re
 import time
 
 __all__ = [
-    "ApiError", "bad_request", "envelope", "encode", "parse_json_object", "text_field",
+    "VERSION", "ApiError", "bad_request", "envelope", "encode", "parse_json_object", "text_field",
     "username", "password", "room_name", "description", "content", "trimmed_text",
     "client_id", "message_id",
     "query_int", "trusted_proxies", "client_address", "now", "iso",
 ]
+
+VERSION = "1.2.0"  # the API's version (GET /info, OpenAPI); CONTRACT: 1.2.0 from the first 1.2 change
 
 MAX_USERNAME, MAX_PASSWORD, MAX_ROOM_NAME, MAX_DESCRIPTION, MAX_CONTENT = 32, 128, 64, 500, 4000
 MAX_CLIENT_ID = 64

@@ -54,7 +54,6 @@ MIGRATIONS = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 WRITE_TIMEOUT = 1.0  # seconds a write may wait for the lock and the database together
-PAGE_CACHE_SECONDS = 2.0  # how long a cached page of rooms or history may be served
 
 log = logging.getLogger("swiftchat.store")
 
@@ -138,58 +137,13 @@ def make_private(path):
             os.chmod(name, 0o600)
 
 
-class PageCache:
-    """The pages of rooms and history last read, until this store next writes.
+class Database:
+    """The connections to one SQLite file, and the one way to read and write through them.
 
-    Why: sqlite3 hands the GIL back and forth once per row it steps over, and
-    with many request threads each hand-off waits its turn. Measured with 50
-    rooms: GET /rooms served 2,200 requests/s over one connection but 300
-    over fifty, though the query itself takes 0.1 ms. Pages are read far
-    more often than they change, so the last ones are kept. Every write
-    through this store forgets them all (a generation counter stops a read
-    that raced a write from storing what it saw), and an entry lives at most
-    PAGE_CACHE_SECONDS, so a write by another process shows up soon too.
-    """
-
-    MAX_PAGES = 256
-
-    def __init__(self):
-        self._pages = {}  # key -> (expires at, rows); rows are shared: never change them
-        self._generation = 0
-        self._lock = threading.Lock()
-
-    def get(self, key, read):
-        """The cached page for key, or read() (and remember what it gave)."""
-        now = time.monotonic()
-        with self._lock:
-            hit = self._pages.get(key)
-            generation = self._generation
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        value = read()
-        with self._lock:
-            if generation == self._generation:  # nothing was written while we read
-                if len(self._pages) >= self.MAX_PAGES:
-                    self._pages.clear()
-                self._pages[key] = (now + PAGE_CACHE_SECONDS, value)
-        return value
-
-    def forget(self):
-        with self._lock:
-            self._generation += 1
-            self._pages.clear()
-
-
-class Store:
-    """Access to the SwiftChat database from any thread.
-
-    Users:    create_user, user, user_with_password, list_users, set_password
-    Sessions: create_session, session_user, end_sessions, sessions_ended_since, data_changed
-    Rooms:    create_room, room, list_rooms, update_description, delete_room
-    Members:  add_member, is_member, room_members, remove_member
-    Messages: add_message, add_messages, messages, messages_after
-    Settings: setting
-    Lifetime: close
+    _rows and _row read on a pooled reader connection; _transaction writes
+    on the writer, under its lock. Store builds every query on these.
+    Also: setting (a value that must survive restarts), data_changed,
+    generation, close.
     """
 
     def __init__(self, path):
@@ -214,7 +168,10 @@ class Store:
         # reads share the writer (under the lock) and nothing else changes.
         self._idle_readers = collections.deque()
         self._shared = self._path == ":memory:"
-        self._pages = PageCache()
+        # Counts this store's commits: a page read at one generation is
+        # still what the database holds while it has not moved (a cache's
+        # rule: swiftchat_routes.PageCache). An int's += under the lock is enough.
+        self.generation = 0
 
     def _upgrade(self):
         """Bring the database to SCHEMA_VERSION: migrate an older one in place, then schema.sql.
@@ -332,7 +289,7 @@ class Store:
             self._db.execute(f"PRAGMA busy_timeout = {max(0, int(left * 1000))}")
             with self._db:
                 yield self._db
-            self._pages.forget()
+            self.generation += 1
             self._writes_work()
         except sqlite3.Error as exc:
             error = write_error(exc)
@@ -377,6 +334,129 @@ class Store:
             value = make_default()
             db.execute("INSERT INTO settings (key, value) VALUES (?, ?)", (key, value))
             return value
+
+    def data_changed(self):
+        """Whether anyone (this process's writer, or another process) committed since the last call.
+
+        Uses SQLite's `PRAGMA data_version` on a connection of its own,
+        which changes whenever another connection commits: a cheap way for
+        a server to notice what a command-line tool did to its database.
+        """
+        if self._shared:
+            return False
+        with self._lock_for_versions:
+            if self._versions is None:
+                self._versions = self._connect_reader()
+            version = self._versions.execute("PRAGMA data_version").fetchone()[0]
+            changed, self._last_version = version != self._last_version, version
+        return changed
+
+
+
+class ChatMessages:
+    """The chat messages' queries, for Store (a mix-in, as socketserver.ThreadingMixIn is one).
+
+    The table every chat message is written to (in group commit's batches)
+    and read back from (history, replay), kept apart because it is the
+    hot path. It uses Database's _transaction and _rows.
+    """
+
+    def add_message(self, room_id, user_id, content, timestamp, client_id=None):
+        """Save a chat message; return {id, content, timestamp, duplicate} once committed.
+
+        A client_id the same user already sent with the same room and
+        content saves nothing: the first message comes back, with
+        duplicate=True. With another room or content it is ClientIdReused.
+        """
+        [saved] = self.add_messages([(room_id, user_id, content, timestamp, client_id)])
+        if isinstance(saved, StoreError):
+            raise saved
+        return saved
+
+    def add_messages(self, messages):
+        """Save (room_id, user_id, content, timestamp, client_id) messages in one transaction.
+
+        Returns, in order, what add_message would for each, or the
+        StoreError that one message met on its own (its room was deleted a
+        moment ago); the others are saved all the same. A failure of the
+        transaction itself (busy, read-only, disk full) raises for all.
+
+        Why: the commit is most of the cost of saving a message (it writes
+        the table's and both indexes' pages to the log), and messages that
+        arrive together can share one (group commit).
+        """
+        saved = []
+        with self._transaction() as db:
+            for message in messages:
+                try:
+                    saved.append(self._insert_message(db, *message))
+                except sqlite3.IntegrityError as exc:
+                    # SQLite undid only the failed statement; the transaction goes on.
+                    saved.append(store_error(exc))
+                except ClientIdReused as exc:
+                    saved.append(exc)
+        return saved
+
+    @staticmethod
+    def _insert_message(db, room_id, user_id, content, timestamp, client_id):
+        if client_id is not None:
+            first = db.execute(
+                "SELECT id, room_id, content, timestamp FROM messages"
+                " WHERE user_id = ? AND client_id = ?",
+                (user_id, client_id),
+            ).fetchone()
+            if first is not None and (first["room_id"], first["content"]) != (room_id, content):
+                raise ClientIdReused(client_id)
+            if first is not None:
+                return {"id": first["id"], "content": content, "timestamp": first["timestamp"],
+                        "duplicate": True}
+        cursor = db.execute(
+            "INSERT INTO messages (room_id, user_id, content, timestamp, client_id)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (room_id, user_id, content, timestamp, client_id),
+        )
+        return {"id": cursor.lastrowid, "content": content, "timestamp": timestamp,
+                "duplicate": False}
+
+    def messages(self, room_id, limit, before=None):
+        """The newest `limit` messages of a room older than id `before`, oldest first."""
+        if before is None:
+            before = 2**63 - 1  # SQLite's largest integer: no upper bound
+        # The inner query walks messages_by_room backwards from `before` and
+        # stops after `limit` rows; the outer one puts them in reading order.
+        return self._rows(
+            "SELECT * FROM ("
+            " SELECT m.id, m.room_id, m.user_id, m.content, m.timestamp, u.username"
+            " FROM messages m JOIN users u ON u.id = m.user_id"
+            " WHERE m.room_id = ? AND m.id < ?"
+            " ORDER BY m.id DESC LIMIT ?"
+            ") ORDER BY id",
+            (room_id, before, limit),
+        )
+
+    def messages_after(self, room_id, since, limit):
+        """The newest `limit` messages of a room with ids above `since`, oldest first."""
+        return self._rows(
+            "SELECT * FROM ("
+            " SELECT m.id, m.room_id, m.user_id, m.content, m.timestamp, u.username"
+            " FROM messages m JOIN users u ON u.id = m.user_id"
+            " WHERE m.room_id = ? AND m.id > ?"
+            " ORDER BY m.id DESC LIMIT ?"
+            ") ORDER BY id",
+            (room_id, since, limit),
+        )
+
+
+class Store(ChatMessages, Database):
+    """Access to the SwiftChat database from any thread.
+
+    Users:    create_user, user, user_with_password, list_users, set_password
+    Sessions: create_session, session_user, end_sessions, sessions_ended_since
+    Rooms:    create_room, room, list_rooms, update_description, delete_room
+    Members:  add_member, is_member, room_members, remove_member
+    Messages: add_message, add_messages, messages, messages_after
+    And from Database: setting, data_changed, generation, close.
+    """
 
     # -- users -------------------------------------------------------------
 
@@ -466,22 +546,6 @@ class Store:
         return [row["id"] for row in self._rows(
             "SELECT id FROM sessions WHERE ended_at >= ?", (when,))]
 
-    def data_changed(self):
-        """Whether anyone (this process's writer, or another process) committed since the last call.
-
-        Uses SQLite's `PRAGMA data_version` on a connection of its own,
-        which changes whenever another connection commits: a cheap way for
-        a server to notice what a command-line tool did to its database.
-        """
-        if self._shared:
-            return False
-        with self._lock_for_versions:
-            if self._versions is None:
-                self._versions = self._connect_reader()
-            version = self._versions.execute("PRAGMA data_version").fetchone()[0]
-            changed, self._last_version = version != self._last_version, version
-        return changed
-
     # -- rooms -------------------------------------------------------------
 
     def create_room(self, name, description, creator_id, created_at):
@@ -514,19 +578,17 @@ class Store:
 
     def list_rooms(self, limit, offset):
         """One page of rooms in creation order (rowid order), with member counts, and the number of all rooms."""
-        return self._pages.get(("rooms", limit, offset), lambda: (
-            # The correlated COUNT reads the room_members primary key index,
-            # so the whole page costs one query however many rooms it holds.
-            self._rows(
-                "SELECT r.id, r.name, r.description, r.creator_id,"
-                " (SELECT COUNT(*) FROM room_members m WHERE m.room_id = r.id)"
-                "   AS member_count,"
-                " r.created_at"
-                " FROM rooms r ORDER BY r.rowid LIMIT ? OFFSET ?",
-                (limit, offset),
-            ),
-            self._row("SELECT COUNT(*) AS n FROM rooms")["n"],
-        ))
+        # The correlated COUNT reads the room_members primary key index,
+        # so the whole page costs one query however many rooms it holds.
+        rooms = self._rows(
+            "SELECT r.id, r.name, r.description, r.creator_id,"
+            " (SELECT COUNT(*) FROM room_members m WHERE m.room_id = r.id)"
+            "   AS member_count,"
+            " r.created_at"
+            " FROM rooms r ORDER BY r.rowid LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        return rooms, self._row("SELECT COUNT(*) AS n FROM rooms")["n"]
 
     def update_description(self, room_id, description):
         with self._transaction() as db:
@@ -587,90 +649,3 @@ class Store:
                 (room_id, user_id),
             )
             return cursor.rowcount > 0
-
-    # -- messages ----------------------------------------------------------
-
-    def add_message(self, room_id, user_id, content, timestamp, client_id=None):
-        """Save a chat message; return {id, content, timestamp, duplicate} once committed.
-
-        A client_id the same user already sent with the same room and
-        content saves nothing: the first message comes back, with
-        duplicate=True. With another room or content it is ClientIdReused.
-        """
-        [saved] = self.add_messages([(room_id, user_id, content, timestamp, client_id)])
-        if isinstance(saved, StoreError):
-            raise saved
-        return saved
-
-    def add_messages(self, messages):
-        """Save (room_id, user_id, content, timestamp, client_id) messages in one transaction.
-
-        Returns, in order, what add_message would for each, or the
-        StoreError that one message met on its own (its room was deleted a
-        moment ago); the others are saved all the same. A failure of the
-        transaction itself (busy, read-only, disk full) raises for all.
-
-        Why: the commit is most of the cost of saving a message (it writes
-        the table's and both indexes' pages to the log), and messages that
-        arrive together can share one (group commit).
-        """
-        saved = []
-        with self._transaction() as db:
-            for message in messages:
-                try:
-                    saved.append(self._insert_message(db, *message))
-                except sqlite3.IntegrityError as exc:
-                    # SQLite undid only the failed statement; the transaction goes on.
-                    saved.append(store_error(exc))
-                except ClientIdReused as exc:
-                    saved.append(exc)
-        return saved
-
-    @staticmethod
-    def _insert_message(db, room_id, user_id, content, timestamp, client_id):
-        if client_id is not None:
-            first = db.execute(
-                "SELECT id, room_id, content, timestamp FROM messages"
-                " WHERE user_id = ? AND client_id = ?",
-                (user_id, client_id),
-            ).fetchone()
-            if first is not None and (first["room_id"], first["content"]) != (room_id, content):
-                raise ClientIdReused(client_id)
-            if first is not None:
-                return {"id": first["id"], "content": content, "timestamp": first["timestamp"],
-                        "duplicate": True}
-        cursor = db.execute(
-            "INSERT INTO messages (room_id, user_id, content, timestamp, client_id)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (room_id, user_id, content, timestamp, client_id),
-        )
-        return {"id": cursor.lastrowid, "content": content, "timestamp": timestamp,
-                "duplicate": False}
-
-    def messages(self, room_id, limit, before=None):
-        """The newest `limit` messages of a room older than id `before`, oldest first."""
-        if before is None:
-            before = 2**63 - 1  # SQLite's largest integer: no upper bound
-        # The inner query walks messages_by_room backwards from `before` and
-        # stops after `limit` rows; the outer one puts them in reading order.
-        return self._pages.get(("messages", room_id, limit, before), lambda: self._rows(
-            "SELECT * FROM ("
-            " SELECT m.id, m.room_id, m.user_id, m.content, m.timestamp, u.username"
-            " FROM messages m JOIN users u ON u.id = m.user_id"
-            " WHERE m.room_id = ? AND m.id < ?"
-            " ORDER BY m.id DESC LIMIT ?"
-            ") ORDER BY id",
-            (room_id, before, limit),
-        ))
-
-    def messages_after(self, room_id, since, limit):
-        """The newest `limit` messages of a room with ids above `since`, oldest first."""
-        return self._rows(
-            "SELECT * FROM ("
-            " SELECT m.id, m.room_id, m.user_id, m.content, m.timestamp, u.username"
-            " FROM messages m JOIN users u ON u.id = m.user_id"
-            " WHERE m.room_id = ? AND m.id > ?"
-            " ORDER BY m.id DESC LIMIT ?"
-            ") ORDER BY id",
-            (room_id, since, limit),
-        )

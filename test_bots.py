@@ -11,15 +11,12 @@ import select
 import subprocess
 import sys
 import threading
-import time
 
 import jwt
 import pytest
 
 import swiftchat
-from conftest import NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient
-from test_faults import frames_of_type, history
-from test_recovery import in_room, say
+from conftest import TEST_SECRET, Api, ChatClient, frames_of_type, history, in_room, say
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.join(HERE, "examples")
@@ -212,7 +209,7 @@ def test_the_echo_bot_answers_and_after_a_drop_catches_up_with_since(server, api
         say(listener, "hello bot")
         assert listener.recv_type("message_received")["data"]["content"] == "echo: hello bot"
         # Drop the bot's connection as a network failure would, and talk meanwhile.
-        server.websocket.call(lambda: server.hub.clients[bot_room["bot_id"]].websocket.transport.abort())
+        server.core.call(lambda: server.core.clients[bot_room["bot_id"]].websocket.transport.abort())
         frames_of_type(listener, "user_left", 1)
         say(listener, "said while you were away")
         answers = [f["data"]["content"] for f in frames_of_type(listener, "message_received", 1)]

@@ -27,23 +27,12 @@ from websockets.frames import Opcode
 from websockets.uri import parse_uri
 
 import swiftchat
-from conftest import (NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient, end_process, run_cli,
-                      start_cli)
+from conftest import (NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient, end_process,
+                      frames_of_type, history, run_cli, start_cli)
 
 BUSY = {"success": False, "message": "Service unavailable", "error": "Database busy"}
 FAILED_SAVE = {"success": False, "message": "Failed to save message",
                "error": "Database operation failed"}
-
-
-def history(api, room_id, token):
-    """Every message of a room, oldest first, read page by page with before=."""
-    messages, before = [], ""
-    while True:
-        page = api.get(f"/messages?room_id={room_id}&limit=100{before}", token=token).data["messages"]
-        messages = page + messages
-        if len(page) < 100:
-            return messages
-        before = f"&before={page[0]['id']}"
 
 
 class WriteLock:
@@ -66,16 +55,6 @@ class WriteLock:
         assert self.process.wait(timeout=10) == 0
         self.process.stdin.close()
         self.process.stdout.close()
-
-
-def frames_of_type(client, frame_type, count):
-    """The next `count` frames of one data type, skipping any others in between."""
-    found = []
-    while len(found) < count:
-        frame = client.recv(timeout=10)
-        if not frame["success"] or frame["data"].get("type") == frame_type:
-            found.append(frame)
-    return found
 
 
 def timed(function, *args, **kwargs):

@@ -6,9 +6,7 @@ import pytest
 from websockets.asyncio.client import connect as async_connect
 
 import swiftchat
-from conftest import NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient
-from test_recovery import in_room, say
-from conftest import FakeClock
+from conftest import NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient, FakeClock, in_room
 
 
 def authed(server, token):

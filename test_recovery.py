@@ -11,32 +11,14 @@ import pytest
 import accounts
 import store
 import swiftchat
-from conftest import NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient
-from test_faults import frames_of_type, history
-
-
-def in_room(api, server, room_id, token=None):
-    """A client authenticated (as a new user unless token is given) and in room_id."""
-    token = token or api.register()[0]
-    client = ChatClient(server.ws_port)
-    client.request({"type": "auth", "token": token})
-    assert client.request({"type": "join_room", "room_id": room_id})["success"]
-    return client, token
+from conftest import (NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient, history, in_room,
+                      say)
 
 
 @pytest.fixture
 def room(api):
     token, _, _ = api.register()
     return api.create_room(token, "Recovery"), token
-
-
-def say(client, content, **fields):
-    """Send a message; return our own answer, skipping the room's frames meanwhile."""
-    client.send({"type": "send_message", "content": content, **fields})
-    while True:
-        frame = client.recv()
-        if not frame["success"] or frame["data"]["type"] == "message_sent":
-            return frame
 
 
 # -- client_id ---------------------------------------------------------------------

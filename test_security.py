@@ -18,6 +18,7 @@ import pytest
 from websockets.sync.client import connect
 
 import swiftchat
+import swiftchat_routes
 from conftest import (TEST_ITERATIONS, TEST_SECRET, Api, ChatClient, FakeClock, cli_server,
                       http_connection)
 
@@ -89,7 +90,7 @@ def test_a_symlink_out_of_the_static_folder_is_not_followed(server, tmp_path, mo
     (static / "ok.txt").write_text("inside")
     (tmp_path / "secret.txt").write_text("outside")
     (static / "leak.txt").symlink_to(tmp_path / "secret.txt")
-    monkeypatch.setattr(swiftchat, "STATIC_DIR", static)
+    monkeypatch.setattr(swiftchat_routes, "STATIC_DIR", static)
     assert raw_request(server.http_port, b"GET /static/ok.txt HTTP/1.1")[2] == b"inside"
     status, _, body = raw_request(server.http_port, b"GET /static/leak.txt HTTP/1.1")
     assert status == 404 and b"outside" not in body

@@ -1,6 +1,5 @@
 """The REST API, the store beneath it, and the command line, tested through real ports."""
 
-import http.client
 import io
 import json
 import logging
@@ -19,6 +18,9 @@ from websockets.exceptions import ConnectionClosed
 import accounts
 import store
 import swiftchat
+import swiftchat_http
+import swiftchat_routes
+import swiftchat_ws
 from conftest import NO_LIMITS, TEST_SECRET, Api, ChatClient, http_connection, run_cli, start_cli
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -521,8 +523,8 @@ def test_many_requests_share_one_keep_alive_connection(api):
 def test_an_unexpected_error_is_a_generic_500_with_a_logged_traceback(api, monkeypatch, caplog):
     def broken(request):
         raise RuntimeError("internal detail that must stay private")
-    routes = [("GET", re.compile("/api/v1/broken"), broken, swiftchat.PUBLIC)] + swiftchat.COMPILED_ROUTES
-    monkeypatch.setattr(swiftchat, "COMPILED_ROUTES", routes)
+    routes = [("GET", re.compile("/api/v1/broken"), broken, swiftchat_routes.PUBLIC)]
+    monkeypatch.setattr(swiftchat_http, "COMPILED_ROUTES", routes + swiftchat_http.COMPILED_ROUTES)
     with caplog.at_level(logging.ERROR, logger="swiftchat"):
         reply = api.get("/broken")
     assert reply.status == 500
@@ -749,7 +751,7 @@ def test_the_openapi_document_is_served_without_a_token_and_matches_the_routes(a
     assert documented == set(routes)
     for (path, method), access in routes.items():  # a token is asked for exactly where needed
         needs_token = "security" in document["paths"][path][method]
-        assert needs_token == (access != swiftchat.PUBLIC), (path, method)
+        assert needs_token == (access != swiftchat_routes.PUBLIC), (path, method)
 
 
 def test_an_answer_outside_the_openapi_document_fails_the_check():
@@ -770,7 +772,7 @@ def test_the_api_reference_covers_every_route_and_frame_type(server):
     for method, pattern, _, _ in swiftchat.ROUTES:
         if pattern.startswith("/api/v1/"):
             assert f"{method} {pattern[len('/api/v1'):]}" in text, (method, pattern)
-    for frame_type in server.hub.actions:
+    for frame_type in swiftchat_ws.ACTIONS:
         assert f'"type": "{frame_type}"' in text, frame_type
 
 

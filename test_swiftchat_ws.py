@@ -8,10 +8,8 @@ import pytest
 from websockets.asyncio.client import connect as async_connect
 from websockets.exceptions import ConnectionClosed
 
-import store
 import swiftchat
 from conftest import NO_LIMITS, TEST_SECRET, ChatClient
-from swiftchat_ws import ChatHub
 
 
 @pytest.fixture
@@ -348,31 +346,3 @@ def test_clients_that_vanish_at_any_step_leave_no_traceback(server, api, caplog)
         assert fresh.request({"type": "auth", "token": token})["success"]
         fresh.close()
     assert "Traceback" not in caplog.text and "handler failed" not in caplog.text
-
-
-def test_a_batch_is_told_in_full_though_one_of_its_callers_gave_up(tmp_path):
-    """As the loop stops, a cancelled caller must not leave the rest of its batch untold."""
-    db = store.Store(tmp_path / "batch.db")
-    user = db.create_user("teller", "pbkdf2_sha256$1$00$00", "2025-07-20T13:30:00Z")
-    room = db.create_room("Told", "", user["id"], "2025-07-20T13:30:00Z")
-    hub = ChatHub(db, accounts=None)
-    told = []
-
-    async def two_messages_one_given_up():
-        all_told = asyncio.Event()
-
-        def then(saving):
-            told.append(saving.result()["content"])
-            all_told.set()
-
-        given_up = hub.save_message(room["id"], user["id"], "given up", 1, None, then=then)
-        hub.save_message(room["id"], user["id"], "kept", 2, None, then=then)
-        given_up.cancel()  # what asyncio.run does to a waiting post() as the loop stops
-        await asyncio.wait_for(all_told.wait(), timeout=5)
-
-    try:
-        asyncio.run(two_messages_one_given_up())
-    finally:
-        hub.close()
-        db.close()
-    assert told == ["kept"]

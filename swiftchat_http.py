@@ -1,0 +1,506 @@
+"""SwiftChat's HTTP server: from the socket to a route and back.
+
+``HTTPServer`` is a ``ThreadingHTTPServer``: each connection gets a worker
+thread, which reads one request at a time with ``RequestHandler``. A
+request travels: ``read_request_head`` (strict framing) ->
+``RequestHandler.dispatch`` -> ``find_route`` (the ROUTES table of
+swiftchat_routes.py) -> the bearer token is checked if the route's row
+says so -> the route function -> ``send_body``, the one place a response
+is written. Only ``dispatch`` turns exceptions into error envelopes:
+ApiError carries its own status and texts, and ``HTTP_ERRORS`` says what
+each named exception of the layers below means over HTTP (``send_error``
+does the same for requests refused before dispatch).
+
+The server also bounds what a client may hold: requests in flight (so
+stop() can wait for them), connections at once, and how long a request
+may take to arrive or its answer to leave (a watchdog on the serving
+thread). It knows nothing of WebSocket or the chat core.
+"""
+
+import contextlib
+import email.utils
+import errno
+import http
+import http.server
+import logging
+import re
+import socket
+import socketserver
+import sys
+import threading
+import time
+import urllib.parse
+
+import protocol
+from accounts import (InvalidToken, TooManyLogins, TooManyRegistrations, TooManyRooms,
+                      WrongPassword)
+from protocol import ApiError, bad_request, encode
+from store import (ClientIdReused, DatabaseBusy, DatabaseReadOnly, DatabaseUnavailable, DiskFull)
+from swiftchat_routes import JSON_TYPE, PUBLIC, RENEWING, ROUTES, Page, Request
+
+__all__ = ["HTTPServer", "RequestHandler", "find_route", "read_request_head", "HTTP_ERRORS",
+           "MAX_BODY"]
+
+MAX_BODY = 64 * 1024
+CORS_HEADERS = {  # exactly as the API document lists them
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Requested-With",
+}
+
+log = logging.getLogger("swiftchat")
+
+
+# Why: most requests name a path with no {placeholder}; one dict look-up
+# finds them, instead of trying a regular expression per row.
+EXACT_ROUTES = {(method, pattern): (function, access)
+                for method, pattern, function, access in ROUTES if "{" not in pattern}
+
+COMPILED_ROUTES = [
+    (method, re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)), function, access)
+    for method, pattern, function, access in ROUTES
+]
+
+
+def find_route(method, path):
+    """(route function, its access, path parameters) for a request, or ApiError 404/405.
+
+    HEAD is served by a path's GET route (the handler drops the body).
+    """
+    wanted = "GET" if method == "HEAD" else method
+    if (wanted, path) in EXACT_ROUTES:
+        return (*EXACT_ROUTES[wanted, path], {})
+    allowed = []
+    for route_method, pattern, function, access in COMPILED_ROUTES:
+        match = pattern.fullmatch(path)
+        if match and route_method == wanted:
+            params = {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
+            return function, access, params
+        if match:
+            allowed.append(route_method)
+    if allowed:
+        allowed += ["HEAD", "OPTIONS"] if "GET" in allowed else ["OPTIONS"]
+        raise ApiError(405, "Method not allowed", f"{method} is not allowed on {path}",
+                       headers={"Allow": ", ".join(allowed)})
+    raise ApiError(404, "Not found", f"No such endpoint: {path}")
+
+
+# What the named exceptions of the layers below mean over HTTP.
+HTTP_ERRORS = {
+    InvalidToken: (401, "Authentication required", "Invalid or expired token"),
+    TooManyLogins: (429, "Too many requests", "Too many failed logins; try again later"),
+    TooManyRegistrations: (429, "Too many requests", "Too many registrations; try again later"),
+    TooManyRooms: (429, "Too many requests", "Too many rooms created; try again later"),
+    WrongPassword: (401, "Invalid credentials", "Current password is incorrect"),
+    ClientIdReused: (409, "Conflict", "client_id already used for another message"),
+    DatabaseBusy: (503, "Service unavailable", "Database busy"),
+    DatabaseReadOnly: (503, "Service unavailable", "Database is read-only"),
+    DiskFull: (503, "Service unavailable", "Disk full"),
+    DatabaseUnavailable: (503, "Service unavailable", "Database unavailable"),
+}
+
+
+def http_error(exc):
+    """The ApiError that tells an HTTP client about one of HTTP_ERRORS."""
+    status, message, error = HTTP_ERRORS[type(exc)]
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return ApiError(status, message, error, headers)
+
+
+# -- HTTP plumbing --------------------------------------------------------------
+
+class DateHeader:
+    """Now as an HTTP Date header value, formatted once a second.
+
+    Why: formatting it took 7% of a /health request; it changes once a
+    second. Two threads may both format it in the same second: harmless.
+    """
+
+    def __init__(self):
+        self._second, self._text = None, ""
+
+    def __call__(self):
+        second = int(time.time())
+        if self._second != second:
+            self._text = email.utils.formatdate(second, usegmt=True)
+            self._second = second  # after the text: a reader never pairs this second with the last text
+        return self._text
+
+
+http_date = DateHeader()
+
+
+def error_body(exc):
+    """The JSON body of an error envelope for an ApiError."""
+    return encode(exc.message, error=exc.error).encode("utf-8")
+
+
+def response_bytes(status, body, content_type, headers=None, close=False, head_only=False):
+    """One whole HTTP/1.1 response: status line, headers, body. CORS always.
+
+    `headers` are added to (or override) the CORS headers.
+    """
+    lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}", "Date: " + http_date()]
+    lines += [f"{name}: {value}" for name, value in {**CORS_HEADERS, **(headers or {})}.items()]
+    if status != 204:
+        lines += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}",
+                  "X-Content-Type-Options: nosniff"]
+    if close:
+        lines.append("Connection: close")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head if head_only else head + body
+
+
+class MalformedRequest(Exception):
+    """A request head that cannot be read one way only; answered, then the connection closed."""
+
+    def __init__(self, status=400, message="Bad request", error="Malformed request"):
+        super().__init__(error)
+        self.status, self.message, self.error = status, message, error
+
+
+MAX_LINE = 65536  # as http.server: a longer request or header line is refused
+MAX_HEADERS = 100
+REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([^\x00-\x20\x7f]+) (HTTP/\d\.\d)\r?\n")
+HEADER_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\x00\r\n]*?)[ \t]*\r?\n")
+SINGLE_HEADERS = ("content-length", "host")  # two of these make a request ambiguous
+
+
+def read_request_head(request_line, rfile):
+    """(method, target, version, {lower-case name: value}) of one request, or MalformedRequest.
+
+    The rules of RFC 9112 that keep two readers of the same bytes from
+    disagreeing on where a request ends, strictly: the request line is
+    exactly three parts; a header line is a token, a colon with no space
+    before it, and a value with no control characters; no folded lines;
+    at most one Content-Length, of plain digits, and no Transfer-Encoding
+    at all (chunked bodies are not accepted). Another header given twice
+    keeps both values, joined by ", ".
+    Why a parser of our own: http.server's (the email package's) keeps the
+    first of two Content-Lengths and takes a malformed line for the start
+    of the body, so a proxy that reads the same bytes otherwise finds a
+    second request hidden in the first.
+    """
+    match = REQUEST_LINE.fullmatch(request_line)
+    if not match:
+        raise MalformedRequest()
+    method, target, version = (part.decode("latin-1") for part in match.groups())
+    if version not in ("HTTP/1.0", "HTTP/1.1"):
+        raise MalformedRequest(505, "HTTP version not supported", f"{version} is not supported")
+    headers = {}
+    for _ in range(MAX_HEADERS + 1):
+        line = rfile.readline(MAX_LINE + 1)
+        if len(line) > MAX_LINE:
+            raise MalformedRequest(431, "Request header fields too large", "Line too long")
+        if line in (b"\r\n", b"\n"):
+            break
+        match = HEADER_LINE.fullmatch(line)
+        if not match:  # no colon, space before it, folded, control bytes, or cut short
+            raise MalformedRequest()
+        name, value = match[1].decode("latin-1").lower(), match[2].decode("latin-1")
+        if name in headers and name in SINGLE_HEADERS:
+            raise MalformedRequest()
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    else:  # MAX_HEADERS lines, and the head has not ended
+        raise MalformedRequest(431, "Request header fields too large", "Too many headers")
+    if "transfer-encoding" in headers or not headers.get("content-length", "0").isdigit() \
+            or not headers.get("content-length", "0").isascii():
+        raise MalformedRequest()
+    return method, target, version, headers
+
+
+class RequestHandler(http.server.BaseHTTPRequestHandler):
+    """Reads one request at a time from a keep-alive connection and answers it."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive
+    server_version = "SwiftChat/" + protocol.VERSION
+    # Without this, the body's write waits for the client's delayed ACK of
+    # the headers' write: ~40 ms a response, about 200 requests/s.
+    disable_nagle_algorithm = True
+    # Buffer the status line, headers and body, and send them with one
+    # write (send_body flushes): one system call per response, not two.
+    wbufsize = 64 * 1024
+    # No socket timeout: the server's watchdog bounds how long a request may
+    # take to arrive and its answer to leave (HTTPServer.watch). Why: with a
+    # timeout, Python makes the socket non-blocking and polls before each
+    # read and write, a system call and a GIL hand-off more per request
+    # (/health: 4,400 -> 5,400 requests/s without it).
+    timeout = None
+
+    def handle_one_request(self):
+        # A request (head and body) must arrive within --header-timeout of
+        # when we start waiting for it, however slowly its bytes trickle in;
+        # an idle keep-alive connection is closed after as long.
+        self.server.watch(self.connection)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.unwatch(self.connection)
+
+    def finish(self):
+        try:
+            super().finish()
+        except OSError:
+            # The buffered answer could not be flushed to a client that
+            # reset the connection; close the reading side anyway, or the
+            # socket stays open until the garbage collector finds it.
+            self.rfile.close()
+
+    def __getattr__(self, name):
+        # http.server runs do_<METHOD> and answers 501 when there is none;
+        # every method goes to dispatch, which answers 405 or 404 as JSON.
+        if name.startswith("do_"):
+            return self.dispatch
+        raise AttributeError(name)
+
+    def dispatch(self):
+        started = time.perf_counter()
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path.rstrip("/") or "/"
+        error, headers = None, {}
+        try:
+            body = self.read_body()  # read even when refusing, to keep the connection in step
+            if not self.server.unwatch(self.connection):
+                self.close_connection = True  # too late: the watchdog has cut it off
+                return
+            with self.server.tracking_request():
+                status, content_type, body, headers = self.respond(path, url.query, body)
+        except ApiError as exc:
+            error = exc
+        except tuple(HTTP_ERRORS) as exc:
+            error = http_error(exc)
+        except Exception:
+            log.exception("%s %s failed", self.command, path)
+            error = ApiError(500, "Internal server error")
+        if error is not None:
+            status, content_type, headers = error.status, JSON_TYPE, error.headers
+            body = error_body(error)
+        # Logged before the write, so the record exists by the time the
+        # client has its answer; the duration is the server's own work.
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.info("%s %s %s %d %.1fms", self.client_ip, self.command, path, status, elapsed_ms)
+        self.send_body(status, body, content_type, headers)
+
+    @property
+    def client_ip(self):
+        """The client's address: the peer's, or the one a trusted proxy forwarded for."""
+        return protocol.client_address(self.client_address[0], self.headers.get("x-forwarded-for"),
+                                       self.server.app.trusted_proxies)
+
+    def respond(self, path, query_string, body):
+        if self.command == "OPTIONS":  # CORS preflight: the headers are the answer
+            return 204, None, b"", None
+        function, access, params = find_route(self.command, path)
+        query = {k: v[0] for k, v in urllib.parse.parse_qs(query_string, keep_blank_values=True).items()}
+        request = Request(self.server.app, self.command, path, query, self.headers, body, params,
+                          self.client_ip)
+        if access == PUBLIC:
+            result = function(request)
+        else:
+            request.session = request.bearer_session(renewing=access == RENEWING)
+            result = function(request, request.session.user)
+        if isinstance(result, Page):
+            return 200, result.content_type, result.body, result.headers
+        status, message, data = result
+        return status, JSON_TYPE, encode(message, data).encode("utf-8"), None
+
+    def parse_request(self):
+        """Read the request line and headers strictly; False after answering a bad one.
+
+        Replaces http.server's parsing, which keeps the first of two
+        Content-Length headers and takes a malformed header line for the
+        start of the body: a proxy in front that reads the same bytes
+        differently would see a second request hidden in the first
+        ("request smuggling"). See read_request_head for the rules.
+        """
+        self.command, self.request_version, self.headers = None, "HTTP/0.9", {}
+        self.close_connection = True  # until the request proves it may stay open
+        self.requestline = str(self.raw_requestline, "latin-1").rstrip("\r\n")
+        try:
+            self.command, self.path, self.request_version, self.headers = read_request_head(
+                self.raw_requestline, self.rfile)
+        except MalformedRequest as exc:
+            self.send_error(exc.status, exc.message, exc.error)
+            return False
+        if self.path.startswith("//"):  # as http.server: not an absolute URL to a browser
+            self.path = "/" + self.path.lstrip("/")
+        connection = self.headers.get("connection", "").lower()
+        self.close_connection = connection == "close" or (
+            self.request_version == "HTTP/1.0" and connection != "keep-alive")
+        if self.headers.get("expect", "").lower() == "100-continue" \
+                and self.request_version == "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
+
+    def read_body(self):
+        length = self.headers.get("content-length", "0")  # plain digits: read_request_head
+        if len(length) > 18 or int(length) > MAX_BODY:  # int() of 5,000 digits is refused
+            self.close_connection = True
+            raise ApiError(413, "Payload too large", f"Request body exceeds {MAX_BODY} bytes")
+        try:
+            body = self.rfile.read(int(length))
+        except (TimeoutError, ConnectionError):
+            body = b""
+        if len(body) < int(length):
+            self.close_connection = True
+            raise bad_request("Request body is shorter than its Content-Length")
+        return body
+
+    def send_body(self, status, body, content_type, headers=None):
+        """The one place an HTTP response is written: status, headers, body.
+
+        A HEAD request gets the headers a GET would, with no body.
+        """
+        headers = dict(headers or {})
+        if self.preflight_method() == "PATCH":
+            # The document's list leaves out PATCH, which PATCH /rooms/{id}
+            # needs; a browser that asks before sending one is told it may.
+            headers["Access-Control-Allow-Methods"] = (
+                CORS_HEADERS["Access-Control-Allow-Methods"] + ", PATCH")
+        if self.server.stopping:  # don't keep a connection open into a shutdown
+            self.close_connection = True
+        self.server.watch(self.connection)  # a client that never reads is cut off too
+        try:
+            self.wfile.write(response_bytes(status, body, content_type, headers,
+                                            self.close_connection, head_only=self.command == "HEAD"))
+            self.wfile.flush()
+        finally:
+            self.server.unwatch(self.connection)
+
+    def preflight_method(self):
+        """The method a CORS preflight (OPTIONS) asks about, or None."""
+        if self.command != "OPTIONS":
+            return None
+        return self.headers.get("access-control-request-method", "").strip().upper()
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own errors (a bad request line, headers too long), as JSON."""
+        self.close_connection = True
+        text = message or http.HTTPStatus(code).phrase
+        self.send_body(code, error_body(ApiError(code, text, explain)), JSON_TYPE)
+
+    def log_message(self, format, *args):
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+class HTTPServer(http.server.ThreadingHTTPServer):
+    """A ThreadingHTTPServer that knows its SwiftChat and bounds what clients may hold.
+
+    It counts requests in flight (so stop() can wait for them), caps the
+    connections served at once, and cuts off a connection whose request
+    does not arrive within header_timeout.
+    """
+
+    daemon_threads = True  # idle keep-alive connections must not block shutdown
+    # socketserver's default listen backlog is 5: a burst of new connections
+    # beyond that waits a second or more for TCP to retry.
+    request_queue_size = 128
+
+    def __init__(self, address, app, header_timeout=10.0, max_connections=1000):
+        self.app = app
+        self.header_timeout = header_timeout
+        self.max_connections = max_connections
+        self.stopping = False
+        self._in_flight = 0
+        self._connections = 0
+        self._idle = threading.Condition()
+        self._deadlines = {}  # socket -> when its request must have arrived
+        if ":" in address[0]:  # "::" or another IPv6 address
+            self.address_family = socket.AF_INET6
+        super().__init__(address, RequestHandler)
+
+    def get_request(self):
+        try:
+            return super().get_request()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                self.app.out_of_files()
+                # The connection waits in the backlog; without a pause the
+                # listening socket stays readable and this thread spins.
+                time.sleep(0.1)
+            raise  # socketserver drops the attempt and goes on
+
+    # -- at most max_connections at once ---------------------------------
+
+    def process_request(self, request, client_address):
+        with self._idle:
+            full = self._connections >= self.max_connections
+            if not full:
+                self._connections += 1
+        if full:  # answered here, on the accepting thread, without a thread of its own
+            busy = error_body(ApiError(503, "Service unavailable", "Server busy"))
+            with contextlib.suppress(OSError):
+                request.send(response_bytes(503, busy, JSON_TYPE, close=True))
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        threading.current_thread().name = "swiftchat-request"  # named, like every thread here
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._idle:
+                self._connections -= 1
+                self._idle.notify_all()
+
+    def wait_for_connections(self, at_most, timeout):
+        """Wait until at most `at_most` connections are open; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._connections <= at_most, timeout)
+
+    # -- a deadline for each request's arrival ---------------------------
+
+    def watch(self, connection):
+        with self._idle:
+            self._deadlines[connection] = time.monotonic() + self.header_timeout
+
+    def unwatch(self, connection):
+        """Stop watching; False when the deadline had passed already."""
+        with self._idle:
+            return self._deadlines.pop(connection, None) is not None
+
+    def service_actions(self):
+        # serve_forever calls this between polls of the listening socket.
+        now = time.monotonic()
+        with self._idle:
+            late = [sock for sock, deadline in self._deadlines.items() if deadline < now]
+            for sock in late:
+                del self._deadlines[sock]
+        for sock in late:  # the handler's read then ends, and its thread with it
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def server_bind(self):
+        if self.address_family == socket.AF_INET6:  # "::" takes IPv4 too, where the system maps it
+            with contextlib.suppress(OSError):
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        # HTTPServer.server_bind also looks up the host's DNS name, which
+        # nothing here uses and which can hang on a machine without DNS.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    @contextlib.contextmanager
+    def tracking_request(self):
+        with self._idle:
+            if self.stopping:
+                raise ApiError(503, "Service unavailable", "The server is shutting down")
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def finish_requests(self, timeout):
+        """Refuse new requests and wait for those in flight to finish."""
+        with self._idle:
+            self.stopping = True
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return  # the client hung up or went quiet: nothing to report
+        log.exception("error on a connection from %s", client_address[0])

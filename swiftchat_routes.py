@@ -1,0 +1,460 @@
+"""SwiftChat's REST routes: what each endpoint does, and the table that names them.
+
+Each route is a plain function: ``function(request)`` for a PUBLIC route,
+``function(request, user)`` for one that needs a logged-in user (the HTTP
+dispatcher, swiftchat_http.py, checks the bearer token first, as the
+route's row in ROUTES says). A route returns ``(status, message, data)``,
+which the dispatcher wraps in an envelope, or a ``Page`` it sends as it is,
+and raises ApiError for what it refuses itself; the layers below raise
+their own named exceptions, which the dispatcher maps to statuses.
+
+Routes reach the database through ``request.app.store`` and the accounts
+through ``request.app.accounts``; anything that changes live chat (a room
+created, a message posted, sessions ended) goes to the chat core on its
+event loop through ``request.app.core.call``, the one bridge there. Routes
+run on the HTTP server's worker threads, one request each.
+"""
+
+import collections
+import pathlib
+import re
+import threading
+import time
+import mimetypes
+
+import protocol
+from accounts import InvalidToken, SessionExpired
+from protocol import ApiError, bad_request, encode, now
+from store import Conflict
+
+__all__ = ["ROUTES", "LOGGED_IN", "RENEWING", "PUBLIC", "Request", "Page", "PageCache",
+           "JSON_TYPE", "page_headers"]
+
+STATIC_DIR = pathlib.Path(__file__).with_name("static")
+JSON_TYPE = "application/json"  # UTF-8 by definition (RFC 8259): no charset
+
+
+# -- what a route function sees and may return ------------------------------
+
+class Request:
+    """One parsed HTTP request, as a route function sees it."""
+
+    def __init__(self, app, method, path, query, headers, body, params, address):
+        self.app = app  # the SwiftChat serving this request
+        self.address = address  # the client's IP address (see client_address), for limits
+        self.method = method
+        self.path = path
+        self.query = query  # {name: first value}
+        self.headers = headers  # {lower-case name: value}
+        self.body = body  # bytes
+        self.params = params  # {name: value} from the route's {placeholders}
+        self.session = None  # the caller's accounts.Session, on a LOGGED_IN route
+
+    def json(self):
+        return protocol.parse_json_object(self.body)
+
+    def optional_json(self):
+        """The body as a JSON object, or {} when there is none."""
+        return self.json() if self.body.strip() else {}
+
+    def bearer_session(self, renewing=False):
+        """The session of the bearer token; raises ApiError(401) or InvalidToken.
+
+        renewing: the route renews the token, and says so when the session
+        is past its maximum age rather than calling the token expired.
+        """
+        header = self.headers.get("authorization")
+        if not header:
+            raise ApiError(401, "Authentication required", "Missing Authorization header")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise InvalidToken()
+        try:
+            return self.app.accounts.session_for_token(token.strip(), renewing)
+        except SessionExpired:
+            raise ApiError(401, "Authentication required", "Session expired") from None
+
+
+# A route's answer when it is not an envelope to build: the chat page, or a
+# JSON answer encoded already; headers are extra headers for the response.
+Page = collections.namedtuple("Page", "content_type body headers", defaults=(None,))
+
+
+# -- routes: authentication and users ---------------------------------------
+
+def register(request):
+    body = request.json()
+    username, password = protocol.username(body), protocol.password(body)
+    try:
+        user = request.app.accounts.register(username, password, request.address)
+    except Conflict:
+        raise ApiError(409, "User already exists", "Username already taken") from None
+    return 201, "User registered successfully", new_session(request, user)
+
+
+def login(request):
+    body = request.json()
+    username = protocol.text_field(body, "username")
+    password = protocol.text_field(body, "password")
+    user = request.app.accounts.login(username, password, request.address)
+    if user is None:
+        raise ApiError(401, "Invalid credentials", "Username or password is incorrect")
+    return 200, "Login successful", new_session(request, user)
+
+
+def refresh(request, user):
+    return 200, "Token refreshed", token_answer(request, request.session)
+
+
+def logout(request, user):
+    everywhere = request.optional_json().get("all") is True
+    ended = request.app.accounts.end_sessions(
+        user["id"], only=None if everywhere else request.session.id)
+    request.app.core.call(request.app.core.end_sessions, ended)
+    return 200, "Logged out", {"sessions_ended": len(ended)}
+
+
+def change_password(request, user):
+    body = request.json()
+    old_password = protocol.text_field(body, "old_password")
+    new_password = protocol.password(body, "new_password")
+    ended = request.app.accounts.change_password(request.session, old_password, new_password,
+                                                 request.address)
+    request.app.core.call(request.app.core.end_sessions, ended)
+    return 200, "Password changed", token_answer(request, request.session)
+
+
+def new_session(request, user):
+    """The answer of a login or registration: a token of a session that starts now."""
+    return token_answer(request, request.app.accounts.start_session(user))
+
+
+def token_answer(request, session):
+    token = request.app.accounts.issue_token(session)
+    return {"token": token, "id": session.user["id"], "username": session.user["username"]}
+
+
+def current_user(request, user):
+    return 200, "User information retrieved successfully", {"user": user}
+
+
+def list_users(request, user):
+    limit = protocol.query_int(request.query, "limit", 10, maximum=100)
+    offset = protocol.query_int(request.query, "offset", 0)
+    users, total = request.app.store.list_users(limit, offset)
+    return 200, "Users retrieved successfully", {
+        "users": users, "total": total, "limit": limit, "offset": offset}
+
+
+def get_user(request, user):
+    user = request.app.store.user(request.params["user_id"])
+    if user is None:
+        raise ApiError(404, "User not found")
+    return 200, "User information retrieved successfully", {"user": user}
+
+
+# -- routes: rooms ------------------------------------------------------------
+
+def create_room(request, user):
+    body = request.json()
+    name, description = protocol.room_name(body), protocol.description(body, required=False)
+    request.app.accounts.count_room(user["id"])
+    try:
+        room = request.app.store.create_room(name, description, user["id"], protocol.iso(now()))
+    except Conflict:
+        raise ApiError(409, "Room name already exists") from None
+    request.app.core.call(request.app.core.room_created, room)
+    return 201, "Room created successfully", room
+
+
+def list_rooms(request):
+    limit = protocol.query_int(request.query, "limit", 50, maximum=100)
+    offset = protocol.query_int(request.query, "offset", 0)
+
+    def answer(page, _):
+        rooms, total = page
+        return encode("Successfully retrieved rooms", {
+            "rooms": rooms, "count": len(rooms), "total": total, "limit": limit,
+            "offset": offset}).encode("utf-8")
+
+    return Page(JSON_TYPE, request.app.page_cache.get(
+        ("rooms", limit, offset), lambda: request.app.store.list_rooms(limit, offset), answer))
+
+
+def join_room(request, user):
+    room_id = protocol.text_field(request.json(), "room_id")
+    joined_at = request.app.store.add_member(room_id, user["id"], protocol.iso(now()))
+    if joined_at is None:
+        raise ApiError(404, "Room not found")
+    return 200, "Successfully joined room", {
+        "room_id": room_id, "user_id": user["id"], "joined_at": joined_at}
+
+
+def leave_room(request, user):
+    room_id = protocol.text_field(request.json(), "room_id")
+    existing_room(request, room_id)
+    if not request.app.store.remove_member(room_id, user["id"]):
+        raise bad_request("You are not a member of this room")
+    return 200, "Successfully left room", {"room_id": room_id, "user_id": user["id"]}
+
+
+def update_room(request, user):
+    room = room_of_creator(request, user, "update")
+    description = protocol.description(request.json(), required=True)
+    request.app.store.update_description(room["id"], description)
+    request.app.core.call(request.app.core.room_updated, room["id"], description)
+    return 200, "Room description updated successfully", {
+        "room_id": room["id"], "new_description": description, "updated_by": user["id"]}
+
+
+def delete_room(request, user):
+    room = room_of_creator(request, user, "delete")
+    request.app.store.delete_room(room["id"])
+    request.app.core.call(request.app.core.room_deleted, room["id"])
+    return 200, "Room deleted successfully", {"room_id": room["id"], "deleted_by": user["id"]}
+
+
+def room_members(request, user):
+    room = existing_room(request, request.params["room_id"])
+    members = request.app.store.room_members(room["id"])
+    online, here = request.app.core.presence(room["id"])
+    for member in members:
+        member["is_online"] = member["id"] in online
+        member["in_room"] = member["id"] in here
+    return 200, "Members retrieved successfully", {
+        "room_id": room["id"], "members": members, "count": len(members)}
+
+
+def existing_room(request, room_id):
+    room = request.app.store.room(room_id)
+    if room is None:
+        raise ApiError(404, "Room not found")
+    return room
+
+
+def room_of_creator(request, user, verb):
+    room = existing_room(request, request.params["room_id"])
+    if room["creator_id"] != user["id"]:
+        raise ApiError(403, "Forbidden", f"Only the room creator can {verb} this room")
+    return room
+
+
+# -- routes: messages ---------------------------------------------------------
+
+def list_messages(request, user):
+    room_id = request.query.get("room_id")
+    if not room_id:
+        raise bad_request("room_id is required")
+    limit = protocol.query_int(request.query, "limit", 50, maximum=100)
+    before = protocol.query_int(request.query, "before", None)
+    existing_room(request, room_id)
+    return Page(JSON_TYPE, request.app.page_cache.get(
+        ("messages", room_id, limit, before),
+        lambda: request.app.store.messages(room_id, limit, before),
+        lambda rows, online: history_answer(room_id, rows, online),
+        lambda rows: frozenset(request.app.core.online_users({row["user_id"] for row in rows}))))
+
+
+class PageCache:
+    """Encoded answers of the list routes (GET /rooms, GET /messages), kept until the store writes.
+
+    Why: a page of rooms or history is read far more often than it changes,
+    and reading it (sqlite3 hands the GIL back and forth once per row, which
+    many request threads wait on: 2,200 requests/s over one connection, 300
+    over fifty) and encoding it (GET /messages, 10 connections: 1,630 ->
+    2,950 requests/s) were most of the request.
+
+    The one rule: an answer is served again while the store has not
+    written since it was read (Store.generation) and for at most MAX_AGE
+    seconds, so that a write by another process shows up soon too. An
+    answer that also depends on something the store does not hold (which
+    senders are online, for history) is kept with it, and rebuilt from the
+    kept rows when that differs. At most MAX_BYTES of answers are kept;
+    past that, all are forgotten. Safe from any thread.
+    """
+
+    MAX_AGE = 2.0
+    MAX_BYTES = 8 * 1024 * 1024
+
+    def __init__(self, store):
+        self.store = store
+        self._pages = {}  # key -> (generation, read at, rows, extra, encoded answer)
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key, read, build, extra=lambda rows: None):
+        """The encoded answer for key: build(rows, extra(rows)) of rows = read(), or a kept one."""
+        now = time.monotonic()
+        generation = self.store.generation
+        kept = self._pages.get(key)
+        if kept is not None and kept[0] == generation and now - kept[1] < self.MAX_AGE:
+            rows, read_at = kept[2], kept[1]
+        else:
+            kept, rows, read_at = None, read(), now
+        depends_on = extra(rows)
+        if kept is not None and kept[3] == depends_on:
+            return kept[4]
+        answer = build(rows, depends_on)
+        if self.store.generation == generation:  # nothing was written while we read
+            self._keep(key, (generation, read_at, rows, depends_on, answer))
+        return answer
+
+    def _keep(self, key, page):
+        with self._lock:
+            replaced = self._pages.pop(key, None)
+            self._size -= len(replaced[4]) if replaced else 0
+            if self._size + len(page[4]) > self.MAX_BYTES:
+                self._pages.clear()
+                self._size = 0
+            self._pages[key] = page
+            self._size += len(page[4])
+
+
+def history_answer(room_id, rows, online):
+    """The encoded envelope of GET /messages for these rows."""
+    messages = [{
+        "id": row["id"],
+        "room_id": row["room_id"],
+        "user_id": row["user_id"],
+        "content": row["content"],
+        "timestamp": row["timestamp"],
+        "sender": {
+            "id": row["user_id"],
+            "username": row["username"],
+            "password": "",  # the API document keeps the field; it is never filled
+            "is_online": row["user_id"] in online,
+        },
+    } for row in rows]
+    return encode("Messages retrieved successfully", {
+        "messages": messages, "room_id": room_id, "count": len(messages)}).encode("utf-8")
+
+
+def post_message(request, user):
+    body = request.json()
+    room_id = protocol.text_field(body, "room_id")
+    content, client_id = protocol.content(body), protocol.client_id(body)
+    existing_room(request, room_id)
+    if not request.app.store.is_member(room_id, user["id"]):
+        raise ApiError(403, "Forbidden", "You are not a member of this room")
+    message = request.app.core.call(request.app.core.post, user, room_id, content, client_id)
+    return 201, "Message sent successfully", message
+
+
+# -- routes: system -----------------------------------------------------------
+
+def health(request):
+    seconds = int(time.monotonic() - request.app.started_at)
+    hours, rest = divmod(seconds, 3600)
+    uptime = f"{hours}h{rest // 60:02d}m{rest % 60:02d}s"
+    return 200, "Server is running", {
+        "status": "ok", "timestamp": now(), "uptime": uptime, "uptime_seconds": seconds}
+
+
+def info(request):
+    return 200, "Server information retrieved successfully", {
+        "name": "SwiftChat HTTP Server",
+        "version": protocol.VERSION,
+        "description": "A simple HTTP server with WebSocket support",
+        "timestamp": now(),
+        "ws_port": request.app.ws_port,
+    }
+
+
+def echo(request):
+    data = {"method": request.method, "path": request.path}
+    if request.method == "GET":
+        data["user_agent"] = request.headers.get("user-agent", "")
+    else:
+        data["received_data"] = request.body.decode("utf-8", errors="replace")
+    data["timestamp"] = now()
+    return 200, f"Echo {request.method} request received", data
+
+
+def protected(request, user):
+    return 200, "This is a protected endpoint", {
+        "secret_info": "Secret information", "timestamp": now(), "access_level": "authenticated"}
+
+
+def openapi_document(request):
+    return Page(JSON_TYPE, request.app.openapi_json)
+
+
+def index_page(request):
+    return static_page(request, "index.html")
+
+
+def static_file(request):
+    return static_page(request, request.params["name"])
+
+
+# The names a static file may have: no separators of any kind, no NUL, no
+# leading dot (no '..', no hidden files), and short enough for any file system.
+STATIC_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+
+
+def static_page(request, name):
+    """A regular file directly inside static/, with the page's security headers; else a 404."""
+    path = STATIC_DIR / name
+    # The name comes percent-decoded from the network: check its characters
+    # first, then where it really leads, since a symlink could point anywhere.
+    if not (STATIC_NAME.fullmatch(name) and path.resolve().parent == STATIC_DIR.resolve()
+            and path.is_file()):
+        raise ApiError(404, "Not found", "No such file")
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if content_type.startswith("text/") or content_type.endswith("javascript"):
+        content_type += "; charset=utf-8"
+    return Page(content_type, path.read_bytes(), request.app.page_headers)
+
+
+def page_headers(frame_ancestors):
+    """The headers that keep the page from being framed, or its text from leaking (CONTRACT 1.2).
+
+    frame_ancestors: the origins that may show the page in a frame; none by default.
+    """
+    ancestors = " ".join(frame_ancestors) or "'none'"
+    headers = {
+        "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; "
+                                   f"img-src 'self' data:; frame-ancestors {ancestors}",
+        "Referrer-Policy": "no-referrer",
+    }
+    if not frame_ancestors:
+        headers["X-Frame-Options"] = "DENY"
+    return headers
+
+
+# Whether a route needs a logged-in user. A LOGGED_IN route is called as
+# function(request, user) only after the bearer token checked out (and
+# request.session is its session); a PUBLIC one as function(request).
+# RENEWING is LOGGED_IN for the route that renews tokens, which tells a
+# session past its maximum age apart from an expired token.
+LOGGED_IN, RENEWING, PUBLIC = "logged in", "renewing", "public"
+
+# (method, path pattern, route function, who may call it); {name} matches
+# one path segment. The first row whose pattern and method match wins.
+ROUTES = [
+    ("POST", "/api/v1/auth/register", register, PUBLIC),
+    ("POST", "/api/v1/auth/login", login, PUBLIC),
+    ("POST", "/api/v1/auth/refresh", refresh, RENEWING),
+    ("POST", "/api/v1/auth/logout", logout, LOGGED_IN),
+    ("POST", "/api/v1/auth/password", change_password, LOGGED_IN),
+    ("GET", "/api/v1/users/me", current_user, LOGGED_IN),
+    ("GET", "/api/v1/users", list_users, LOGGED_IN),
+    ("GET", "/api/v1/users/{user_id}", get_user, LOGGED_IN),
+    ("POST", "/api/v1/rooms", create_room, LOGGED_IN),
+    ("GET", "/api/v1/rooms", list_rooms, PUBLIC),
+    ("POST", "/api/v1/rooms/join", join_room, LOGGED_IN),
+    ("POST", "/api/v1/rooms/leave", leave_room, LOGGED_IN),
+    ("PATCH", "/api/v1/rooms/{room_id}", update_room, LOGGED_IN),
+    ("DELETE", "/api/v1/rooms/{room_id}", delete_room, LOGGED_IN),
+    ("GET", "/api/v1/rooms/{room_id}/members", room_members, LOGGED_IN),
+    ("GET", "/api/v1/messages", list_messages, LOGGED_IN),
+    ("POST", "/api/v1/messages", post_message, LOGGED_IN),
+    ("GET", "/api/v1/health", health, PUBLIC),
+    ("GET", "/api/v1/info", info, PUBLIC),
+    ("GET", "/api/v1/echo", echo, PUBLIC),
+    ("POST", "/api/v1/echo", echo, PUBLIC),
+    ("GET", "/api/v1/protected", protected, LOGGED_IN),
+    ("GET", "/api/v1/openapi.json", openapi_document, PUBLIC),
+    ("GET", "/", index_page, PUBLIC),
+    ("GET", "/static/{name}", static_file, PUBLIC),
+]
