@@ -129,14 +129,27 @@ class RateLimit:
         self._lock = threading.Lock()
 
     def retry_after(self, key):
-        if not self.limit:
-            return 0
         with self._lock:
-            times = self._events.get(key, ())
-            if len(times) < self.limit or times[-1] - times[0] >= self.window:
-                return 0
-            until = (times[-1] if self.lockout else times[0]) + self.window
+            return self._retry_after(key)
+
+    def _retry_after(self, key):
+        times = self._events.get(key, ())
+        if not self.limit or len(times) < self.limit or times[-1] - times[0] >= self.window:
+            return 0
+        until = (times[-1] if self.lockout else times[0]) + self.window
         return max(0, math.ceil(until - self.clock()))
+
+    def take(self, key):
+        """Count an event now if key may go on (0), else count nothing and return retry_after.
+
+        One step under the lock: a hundred requests that arrive together
+        cannot all pass a check made before any of them was counted.
+        """
+        with self._lock:
+            wait = self._retry_after(key)
+            if not wait:
+                self._record(key, self.clock())
+            return wait
 
     def seen_lately(self, key):
         """Whether key had an event within the last window."""
@@ -144,15 +157,25 @@ class RateLimit:
             times = self._events.get(key)
             return bool(times) and times[-1] > self.clock() - self.window
 
-    def record(self, key):
+    def record(self, key, when=None):
+        """Count an event of key at `when` (now by default)."""
+        with self._lock:
+            self._record(key, self.clock() if when is None else when)
+
+    def _record(self, key, when):
         if not self.limit:
             return
-        now = self.clock()
+        if len(self._events) >= self.MAX_KEYS:
+            self._events = {k: times for k, times in self._events.items()
+                            if times[-1] > when - self.window}
+        self._events.setdefault(key, collections.deque(maxlen=self.limit)).append(when)
+
+    def forget(self, key, when):
+        """Take back one event of key counted at `when` (a reservation that came to nothing)."""
         with self._lock:
-            if len(self._events) >= self.MAX_KEYS:
-                self._events = {k: times for k, times in self._events.items()
-                                if times[-1] > now - self.window}
-            self._events.setdefault(key, collections.deque(maxlen=self.limit)).append(now)
+            times = self._events.get(key)
+            if times is not None and when in times:
+                times.remove(when)
 
     def clear(self, key):
         with self._lock:
@@ -171,25 +194,37 @@ class LoginLimits:
     """
 
     def __init__(self, attempts, clock):
+        self.clock = clock
         self.by_pair = RateLimit(attempts, LOGIN_WINDOW, True, clock)
         self.by_address = RateLimit(attempts * ADDRESS_FACTOR, LOGIN_WINDOW, True, clock)
         self.by_name = RateLimit(attempts * USERNAME_FACTOR, LOGIN_WINDOW, True, clock)
+        self._lock = threading.Lock()
 
-    def check(self, name, address):
-        """Raise TooManyLogins if this login may not even be tried."""
-        wait = max(self.by_pair.retry_after((name, address)), self.by_address.retry_after(address))
-        if not wait and self.by_pair.seen_lately((name, address)):
-            wait = self.by_name.retry_after(name)
-        if wait:
-            raise TooManyLogins(wait)
+    def attempt(self, name, address):
+        """Raise TooManyLogins if this login may not even be tried; else count it as failed.
 
-    def failed(self, name, address):
-        self.by_pair.record((name, address))
-        self.by_address.record(address)
-        self.by_name.record(name)
+        Counted before the password is checked, and taken back by
+        succeeded(): a burst of guesses sent together meets the limit as
+        surely as guesses sent one after another. Returns when it was
+        counted.
+        """
+        with self._lock:
+            wait = max(self.by_pair.retry_after((name, address)),
+                       self.by_address.retry_after(address))
+            if not wait and self.by_pair.seen_lately((name, address)):
+                wait = self.by_name.retry_after(name)
+            if wait:
+                raise TooManyLogins(wait)
+            when = self.clock()
+            self.by_pair.record((name, address), when)
+            self.by_address.record(address, when)
+            self.by_name.record(name, when)
+        return when
 
-    def succeeded(self, name, address):
+    def succeeded(self, name, address, when):
         self.by_pair.clear((name, address))
+        self.by_address.forget(address, when)
+        self.by_name.forget(name, when)
 
 
 class Accounts:
@@ -227,27 +262,27 @@ class Accounts:
         # a name that does not exist takes as long as a wrong password.
         self._decoy_hash = hash_password(secrets.token_hex(16), iterations)
         self._checked_tokens = {}  # token -> (valid until, Session); see session_for_token
+        self._forgotten = 0  # how many times the checked tokens were forgotten
+        self._tokens_lock = threading.Lock()  # remembering and forgetting; reads need none
 
     # -- proving who you are ------------------------------------------------
 
     def register(self, username, password, address):
-        wait = self._registrations.retry_after(address)
+        wait = self._registrations.take(address)
         if wait:
             raise TooManyRegistrations(wait)
-        self._registrations.record(address)
         return self.store.create_user(username, self._hash(password), iso(now()))
 
     def login(self, username, password, address):
         name = username.lower()[:64]  # names are unique whatever their case
-        self._logins.check(name, address)  # before hashing: a throttled guess costs nothing
+        attempted = self._logins.attempt(name, address)  # before hashing: a refused guess costs nothing
         user = self.store.user_with_password(username)
         stored = user["password_hash"] if user else self._decoy_hash
         with self.hash_slots:
             correct = verify_password(password, stored)
         if not correct or user is None:
-            self._logins.failed(name, address)
-            return None
-        self._logins.succeeded(name, address)
+            return None  # counted as failed already
+        self._logins.succeeded(name, address, attempted)
         del user["password_hash"]
         return user
 
@@ -320,10 +355,13 @@ class Accounts:
         remembered = self._checked_tokens.get(token)
         if remembered is not None and remembered[0] > time.time():
             return remembered[1]
+        forgotten = self._forgotten  # a session ended while we read is not remembered as live
         session, expires = self._check_token(token, renewing)
-        if len(self._checked_tokens) >= 10_000:
-            self._checked_tokens.clear()
-        self._checked_tokens[token] = (min(time.time() + TOKEN_MEMORY, expires), session)
+        with self._tokens_lock:
+            if self._forgotten == forgotten:
+                if len(self._checked_tokens) >= 10_000:
+                    self._checked_tokens.clear()
+                self._checked_tokens[token] = (min(time.time() + TOKEN_MEMORY, expires), session)
         return session
 
     def _check_token(self, token, renewing):
@@ -338,8 +376,10 @@ class Accounts:
         except jwt.InvalidTokenError:
             raise InvalidToken() from None
         sid, auth_time = claims["sid"], claims["auth_time"]
-        # bool is an int to Python; a token before 1.2 has no sid at all.
-        if not isinstance(sid, str) or type(auth_time) is not int or auth_time > now():
+        # We only ever sign whole numbers (PyJWT lets "123" through for exp,
+        # and bool is an int to Python); a token before 1.2 has no sid at all.
+        if not isinstance(sid, str) or type(auth_time) is not int or auth_time > now() \
+                or type(claims["exp"]) is not int or type(claims["iat"]) is not int:
             raise InvalidToken()
         if auth_time + self.session_seconds <= now():
             raise SessionExpired() if renewing else InvalidToken()
@@ -350,13 +390,14 @@ class Accounts:
         return Session(sid, user, auth_time), expires
 
     def _forget_checked_tokens(self):
-        self._checked_tokens = {}
+        with self._tokens_lock:
+            self._forgotten += 1
+            self._checked_tokens = {}
 
     # -- other limits on what one user may do ----------------------------------
 
     def count_room(self, user_id):
         """Count a room about to be created by user_id; raises TooManyRooms past the hour's limit."""
-        wait = self._rooms.retry_after(user_id)
+        wait = self._rooms.take(user_id)
         if wait:
             raise TooManyRooms(wait)
-        self._rooms.record(user_id)

@@ -179,13 +179,22 @@ def client_address(peer, forwarded_for, trusted):
     if not trusted or not forwarded_for or not is_in(peer, trusted):
         return peer
     for entry in reversed(forwarded_for.split(",")):
-        entry = entry.strip()
+        entry = without_port(entry.strip())
         if not is_in(entry, trusted):
             try:
                 return str(ipaddress.ip_address(entry))
             except ValueError:
                 return peer
     return peer
+
+
+def without_port(entry):
+    """'10.0.0.7:51234' -> '10.0.0.7', '[::1]:51234' -> '::1': some proxies append the port."""
+    if entry.startswith("[") and "]" in entry:
+        return entry[1:entry.index("]")]
+    if entry.count(":") == 1:
+        return entry.partition(":")[0]
+    return entry
 
 
 def is_in(address, networks):

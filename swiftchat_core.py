@@ -39,6 +39,7 @@ from protocol import encode, now
 from store import ClientIdReused, DatabaseBusy, StoreError
 
 __all__ = ["ChatCore", "Client", "GroupCommit", "broadcast_to", "message_data", "replay",
+           "watch_sessions",
            "REPLACED", "SESSION_OVER"]
 
 log = logging.getLogger("swiftchat.core")
@@ -64,6 +65,7 @@ class Client:
         self.held = None  # while a replay is read: [(data, text)] of live frames held back
         self.typed_at = float("-inf")  # when the room was last told this user is typing
         self.saving = None  # the Future of this connection's last message on its way to the store
+        self.session_over = False  # set when its session ends: frames still arriving are dropped
 
     async def reply(self, message, data=None, error=None):
         await self.websocket.send(encode(message, data, error))
@@ -275,13 +277,14 @@ class ChatCore:
 
     def message_committed(self, message, client_id, sender, saving, posted):
         """Tell the sender, the room and the callbacks about a saved message, in commit order."""
-        if saving.cancelled() or posted.cancelled():  # the server is stopping
+        if saving.cancelled():  # the server is stopping
+            posted.cancel()
             return
         echo = {} if client_id is None else {"client_id": client_id}
         if saving.exception() is not None:
-            if sender is None:
+            if sender is None and not posted.cancelled():
                 posted.set_exception(saving.exception())
-            else:
+            elif sender is not None:
                 self.refuse_message(message, sender, saving.exception(), echo)
                 posted.set_result(None)
             return
@@ -301,7 +304,8 @@ class ChatCore:
                          {**message_data("message_received", message), **echo})
             for callback in self._callbacks:
                 self._callback_runner.submit(run_callback, callback, dict(message))
-        posted.set_result({**message, **echo})
+        if not posted.cancelled():  # its caller may have given up (the loop is stopping)
+            posted.set_result({**message, **echo})
 
     def refuse_message(self, message, sender, error, echo):
         """A WebSocket sender's message could not be saved: say so, and tell the room as the seed says."""
@@ -346,27 +350,11 @@ class ChatCore:
         """Close (4001) the connections of these sessions: they ended, or grew too old."""
         ended = set(session_ids)
         for client in list(self.clients.values()):
-            if client.session_id in ended:
+            if client.session_id in ended and not client.session_over:
+                # At once, not when the close is done: a frame read meanwhile
+                # must not be acted on for a session that has ended.
+                client.session_over = True
                 self.close_soon(client, SESSION_OVER, reason)
-
-    async def watch_sessions(self):
-        """Every SESSION_CHECK seconds, close the connections whose session is over.
-
-        A session may end in another process (a command-line tool on the
-        same database): the store says which ended lately. One that passes
-        its maximum age ends by the clock. Sessions this process ends are
-        closed at once by end_sessions, without waiting for this.
-        """
-        checked = now()
-        while True:
-            await asyncio.sleep(SESSION_CHECK)
-            since, checked = checked - 1, now()  # a second of overlap: ended_at is in seconds
-            try:
-                self.end_sessions(await self.read(self.accounts.sessions_ended_since, since))
-            except StoreError as exc:
-                log.warning("could not look for ended sessions: %s", exc)
-            self.end_sessions([client.session_id for client in self.clients.values()
-                               if client.expires_at <= checked], "session expired")
 
     # -- rooms ---------------------------------------------------------------------------
 
@@ -418,6 +406,26 @@ class ChatCore:
     def tell_everyone(self, message, data):
         """One frame for every authenticated connection (the room list changed)."""
         broadcast_to(list(self.clients.values()), message, data)
+
+
+async def watch_sessions(core):
+    """Every SESSION_CHECK seconds, close the connections whose session is over.
+
+    A session may end in another process (a command-line tool on the
+    same database): the store says which ended lately. One that passes
+    its maximum age ends by the clock. Sessions this process ends are
+    closed at once by end_sessions, without waiting for this.
+    """
+    checked = now()
+    while True:
+        await asyncio.sleep(SESSION_CHECK)
+        since, checked = checked - 1, now()  # a second of overlap: ended_at is in seconds
+        try:
+            core.end_sessions(await core.read(core.accounts.sessions_ended_since, since))
+        except StoreError as exc:
+            log.warning("could not look for ended sessions: %s", exc)
+        core.end_sessions([client.session_id for client in core.clients.values()
+                           if client.expires_at <= checked], "session expired")
 
 
 async def replay(core, client, room_id, since, joined):

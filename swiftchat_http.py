@@ -162,7 +162,9 @@ class MalformedRequest(Exception):
 
 MAX_LINE = 65536  # as http.server: a longer request or header line is refused
 MAX_HEADERS = 100
-REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([^\x00-\x20\x7f]+) (HTTP/\d\.\d)\r?\n")
+# The target is printable ASCII (RFC 3986; anything else is percent-encoded),
+# so no control byte reaches the log or an error text.
+REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([\x21-\x7e]+) (HTTP/\d\.\d)\r?\n")
 HEADER_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\x00\r\n]*?)[ \t]*\r?\n")
 SINGLE_HEADERS = ("content-length", "host")  # two of these make a request ambiguous
 
@@ -205,7 +207,8 @@ def read_request_head(request_line, rfile):
     else:  # MAX_HEADERS lines, and the head has not ended
         raise MalformedRequest(431, "Request header fields too large", "Too many headers")
     if "transfer-encoding" in headers or not headers.get("content-length", "0").isdigit() \
-            or not headers.get("content-length", "0").isascii():
+            or not headers.get("content-length", "0").isascii() \
+            or (version == "HTTP/1.1" and "host" not in headers):  # RFC 9112, 3.2
         raise MalformedRequest()
     return method, target, version, headers
 
@@ -333,6 +336,13 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             return self.handle_expect_100()
         return True
 
+    def handle_expect_100(self):
+        # http.server's writes "100 Continue" into our write buffer, where it
+        # would wait for the whole answer: send it now, as the client waits.
+        answered = super().handle_expect_100()
+        self.wfile.flush()
+        return answered
+
     def read_body(self):
         length = self.headers.get("content-length", "0")  # plain digits: read_request_head
         if len(length) > 18 or int(length) > MAX_BODY:  # int() of 5,000 digits is refused
@@ -378,6 +388,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         """http.server's own errors (a bad request line, headers too long), as JSON."""
         self.close_connection = True
         text = message or http.HTTPStatus(code).phrase
+        log.info("%s - - %d %s", self.client_address[0], code, explain or text)
         self.send_body(code, error_body(ApiError(code, text, explain)), JSON_TYPE)
 
     def log_message(self, format, *args):

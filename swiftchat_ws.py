@@ -31,7 +31,7 @@ import protocol
 from accounts import InvalidToken
 from protocol import ApiError, bad_request, encode, iso, now
 from store import ClientIdReused, DatabaseBusy, DatabaseReadOnly, DatabaseUnavailable, DiskFull
-from swiftchat_core import Client, replay
+from swiftchat_core import Client, replay, watch_sessions
 
 __all__ = ["WebSocketServer", "WebSocketEdge", "ACTIONS", "MAX_FRAME", "MAX_QUEUED"]
 
@@ -181,6 +181,8 @@ class WebSocketEdge:
 
     async def dispatch(self, client, bucket, text):
         """Run one frame's action; any failure becomes an error frame, never a close."""
+        if client.session_over:  # being closed with 4001: nothing more is done for it
+            return
         try:
             if not bucket.take():  # a flood: not even parsed
                 raise bad_request("Rate limit exceeded")
@@ -367,14 +369,74 @@ class CorkedTransport(asyncio.Transport):
         return self.transport.is_reading()
 
 
-def corked_connections(corks):
-    """A ServerConnection class whose writes go through Corks (serve()'s create_connection)."""
+class Admission:
+    """How many TCP connections the WebSocket port holds, before any handshake is read.
+
+    Every connection is a file descriptor from the moment it is accepted,
+    and one that never sends its handshake holds it for the opening
+    timeout. So: at most `most` connections at once (the cap that
+    swiftchat.py fitted under the file limit, plus HANDSHAKE_ROOM so that
+    a handshake over the cap can still be answered 503), and at most
+    `per_peer` of them still in their handshake from one address (a
+    trusted proxy's clients are told apart after the handshake, by the
+    edge). A connection over either is dropped at once. 0 means no limit.
+    """
+
+    HANDSHAKE_ROOM = 50
+
+    def __init__(self, most, per_peer, trusted_proxies):
+        self.most = most + self.HANDSHAKE_ROOM if most else 0
+        self.per_peer = per_peer
+        self.trusted_proxies = trusted_proxies
+        self.open = 0
+        self._handshaking = {}  # peer address -> its connections still in their handshake
+
+    def arrived(self, connection):
+        """Count a new connection; False if it must be dropped."""
+        peer = connection.remote_address[0] if connection.remote_address else ""
+        waiting = self._handshaking.get(peer, 0)
+        if (self.most and self.open >= self.most) or (
+                self.per_peer and waiting >= self.per_peer
+                and not protocol.is_in(peer, self.trusted_proxies)):
+            return False
+        self.open += 1
+        self._handshaking[peer] = waiting + 1
+        connection.handshaking_from = peer
+        return True
+
+    def shook_hands(self, connection):
+        peer, connection.handshaking_from = connection.handshaking_from, None
+        if peer is not None:
+            self._handshaking[peer] -= 1
+            if not self._handshaking[peer]:
+                del self._handshaking[peer]
+
+    def left(self, connection):
+        self.shook_hands(connection)
+        self.open -= 1
+
+
+def corked_connections(corks, admission):
+    """A ServerConnection class whose writes go through Corks (serve()'s create_connection).
+
+    It also counts itself in `admission` from the moment it is accepted.
+    """
 
     class CorkedConnection(ServerConnection):
         dropping = None  # the task closing this connection for being too slow
+        handshaking_from = None  # the peer address while its handshake is under way
+        counted = False
 
         def connection_made(self, transport):
             super().connection_made(CorkedTransport(transport, corks, self.drop_slow))
+            self.counted = admission.arrived(self)
+            if not self.counted:
+                transport.abort()
+
+        def connection_lost(self, exc):
+            super().connection_lost(exc)
+            if self.counted:
+                admission.left(self)
 
         def drop_slow(self):
             """Close a client that stopped reading; its queue is not waited on."""
@@ -404,6 +466,7 @@ class WebSocketServer:
         self.port = port
         self.max_connections = max_connections
         self.out_of_files = out_of_files
+        self.admission = Admission(max_connections, edge.max_unauthenticated, edge.trusted_proxies)
         self._server = None
         self._thread = None
 
@@ -440,14 +503,14 @@ class WebSocketServer:
         # a broadcast is compressed once per recipient instead of encoded
         # once, and each connection keeps zlib state of its own; chat frames
         # are small enough that compressing them saves little.
-        async with serve(self.edge.handle, sock=listening, max_size=MAX_FRAME,
+        async with serve(self._handle, sock=listening, max_size=MAX_FRAME,
                          process_request=self._admit, compression=None, ping_interval=20,
                          ping_timeout=20, close_timeout=3,
-                         create_connection=corked_connections(Corks())) as server:
+                         create_connection=corked_connections(Corks(), self.admission)) as server:
             self.core.loop = loop
             self._server = server
             ready.set_result(listening.getsockname()[1])
-            watching = asyncio.create_task(self.core.watch_sessions())
+            watching = asyncio.create_task(watch_sessions(self.core))
             await server.wait_closed()
             watching.cancel()
 
@@ -456,6 +519,10 @@ class WebSocketServer:
         if self.max_connections and self.edge.connection_count >= self.max_connections:
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Server busy\n")
         return None
+
+    async def _handle(self, websocket):
+        self.admission.shook_hands(websocket)
+        await self.edge.handle(websocket)
 
     def _loop_error(self, loop, context):
         # asyncio reports each failed accept; out of file descriptors, that

@@ -12,6 +12,8 @@ import logging
 import resource
 import signal
 import socket
+import threading
+import time
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -66,6 +68,33 @@ def test_a_username_failing_100_times_from_everywhere_is_refused_where_it_failed
             assert login(guesser, "bob", "guess-guess").status == 401
     assert login(guessers[0], "bob", "bob-password").json == TOO_MANY_LOGINS
     assert login(Api(limited.http_port, source="127.0.0.2"), "bob", "bob-password").status == 200
+
+
+def test_guesses_sent_all_at_once_meet_the_limit_too(limited):
+    """Each attempt is counted before its hash: a burst cannot slip past the check."""
+    Api(limited.http_port).register("gina", "gina-password")
+    answers = []
+
+    def guess():
+        answers.append(login(Api(limited.http_port, source="127.0.0.2"), "gina", "guess-guess").status)
+
+    guessers = [threading.Thread(target=guess) for _ in range(20)]
+    slots, taken = limited.accounts.hash_slots, 0
+    while slots.acquire(blocking=False):  # every hash waits: all 20 are in flight together
+        taken += 1
+    try:
+        for thread in guessers:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while answers.count(429) < 15 and time.monotonic() < deadline:  # refused without a hash
+            time.sleep(0.01)
+    finally:
+        for _ in range(taken):
+            slots.release()
+    for thread in guessers:
+        thread.join(timeout=10)
+    assert sorted(answers) == [401] * 5 + [429] * 15
+    assert login(Api(limited.http_port), "gina", "gina-password").status == 200  # alice's own address
 
 
 @pytest.mark.parametrize("server_options", [{"login_attempts": 2}])
@@ -238,6 +267,48 @@ def test_a_handshake_beyond_the_connection_cap_is_503(limited):
         pytest.fail("the cap never let a new connection in")
     for websocket in held:
         websocket.close()
+
+
+def silent_sockets(port, count, source="127.0.0.1"):
+    """count TCP connections to port that never send a byte (a handshake that never comes)."""
+    return [socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+            for _ in range(count)]
+
+
+def dropped(sock):
+    """Whether the server hung up on sock (EOF or reset) within 5 seconds."""
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+@pytest.mark.parametrize("server_options", [{"max_ws_unauthenticated": 5}])
+def test_connections_that_never_send_a_handshake_are_capped_per_address(limited):
+    held = silent_sockets(limited.ws_port, 5)
+    extra = silent_sockets(limited.ws_port, 3)
+    try:
+        assert all(dropped(sock) for sock in extra)
+        other = bare_socket(limited.ws_port, source="127.0.0.2")  # another address is not held up
+        other.close()
+    finally:
+        for sock in held + extra:
+            sock.close()
+
+
+@pytest.mark.parametrize("server_options", [{"max_ws_connections": 2, "max_ws_unauthenticated": 0}])
+def test_connections_that_never_send_a_handshake_count_against_the_cap(limited):
+    room = 2 + 50  # the cap, and room to answer a handshake over it with 503
+    held = [sock for n in range(room) for sock in silent_sockets(limited.ws_port, 1,
+                                                                 f"127.0.1.{n % 4 + 1}")]
+    extra = silent_sockets(limited.ws_port, 1, "127.0.2.1")
+    try:
+        assert dropped(extra[0])
+    finally:
+        for sock in held + extra:
+            sock.close()
 
 
 def lower_file_limit(limit):

@@ -433,6 +433,10 @@ AMBIGUOUS = {
     "request line of four parts": b"GET /api/v1/health HTTP/1.1 extra\r\nHost: x\r\n\r\n",
     "no version (HTTP/0.9)": b"GET /api/v1/health\r\n\r\n",
     "lower-case version": b"GET /api/v1/health http/1.1\r\nHost: x\r\n\r\n",
+    "HTTP/1.1 without Host": b"GET /api/v1/health HTTP/1.1\r\nAccept: */*\r\n\r\n",
+    "two Hosts": b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+    "a C1 control byte in the target": b"GET /api/v1/\x9b31m HTTP/1.1\r\nHost: x\r\n\r\n",
+    "a raw non-ASCII target": b"GET /api/v1/h\xc3\xa9alth HTTP/1.1\r\nHost: x\r\n\r\n",
 }
 
 

@@ -118,6 +118,8 @@ def hostile_claims(session_id, auth_time):
         "auth_time in the future": {"sid": session_id, "auth_time": now + 3600},
         "auth_time not the session's": {"sid": session_id, "auth_time": auth_time - 1},
         "auth_time 31 days old": {"sid": session_id, "auth_time": now - 31 * DAY},
+        "exp a numeric string": {"sid": session_id, "auth_time": auth_time, "exp": str(now + 600)},
+        "iat a numeric string": {"sid": session_id, "auth_time": auth_time, "iat": str(now)},
     }
 
 
@@ -196,6 +198,20 @@ def test_logout_closes_the_sessions_websocket_with_4001_within_a_second(server, 
     assert closed_with(client, timeout=1.0) == (4001, "session ended")
     refused = ChatClient(server.ws_port)
     assert refused.request({"type": "auth", "token": token})["message"] == "Authentication failed"
+
+
+def test_frames_still_arriving_from_an_ended_session_are_not_acted_on(server, api):
+    token, _, _ = api.register()
+    room_id = api.create_room(token, "Closing time")
+    client = connected(server, token)
+    assert client.request({"type": "join_room", "room_id": room_id})["success"]
+    assert api.post("/auth/logout", token=token).status == 200
+    for n in range(10):  # sent after the logout was answered, before the close arrives
+        client.send({"type": "send_message", "content": f"after logout {n}"})
+    assert closed_with(client) == (4001, "session ended")
+    reader, _, _ = api.register()
+    api.post("/rooms/join", {"room_id": room_id}, token=reader)
+    assert api.get(f"/messages?room_id={room_id}", token=reader).data["messages"] == []
 
 
 # -- changing the password ------------------------------------------------------------------
