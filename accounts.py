@@ -38,7 +38,8 @@ from protocol import iso, now
 
 __all__ = [
     "Accounts", "Session", "RateLimit", "hash_password", "verify_password", "DEFAULT_ITERATIONS",
-    "InvalidToken", "SessionExpired", "WrongPassword", "Throttled", "TooManyLogins",
+    "InvalidToken", "SessionExpired", "WrongPassword", "AccountDisabled", "Throttled",
+    "TooManyLogins",
     "TooManyRegistrations", "TooManyRooms",
 ]
 
@@ -64,6 +65,10 @@ class SessionExpired(InvalidToken):
 
 class WrongPassword(Exception):
     """The current password given to change a password is not the user's."""
+
+
+class AccountDisabled(Exception):
+    """The right password of an account an admin has disabled."""
 
 
 class Throttled(Exception):
@@ -232,8 +237,10 @@ class Accounts:
 
     register(username, password, address) -> user; raises store.Conflict for a
                                  taken name, TooManyRegistrations
+    create_user(username, password, role) -> user (an admin's doing)
+    update_user(user_id, role, disabled, password) -> (user, sessions ended)
     login(username, password, address) -> user, or None for bad credentials;
-                                 raises TooManyLogins
+                                 raises TooManyLogins, AccountDisabled
     start_session(user)          -> Session, for a user who just proved who they are
     issue_token(session)         -> JWT text
     session_for_token(token, renewing=False) -> Session; raises InvalidToken
@@ -271,7 +278,18 @@ class Accounts:
         wait = self._registrations.take(address)
         if wait:
             raise TooManyRegistrations(wait)
-        return self.store.create_user(username, self._hash(password), iso(now()))
+        return self.create_user(username, password)
+
+    def create_user(self, username, password, role="user"):
+        """A new account (an admin's doing, or a registration); raises store.Conflict."""
+        return self.store.create_user(username, self._hash(password), iso(now()), role)
+
+    def update_user(self, user_id, role=None, disabled=None, password=None):
+        """An admin's change of a user; returns (user or None, ids of the sessions it ended)."""
+        password_hash = None if password is None else self._hash(password)
+        user, ended = self.store.update_user(user_id, now(), role, disabled, password_hash)
+        self._forget_checked_tokens()  # a remembered token carries the user's old role
+        return user, ended
 
     def login(self, username, password, address):
         name = username.lower()[:64]  # names are unique whatever their case
@@ -283,6 +301,8 @@ class Accounts:
         if not correct or user is None:
             return None  # counted as failed already
         self._logins.succeeded(name, address, attempted)
+        if user["disabled"]:  # said only to whoever knows the password
+            raise AccountDisabled()
         del user["password_hash"]
         return user
 

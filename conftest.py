@@ -323,3 +323,25 @@ def cli_server(*args):
         yield process, http_port, ws_port
     finally:
         end_process(process)
+
+
+class WriteLock:
+    """Another process that holds the database's write lock until released."""
+
+    def __init__(self, db):
+        script = ("import sqlite3, sys\n"
+                  f"db = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
+                  "db.execute('BEGIN EXCLUSIVE')\n"
+                  "print('locked', flush=True)\n"
+                  "sys.stdin.readline()\n"
+                  "db.execute('COMMIT')\n")
+        self.process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == "locked"
+
+    def release(self):
+        self.process.stdin.write("\n")
+        self.process.stdin.flush()
+        assert self.process.wait(timeout=10) == 0
+        self.process.stdin.close()
+        self.process.stdout.close()

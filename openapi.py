@@ -29,10 +29,12 @@ ISO_TIME = {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$",
             "examples": ["2025-07-20T13:30:00Z"]}
 USER_ID = {"type": "string", "pattern": "^user_[0-9a-f]{8}$", "examples": ["user_a3a80b0b"]}
 ROOM_ID = {"type": "string", "pattern": "^room_[0-9a-f]{8}$", "examples": ["room_12345678"]}
+ROLE = {"enum": ["user", "admin"]}
 
 SCHEMAS = {
     "Error": obj({"success": {"const": False}, "message": STRING, "error": STRING}),
-    "User": obj({"id": USER_ID, "username": STRING, "created_at": ISO_TIME}),
+    "User": obj({"id": USER_ID, "username": STRING, "created_at": ISO_TIME, "role": ROLE},
+                {"disabled": BOOLEAN}),
     "Session": obj({"token": STRING, "id": USER_ID, "username": STRING}),
     "Room": obj({"id": ROOM_ID, "name": STRING, "description": STRING, "creator_id": USER_ID,
                  "created_at": ISO_TIME}),
@@ -40,7 +42,7 @@ SCHEMAS = {
                        "creator_id": USER_ID, "member_count": INTEGER, "created_at": ISO_TIME}),
     "Message": obj({
         "id": INTEGER, "room_id": ROOM_ID, "user_id": USER_ID, "content": STRING,
-        "timestamp": INTEGER,
+        "timestamp": INTEGER, "edited_at": {"type": ["integer", "null"]},
         "sender": obj({"id": USER_ID, "username": STRING, "password": {"const": ""},
                        "is_online": BOOLEAN}),
     }),
@@ -61,7 +63,9 @@ ERROR_TEXTS = {  # status -> what it means here, shown in the document
          "connection is closed",
     401: "`Authentication required`: `Missing Authorization header` or `Invalid or expired token` "
          "(also for a token of a session that ended)",
-    403: "`Forbidden`: only the room's creator may do this",
+    403: "`Forbidden`: only the room's creator (or an admin) may do this; `Admin only`; "
+         "`Account disabled`; `Registration is closed`; `You are banned from this room`; "
+         "`You cannot change this message`",
     409: "Conflict: the name is taken (whatever its letter case), or a client_id already used "
          "for another message",
     404: "Not found",
@@ -115,12 +119,13 @@ PAGING = (query("limit", "page size; too large is clamped to the maximum"),
 
 PATHS = {
     "/api/v1/auth/register": {"post": operation(
-        "Create an account and get a token", {**success(201, "User registered successfully", ref("Session")),
-                                              **errors(409, 429)}, body=ref("Credentials"))},
+        "Create an account and get a token (403 `Registration is closed` with "
+        "--registration closed)", {**success(201, "User registered successfully", ref("Session")),
+                                   **errors(403, 409, 429)}, body=ref("Credentials"))},
     "/api/v1/auth/login": {"post": operation(
         "Start a session and get its token (5 failures for one name from one address in 15 "
         "minutes lock that pair for 15 minutes)",
-        {**success(200, "Login successful", ref("Session")), **errors(401, 429)},
+        {**success(200, "Login successful", ref("Session")), **errors(401, 403, 429)},
         body={"type": "object", "required": ["username", "password"],
               "properties": {"username": STRING, "password": STRING}})},
     "/api/v1/auth/refresh": {"post": operation(
@@ -146,11 +151,25 @@ PATHS = {
         "Users, oldest first (limit default 10, max 100)",
         {**success(200, "Users retrieved successfully", obj({
             "users": {"type": "array", "items": ref("User")}, "total": INTEGER,
-            "limit": INTEGER, "offset": INTEGER})), **errors(401)}, auth=True, parameters=PAGING)},
-    "/api/v1/users/{user_id}": {"get": operation(
-        "One user", {**success(200, "User information retrieved successfully",
-                               obj({"user": ref("User")})), **errors(401, 404)},
-        auth=True, parameters=[path_param("user_id")])},
+            "limit": INTEGER, "offset": INTEGER})), **errors(401)}, auth=True, parameters=PAGING),
+        "post": operation(
+            "Create an account (admins only; the way in when registration is closed)",
+            {**success(201, "User created", obj({"user": ref("User")})), **errors(401, 403, 409)},
+            auth=True, body={**SCHEMAS["Credentials"], "properties": {
+                **SCHEMAS["Credentials"]["properties"], "role": ROLE}})},
+    "/api/v1/users/{user_id}": {
+        "get": operation("One user", {**success(200, "User information retrieved successfully",
+                                                obj({"user": ref("User")})), **errors(401, 404)},
+                         auth=True, parameters=[path_param("user_id")]),
+        "patch": operation(
+            "Change a user's role, disabled flag or password (admins only); disabling or a "
+            "new password ends the user's sessions",
+            {**success(200, "User updated", obj({"user": ref("User")})), **errors(401, 403, 404)},
+            auth=True, parameters=[path_param("user_id")],
+            body={"type": "object", "properties": {
+                "role": ROLE, "disabled": BOOLEAN,
+                "password": {"type": "string", "minLength": 8, "maxLength": 128}}}),
+    },
     "/api/v1/rooms": {
         "post": operation("Create a room; its creator becomes its first member",
                           {**success(201, "Room created successfully", ref("Room")),
@@ -171,11 +190,18 @@ PATHS = {
                 "id": USER_ID, "username": STRING, "joined_at": ISO_TIME,
                 "is_online": BOOLEAN, "in_room": BOOLEAN})}})), **errors(401, 404)},
         auth=True, parameters=[path_param("room_id")])},
+    "/api/v1/rooms/{room_id}/members/{user_id}": {"delete": operation(
+        "Remove a member (the room's creator or an admin); `?ban=true` keeps them out. Their "
+        "connections in the room get `room_removed`, the room hears `user_left`",
+        {**success(200, "Member removed", obj({"room_id": ROOM_ID, "user_id": USER_ID,
+                                                "banned": BOOLEAN})), **errors(401, 403, 404)},
+        auth=True, parameters=[path_param("room_id"), path_param("user_id"),
+                               query("ban", "true: the user may not join again")])},
     "/api/v1/rooms/join": {"post": operation(
         "Become a member of a room (joining twice keeps the first time)",
         {**success(200, "Successfully joined room", obj({
-            "room_id": ROOM_ID, "user_id": USER_ID, "joined_at": ISO_TIME})), **errors(401, 404)},
-        auth=True, body=ref("RoomRef"))},
+            "room_id": ROOM_ID, "user_id": USER_ID, "joined_at": ISO_TIME})),
+         **errors(401, 403, 404)}, auth=True, body=ref("RoomRef"))},
     "/api/v1/rooms/leave": {"post": operation(
         "Stop being a member of a room",
         {**success(200, "Successfully left room", obj({"room_id": ROOM_ID, "user_id": USER_ID})),
@@ -206,6 +232,19 @@ PATHS = {
             body={"type": "object", "required": ["room_id", "content"], "properties": {
                 "room_id": STRING, "content": {"type": "string", "minLength": 1, "maxLength": 4000},
                 "client_id": {"type": "string", "minLength": 1, "maxLength": 64}}}),
+    },
+    "/api/v1/messages/{message_id}": {
+        "patch": operation(
+            "Edit a message (its author only); the room hears `message_updated`",
+            {**success(200, "Message updated", ref("Message")), **errors(401, 403, 404)},
+            auth=True, parameters=[path_param("message_id")],
+            body={"type": "object", "required": ["content"], "properties": {
+                "content": {"type": "string", "minLength": 1, "maxLength": 4000}}}),
+        "delete": operation(
+            "Delete a message (its author, the room's creator or an admin); it is gone from "
+            "history and replay, and the room hears `message_deleted`",
+            {**success(200, "Message deleted", obj({"id": INTEGER, "room_id": ROOM_ID})),
+             **errors(401, 403, 404)}, auth=True, parameters=[path_param("message_id")]),
     },
     "/api/v1/health": {"get": operation("Is the server up, and for how long", {
         **success(200, "Server is running", obj({"status": {"const": "ok"}, "timestamp": INTEGER,

@@ -18,7 +18,7 @@ import time
 __all__ = [
     "VERSION", "ApiError", "bad_request", "envelope", "encode", "parse_json_object", "text_field",
     "username", "password", "room_name", "description", "content", "trimmed_text",
-    "client_id", "message_id",
+    "client_id", "message_id", "role", "flag",
     "query_int", "trusted_proxies", "client_address", "now", "iso",
 ]
 
@@ -129,6 +129,22 @@ def trimmed_text(obj, name, maximum):
     value = text_field(obj, name).strip()
     if not 1 <= len(value) <= maximum:
         raise bad_request(f"{name} must be 1-{maximum} characters, not only spaces")
+    return value
+
+
+def role(obj, required=True):
+    """A user's role: "user" or "admin"."""
+    value = text_field(obj, "role", required)
+    if value is not None and value not in ("user", "admin"):
+        raise bad_request('role must be "user" or "admin"')
+    return value
+
+
+def flag(obj, name):
+    """An optional true or false field."""
+    value = obj.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise bad_request(f"{name} must be true or false")
     return value
 
 

@@ -7,7 +7,9 @@ CREATE TABLE IF NOT EXISTS users (
     id            TEXT PRIMARY KEY,               -- 'user_' + 8 hex digits
     username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
     password_hash TEXT NOT NULL,                  -- 'pbkdf2_sha256$iterations$salt$hash'
-    created_at    TEXT NOT NULL                   -- ISO-8601 UTC, '2025-07-20T13:30:00Z'
+    created_at    TEXT NOT NULL,                  -- ISO-8601 UTC, '2025-07-20T13:30:00Z'
+    role          TEXT NOT NULL DEFAULT 'user',   -- 'user' or 'admin'
+    disabled      INTEGER NOT NULL DEFAULT 0      -- 1: cannot log in, its sessions ended
 );
 CREATE INDEX IF NOT EXISTS users_by_age ON users (created_at, id);
 
@@ -33,6 +35,14 @@ CREATE TABLE IF NOT EXISTS room_members (
 -- A room's member list, in the order they joined, in one index scan.
 CREATE INDEX IF NOT EXISTS members_by_join ON room_members (room_id, joined_at, user_id);
 
+-- Who was removed from a room and may not join it again (1.2).
+CREATE TABLE IF NOT EXISTS room_bans (
+    room_id   TEXT NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    user_id   TEXT NOT NULL REFERENCES users (id),
+    banned_at INTEGER NOT NULL,                   -- Unix seconds
+    PRIMARY KEY (room_id, user_id)
+);
+
 CREATE TABLE IF NOT EXISTS messages (
     -- AUTOINCREMENT: ids keep increasing even after the newest message is
     -- deleted with its room, so history paging by id never sees an id reused.
@@ -41,7 +51,8 @@ CREATE TABLE IF NOT EXISTS messages (
     user_id   TEXT NOT NULL REFERENCES users (id),
     content   TEXT NOT NULL,
     timestamp INTEGER NOT NULL,                   -- Unix seconds
-    client_id TEXT                                -- the sender's own id for it, if any
+    client_id TEXT,                               -- the sender's own id for it, if any
+    edited_at INTEGER                             -- Unix seconds of the last edit, or NULL
 );
 CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room_id, id);
 -- A retried send_message with the same client_id finds the first one here.

@@ -38,12 +38,14 @@ import threading
 import time
 
 __all__ = ["Store", "StoreError", "Conflict", "DatabaseBusy", "DatabaseReadOnly", "DiskFull",
-           "DatabaseUnavailable", "ClientIdReused", "WRITE_TIMEOUT"]
+           "DatabaseUnavailable", "ClientIdReused", "AuthorDisabled", "Banned", "LastAdmin",
+           "WRITE_TIMEOUT"]
 
 SCHEMA_PATH = pathlib.Path(__file__).with_name("schema.sql")
 
-# Each statement takes a database of one schema version to the next:
-# MIGRATIONS[0] takes version 0 (the first release) to 1, and so on.
+# Each entry takes a database of one schema version to the next (its
+# statements separated by ";"): MIGRATIONS[0] takes version 0 (the first
+# release) to 1, and so on.
 # schema.sql always describes the newest version, for new databases.
 MIGRATIONS = [
     # 1: client_id, so that a retried send_message is stored once.
@@ -51,6 +53,10 @@ MIGRATIONS = [
     # 2 (1.2): sessions that end. Only a new table, which schema.sql creates;
     # the version still moves, so that a 1.1 server refuses this database.
     "-- sessions: created by schema.sql",
+    # 3 (1.2): roles, disabled accounts, edited messages; room_bans is new (schema.sql).
+    "ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user';"
+    "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN edited_at INTEGER",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 WRITE_TIMEOUT = 1.0  # seconds a write may wait for the lock and the database together
@@ -86,6 +92,18 @@ class ClientIdReused(StoreError):
     """A client_id the user already gave a message of another room or content."""
 
 
+class AuthorDisabled(StoreError):
+    """A message's author was disabled before it could be saved."""
+
+
+class Banned(StoreError):
+    """The user is banned from the room they would join."""
+
+
+class LastAdmin(StoreError):
+    """The change would leave no enabled admin."""
+
+
 def store_error(exc):
     """The named StoreError for an sqlite3 error, told apart by SQLite's own texts."""
     text = str(exc).lower()
@@ -108,6 +126,19 @@ def write_error(exc):
     """
     error = store_error(exc)
     return DatabaseUnavailable(str(exc)) if type(error) is StoreError else error
+
+
+USER_COLUMNS = "id, username, created_at, role, disabled"
+MESSAGE_COLUMNS = "m.id, m.room_id, m.user_id, m.content, m.timestamp, m.edited_at, u.username"
+
+
+def as_user(row):
+    """A users row as a dict, with disabled as a bool (None stays None)."""
+    if row is None:
+        return None
+    user = dict(row)
+    user["disabled"] = bool(user["disabled"])
+    return user
 
 
 def make_private(path):
@@ -143,7 +174,7 @@ class Database:
     _rows and _row read on a pooled reader connection; _transaction writes
     on the writer, under its lock. Store builds every query on these.
     Also: setting (a value that must survive restarts), data_changed,
-    generation, close.
+    generation, backup, close.
     """
 
     def __init__(self, path):
@@ -188,8 +219,9 @@ class Database:
         with self._db:  # one transaction: a failed upgrade leaves the database as it was
             self._db.execute("BEGIN")  # sqlite3 would not begin one before CREATE or ALTER
             if not is_new:
-                for statement in MIGRATIONS[version:]:
-                    self._db.execute(statement)
+                for step in MIGRATIONS[version:]:
+                    for statement in step.split(";"):
+                        self._db.execute(statement)
             for statement in SCHEMA_PATH.read_text(encoding="utf-8").split(";"):
                 if statement.strip():
                     self._db.execute(statement)
@@ -335,6 +367,22 @@ class Database:
             db.execute("INSERT INTO settings (key, value) VALUES (?, ?)", (key, value))
             return value
 
+    def backup(self, path):
+        """Write a consistent copy of the database to a new file at path, readable by its owner only.
+
+        SQLite's online backup API copies a snapshot while the server
+        (this process or another) goes on writing.
+        """
+        make_private(path)
+        copy = sqlite3.connect(path)
+        try:
+            with self._reading() as db:
+                db.backup(copy)
+        except sqlite3.Error as exc:
+            raise store_error(exc) from exc
+        finally:
+            copy.close()
+
     def data_changed(self):
         """Whether anyone (this process's writer, or another process) committed since the last call.
 
@@ -393,7 +441,7 @@ class ChatMessages:
                 except sqlite3.IntegrityError as exc:
                     # SQLite undid only the failed statement; the transaction goes on.
                     saved.append(store_error(exc))
-                except ClientIdReused as exc:
+                except (ClientIdReused, AuthorDisabled) as exc:
                     saved.append(exc)
         return saved
 
@@ -410,13 +458,39 @@ class ChatMessages:
             if first is not None:
                 return {"id": first["id"], "content": content, "timestamp": first["timestamp"],
                         "duplicate": True}
+        # Only while its author is not disabled: a message already on its way
+        # when an admin disables the account is never saved, nor broadcast.
         cursor = db.execute(
             "INSERT INTO messages (room_id, user_id, content, timestamp, client_id)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (room_id, user_id, content, timestamp, client_id),
+            " SELECT ?, ?, ?, ?, ? FROM users WHERE id = ? AND disabled = 0",
+            (room_id, user_id, content, timestamp, client_id, user_id),
         )
+        if cursor.rowcount == 0:
+            raise AuthorDisabled(user_id)
         return {"id": cursor.lastrowid, "content": content, "timestamp": timestamp,
                 "duplicate": False}
+
+    def message(self, message_id):
+        """A message with its author's name and its room's creator, or None."""
+        return self._row(
+            f"SELECT {MESSAGE_COLUMNS}, r.creator_id FROM messages m"
+            " JOIN users u ON u.id = m.user_id JOIN rooms r ON r.id = m.room_id"
+            " WHERE m.id = ?", (message_id,))
+
+    def edit_message(self, message_id, content, edited_at):
+        """Replace a message's content; return the message as history shows it, or None."""
+        with self._transaction() as db:
+            db.execute("UPDATE messages SET content = ?, edited_at = ? WHERE id = ?",
+                       (content, edited_at, message_id))
+            row = db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages m"
+                             " JOIN users u ON u.id = m.user_id WHERE m.id = ?",
+                             (message_id,)).fetchone()
+        return None if row is None else dict(row)
+
+    def delete_message(self, message_id):
+        """Delete a message for good; return whether there was one."""
+        with self._transaction() as db:
+            return db.execute("DELETE FROM messages WHERE id = ?", (message_id,)).rowcount > 0
 
     def messages(self, room_id, limit, before=None):
         """The newest `limit` messages of a room older than id `before`, oldest first."""
@@ -426,7 +500,7 @@ class ChatMessages:
         # stops after `limit` rows; the outer one puts them in reading order.
         return self._rows(
             "SELECT * FROM ("
-            " SELECT m.id, m.room_id, m.user_id, m.content, m.timestamp, u.username"
+            f" SELECT {MESSAGE_COLUMNS}"
             " FROM messages m JOIN users u ON u.id = m.user_id"
             " WHERE m.room_id = ? AND m.id < ?"
             " ORDER BY m.id DESC LIMIT ?"
@@ -438,7 +512,7 @@ class ChatMessages:
         """The newest `limit` messages of a room with ids above `since`, oldest first."""
         return self._rows(
             "SELECT * FROM ("
-            " SELECT m.id, m.room_id, m.user_id, m.content, m.timestamp, u.username"
+            f" SELECT {MESSAGE_COLUMNS}"
             " FROM messages m JOIN users u ON u.id = m.user_id"
             " WHERE m.room_id = ? AND m.id > ?"
             " ORDER BY m.id DESC LIMIT ?"
@@ -447,51 +521,66 @@ class ChatMessages:
         )
 
 
-class Store(ChatMessages, Database):
-    """Access to the SwiftChat database from any thread.
+class UserTables:
+    """Users and their sessions, for Store (a mix-in on Database)."""
 
-    Users:    create_user, user, user_with_password, list_users, set_password
-    Sessions: create_session, session_user, end_sessions, sessions_ended_since
-    Rooms:    create_room, room, list_rooms, update_description, delete_room
-    Members:  add_member, is_member, room_members, remove_member
-    Messages: add_message, add_messages, messages, messages_after
-    And from Database: setting, data_changed, generation, close.
-    """
-
-    # -- users -------------------------------------------------------------
-
-    def create_user(self, username, password_hash, created_at):
+    def create_user(self, username, password_hash, created_at, role="user"):
         with self._transaction() as db:
             user_id = self._unused_id(db, "user_", "users")
             db.execute(
-                "INSERT INTO users (id, username, password_hash, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (user_id, username, password_hash, created_at),
+                "INSERT INTO users (id, username, password_hash, created_at, role)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (user_id, username, password_hash, created_at, role),
             )
-        return {"id": user_id, "username": username, "created_at": created_at}
+        return {"id": user_id, "username": username, "created_at": created_at, "role": role,
+                "disabled": False}
 
     def user(self, user_id):
-        return self._row(
-            "SELECT id, username, created_at FROM users WHERE id = ?", (user_id,)
-        )
+        """{id, username, created_at, role, disabled} of a user, or None."""
+        return as_user(self._row(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,)))
 
     def user_with_password(self, username):
         """The user with this name (any letter case), including password_hash."""
-        return self._row(
-            "SELECT id, username, created_at, password_hash FROM users"
-            " WHERE username = ?",
-            (username,),
-        )
+        return as_user(self._row(
+            f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ?", (username,)))
 
     def list_users(self, limit, offset):
         """One page of users, oldest first, and the number of all users."""
         users = self._rows(
-            "SELECT id, username, created_at FROM users"
-            " ORDER BY created_at, id LIMIT ? OFFSET ?",
+            f"SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id LIMIT ? OFFSET ?",
             (limit, offset),
         )
         total = self._row("SELECT COUNT(*) AS n FROM users")["n"]
-        return users, total
+        return [as_user(user) for user in users], total
+
+    def update_user(self, user_id, ended_at, role=None, disabled=None, password_hash=None):
+        """Change a user's role, disabled flag or password; return (user, ids of sessions ended).
+
+        Disabling or a new password ends every session of the user. One
+        transaction, which refuses (LastAdmin) to leave no enabled admin
+        where there was one: two admins demoting each other at once cannot
+        both succeed. Returns (None, []) for an unknown user.
+        """
+        with self._transaction() as db:
+            admins = self._enabled_admins(db)
+            changes = {"role": role, "disabled": None if disabled is None else int(disabled),
+                       "password_hash": password_hash}
+            for column, value in changes.items():
+                if value is not None:  # the column names are ours, never the client's
+                    db.execute(f"UPDATE users SET {column} = ? WHERE id = ?", (value, user_id))
+            if admins and not self._enabled_admins(db):
+                raise LastAdmin(user_id)
+            user = as_user(db.execute(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?",
+                                      (user_id,)).fetchone())
+            ended = []
+            if user is not None and (disabled or password_hash is not None):
+                ended = self._end_sessions(db, user_id, ended_at, None, None)
+            return user, ended
+
+    @staticmethod
+    def _enabled_admins(db):
+        return db.execute(
+            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0").fetchone()[0]
 
     def set_password(self, user_id, password_hash, ended_at, keep_session):
         """Store a new password hash and end every session of the user but keep_session.
@@ -519,13 +608,14 @@ class Store(ChatMessages, Database):
         return session_id
 
     def session_user(self, session_id, user_id, auth_time):
-        """The user of a session that has not ended, or None (ended, unknown, or not theirs)."""
-        return self._row(
-            "SELECT u.id, u.username, u.created_at FROM sessions s"
+        """The user of a session that has not ended, or None (ended, unknown, disabled, not theirs)."""
+        return as_user(self._row(
+            "SELECT u.id, u.username, u.created_at, u.role, u.disabled FROM sessions s"
             " JOIN users u ON u.id = s.user_id"
-            " WHERE s.id = ? AND s.user_id = ? AND s.auth_time = ? AND s.ended_at IS NULL",
+            " WHERE s.id = ? AND s.user_id = ? AND s.auth_time = ? AND s.ended_at IS NULL"
+            " AND u.disabled = 0",
             (session_id, user_id, auth_time),
-        )
+        ))
 
     def end_sessions(self, user_id, ended_at, keep=None, only=None):
         """End the user's sessions (only the one named, or all but `keep`); return their ids."""
@@ -546,7 +636,10 @@ class Store(ChatMessages, Database):
         return [row["id"] for row in self._rows(
             "SELECT id FROM sessions WHERE ended_at >= ?", (when,))]
 
-    # -- rooms -------------------------------------------------------------
+
+
+class RoomTables:
+    """Rooms, their members and their bans, for Store (a mix-in on Database)."""
 
     def create_room(self, name, description, creator_id, created_at):
         """Create a room and make its creator the first member."""
@@ -603,15 +696,22 @@ class Store(ChatMessages, Database):
 
     # -- membership --------------------------------------------------------
 
-    def add_member(self, room_id, user_id, joined_at):
+    def add_member(self, room_id, user_id, joined_at, lift_ban=False):
         """Make user_id a member of room_id; return the first join's time.
 
         Joining twice keeps the first time. Returns None when the room does
-        not exist (it may have been deleted a moment ago).
+        not exist (it may have been deleted a moment ago). Raises Banned for
+        a user banned from it, unless lift_ban (someone in charge adds them).
         """
         with self._transaction() as db:
             if db.execute("SELECT 1 FROM rooms WHERE id = ?", (room_id,)).fetchone() is None:
                 return None
+            if lift_ban:
+                db.execute("DELETE FROM room_bans WHERE room_id = ? AND user_id = ?",
+                           (room_id, user_id))
+            elif db.execute("SELECT 1 FROM room_bans WHERE room_id = ? AND user_id = ?",
+                            (room_id, user_id)).fetchone() is not None:
+                raise Banned(room_id)
             db.execute(
                 "INSERT OR IGNORE INTO room_members (room_id, user_id, joined_at)"
                 " VALUES (?, ?, ?)",
@@ -641,11 +741,27 @@ class Store(ChatMessages, Database):
             (room_id, user_id),
         ) is not None
 
-    def remove_member(self, room_id, user_id):
-        """Remove a membership; return False when there was none."""
+    def remove_member(self, room_id, user_id, banned_at=None):
+        """Remove a membership, and ban the user too if banned_at is given; False if there was none."""
         with self._transaction() as db:
             cursor = db.execute(
                 "DELETE FROM room_members WHERE room_id = ? AND user_id = ?",
                 (room_id, user_id),
             )
+            if banned_at is not None:
+                db.execute("INSERT OR REPLACE INTO room_bans (room_id, user_id, banned_at)"
+                           " VALUES (?, ?, ?)", (room_id, user_id, banned_at))
             return cursor.rowcount > 0
+
+
+class Store(UserTables, RoomTables, ChatMessages, Database):
+    """Access to the SwiftChat database from any thread.
+
+    Users:    create_user, user, user_with_password, list_users, update_user, set_password
+    Sessions: create_session, session_user, end_sessions, sessions_ended_since
+    Rooms:    create_room, room, list_rooms, update_description, delete_room
+    Members:  add_member, is_member, room_members, remove_member
+    Messages: add_message, add_messages, message, edit_message, delete_message,
+              messages, messages_after
+    And from Database: setting, data_changed, generation, backup, close.
+    """

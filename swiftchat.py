@@ -36,6 +36,7 @@ except ImportError:
 
 import openapi
 import protocol
+import swiftchat_admin
 from accounts import DEFAULT_ITERATIONS, DEFAULT_SESSION_DAYS, Accounts
 from protocol import VERSION, ApiError
 from store import Store, StoreError
@@ -144,7 +145,11 @@ class SwiftChat:
                  login_attempts=5, registrations_per_minute=30, ws_rate=20,
                  header_timeout=10.0, max_connections=1000, clock=time.monotonic,
                  session_days=DEFAULT_SESSION_DAYS, rooms_per_hour=20, trusted_proxy="",
-                 max_ws_connections=10_000, max_ws_unauthenticated=20, frame_ancestors=()):
+                 max_ws_connections=10_000, max_ws_unauthenticated=20, frame_ancestors=(),
+                 registration="open"):
+        if registration not in ("open", "closed"):
+            raise ValueError(f"registration must be 'open' or 'closed', not {registration!r}")
+        self.registration_closed = registration == "closed"
         self.trusted_proxies = protocol.trusted_proxies(trusted_proxy)
         self.page_headers = page_headers(frame_ancestors)
         self.openapi_json = json.dumps(openapi.document(VERSION), indent=1).encode("utf-8")
@@ -250,7 +255,7 @@ def serve(host="127.0.0.1", http_port=8080, ws_port=8081, db="swiftchat.db", jwt
           registrations_per_minute=30, ws_rate=20, header_timeout=10.0, max_connections=1000,
           clock=time.monotonic, session_days=DEFAULT_SESSION_DAYS, rooms_per_hour=20,
           trusted_proxy="", max_ws_connections=10_000, max_ws_unauthenticated=20,
-          frame_ancestors=()):
+          frame_ancestors=(), registration="open"):
     """Start SwiftChat in background threads and return the running SwiftChat.
 
         with swiftchat.serve(http_port=0, ws_port=0, db=":memory:") as server:
@@ -263,10 +268,7 @@ def serve(host="127.0.0.1", http_port=8080, ws_port=8081, db="swiftchat.db", jwt
     frame_ancestors a list of origins; clock is a time.monotonic stand-in
     for tests of the throttles.
     """
-    return SwiftChat(host, http_port, ws_port, db, jwt_secret, pbkdf2_iterations, auth_timeout,
-                     login_attempts, registrations_per_minute, ws_rate, header_timeout,
-                     max_connections, clock, session_days, rooms_per_hour, trusted_proxy,
-                     max_ws_connections, max_ws_unauthenticated, frame_ancestors)
+    return SwiftChat(**locals())  # every option, by its name
 
 
 # -- command line -----------------------------------------------------------------
@@ -299,6 +301,12 @@ def positive_seconds(text):
     return value
 
 
+def open_or_closed(text):
+    if text not in ("open", "closed"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not open or closed")
+    return text
+
+
 def proxy_list(text):
     try:
         protocol.trusted_proxies(text)
@@ -313,59 +321,63 @@ def log_level(text):
     return text.upper()
 
 
+# The server's options: (flag, default, help, type). Each can also be set as
+# SWIFTCHAT_<FLAG> in the environment; a flag wins over the variable.
+OPTIONS = [
+    ("--host", "127.0.0.1", "address to listen on (default 127.0.0.1)", str),
+    ("--http-port", "8080", "REST port; 0 picks a free one (default 8080)", port_number),
+    ("--ws-port", "8081", "WebSocket port; 0 picks a free one (default 8081)", port_number),
+    ("--db", "swiftchat.db", "SQLite database file, or :memory: (default swiftchat.db)", str),
+    ("--jwt-secret", None, "secret that signs tokens (also read from JWT_SECRET); "
+     "by default one is generated and kept in the database", str),
+    ("--log-level", "INFO", "DEBUG, INFO, WARNING or ERROR (default INFO)", log_level),
+    ("--auth-timeout", "30", "seconds a WebSocket client has to authenticate (default 30)",
+     positive_seconds),
+    ("--pbkdf2-iterations", str(DEFAULT_ITERATIONS),
+     f"PBKDF2 rounds per password hash (default {DEFAULT_ITERATIONS}); lower only for tests",
+     positive_int),
+    ("--login-attempts", "5", "failed logins per username from one address in 15 minutes "
+     "before that pair must wait; an address may fail 6x as often, a username from all "
+     "addresses 20x (default 5; 0 = no limit)", limit),
+    ("--registration", "open",
+     "open: anyone may register (default); closed: admins create accounts", open_or_closed),
+    ("--registrations-per-minute", "30",
+     "registrations per client address per minute (default 30; 0 = no limit)", limit),
+    ("--ws-rate", "20", "WebSocket frames per second per connection, bursts of twice that "
+     "(default 20; 0 = no limit)", limit),
+    ("--header-timeout", "10", "seconds a client has to send a whole request (default 10)",
+     positive_seconds),
+    ("--max-connections", "1000", "HTTP connections served at once; more get 503 (default 1000)",
+     positive_int),
+    ("--session-days", str(DEFAULT_SESSION_DAYS),
+     f"days a login session lasts at most (default {DEFAULT_SESSION_DAYS})", positive_int),
+    ("--rooms-per-hour", "20", "rooms one user may create per hour (default 20; 0 = no limit)",
+     limit),
+    ("--trusted-proxy", "", "ADDR[,ADDR...]: reverse proxies whose X-Forwarded-For names the "
+     "client (addresses or networks; default none)", proxy_list),
+    ("--max-ws-connections", "10000", "WebSocket connections at once, lowered to fit the file "
+     "limit (default 10000; 0 = no limit)", limit),
+    ("--max-ws-unauthenticated", "20", "WebSocket connections per client address that have "
+     "not authenticated yet (default 20; 0 = no limit)", limit),
+]
+
+
 def parse_args(argv=None, environ=os.environ):
     """Options from the command line; each falls back to SWIFTCHAT_<NAME>, then its default."""
     parser = argparse.ArgumentParser(
         prog="swiftchat.py",
         description="SwiftChat: REST chat API over HTTP and real-time chat over WebSocket.",
         epilog="Every option can also be set as an environment variable, e.g. "
-               "SWIFTCHAT_HTTP_PORT=9000; a flag wins over the variable.")
+               "SWIFTCHAT_HTTP_PORT=9000; a flag wins over the variable. "
+               "Accounts and backups: python swiftchat.py users --help, "
+               "python swiftchat.py backup FILE.")
     parser.add_argument("--version", action="version", version=f"SwiftChat {VERSION}")
-
-    def option(flag, default, help, type=str):
+    for flag, default, help, kind in OPTIONS:
         env_name = "SWIFTCHAT_" + flag.lstrip("-").replace("-", "_").upper()
-        parser.add_argument(flag, type=type, default=environ.get(env_name, default),
+        if flag == "--jwt-secret":  # the older name is read too
+            default = environ.get("JWT_SECRET", default)
+        parser.add_argument(flag, type=kind, default=environ.get(env_name, default),
                             help=f"{help} [env {env_name}]")
-
-    option("--host", "127.0.0.1", "address to listen on (default 127.0.0.1)")
-    option("--http-port", "8080", "REST port; 0 picks a free one (default 8080)", port_number)
-    option("--ws-port", "8081", "WebSocket port; 0 picks a free one (default 8081)", port_number)
-    option("--db", "swiftchat.db", "SQLite database file, or :memory: (default swiftchat.db)")
-    option("--jwt-secret", environ.get("JWT_SECRET"),
-           "secret that signs tokens (also read from JWT_SECRET); "
-           "by default one is generated and kept in the database")
-    option("--log-level", "INFO", "DEBUG, INFO, WARNING or ERROR (default INFO)", log_level)
-    option("--auth-timeout", "30", "seconds a WebSocket client has to authenticate (default 30)",
-           positive_seconds)
-    option("--pbkdf2-iterations", str(DEFAULT_ITERATIONS),
-           f"PBKDF2 rounds per password hash (default {DEFAULT_ITERATIONS}); "
-           "lower only for tests", positive_int)
-    option("--login-attempts", "5",
-           "failed logins per username from one address in 15 minutes before that pair "
-           "must wait; an address may fail 6x as often, a username from all addresses "
-           "20x (default 5; 0 = no limit)", limit)
-    option("--registrations-per-minute", "30",
-           "registrations per client address per minute (default 30; 0 = no limit)", limit)
-    option("--ws-rate", "20",
-           "WebSocket frames per second per connection, bursts of twice that "
-           "(default 20; 0 = no limit)", limit)
-    option("--header-timeout", "10",
-           "seconds a client has to send a whole request (default 10)", positive_seconds)
-    option("--max-connections", "1000",
-           "HTTP connections served at once; more get 503 (default 1000)", positive_int)
-    option("--session-days", str(DEFAULT_SESSION_DAYS),
-           f"days a login session lasts at most (default {DEFAULT_SESSION_DAYS})", positive_int)
-    option("--rooms-per-hour", "20", "rooms one user may create per hour (default 20; 0 = no limit)",
-           limit)
-    option("--trusted-proxy", "",
-           "ADDR[,ADDR...]: reverse proxies whose X-Forwarded-For names the client "
-           "(addresses or networks; default none)", proxy_list)
-    option("--max-ws-connections", "10000",
-           "WebSocket connections at once, lowered to fit the file limit "
-           "(default 10000; 0 = no limit)", limit)
-    option("--max-ws-unauthenticated", "20",
-           "WebSocket connections per client address that have not authenticated yet "
-           "(default 20; 0 = no limit)", limit)
     env_ancestors = environ.get("SWIFTCHAT_FRAME_ANCESTORS", "").split()
     parser.add_argument("--frame-ancestors", nargs="+", metavar="ORIGIN", default=env_ancestors,
                         help="origins that may show the page in a frame (default: none) "
@@ -448,6 +460,9 @@ def log_to_stderr(level):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if swiftchat_admin.is_admin_command(argv):  # users ..., backup FILE: not a server
+        return swiftchat_admin.main(argv)
     args = parse_args(argv)
     log_handler = log_to_stderr(args.log_level)
     host = f"[{args.host}]" if ":" in args.host else args.host

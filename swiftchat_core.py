@@ -36,11 +36,11 @@ import time
 from websockets.asyncio.server import broadcast
 
 from protocol import encode, now
-from store import ClientIdReused, DatabaseBusy, StoreError
+from store import AuthorDisabled, ClientIdReused, DatabaseBusy, StoreError
 
 __all__ = ["ChatCore", "Client", "GroupCommit", "broadcast_to", "message_data", "replay",
-           "watch_sessions",
-           "REPLACED", "SESSION_OVER"]
+           "watch_sessions", "edit_message", "delete_message", "MessageNotFound",
+           "CannotChangeMessage", "REPLACED", "SESSION_OVER"]
 
 log = logging.getLogger("swiftchat.core")
 
@@ -52,11 +52,20 @@ REPLACED = 4000  # close code: the user logged in again on a newer connection
 SESSION_OVER = 4001  # close code: the session ended (logout, new password) or passed its age
 
 
+class MessageNotFound(Exception):
+    """No message has that id."""
+
+
+class CannotChangeMessage(Exception):
+    """The message is not the user's to edit (or delete)."""
+
+
 class Client:
     """One authenticated connection: its socket, its user and session, and the room it is in."""
 
     def __init__(self, websocket, session, expires_at):
         self.websocket = websocket
+        self.user = session.user  # as it was when the connection authenticated
         self.user_id = session.user["id"]
         self.username = session.user["username"]
         self.session_id = session.id
@@ -299,9 +308,8 @@ class ChatCore:
             sender.reply_now("Message sent successfully",
                              {**message_data("message_sent", message), **echo})
         if not stored["duplicate"]:
-            broadcast_to(self.rooms.get(message["room_id"], set()) - {sender},
-                         "Message sent successfully",
-                         {**message_data("message_received", message), **echo})
+            self.tell_room(message["room_id"], "Message sent successfully",
+                           {**message_data("message_received", message), **echo}, sender)
             for callback in self._callbacks:
                 self._callback_runner.submit(run_callback, callback, dict(message))
         if not posted.cancelled():  # its caller may have given up (the loop is stopping)
@@ -311,12 +319,13 @@ class ChatCore:
         """A WebSocket sender's message could not be saved: say so, and tell the room as the seed says."""
         if isinstance(error, ClientIdReused):
             sender.reply_now("Request failed", error="client_id already used for another message")
+        elif isinstance(error, AuthorDisabled):  # never broadcast
+            sender.reply_now("Forbidden", error="Account disabled")
         elif isinstance(error, StoreError):  # the store has logged it (once for a run of failures)
             sender.reply_now("Failed to save message", error="Database operation failed")
             # Per the API document, the room hears the message even if saving failed.
-            broadcast_to(self.rooms.get(message["room_id"], set()) - {sender},
-                         "Message sent successfully",
-                         {**message_data("message_received", message), **echo})
+            self.tell_room(message["room_id"], "Message sent successfully",
+                           {**message_data("message_received", message), **echo}, sender)
         else:
             log.error("saving a message failed for %s", sender.user_id, exc_info=error)
             sender.reply_now("Request failed", error="Internal server error")
@@ -403,6 +412,17 @@ class ChatCore:
                 client.room_id = None
         self.tell_everyone("Room deleted", {"type": "room_deleted", "room_id": room_id})
 
+    def member_removed(self, room_id, user_id):
+        """user_id was removed from room_id: their connections there leave it, and are told."""
+        for client in list(self.rooms.get(room_id, ())):
+            if client.user_id == user_id:
+                self.leave(client)
+                client.reply_now("Removed from room", {"type": "room_removed", "room_id": room_id})
+
+    def tell_room(self, room_id, message, data, sender=None):
+        """One frame for every connection in a room but the sender's (which was answered)."""
+        broadcast_to(self.rooms.get(room_id, set()) - {sender}, message, data)
+
     def tell_everyone(self, message, data):
         """One frame for every authenticated connection (the room list changed)."""
         broadcast_to(list(self.clients.values()), message, data)
@@ -426,6 +446,54 @@ async def watch_sessions(core):
             log.warning("could not look for ended sessions: %s", exc)
         core.end_sessions([client.session_id for client in core.clients.values()
                            if client.expires_at <= checked], "session expired")
+
+
+async def edit_message(core, user, message_id, content, sender=None):
+    """Change the content of a message of user's; the room hears message_updated. Returns the row.
+
+    Through the writer, in line with the messages being saved, so that an
+    edit never reaches the room before the message it changes.
+    """
+    message = await core.read(core.store.message, message_id)
+    if message is None:
+        raise MessageNotFound(message_id)
+    if message["user_id"] != user["id"]:
+        raise CannotChangeMessage(message_id)
+    edited = await core.write(core.store.edit_message, message_id, content, now())
+    if edited is None:  # deleted a moment ago
+        raise MessageNotFound(message_id)
+    core.tell_room(edited["room_id"], "Message updated", updated_data(edited), sender)
+    return edited
+
+
+def is_admin(store, user_id):
+    """Whether the user is an admin now (a connection's user may have changed since it connected)."""
+    user = store.user(user_id)
+    return user is not None and user["role"] == "admin" and not user["disabled"]
+
+
+def updated_data(message):
+    return {"type": "message_updated", "id": message["id"], "room_id": message["room_id"],
+            "content": message["content"], "edited_at": message["edited_at"]}
+
+
+async def delete_message(core, user, message_id, sender=None):
+    """Delete a message: its author's, or any in a room of the user's making, or any for an admin.
+
+    The room hears message_deleted; returns {id, room_id}.
+    """
+    message = await core.read(core.store.message, message_id)
+    if message is None:
+        raise MessageNotFound(message_id)
+    if user["id"] not in (message["user_id"], message["creator_id"]) \
+            and not await core.read(is_admin, core.store, user["id"]):
+        raise CannotChangeMessage(message_id)
+    if not await core.write(core.store.delete_message, message_id):
+        raise MessageNotFound(message_id)
+    deleted = {"id": message_id, "room_id": message["room_id"]}
+    core.tell_room(message["room_id"], "Message deleted", {"type": "message_deleted", **deleted},
+                   sender)
+    return deleted
 
 
 async def replay(core, client, room_id, since, joined):

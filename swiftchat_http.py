@@ -32,11 +32,13 @@ import time
 import urllib.parse
 
 import protocol
-from accounts import (InvalidToken, TooManyLogins, TooManyRegistrations, TooManyRooms,
-                      WrongPassword)
+from accounts import (AccountDisabled, InvalidToken, TooManyLogins, TooManyRegistrations,
+                      TooManyRooms, WrongPassword)
 from protocol import ApiError, bad_request, encode
-from store import (ClientIdReused, DatabaseBusy, DatabaseReadOnly, DatabaseUnavailable, DiskFull)
-from swiftchat_routes import JSON_TYPE, PUBLIC, RENEWING, ROUTES, Page, Request
+from store import (AuthorDisabled, Banned, ClientIdReused, DatabaseBusy, DatabaseReadOnly,
+                   DatabaseUnavailable, DiskFull, LastAdmin)
+from swiftchat_core import CannotChangeMessage, MessageNotFound
+from swiftchat_routes import ADMIN, JSON_TYPE, PUBLIC, RENEWING, ROUTES, Page, Request
 
 __all__ = ["HTTPServer", "RequestHandler", "find_route", "read_request_head", "HTTP_ERRORS",
            "MAX_BODY"]
@@ -93,6 +95,12 @@ HTTP_ERRORS = {
     TooManyRooms: (429, "Too many requests", "Too many rooms created; try again later"),
     WrongPassword: (401, "Invalid credentials", "Current password is incorrect"),
     ClientIdReused: (409, "Conflict", "client_id already used for another message"),
+    AccountDisabled: (403, "Forbidden", "Account disabled"),
+    AuthorDisabled: (403, "Forbidden", "Account disabled"),
+    LastAdmin: (400, "Request failed", "At least one admin must remain"),
+    Banned: (403, "Forbidden", "You are banned from this room"),
+    MessageNotFound: (404, "Message not found", "Message not found"),
+    CannotChangeMessage: (403, "Forbidden", "You cannot change this message"),
     DatabaseBusy: (503, "Service unavailable", "Database busy"),
     DatabaseReadOnly: (503, "Service unavailable", "Database is read-only"),
     DiskFull: (503, "Service unavailable", "Disk full"),
@@ -302,6 +310,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             result = function(request)
         else:
             request.session = request.bearer_session(renewing=access == RENEWING)
+            if access == ADMIN and request.session.user["role"] != "admin":
+                raise ApiError(403, "Forbidden", "Admin only")
             result = function(request, request.session.user)
         if isinstance(result, Page):
             return 200, result.content_type, result.body, result.headers

@@ -23,11 +23,12 @@ import time
 import mimetypes
 
 import protocol
+import swiftchat_core
 from accounts import InvalidToken, SessionExpired
 from protocol import ApiError, bad_request, encode, now
 from store import Conflict
 
-__all__ = ["ROUTES", "LOGGED_IN", "RENEWING", "PUBLIC", "Request", "Page", "PageCache",
+__all__ = ["ROUTES", "LOGGED_IN", "RENEWING", "ADMIN", "PUBLIC", "Request", "Page", "PageCache",
            "JSON_TYPE", "page_headers"]
 
 STATIC_DIR = pathlib.Path(__file__).with_name("static")
@@ -83,6 +84,8 @@ Page = collections.namedtuple("Page", "content_type body headers", defaults=(Non
 # -- routes: authentication and users ---------------------------------------
 
 def register(request):
+    if request.app.registration_closed:
+        raise ApiError(403, "Forbidden", "Registration is closed")
     body = request.json()
     username, password = protocol.username(body), protocol.password(body)
     try:
@@ -135,7 +138,7 @@ def token_answer(request, session):
 
 
 def current_user(request, user):
-    return 200, "User information retrieved successfully", {"user": user}
+    return 200, "User information retrieved successfully", {"user": shown_user(user, user)}
 
 
 def list_users(request, user):
@@ -143,14 +146,55 @@ def list_users(request, user):
     offset = protocol.query_int(request.query, "offset", 0)
     users, total = request.app.store.list_users(limit, offset)
     return 200, "Users retrieved successfully", {
-        "users": users, "total": total, "limit": limit, "offset": offset}
+        "users": [shown_user(listed, user) for listed in users], "total": total,
+        "limit": limit, "offset": offset}
 
 
 def get_user(request, user):
+    return 200, "User information retrieved successfully", {
+        "user": shown_user(existing_user(request), user)}
+
+
+def shown_user(user, viewer):
+    """A user as the API shows it to viewer: with its role, and for an admin whether it is disabled."""
+    shown = {"id": user["id"], "username": user["username"], "created_at": user["created_at"],
+             "role": user["role"]}
+    if viewer["role"] == "admin":
+        shown["disabled"] = user["disabled"]
+    return shown
+
+
+def existing_user(request):
     user = request.app.store.user(request.params["user_id"])
     if user is None:
         raise ApiError(404, "User not found")
-    return 200, "User information retrieved successfully", {"user": user}
+    return user
+
+
+# -- routes: administration (ADMIN rows) ------------------------------------------
+
+def create_user(request, user):
+    body = request.json()
+    username, password = protocol.username(body), protocol.password(body)
+    role = protocol.role(body, required=False)
+    try:
+        created = request.app.accounts.create_user(username, password, role or "user")
+    except Conflict:
+        raise ApiError(409, "User already exists", "Username already taken") from None
+    return 201, "User created", {"user": shown_user(created, user)}
+
+
+def update_user(request, user):
+    body = request.json()
+    role, disabled = protocol.role(body, required=False), protocol.flag(body, "disabled")
+    password = protocol.password(body) if body.get("password") is not None else None
+    existing_user(request)
+    updated, ended = request.app.accounts.update_user(request.params["user_id"], role, disabled,
+                                                      password)
+    if updated is None:  # removed a moment ago
+        raise ApiError(404, "User not found")
+    request.app.core.call(request.app.core.end_sessions, ended)
+    return 200, "User updated", {"user": shown_user(updated, user)}
 
 
 # -- routes: rooms ------------------------------------------------------------
@@ -199,7 +243,7 @@ def leave_room(request, user):
 
 
 def update_room(request, user):
-    room = room_of_creator(request, user, "update")
+    room = room_in_charge(request, user, "update")
     description = protocol.description(request.json(), required=True)
     request.app.store.update_description(room["id"], description)
     request.app.core.call(request.app.core.room_updated, room["id"], description)
@@ -208,7 +252,7 @@ def update_room(request, user):
 
 
 def delete_room(request, user):
-    room = room_of_creator(request, user, "delete")
+    room = room_in_charge(request, user, "delete")
     request.app.store.delete_room(room["id"])
     request.app.core.call(request.app.core.room_deleted, room["id"])
     return 200, "Room deleted successfully", {"room_id": room["id"], "deleted_by": user["id"]}
@@ -232,11 +276,21 @@ def existing_room(request, room_id):
     return room
 
 
-def room_of_creator(request, user, verb):
+def room_in_charge(request, user, verb):
+    """The room of the path, if user is in charge of it: its creator, or an admin."""
     room = existing_room(request, request.params["room_id"])
-    if room["creator_id"] != user["id"]:
+    if room["creator_id"] != user["id"] and user["role"] != "admin":
         raise ApiError(403, "Forbidden", f"Only the room creator can {verb} this room")
     return room
+
+
+def remove_member(request, user):
+    room = room_in_charge(request, user, "remove members from")
+    member = existing_user(request)
+    ban = request.query.get("ban", "false").lower() in ("true", "1", "yes")
+    request.app.store.remove_member(room["id"], member["id"], now() if ban else None)
+    request.app.core.call(request.app.core.member_removed, room["id"], member["id"])
+    return 200, "Member removed", {"room_id": room["id"], "user_id": member["id"], "banned": ban}
 
 
 # -- routes: messages ---------------------------------------------------------
@@ -312,21 +366,49 @@ class PageCache:
 
 def history_answer(room_id, rows, online):
     """The encoded envelope of GET /messages for these rows."""
-    messages = [{
+    messages = [history_message(row, row["user_id"] in online) for row in rows]
+    return encode("Messages retrieved successfully", {
+        "messages": messages, "room_id": room_id, "count": len(messages)}).encode("utf-8")
+
+
+def history_message(row, is_online):
+    """A message as history shows it."""
+    return {
         "id": row["id"],
         "room_id": row["room_id"],
         "user_id": row["user_id"],
         "content": row["content"],
         "timestamp": row["timestamp"],
+        "edited_at": row["edited_at"],
         "sender": {
             "id": row["user_id"],
             "username": row["username"],
             "password": "",  # the API document keeps the field; it is never filled
-            "is_online": row["user_id"] in online,
+            "is_online": is_online,
         },
-    } for row in rows]
-    return encode("Messages retrieved successfully", {
-        "messages": messages, "room_id": room_id, "count": len(messages)}).encode("utf-8")
+    }
+
+
+def edit_message(request, user):
+    content = protocol.content(request.json())
+    edited = request.app.core.call(swiftchat_core.edit_message, request.app.core, user,
+                                   path_message_id(request), content)
+    online = request.app.core.online_users({edited["user_id"]})
+    return 200, "Message updated", history_message(edited, edited["user_id"] in online)
+
+
+def delete_message(request, user):
+    deleted = request.app.core.call(swiftchat_core.delete_message, request.app.core, user,
+                                    path_message_id(request))
+    return 200, "Message deleted", deleted
+
+
+def path_message_id(request):
+    """The message id of the path; one that is not a number names no message."""
+    text = request.params["message_id"]
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        raise swiftchat_core.MessageNotFound(text)
+    return int(text)
 
 
 def post_message(request, user):
@@ -426,8 +508,9 @@ def page_headers(frame_ancestors):
 # function(request, user) only after the bearer token checked out (and
 # request.session is its session); a PUBLIC one as function(request).
 # RENEWING is LOGGED_IN for the route that renews tokens, which tells a
-# session past its maximum age apart from an expired token.
-LOGGED_IN, RENEWING, PUBLIC = "logged in", "renewing", "public"
+# session past its maximum age apart from an expired token; ADMIN is
+# LOGGED_IN for an admin only (403 `Admin only` for anyone else).
+LOGGED_IN, RENEWING, ADMIN, PUBLIC = "logged in", "renewing", "admin", "public"
 
 # (method, path pattern, route function, who may call it); {name} matches
 # one path segment. The first row whose pattern and method match wins.
@@ -439,7 +522,9 @@ ROUTES = [
     ("POST", "/api/v1/auth/password", change_password, LOGGED_IN),
     ("GET", "/api/v1/users/me", current_user, LOGGED_IN),
     ("GET", "/api/v1/users", list_users, LOGGED_IN),
+    ("POST", "/api/v1/users", create_user, ADMIN),
     ("GET", "/api/v1/users/{user_id}", get_user, LOGGED_IN),
+    ("PATCH", "/api/v1/users/{user_id}", update_user, ADMIN),
     ("POST", "/api/v1/rooms", create_room, LOGGED_IN),
     ("GET", "/api/v1/rooms", list_rooms, PUBLIC),
     ("POST", "/api/v1/rooms/join", join_room, LOGGED_IN),
@@ -447,8 +532,11 @@ ROUTES = [
     ("PATCH", "/api/v1/rooms/{room_id}", update_room, LOGGED_IN),
     ("DELETE", "/api/v1/rooms/{room_id}", delete_room, LOGGED_IN),
     ("GET", "/api/v1/rooms/{room_id}/members", room_members, LOGGED_IN),
+    ("DELETE", "/api/v1/rooms/{room_id}/members/{user_id}", remove_member, LOGGED_IN),
     ("GET", "/api/v1/messages", list_messages, LOGGED_IN),
     ("POST", "/api/v1/messages", post_message, LOGGED_IN),
+    ("PATCH", "/api/v1/messages/{message_id}", edit_message, LOGGED_IN),
+    ("DELETE", "/api/v1/messages/{message_id}", delete_message, LOGGED_IN),
     ("GET", "/api/v1/health", health, PUBLIC),
     ("GET", "/api/v1/info", info, PUBLIC),
     ("GET", "/api/v1/echo", echo, PUBLIC),

@@ -30,8 +30,10 @@ from websockets.exceptions import ConnectionClosed
 import protocol
 from accounts import InvalidToken
 from protocol import ApiError, bad_request, encode, iso, now
-from store import ClientIdReused, DatabaseBusy, DatabaseReadOnly, DatabaseUnavailable, DiskFull
-from swiftchat_core import Client, replay, watch_sessions
+from store import (Banned, ClientIdReused, DatabaseBusy, DatabaseReadOnly, DatabaseUnavailable,
+                   DiskFull)
+from swiftchat_core import (CannotChangeMessage, Client, MessageNotFound, delete_message,
+                            edit_message, replay, updated_data, watch_sessions)
 
 __all__ = ["WebSocketServer", "WebSocketEdge", "ACTIONS", "MAX_FRAME", "MAX_QUEUED"]
 
@@ -48,6 +50,9 @@ WS_ERRORS = {
     DiskFull: "Disk full",
     DatabaseUnavailable: "Database unavailable",
     ClientIdReused: "client_id already used for another message",
+    Banned: "You are banned from this room",
+    MessageNotFound: "Message not found",
+    CannotChangeMessage: "You cannot change this message",
 }
 
 
@@ -248,6 +253,16 @@ class WebSocketEdge:
             raise bad_request("You are not in any room")
         self.core.typing(client, self.clock())
 
+    async def edit_message(self, client, fields):
+        message_id, content = required_message_id(fields), protocol.content(fields)
+        edited = await edit_message(self.core, client.user, message_id, content, sender=client)
+        await client.reply("Message updated", updated_data(edited))
+
+    async def delete_message(self, client, fields):
+        deleted = await delete_message(self.core, client.user, required_message_id(fields),
+                                       sender=client)
+        await client.reply("Message deleted", {"type": "message_deleted", **deleted})
+
     async def ping(self, client, fields):
         await client.reply("Pong response", {"type": "pong", "timestamp": now()})
 
@@ -267,8 +282,17 @@ ACTIONS = {
     "send_message": WebSocketEdge.send_message,
     "ping": WebSocketEdge.ping,
     "typing": WebSocketEdge.typing,
+    "edit_message": WebSocketEdge.edit_message,
+    "delete_message": WebSocketEdge.delete_message,
     "auth": WebSocketEdge.auth_again,
 }
+
+
+def required_message_id(fields):
+    message_id = protocol.message_id(fields, "id")
+    if message_id is None:
+        raise bad_request("id is required")
+    return message_id
 
 
 class Corks:

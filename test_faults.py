@@ -16,7 +16,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 
@@ -27,34 +26,12 @@ from websockets.frames import Opcode
 from websockets.uri import parse_uri
 
 import swiftchat
-from conftest import (NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient, end_process,
-                      frames_of_type, history, run_cli, start_cli)
+from conftest import (NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient, WriteLock,
+                      end_process, frames_of_type, history, run_cli, start_cli)
 
 BUSY = {"success": False, "message": "Service unavailable", "error": "Database busy"}
 FAILED_SAVE = {"success": False, "message": "Failed to save message",
                "error": "Database operation failed"}
-
-
-class WriteLock:
-    """Another process that holds the database's write lock until released."""
-
-    def __init__(self, db):
-        script = ("import sqlite3, sys\n"
-                  f"db = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
-                  "db.execute('BEGIN EXCLUSIVE')\n"
-                  "print('locked', flush=True)\n"
-                  "sys.stdin.readline()\n"
-                  "db.execute('COMMIT')\n")
-        self.process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True)
-        assert self.process.stdout.readline().strip() == "locked"
-
-    def release(self):
-        self.process.stdin.write("\n")
-        self.process.stdin.flush()
-        assert self.process.wait(timeout=10) == 0
-        self.process.stdin.close()
-        self.process.stdout.close()
 
 
 def timed(function, *args, **kwargs):

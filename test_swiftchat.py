@@ -163,7 +163,7 @@ def test_users_me_returns_the_token_owner(api):
     user = reply.data["user"]
     assert (user["id"], user["username"]) == (user_id, name)
     assert ISO.fullmatch(user["created_at"])
-    assert set(user) == {"id", "username", "created_at"}
+    assert set(user) == {"id", "username", "created_at", "role"}  # role: 1.2
 
 
 def test_users_are_listed_in_pages_with_the_total(api):
