@@ -30,6 +30,8 @@ ISO_TIME = {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$",
 USER_ID = {"type": "string", "pattern": "^user_[0-9a-f]{8}$", "examples": ["user_a3a80b0b"]}
 ROOM_ID = {"type": "string", "pattern": "^room_[0-9a-f]{8}$", "examples": ["room_12345678"]}
 ROLE = {"enum": ["user", "admin"]}
+VISIBILITY = {"enum": ["public", "private"]}
+KIND = {"enum": ["room", "direct"]}
 
 SCHEMAS = {
     "Error": obj({"success": {"const": False}, "message": STRING, "error": STRING}),
@@ -37,9 +39,12 @@ SCHEMAS = {
                 {"disabled": BOOLEAN}),
     "Session": obj({"token": STRING, "id": USER_ID, "username": STRING}),
     "Room": obj({"id": ROOM_ID, "name": STRING, "description": STRING, "creator_id": USER_ID,
-                 "created_at": ISO_TIME}),
+                 "created_at": ISO_TIME, "visibility": VISIBILITY, "kind": KIND}),
     "ListedRoom": obj({"id": ROOM_ID, "name": STRING, "description": STRING,
-                       "creator_id": USER_ID, "member_count": INTEGER, "created_at": ISO_TIME}),
+                       "creator_id": USER_ID, "member_count": INTEGER, "created_at": ISO_TIME,
+                       "visibility": VISIBILITY, "kind": KIND}),
+    "Member": obj({"id": USER_ID, "username": STRING, "joined_at": ISO_TIME,
+                   "is_online": BOOLEAN, "in_room": BOOLEAN}),
     "Message": obj({
         "id": INTEGER, "room_id": ROOM_ID, "user_id": USER_ID, "content": STRING,
         "timestamp": INTEGER, "edited_at": {"type": ["integer", "null"]},
@@ -176,20 +181,34 @@ PATHS = {
                            **errors(401, 409, 429)},
                           auth=True, body={"type": "object", "required": ["name"], "properties": {
                               "name": {"type": "string", "minLength": 1, "maxLength": 64},
-                              "description": {"type": "string", "maxLength": 500}}}),
-        "get": operation("Rooms in creation order (limit default 50, max 100); no token needed",
+                              "description": {"type": "string", "maxLength": 500},
+                              "visibility": VISIBILITY}}),
+        "get": operation("Rooms in creation order (limit default 50, max 100); no token needed: "
+                         "without one (or with a bad one) public rooms only, with one also the "
+                         "private rooms the caller may see",
                          {**success(200, "Successfully retrieved rooms", obj({
                              "rooms": {"type": "array", "items": ref("ListedRoom")},
                              "count": INTEGER, "total": INTEGER, "limit": INTEGER,
                              "offset": INTEGER})), **errors()}, parameters=PAGING),
     },
+    "/api/v1/direct": {"post": operation(
+        "The direct room of the caller and another user, made on first use (201), the same "
+        "room from either side after (200); private, and its members are exactly the two",
+        {**success(201, "Direct room created", ref("Room")),
+         **success(200, "Direct room retrieved", ref("Room")), **errors(401, 404)}, auth=True,
+        body={"type": "object", "required": ["user_id"], "properties": {"user_id": STRING}})},
     "/api/v1/rooms/{room_id}/members": {"get": operation(
         "A room's members in the order they joined, with who is online and in the room now",
         {**success(200, "Members retrieved successfully", obj({
-            "room_id": ROOM_ID, "count": INTEGER, "members": {"type": "array", "items": obj({
-                "id": USER_ID, "username": STRING, "joined_at": ISO_TIME,
-                "is_online": BOOLEAN, "in_room": BOOLEAN})}})), **errors(401, 404)},
-        auth=True, parameters=[path_param("room_id")])},
+            "room_id": ROOM_ID, "count": INTEGER,
+            "members": {"type": "array", "items": ref("Member")}})), **errors(401, 404)},
+        auth=True, parameters=[path_param("room_id")]),
+        "post": operation(
+            "Add a member (the room's creator or an admin; lifts a ban). The added user's "
+            "connections get `room_added`",
+            {**success(201, "Member added", ref("Member")), **errors(401, 403, 404)}, auth=True,
+            parameters=[path_param("room_id")],
+            body={"type": "object", "required": ["user_id"], "properties": {"user_id": STRING}})},
     "/api/v1/rooms/{room_id}/members/{user_id}": {"delete": operation(
         "Remove a member (the room's creator or an admin); `?ban=true` keeps them out. Their "
         "connections in the room get `room_removed`, the room hears `user_left`",
@@ -203,9 +222,9 @@ PATHS = {
             "room_id": ROOM_ID, "user_id": USER_ID, "joined_at": ISO_TIME})),
          **errors(401, 403, 404)}, auth=True, body=ref("RoomRef"))},
     "/api/v1/rooms/leave": {"post": operation(
-        "Stop being a member of a room",
+        "Stop being a member of a room (not of a direct room: 403)",
         {**success(200, "Successfully left room", obj({"room_id": ROOM_ID, "user_id": USER_ID})),
-         **errors(401, 404)}, auth=True, body=ref("RoomRef"))},
+         **errors(401, 403, 404)}, auth=True, body=ref("RoomRef"))},
     "/api/v1/rooms/{room_id}": {
         "patch": operation("Change a room's description (its creator only)", {
             **success(200, "Room description updated successfully", obj({

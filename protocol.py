@@ -18,7 +18,7 @@ import time
 __all__ = [
     "VERSION", "ApiError", "bad_request", "envelope", "encode", "parse_json_object", "text_field",
     "username", "password", "room_name", "description", "content", "trimmed_text",
-    "client_id", "message_id", "role", "flag",
+    "client_id", "message_id", "role", "flag", "visibility",
     "query_int", "trusted_proxies", "client_address", "now", "iso",
 ]
 
@@ -137,6 +137,14 @@ def role(obj, required=True):
     value = text_field(obj, "role", required)
     if value is not None and value not in ("user", "admin"):
         raise bad_request('role must be "user" or "admin"')
+    return value
+
+
+def visibility(obj):
+    """A new room's visibility: "public" (the default) or "private"."""
+    value = text_field(obj, "visibility", required=False, default="public")
+    if value not in ("public", "private"):
+        raise bad_request('visibility must be "public" or "private"')
     return value
 
 

@@ -15,13 +15,17 @@ CREATE INDEX IF NOT EXISTS users_by_age ON users (created_at, id);
 
 CREATE TABLE IF NOT EXISTS rooms (
     id          TEXT PRIMARY KEY,                 -- 'room_' + 8 hex digits
-    name        TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    name        TEXT NOT NULL COLLATE NOCASE,     -- unique among public rooms (below)
     description TEXT NOT NULL DEFAULT '',
     creator_id  TEXT NOT NULL REFERENCES users (id),
-    created_at  TEXT NOT NULL
+    created_at  TEXT NOT NULL,
+    visibility  TEXT NOT NULL DEFAULT 'public',   -- 'public' or 'private'
+    kind        TEXT NOT NULL DEFAULT 'room',     -- 'room' or 'direct' (two users, private)
+    direct_key  TEXT UNIQUE                       -- a direct room's two user ids, sorted: one per pair
 );
 -- Rooms are listed in creation order, which is the order of their rowids
 -- (created_at has only one-second precision), so they need no index.
+CREATE UNIQUE INDEX IF NOT EXISTS public_room_names ON rooms (name) WHERE visibility = 'public';
 
 -- Persisted membership (REST join, WebSocket join_room, room creation).
 -- Which room a live connection is in right now is not stored: it lives in

@@ -57,6 +57,19 @@ MIGRATIONS = [
     "ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user';"
     "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE messages ADD COLUMN edited_at INTEGER",
+    # 4 (1.2): private and direct rooms. A room name is unique only among
+    # public rooms now, and SQLite cannot drop a UNIQUE constraint: the table
+    # is made anew (SQLite's documented way, with foreign keys off), keeping
+    # each room's rowid, which gives the rooms' order.
+    "CREATE TABLE rooms_1_2 ("
+    " id TEXT PRIMARY KEY, name TEXT NOT NULL COLLATE NOCASE,"
+    " description TEXT NOT NULL DEFAULT '', creator_id TEXT NOT NULL REFERENCES users (id),"
+    " created_at TEXT NOT NULL, visibility TEXT NOT NULL DEFAULT 'public',"
+    " kind TEXT NOT NULL DEFAULT 'room', direct_key TEXT UNIQUE);"
+    "INSERT INTO rooms_1_2 (rowid, id, name, description, creator_id, created_at)"
+    " SELECT rowid, id, name, description, creator_id, created_at FROM rooms;"
+    "DROP TABLE rooms;"
+    "ALTER TABLE rooms_1_2 RENAME TO rooms",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 WRITE_TIMEOUT = 1.0  # seconds a write may wait for the lock and the database together
@@ -129,6 +142,7 @@ def write_error(exc):
 
 
 USER_COLUMNS = "id, username, created_at, role, disabled"
+ROOM_COLUMNS = "id, name, description, creator_id, created_at, visibility, kind"
 MESSAGE_COLUMNS = "m.id, m.room_id, m.user_id, m.content, m.timestamp, m.edited_at, u.username"
 
 
@@ -216,6 +230,9 @@ class Database:
         if version > SCHEMA_VERSION:
             raise StoreError(f"the database is of schema version {version}, newer than this "
                              f"SwiftChat's {SCHEMA_VERSION}")
+        # Off while the tables change (a table made anew is dropped, which must
+        # not cascade); a no-op inside a transaction, so set before it begins.
+        self._db.execute("PRAGMA foreign_keys = OFF")
         with self._db:  # one transaction: a failed upgrade leaves the database as it was
             self._db.execute("BEGIN")  # sqlite3 would not begin one before CREATE or ALTER
             if not is_new:
@@ -227,6 +244,7 @@ class Database:
                     self._db.execute(statement)
             if version != SCHEMA_VERSION:  # a read-only database already up to date still opens
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._db.execute("PRAGMA foreign_keys = ON")
 
     def _open_writer(self):
         db = self._connect(self._path)
@@ -641,47 +659,87 @@ class UserTables:
 class RoomTables:
     """Rooms, their members and their bans, for Store (a mix-in on Database)."""
 
-    def create_room(self, name, description, creator_id, created_at):
-        """Create a room and make its creator the first member."""
+    def create_room(self, name, description, creator_id, created_at, visibility="public",
+                    members=()):
+        """Create a room with its creator (and members) in it; raises Conflict for a taken public name."""
         with self._transaction() as db:
-            room_id = self._unused_id(db, "room_", "rooms")
-            db.execute(
-                "INSERT INTO rooms (id, name, description, creator_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (room_id, name, description, creator_id, created_at),
-            )
-            db.execute(
+            room = self._insert_room(db, name, description, creator_id, created_at, visibility,
+                                     "room", None)
+            db.executemany(
+                "INSERT OR IGNORE INTO room_members (room_id, user_id, joined_at) VALUES (?, ?, ?)",
+                [(room["id"], user_id, created_at) for user_id in (creator_id, *members)])
+        return room
+
+    def _insert_room(self, db, name, description, creator_id, created_at, visibility, kind,
+                     direct_key):
+        room_id = self._unused_id(db, "room_", "rooms")
+        db.execute(
+            "INSERT INTO rooms (id, name, description, creator_id, created_at, visibility, kind,"
+            " direct_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (room_id, name, description, creator_id, created_at, visibility, kind, direct_key),
+        )
+        return {"id": room_id, "name": name, "description": description,
+                "creator_id": creator_id, "created_at": created_at, "visibility": visibility,
+                "kind": kind}
+
+    def direct_room(self, user_id, other_id, name, created_at):
+        """The one direct room of two users, made on first use; returns (room, whether it was made)."""
+        key = "|".join(sorted((user_id, other_id)))
+        with self._transaction() as db:
+            row = db.execute(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE direct_key = ?",
+                             (key,)).fetchone()
+            if row is not None:
+                return dict(row), False
+            room = self._insert_room(db, name, "", user_id, created_at, "private", "direct", key)
+            db.executemany(
                 "INSERT INTO room_members (room_id, user_id, joined_at) VALUES (?, ?, ?)",
-                (room_id, creator_id, created_at),
-            )
-        return {
-            "id": room_id,
-            "name": name,
-            "description": description,
-            "creator_id": creator_id,
-            "created_at": created_at,
-        }
+                [(room["id"], member, created_at) for member in (user_id, other_id)])
+        return room, True
 
     def room(self, room_id):
-        return self._row(
-            "SELECT id, name, description, creator_id, created_at FROM rooms"
-            " WHERE id = ?",
-            (room_id,),
-        )
+        return self._row(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,))
 
-    def list_rooms(self, limit, offset):
-        """One page of rooms in creation order (rowid order), with member counts, and the number of all rooms."""
-        # The correlated COUNT reads the room_members primary key index,
-        # so the whole page costs one query however many rooms it holds.
+    def room_seen_by(self, room_id, user_id):
+        """A room, with whether user_id is a member and whether they are an admin now; or None.
+
+        One read for everything a check of who may see the room needs.
+        """
+        return self._row(
+            f"SELECT {ROOM_COLUMNS}, EXISTS (SELECT 1 FROM room_members m"
+            "  WHERE m.room_id = rooms.id AND m.user_id = :user) AS is_member,"
+            " EXISTS (SELECT 1 FROM users u WHERE u.id = :user AND u.role = 'admin'"
+            "  AND u.disabled = 0) AS viewer_is_admin"
+            " FROM rooms WHERE id = :room", {"user": user_id, "room": room_id})
+
+    def list_rooms(self, limit, offset, viewer_id=None, viewer_is_admin=False):
+        """One page of the rooms a viewer may see, in creation order, and how many they may see.
+
+        Public rooms for everyone; a viewer also sees the private rooms they
+        are a member or the creator of, and an admin every private room that
+        is not a direct one. No viewer: public rooms only.
+        """
+        # One query for the page: the rowid order needs no index, and the
+        # correlated COUNT and EXISTS read the room_members primary key.
+        seen = ("(r.visibility = 'public' OR r.creator_id = :viewer OR (:admin AND r.kind = 'room')"
+                " OR EXISTS (SELECT 1 FROM room_members v"
+                "            WHERE v.room_id = r.id AND v.user_id = :viewer))")
+        names = {"viewer": viewer_id, "admin": int(viewer_is_admin), "limit": limit,
+                 "offset": offset}
         rooms = self._rows(
             "SELECT r.id, r.name, r.description, r.creator_id,"
-            " (SELECT COUNT(*) FROM room_members m WHERE m.room_id = r.id)"
-            "   AS member_count,"
-            " r.created_at"
-            " FROM rooms r ORDER BY r.rowid LIMIT ? OFFSET ?",
-            (limit, offset),
-        )
-        return rooms, self._row("SELECT COUNT(*) AS n FROM rooms")["n"]
+            " (SELECT COUNT(*) FROM room_members m WHERE m.room_id = r.id) AS member_count,"
+            " r.created_at, r.visibility, r.kind"
+            f" FROM rooms r WHERE {seen} ORDER BY r.rowid LIMIT :limit OFFSET :offset", names)
+        return rooms, self._row(f"SELECT COUNT(*) AS n FROM rooms r WHERE {seen}", names)["n"]
+
+    def member_ids(self, room_id):
+        """The ids of a room's members."""
+        return [row["user_id"] for row in self._rows(
+            "SELECT user_id FROM room_members WHERE room_id = ?", (room_id,))]
+
+    def admin_ids(self):
+        return [row["id"] for row in self._rows(
+            "SELECT id FROM users WHERE role = 'admin' AND disabled = 0")]
 
     def update_description(self, room_id, description):
         with self._transaction() as db:

@@ -38,8 +38,9 @@ from websockets.asyncio.server import broadcast
 from protocol import encode, now
 from store import AuthorDisabled, ClientIdReused, DatabaseBusy, StoreError
 
-__all__ = ["ChatCore", "Client", "GroupCommit", "broadcast_to", "message_data", "replay",
-           "watch_sessions", "edit_message", "delete_message", "MessageNotFound",
+__all__ = ["ChatCore", "StoreThreads", "Client", "GroupCommit", "broadcast_to", "message_data", "replay",
+           "watch_sessions", "edit_message", "delete_message", "visible_room", "MessageNotFound",
+           "RoomNotFound",
            "CannotChangeMessage", "REPLACED", "SESSION_OVER"]
 
 log = logging.getLogger("swiftchat.core")
@@ -53,7 +54,27 @@ SESSION_OVER = 4001  # close code: the session ended (logout, new password) or p
 
 
 class MessageNotFound(Exception):
-    """No message has that id."""
+    """No message has that id (or none the user may see)."""
+
+
+class RoomNotFound(Exception):
+    """No room has that id, or none the user may see: to them, a private room does not exist."""
+
+
+def visible_room(store, room_id, user_id):
+    """The room as user_id may see it, with "is_member"; raises RoomNotFound. From any thread.
+
+    The one check every path that names a room goes through (REST routes,
+    WebSocket frames, messages by id): a public room is seen by everyone;
+    a private one by its members, its creator, and admins (but a direct
+    room by its two members only).
+    """
+    room = store.room_seen_by(room_id, user_id)
+    if room is None or not (room["visibility"] == "public" or room["is_member"]
+                            or room["creator_id"] == user_id
+                            or (room["viewer_is_admin"] and room["kind"] == "room")):
+        raise RoomNotFound(room_id)
+    return room
 
 
 class CannotChangeMessage(Exception):
@@ -183,10 +204,48 @@ class GroupCommit:
                 log.exception("telling about a saved message failed")
 
 
-class ChatCore:
+class StoreThreads:
+    """The store, called from the loop without the loop ever waiting on it (a mix-in for ChatCore).
+
+    Reads run on worker threads; writes on the one writer thread, in the
+    order they were queued. A store call may wait on a database lock
+    (another process writing, a backup); the loop must not.
+    """
+
+    def __init__(self):
+        self._writer = concurrent.futures.ThreadPoolExecutor(1, "swiftchat-writer")
+
+    async def read(self, function, *args):
+        """Run a store read (or a token check) on a worker thread."""
+        return await asyncio.to_thread(function, *args)
+
+    def queue_write(self, function, *args):
+        """Queue a store write (or a read that must fall in line) on the writer thread.
+
+        Returns an asyncio Future; writes are done, and their futures
+        resolved, in the order they were queued. A write that waited in line
+        for QUEUE_TIMEOUT fails at once (DatabaseBusy), and the store gives
+        it at most WRITE_TIMEOUT more: a write fails within two seconds.
+        """
+        queued = time.monotonic()
+
+        def in_time():
+            if time.monotonic() - queued > QUEUE_TIMEOUT:
+                raise DatabaseBusy("waited too long for the writer thread")
+            return function(*args)
+
+        return asyncio.get_running_loop().run_in_executor(self._writer, in_time)
+
+    async def write(self, function, *args):
+        """Run a store write on the writer thread, after the writes asked for before it."""
+        return await self.queue_write(function, *args)
+
+
+class ChatCore(StoreThreads):
     """The live chat: connections, rooms, presence, and every message on its way to a room."""
 
     def __init__(self, store, accounts):
+        super().__init__()
         self.store = store
         self.accounts = accounts
         self.loop = None  # the event loop, once swiftchat_ws has started it
@@ -194,7 +253,6 @@ class ChatCore:
         self.rooms = {}  # room_id -> set of Clients in that room now
         self._lock = threading.Lock()  # HTTP threads read clients and their room_id
         self._closing = set()  # tasks closing connections, kept alive until done
-        self._writer = concurrent.futures.ThreadPoolExecutor(1, "swiftchat-writer")
         self._messages = GroupCommit(lambda batch: self.queue_write(self.store.add_messages, batch))
         # on_message callbacks run here, one at a time and in message order,
         # so a slow or failing callback never touches the loop.
@@ -235,33 +293,6 @@ class ChatCore:
         """Let the writer and callback threads finish what they were given, then end them."""
         self._writer.shutdown(wait=True)
         self._callback_runner.shutdown(wait=True)
-
-    # -- the store, off the loop -------------------------------------------------
-
-    async def read(self, function, *args):
-        """Run a store read (or a token check) on a worker thread."""
-        return await asyncio.to_thread(function, *args)
-
-    def queue_write(self, function, *args):
-        """Queue a store write (or a read that must fall in line) on the writer thread.
-
-        Returns an asyncio Future; writes are done, and their futures
-        resolved, in the order they were queued. A write that waited in line
-        for QUEUE_TIMEOUT fails at once (DatabaseBusy), and the store gives
-        it at most WRITE_TIMEOUT more: a write fails within two seconds.
-        """
-        queued = time.monotonic()
-
-        def in_time():
-            if time.monotonic() - queued > QUEUE_TIMEOUT:
-                raise DatabaseBusy("waited too long for the writer thread")
-            return function(*args)
-
-        return asyncio.get_running_loop().run_in_executor(self._writer, in_time)
-
-    async def write(self, function, *args):
-        """Run a store write on the writer thread, after the writes asked for before it."""
-        return await self.queue_write(function, *args)
 
     # -- a chat message, from any source -------------------------------------------
 
@@ -398,19 +429,26 @@ class ChatCore:
         others = self.rooms.get(client.room_id, set()) - {client}
         broadcast_to(others, "User is typing", client.event("user_typing", client.room_id))
 
-    def room_created(self, room):
-        self.tell_everyone("Room created", {"type": "room_created", **room, "member_count": 1})
+    # A room's list events go to everyone for a public room, and for a
+    # private one to the users in `audience` (its members, creator, admins).
 
-    def room_updated(self, room_id, description):
+    def room_created(self, room, audience=None):
+        self.tell_everyone("Room created", {"type": "room_created", **room}, audience)
+
+    def room_updated(self, room_id, description, audience=None):
         self.tell_everyone("Room updated", {"type": "room_updated", "room_id": room_id,
-                                            "description": description})
+                                            "description": description}, audience)
 
-    def room_deleted(self, room_id):
-        """A room was deleted: put its clients in no room and tell everyone."""
+    def room_deleted(self, room_id, audience=None):
+        """A room was deleted: put its clients in no room and tell everyone (or its audience)."""
         for client in self.rooms.pop(room_id, set()):
             with self._lock:
                 client.room_id = None
-        self.tell_everyone("Room deleted", {"type": "room_deleted", "room_id": room_id})
+        self.tell_everyone("Room deleted", {"type": "room_deleted", "room_id": room_id}, audience)
+
+    def member_added(self, room, user_id):
+        """user_id was added to room (as GET /rooms lists it): their connections are told."""
+        self.tell_everyone("Added to room", {"type": "room_added", **room}, {user_id})
 
     def member_removed(self, room_id, user_id):
         """user_id was removed from room_id: their connections there leave it, and are told."""
@@ -423,9 +461,10 @@ class ChatCore:
         """One frame for every connection in a room but the sender's (which was answered)."""
         broadcast_to(self.rooms.get(room_id, set()) - {sender}, message, data)
 
-    def tell_everyone(self, message, data):
-        """One frame for every authenticated connection (the room list changed)."""
-        broadcast_to(list(self.clients.values()), message, data)
+    def tell_everyone(self, message, data, audience=None):
+        """One frame for every authenticated connection, or those of the users in audience."""
+        broadcast_to([client for client in self.clients.values()
+                      if audience is None or client.user_id in audience], message, data)
 
 
 async def watch_sessions(core):
@@ -454,9 +493,7 @@ async def edit_message(core, user, message_id, content, sender=None):
     Through the writer, in line with the messages being saved, so that an
     edit never reaches the room before the message it changes.
     """
-    message = await core.read(core.store.message, message_id)
-    if message is None:
-        raise MessageNotFound(message_id)
+    message = await core.read(visible_message, core.store, message_id, user["id"])
     if message["user_id"] != user["id"]:
         raise CannotChangeMessage(message_id)
     edited = await core.write(core.store.edit_message, message_id, content, now())
@@ -466,10 +503,16 @@ async def edit_message(core, user, message_id, content, sender=None):
     return edited
 
 
-def is_admin(store, user_id):
-    """Whether the user is an admin now (a connection's user may have changed since it connected)."""
-    user = store.user(user_id)
-    return user is not None and user["role"] == "admin" and not user["disabled"]
+def visible_message(store, message_id, user_id):
+    """A message in a room user_id may see, with viewer_is_admin; raises MessageNotFound."""
+    message = store.message(message_id)
+    try:
+        room = visible_room(store, message["room_id"], user_id) if message else None
+    except RoomNotFound:
+        room = None
+    if room is None:
+        raise MessageNotFound(message_id)
+    return {**message, "viewer_is_admin": room["viewer_is_admin"]}
 
 
 def updated_data(message):
@@ -482,11 +525,9 @@ async def delete_message(core, user, message_id, sender=None):
 
     The room hears message_deleted; returns {id, room_id}.
     """
-    message = await core.read(core.store.message, message_id)
-    if message is None:
-        raise MessageNotFound(message_id)
+    message = await core.read(visible_message, core.store, message_id, user["id"])
     if user["id"] not in (message["user_id"], message["creator_id"]) \
-            and not await core.read(is_admin, core.store, user["id"]):
+            and not message["viewer_is_admin"]:
         raise CannotChangeMessage(message_id)
     if not await core.write(core.store.delete_message, message_id):
         raise MessageNotFound(message_id)

@@ -58,6 +58,13 @@ class Request:
         """The body as a JSON object, or {} when there is none."""
         return self.json() if self.body.strip() else {}
 
+    def optional_session(self):
+        """The session of a valid bearer token, or None (no token, or one that is no good)."""
+        try:
+            return self.bearer_session() if self.headers.get("authorization") else None
+        except (ApiError, InvalidToken):
+            return None
+
     def bearer_session(self, renewing=False):
         """The session of the bearer token; raises ApiError(401) or InvalidToken.
 
@@ -202,18 +209,39 @@ def update_user(request, user):
 def create_room(request, user):
     body = request.json()
     name, description = protocol.room_name(body), protocol.description(body, required=False)
+    visibility = protocol.visibility(body)
     request.app.accounts.count_room(user["id"])
     try:
-        room = request.app.store.create_room(name, description, user["id"], protocol.iso(now()))
+        room = request.app.store.create_room(name, description, user["id"],
+                                             protocol.iso(now()), visibility)
     except Conflict:
         raise ApiError(409, "Room name already exists") from None
-    request.app.core.call(request.app.core.room_created, room)
+    request.app.core.call(request.app.core.room_created, {**room, "member_count": 1},
+                          audience(request, room))
     return 201, "Room created successfully", room
+
+
+def open_direct_room(request, user):
+    other_id = protocol.text_field(request.json(), "user_id")
+    if other_id == user["id"]:
+        raise bad_request("A direct room needs another user")
+    other = request.app.store.user(other_id)
+    if other is None:
+        raise ApiError(404, "User not found")
+    room, created = request.app.store.direct_room(
+        user["id"], other_id, f"{user['username']} & {other['username']}", protocol.iso(now()))
+    if created:
+        request.app.core.call(request.app.core.room_created, {**room, "member_count": 2},
+                              {user["id"], other_id})
+        return 201, "Direct room created", room
+    return 200, "Direct room retrieved", room
 
 
 def list_rooms(request):
     limit = protocol.query_int(request.query, "limit", 50, maximum=100)
     offset = protocol.query_int(request.query, "offset", 0)
+    session = request.optional_session()  # no token, or a bad one: public rooms only
+    viewer = (session.user["id"], session.user["role"] == "admin") if session else (None, False)
 
     def answer(page, _):
         rooms, total = page
@@ -222,66 +250,71 @@ def list_rooms(request):
             "offset": offset}).encode("utf-8")
 
     return Page(JSON_TYPE, request.app.page_cache.get(
-        ("rooms", limit, offset), lambda: request.app.store.list_rooms(limit, offset), answer))
+        ("rooms", *viewer, limit, offset),
+        lambda: request.app.store.list_rooms(limit, offset, *viewer), answer))
 
 
 def join_room(request, user):
-    room_id = protocol.text_field(request.json(), "room_id")
-    joined_at = request.app.store.add_member(room_id, user["id"], protocol.iso(now()))
-    if joined_at is None:
+    room = seen_room(request, protocol.text_field(request.json(), "room_id"), user)
+    joined_at = request.app.store.add_member(room["id"], user["id"], protocol.iso(now()))
+    if joined_at is None:  # deleted a moment ago
         raise ApiError(404, "Room not found")
     return 200, "Successfully joined room", {
-        "room_id": room_id, "user_id": user["id"], "joined_at": joined_at}
+        "room_id": room["id"], "user_id": user["id"], "joined_at": joined_at}
 
 
 def leave_room(request, user):
-    room_id = protocol.text_field(request.json(), "room_id")
-    existing_room(request, room_id)
-    if not request.app.store.remove_member(room_id, user["id"]):
+    room = seen_room(request, protocol.text_field(request.json(), "room_id"), user)
+    not_direct(room)
+    if not request.app.store.remove_member(room["id"], user["id"]):
         raise bad_request("You are not a member of this room")
-    return 200, "Successfully left room", {"room_id": room_id, "user_id": user["id"]}
+    return 200, "Successfully left room", {"room_id": room["id"], "user_id": user["id"]}
 
 
 def update_room(request, user):
     room = room_in_charge(request, user, "update")
     description = protocol.description(request.json(), required=True)
     request.app.store.update_description(room["id"], description)
-    request.app.core.call(request.app.core.room_updated, room["id"], description)
+    request.app.core.call(request.app.core.room_updated, room["id"], description,
+                          audience(request, room))
     return 200, "Room description updated successfully", {
         "room_id": room["id"], "new_description": description, "updated_by": user["id"]}
 
 
 def delete_room(request, user):
     room = room_in_charge(request, user, "delete")
+    told = audience(request, room)  # before its members are gone with it
     request.app.store.delete_room(room["id"])
-    request.app.core.call(request.app.core.room_deleted, room["id"])
+    request.app.core.call(request.app.core.room_deleted, room["id"], told)
     return 200, "Room deleted successfully", {"room_id": room["id"], "deleted_by": user["id"]}
 
 
 def room_members(request, user):
-    room = existing_room(request, request.params["room_id"])
-    members = request.app.store.room_members(room["id"])
-    online, here = request.app.core.presence(room["id"])
-    for member in members:
-        member["is_online"] = member["id"] in online
-        member["in_room"] = member["id"] in here
+    room = seen_room(request, request.params["room_id"], user)
+    members = members_shown(request, room["id"])
     return 200, "Members retrieved successfully", {
         "room_id": room["id"], "members": members, "count": len(members)}
 
 
-def existing_room(request, room_id):
-    room = request.app.store.room(room_id)
-    if room is None:
-        raise ApiError(404, "Room not found")
-    return room
+def members_shown(request, room_id):
+    """A room's members as GET /rooms/{id}/members lists them, with presence."""
+    members = request.app.store.room_members(room_id)
+    online, here = request.app.core.presence(room_id)
+    for member in members:
+        member["is_online"] = member["id"] in online
+        member["in_room"] = member["id"] in here
+    return members
 
 
-def room_in_charge(request, user, verb):
-    """The room of the path, if user is in charge of it: its creator, or an admin."""
-    room = existing_room(request, request.params["room_id"])
-    if room["creator_id"] != user["id"] and user["role"] != "admin":
-        raise ApiError(403, "Forbidden", f"Only the room creator can {verb} this room")
-    return room
+def add_member(request, user):
+    room = room_in_charge(request, user, "add members to")
+    member_id = protocol.text_field(request.json(), "user_id")
+    if request.app.store.user(member_id) is None:
+        raise ApiError(404, "User not found")
+    request.app.store.add_member(room["id"], member_id, protocol.iso(now()), lift_ban=True)
+    request.app.core.call(request.app.core.member_added, listed_room(request, room), member_id)
+    added = next(m for m in members_shown(request, room["id"]) if m["id"] == member_id)
+    return 201, "Member added", added
 
 
 def remove_member(request, user):
@@ -293,6 +326,40 @@ def remove_member(request, user):
     return 200, "Member removed", {"room_id": room["id"], "user_id": member["id"], "banned": ban}
 
 
+def seen_room(request, room_id, user):
+    """The room, if user may see it; else 404 Room not found, as if it did not exist."""
+    return swiftchat_core.visible_room(request.app.store, room_id, user["id"])
+
+
+def room_in_charge(request, user, verb):
+    """The room of the path, if user is in charge of it: its creator, or an admin."""
+    room = seen_room(request, request.params["room_id"], user)
+    not_direct(room)
+    if room["creator_id"] != user["id"] and not room["viewer_is_admin"]:
+        raise ApiError(403, "Forbidden", f"Only the room creator can {verb} this room")
+    return room
+
+
+def not_direct(room):
+    if room["kind"] == "direct":
+        raise ApiError(403, "Forbidden", "Not allowed in a direct room")
+
+
+def audience(request, room):
+    """Who hears of changes to a room in the room list: everyone (None) for a public room."""
+    if room["visibility"] == "public":
+        return None
+    admins = request.app.store.admin_ids() if room["kind"] == "room" else []
+    return {*request.app.store.member_ids(room["id"]), room["creator_id"], *admins}
+
+
+def listed_room(request, room):
+    """The room as GET /rooms lists it (with its member count)."""
+    fields = ("id", "name", "description", "creator_id", "created_at", "visibility", "kind")
+    return {**{field: room[field] for field in fields},
+            "member_count": len(request.app.store.member_ids(room["id"]))}
+
+
 # -- routes: messages ---------------------------------------------------------
 
 def list_messages(request, user):
@@ -301,7 +368,7 @@ def list_messages(request, user):
         raise bad_request("room_id is required")
     limit = protocol.query_int(request.query, "limit", 50, maximum=100)
     before = protocol.query_int(request.query, "before", None)
-    existing_room(request, room_id)
+    seen_room(request, room_id, user)
     return Page(JSON_TYPE, request.app.page_cache.get(
         ("messages", room_id, limit, before),
         lambda: request.app.store.messages(room_id, limit, before),
@@ -415,8 +482,7 @@ def post_message(request, user):
     body = request.json()
     room_id = protocol.text_field(body, "room_id")
     content, client_id = protocol.content(body), protocol.client_id(body)
-    existing_room(request, room_id)
-    if not request.app.store.is_member(room_id, user["id"]):
+    if not seen_room(request, room_id, user)["is_member"]:
         raise ApiError(403, "Forbidden", "You are not a member of this room")
     message = request.app.core.call(request.app.core.post, user, room_id, content, client_id)
     return 201, "Message sent successfully", message
@@ -528,10 +594,12 @@ ROUTES = [
     ("POST", "/api/v1/rooms", create_room, LOGGED_IN),
     ("GET", "/api/v1/rooms", list_rooms, PUBLIC),
     ("POST", "/api/v1/rooms/join", join_room, LOGGED_IN),
+    ("POST", "/api/v1/direct", open_direct_room, LOGGED_IN),
     ("POST", "/api/v1/rooms/leave", leave_room, LOGGED_IN),
     ("PATCH", "/api/v1/rooms/{room_id}", update_room, LOGGED_IN),
     ("DELETE", "/api/v1/rooms/{room_id}", delete_room, LOGGED_IN),
     ("GET", "/api/v1/rooms/{room_id}/members", room_members, LOGGED_IN),
+    ("POST", "/api/v1/rooms/{room_id}/members", add_member, LOGGED_IN),
     ("DELETE", "/api/v1/rooms/{room_id}/members/{user_id}", remove_member, LOGGED_IN),
     ("GET", "/api/v1/messages", list_messages, LOGGED_IN),
     ("POST", "/api/v1/messages", post_message, LOGGED_IN),

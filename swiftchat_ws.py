@@ -32,8 +32,9 @@ from accounts import InvalidToken
 from protocol import ApiError, bad_request, encode, iso, now
 from store import (Banned, ClientIdReused, DatabaseBusy, DatabaseReadOnly, DatabaseUnavailable,
                    DiskFull)
-from swiftchat_core import (CannotChangeMessage, Client, MessageNotFound, delete_message,
-                            edit_message, replay, updated_data, watch_sessions)
+from swiftchat_core import (CannotChangeMessage, Client, MessageNotFound, RoomNotFound,
+                            delete_message, edit_message, replay, updated_data, visible_room,
+                            watch_sessions)
 
 __all__ = ["WebSocketServer", "WebSocketEdge", "ACTIONS", "MAX_FRAME", "MAX_QUEUED"]
 
@@ -52,6 +53,7 @@ WS_ERRORS = {
     ClientIdReused: "client_id already used for another message",
     Banned: "You are banned from this room",
     MessageNotFound: "Message not found",
+    RoomNotFound: "Room not found",
     CannotChangeMessage: "You cannot change this message",
 }
 
@@ -219,12 +221,17 @@ class WebSocketEdge:
         since = protocol.message_id(fields, "since")
         # A member joins with a read alone, so joining stays quick while
         # another process holds the database's write lock.
-        if not await self.core.read(self.core.store.is_member, room_id, client.user_id):
+        room = await self.core.read(visible_room, self.core.store, room_id, client.user_id)
+        if not room["is_member"]:
             joined_at = await self.core.write(self.core.store.add_member, room_id,
                                               client.user_id, iso(now()))
             if joined_at is None:
-                raise bad_request("Room not found")
+                raise RoomNotFound(room_id)
         self.core.join(client, room_id)
+        if room["visibility"] == "private" and not await self.core.read(
+                self.core.store.is_member, room_id, client.user_id):
+            self.core.leave(client)  # removed while this join was on its way
+            raise RoomNotFound(room_id)
         joined = {"type": "room_joined", "room_id": room_id, "user_id": client.user_id}
         if since is None:
             await client.reply("Room joined successfully", joined)

@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 import accounts
 import store
 import swiftchat
-from conftest import HERE, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient
+from conftest import HERE, RELEASE_1_1_SCHEMA, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient
 
 DAY = 24 * 3600
 EXPIRED = {"success": False, "message": "Authentication required", "error": "Invalid or expired token"}
@@ -351,28 +351,6 @@ def test_a_user_deleted_by_another_process_is_refused_within_5_seconds(server, a
 
 
 # -- upgrading a 1.1 database --------------------------------------------------------------
-
-RELEASE_1_1_SCHEMA = """
-CREATE TABLE users (id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE COLLATE NOCASE,
-                    password_hash TEXT NOT NULL, created_at TEXT NOT NULL);
-CREATE INDEX users_by_age ON users (created_at, id);
-CREATE TABLE rooms (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE,
-                    description TEXT NOT NULL DEFAULT '', creator_id TEXT NOT NULL REFERENCES users (id),
-                    created_at TEXT NOT NULL);
-CREATE TABLE room_members (room_id TEXT NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
-                           user_id TEXT NOT NULL REFERENCES users (id), joined_at TEXT NOT NULL,
-                           PRIMARY KEY (room_id, user_id));
-CREATE INDEX members_by_join ON room_members (room_id, joined_at, user_id);
-CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT,
-                       room_id TEXT NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
-                       user_id TEXT NOT NULL REFERENCES users (id), content TEXT NOT NULL,
-                       timestamp INTEGER NOT NULL, client_id TEXT);
-CREATE INDEX messages_by_room ON messages (room_id, id);
-CREATE UNIQUE INDEX messages_by_client_id ON messages (user_id, client_id) WHERE client_id IS NOT NULL;
-CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-PRAGMA user_version = 1;
-"""
-
 
 def test_a_1_1_database_upgrades_and_its_old_tokens_are_refused_once(tmp_path):
     db = tmp_path / "release-1.1.db"
