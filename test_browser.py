@@ -663,3 +663,175 @@ def test_the_page_works_under_its_content_security_policy(new_page):
     page.get_by_role("button", name="Change password").click()
     expect(page.get_by_role("form", name="Change password")).to_be_visible()
     assert problems == []
+
+
+# -- editing, moderation and administration (issue 22) ----------------------------------
+
+def message_item(page, text):
+    """The list item of the message that shows this text."""
+    return page.get_by_role("list", name="Messages").get_by_role("listitem").filter(has_text=text)
+
+
+def log_in(page, username, password="password123"):
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#whoami")).to_have_text(username)
+    expect(page.locator("#status")).to_have_text("Connected")
+
+
+def make_admin(server, api, username):
+    """Register username and make it an admin in the store, as `users promote` would; it logs in after."""
+    _, user_id, _ = api.register(username)
+    server.store.update_user(user_id, int(time.time()), role="admin")
+    return user_id
+
+
+def test_an_author_edits_and_deletes_her_messages_and_the_room_sees_it_live(new_page):
+    ada, ben = new_page(), new_page()
+    register(ada, "ada")
+    create_room(ada, "Drafts")
+    register(ben, "ben")
+    join(ben, "Drafts")
+    say(ada, "teh first draft")
+    say(ada, "a slip of the keys")
+    expect(message_item(ben, "a slip of the keys")).to_be_visible()
+    first_edit = message_item(ada, "teh first draft").get_by_role("button", name="Edit", exact=True)
+    expect(first_edit).to_have_css("opacity", "0")  # shown only on hover or focus
+
+    for _ in range(4):  # back from the composer: Delete, Edit of the last message, then of the first
+        ada.keyboard.press("Shift+Tab")
+    expect(first_edit).to_be_focused()
+    expect(first_edit).to_have_css("opacity", "1")
+    ada.keyboard.press("Enter")
+    editor = ada.get_by_role("textbox", name="Edit message")
+    expect(editor).to_be_focused()
+    expect(editor).to_have_value("teh first draft")
+    ada.keyboard.press("Control+A")
+    ada.keyboard.type("the first draft")
+    ada.keyboard.press("Enter")
+    expect(editor).to_have_count(0)
+    expect(message_item(ada, "the first draft").get_by_role("button", name="Edit", exact=True)).to_be_focused()
+    seen_by_ben = message_item(ben, "the first draft")
+    expect(seen_by_ben.get_by_role("paragraph")).to_have_text("the first draft")
+    expect(seen_by_ben).to_contain_text("(edited)")
+
+    slip = message_item(ada, "a slip of the keys")
+    slip.hover()
+    slip.get_by_role("button", name="Delete", exact=True).click()
+    confirm = slip.get_by_role("button", name="Confirm delete")
+    expect(confirm).to_be_focused()
+    expect(message_item(ben, "a slip of the keys")).to_have_count(1)  # asked, not yet deleted
+    confirm.click()
+    expect(message_item(ada, "a slip of the keys")).to_have_count(0)
+    expect(message_item(ben, "a slip of the keys")).to_have_count(0)
+
+    ben.reload()
+    expect(ben.get_by_role("heading", name="Drafts")).to_be_visible()
+    expect(ben.get_by_role("list", name="Messages").get_by_role("paragraph")).to_have_text(["the first draft"])
+    expect(message_item(ben, "the first draft")).to_contain_text("(edited)")
+
+
+def test_only_the_author_edits_and_the_rooms_creator_deletes_anyones_message(new_page):
+    owner, guest = new_page(), new_page()
+    register(owner, "olive")
+    create_room(owner, "Moderated")
+    register(guest, "gil")
+    join(guest, "Moderated")
+    say(owner, "house rules")
+    say(guest, "spam spam spam")
+    own = message_item(guest, "spam spam spam")
+    expect(own.get_by_role("button", name="Edit", exact=True)).to_have_count(1)
+    expect(own.get_by_role("button", name="Delete", exact=True)).to_have_count(1)
+    expect(message_item(guest, "house rules").get_by_role("button")).to_have_count(0)
+    by_the_guest = message_item(owner, "spam spam spam")
+    expect(by_the_guest.get_by_role("button", name="Delete", exact=True)).to_have_count(1)
+    expect(by_the_guest.get_by_role("button", name="Edit", exact=True)).to_have_count(0)
+
+    own.hover()  # an edit the server refuses shows its reason, and Escape gives the text back
+    own.get_by_role("button", name="Edit", exact=True).click()
+    guest.get_by_role("textbox", name="Edit message").fill("   ")
+    guest.get_by_role("button", name="Save", exact=True).click()
+    expect(guest.get_by_role("list", name="Messages").get_by_role("alert")).to_have_text(
+        "content must be 1-4000 characters, not only spaces")
+    guest.keyboard.press("Escape")
+    expect(guest.get_by_role("textbox", name="Edit message")).to_have_count(0)
+    expect(own.get_by_role("paragraph")).to_have_text("spam spam spam")
+
+    by_the_guest.hover()
+    by_the_guest.get_by_role("button", name="Delete", exact=True).click()
+    by_the_guest.get_by_role("button", name="Confirm delete").click()
+    expect(message_item(guest, "spam spam spam")).to_have_count(0)
+    expect(guest.get_by_role("list", name="Messages").get_by_role("paragraph")).to_have_text(["house rules"])
+
+
+def test_the_rooms_creator_removes_a_member_who_is_told_and_is_out_of_the_room(new_page, api):
+    owner, member = new_page(), new_page()
+    register(owner, "rhoda")
+    create_room(owner, "Club")
+    register(member, "max")
+    join(member, "Club")
+    members = owner.get_by_role("complementary", name="Members").get_by_role("listitem")
+    remove_max = members.filter(has_text="max").get_by_role("button", name="Remove", exact=True)
+    expect(remove_max).to_be_visible()
+    expect(members.filter(has_text="rhoda").get_by_role("button")).to_have_count(0)  # not oneself
+    expect(member.get_by_role("complementary", name="Members").get_by_role("button", name="Remove")).to_have_count(0)
+
+    remove_max.click()
+    expect(member.get_by_role("list", name="Messages")).to_contain_text("You were removed from Club.")
+    expect(member.get_by_role("heading", name="Pick a room to start chatting")).to_be_visible()
+    expect(member.get_by_role("textbox", name="Message", exact=True)).to_be_disabled()
+    expect(members).to_have_count(1)
+    room_id = owner.evaluate("state.joinedRoomId")
+    listed = api.get(f"/rooms/{room_id}/members", token=session_token(owner)).data["members"]
+    assert [m["username"] for m in listed] == ["rhoda"]
+
+
+def test_an_admin_disables_a_user_whose_page_is_signed_out_and_enables_them_again(server, new_page, api):
+    make_admin(server, api, "root")
+    user = new_page()
+    with user.expect_response("**/api/v1/users/me"):
+        register(user, "vic")
+    expect(user.get_by_role("button", name="Admin", exact=True)).to_be_hidden()  # not for users
+
+    page = new_page()
+    log_in(page, "root")
+    page.get_by_role("button", name="Admin", exact=True).click()
+    view = page.get_by_role("dialog", name="Admin")
+    expect(view.get_by_role("heading", name="Admin")).to_be_visible()
+    vic = view.get_by_role("listitem").filter(has_text="vic")
+    vic.get_by_role("button", name="Disable").click()
+    expect(user.get_by_role("alert")).to_have_text("Your session has ended. Please log in again.")
+    expect(user.get_by_role("button", name="Log in")).to_be_visible()
+    expect(vic).to_contain_text("disabled")
+    assert api.post("/auth/login", {"username": "vic", "password": "password123"}).status == 403
+
+    vic.get_by_role("button", name="Enable").click()
+    expect(vic.get_by_role("button", name="Disable")).to_be_visible()
+    assert api.post("/auth/login", {"username": "vic", "password": "password123"}).status == 200
+
+
+def test_an_admin_makes_another_admin_and_sets_their_password(server, new_page, api):
+    make_admin(server, api, "chief")
+    api.register("deputy")
+    page = new_page()
+    log_in(page, "chief")
+    page.reload()  # the role is asked for again when the page loads signed in
+    page.get_by_role("button", name="Admin", exact=True).click()
+    view = page.get_by_role("dialog", name="Admin")
+    chief = view.get_by_role("listitem").filter(has_text="chief")
+    deputy = view.get_by_role("listitem").filter(has_text="deputy")
+    chief.get_by_role("button", name="Make user").click()
+    expect(view.get_by_role("alert")).to_have_text("At least one admin must remain")
+
+    deputy.get_by_role("button", name="Make admin").click()
+    expect(deputy.get_by_role("button", name="Make user")).to_be_visible()
+    expect(view.get_by_role("alert")).to_be_hidden()
+    deputy.get_by_role("button", name="Set password").click()
+    expect(deputy.get_by_label("New password")).to_be_focused()
+    deputy.get_by_label("New password").fill("a fresh passphrase")
+    deputy.get_by_role("button", name="Save password").click()
+    expect(view.get_by_role("status")).to_contain_text("has a new password")
+    reply = api.post("/auth/login", {"username": "deputy", "password": "a fresh passphrase"})
+    assert reply.status == 200
+    assert api.get("/users/me", token=reply.data["token"]).data["user"]["role"] == "admin"

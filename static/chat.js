@@ -39,6 +39,12 @@ const state = {
   typing: new Map(),   // user_id -> {username, until}
   lastTypingSent: 0,
   refreshTimer: null,
+  role: 'user',        // from GET /users/me: 'user' or 'admin'
+  moderating: false,   // may delete anyone's message here and remove members (see moderating())
+  editing: null,       // {id, draft, error}: the message being edited on this page
+  confirmingDelete: null, // the id of the message whose "Delete" waits for "Confirm delete"
+  users: [],           // the Admin view's accounts
+  settingPasswordFor: null, // the user id whose "Set password" form is open there
 };
 
 // -- REST -------------------------------------------------------------------
@@ -116,13 +122,7 @@ function dayLabel(timestamp) {
 // The elements for one item, given the message shown just before it (for
 // the day separator and for grouping an author's consecutive messages).
 function elementsFor(item, previous) {
-  if (item.kind === 'notice') {
-    const li = document.createElement('li');
-    li.className = 'notice';
-    if (item.who) li.append(isolated(item.who), ' ');
-    li.append(item.text);
-    return [li];
-  }
+  if (item.kind === 'notice') return [noticeElement(item)];
   const elements = [];
   const newDay = !previous || dayLabel(previous.timestamp) !== dayLabel(item.timestamp);
   if (newDay) {
@@ -131,29 +131,67 @@ function elementsFor(item, previous) {
     separator.textContent = dayLabel(item.timestamp);
     elements.push(separator);
   }
-  const continued = !newDay && previous.user_id === item.user_id
-    && item.timestamp - previous.timestamp < GROUP_SECONDS;
+  elements.push(messageElement(item, continues(item, previous)));
+  return elements;
+}
+
+// A message soon after its author's last one, on the same day, goes without their name.
+function continues(item, previous) {
+  return Boolean(previous) && dayLabel(previous.timestamp) === dayLabel(item.timestamp)
+    && previous.user_id === item.user_id && item.timestamp - previous.timestamp < GROUP_SECONDS;
+}
+
+// A notice's parts are the page's own words, or {user: text} for what a
+// user wrote (a name), which goes in an isolate of its own.
+function noticeElement(item) {
+  const li = document.createElement('li');
+  li.className = 'notice';
+  li.append(...item.parts.map((part) => (typeof part === 'string' ? part : isolated(part.user))));
+  return li;
+}
+
+// One message: who and when (unless it continues its author's run), its
+// text or, while it is being edited here, the editor, and its actions.
+function messageElement(item, continued) {
   const li = document.createElement('li');
   li.className = 'message' + (item.user_id === state.user.id ? ' mine' : '') + (continued ? ' continued' : '');
   li.dataset.id = item.id ?? '';
+  li.tabIndex = -1;  // a tap or click focuses the message, and that shows its actions (chat.css)
   const when = new Date(item.timestamp * 1000);
   li.title = `${isolatedString(item.username)}, ${when.toLocaleString()}`;
-  if (!continued) {
-    const time = document.createElement('time');
-    time.dateTime = when.toISOString();
-    time.textContent = when.toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'});
-    const meta = document.createElement('span');
-    meta.className = 'meta';
-    meta.append(isolated(item.username, 'author'), ' · ', time);
-    li.append(meta);
+  if (!continued) li.append(metaFor(item, when));
+  if (state.editing && state.editing.id === item.id) {
+    li.append(editorFor());
+    return li;
   }
   const content = document.createElement('p');
   content.className = 'content';
   content.dir = 'auto';  // a message in Arabic or Hebrew reads right to left
   content.textContent = item.content;
   li.append(content);
-  elements.push(li);
-  return elements;
+  if (continued && item.edited_at) li.append(editedMark(item));  // no time to stand beside
+  const actions = actionsFor(item);
+  if (actions) li.append(actions);
+  return li;
+}
+
+function metaFor(item, when) {
+  const time = document.createElement('time');
+  time.dateTime = when.toISOString();
+  time.textContent = when.toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'});
+  const meta = document.createElement('span');
+  meta.className = 'meta';
+  meta.append(isolated(item.username, 'author'), ' · ', time);
+  if (item.edited_at) meta.append(' ', editedMark(item));
+  return meta;
+}
+
+function editedMark(item) {
+  const mark = document.createElement('span');
+  mark.className = 'edited';
+  mark.textContent = '(edited)';
+  mark.title = `Edited ${new Date(item.edited_at * 1000).toLocaleString()}`;
+  return mark;
 }
 
 function lastMessage(items) {
@@ -162,6 +200,7 @@ function lastMessage(items) {
 }
 
 function renderConversation() {
+  const focused = focusInConversation();
   const list = $('messages');
   const fromBottom = list.scrollHeight - list.scrollTop;
   const elements = [];
@@ -179,6 +218,25 @@ function renderConversation() {
   list.replaceChildren(...elements);
   list.scrollTop = list.scrollHeight - fromBottom;  // older pages above do not move the view
   showConversationEmpty();
+  restoreFocus(focused);
+}
+
+// Rendering replaces the list's elements; a keyboard user inside it (on a
+// message's button, or typing in its editor) must not be thrown out.
+function focusInConversation() {
+  const active = document.activeElement;
+  const li = active && active.closest('#messages li[data-id]');
+  if (!li) return null;
+  return {id: li.dataset.id, control: active.dataset.control,
+          selection: active.dataset.control === 'editor' ? [active.selectionStart, active.selectionEnd] : null};
+}
+
+function restoreFocus(focused) {
+  if (!focused) return;
+  const li = $('messages').querySelector(`li[data-id="${focused.id}"]`);
+  const target = li ? (li.querySelector(`[data-control="${focused.control}"]`) || li) : $('message-input');
+  target.focus({preventScroll: true});
+  if (focused.selection && target.dataset.control === 'editor') target.setSelectionRange(...focused.selection);
 }
 
 function showConversationEmpty() {
@@ -210,9 +268,9 @@ function appendItem(item, mine) {
   else $('new-messages').hidden = false;
 }
 
-// A notice; `who`, a user's name, comes first and is isolated from the text.
-function addNotice(text, who) {
-  appendItem({kind: 'notice', text, who}, false);
+// A notice: see noticeElement for its parts.
+function addNotice(...parts) {
+  appendItem({kind: 'notice', parts}, false);
 }
 
 function rememberLastId(id) {
@@ -235,14 +293,15 @@ function addMessage(message) {
 
 function fromHistory(message) {
   return {id: message.id, user_id: message.user_id, username: message.sender.username,
-          content: message.content, timestamp: message.timestamp};
+          content: message.content, timestamp: message.timestamp, edited_at: message.edited_at};
 }
 
 async function loadHistory(roomId) {
   state.items = [];
   state.seenIds = new Set();
   state.reachedStart = false;
-  state.pendingLive = [];  // live messages wait until history is on screen, then follow it
+  state.editing = state.confirmingDelete = null;
+  state.pendingLive = [];  // live frames wait until history is on screen, then follow it
   let page = [];
   try {
     page = (await api('GET', `/messages?room_id=${encodeURIComponent(roomId)}&limit=${PAGE}`)).messages;
@@ -260,7 +319,7 @@ async function loadHistory(roomId) {
   scrollToBottom();
   const pending = state.pendingLive;
   state.pendingLive = null;
-  pending.forEach(addMessage);
+  pending.forEach(applyMessageFrame);
   fillTheView();
 }
 
@@ -292,6 +351,231 @@ function fillTheView() {
   const list = $('messages');
   if (list.scrollHeight <= list.clientHeight && !state.reachedStart) loadOlder();
 }
+
+// -- editing and deleting messages --------------------------------------------
+// Both go over REST (PATCH and DELETE /messages/{id}) rather than the
+// socket's edit_message and delete_message: the answer belongs to the
+// request, so an error ("You cannot change this message") is shown beside
+// the editor it is about. Everyone in the room, this page included, also
+// hears message_updated or message_deleted; applying either twice is harmless.
+
+// The room's creator and admins may delete anyone's message and remove members.
+function moderating() {
+  const room = state.rooms.find((r) => r.id === state.joinedRoomId);
+  return state.role === 'admin' || Boolean(room && room.creator_id === state.user.id);
+}
+
+// The room list and the role arrive after the conversation may be on
+// screen; what they allow is redrawn only when it changes.
+function permissionsChanged() {
+  if (moderating() === state.moderating) return;
+  state.moderating = !state.moderating;
+  renderConversation();
+  renderMembers();
+}
+
+// "Edit" on one's own messages; "Delete" on those, and on all for moderators.
+function actionsFor(item) {
+  if (item.id == null) return null;  // never saved: nothing to change
+  if (state.confirmingDelete === item.id) return deleteQuestion(item);
+  const mine = item.user_id === state.user.id;
+  const buttons = [];
+  if (mine) buttons.push(controlButton('Edit', 'edit'));
+  if (mine || moderating()) buttons.push(controlButton('Delete', 'delete'));
+  if (buttons.length === 0) return null;
+  const actions = document.createElement('div');
+  actions.className = 'actions';
+  actions.append(...buttons);
+  return actions;
+}
+
+// Asked in the page (window.confirm would stop every script, the socket's included).
+function deleteQuestion(item) {
+  const question = document.createElement('span');
+  question.id = `delete-question-${item.id}`;
+  question.textContent = 'Delete this message?';
+  const actions = document.createElement('div');
+  actions.className = 'actions asking';
+  actions.setAttribute('role', 'group');
+  actions.setAttribute('aria-labelledby', question.id);
+  actions.append(question, controlButton('Confirm delete', 'confirm-delete', 'danger'),
+                 controlButton('Cancel', 'cancel-delete'));
+  return actions;
+}
+
+// A button that one listener on its list acts on, by data-control.
+function controlButton(text, control, className) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.textContent = text;
+  button.dataset.control = control;
+  if (className) button.className = className;
+  return button;
+}
+
+function editorFor() {
+  const input = document.createElement('textarea');
+  input.dataset.control = 'editor';
+  input.setAttribute('aria-label', 'Edit message');
+  input.maxLength = 4000;
+  input.rows = 3;
+  input.dir = 'auto';
+  input.value = state.editing.draft;
+  const error = document.createElement('span');
+  error.className = 'edit-error';
+  error.setAttribute('role', 'alert');
+  error.textContent = state.editing.error;
+  error.hidden = !state.editing.error;
+  const save = controlButton('Save', 'save');
+  save.type = 'submit';
+  const buttons = document.createElement('div');
+  buttons.className = 'buttons';
+  buttons.append(save, controlButton('Cancel', 'cancel-edit'));
+  const form = document.createElement('form');
+  form.className = 'editor';
+  form.append(input, error, buttons);
+  return form;
+}
+
+function findMessage(id) {
+  return state.items.find((item) => item.kind === 'message' && item.id === id);
+}
+
+// One message drawn again where it is (edited, or opening its editor or
+// question): the list is aria-live, and rebuilding all of it would have
+// a screen reader read the whole conversation again.
+function redrawMessage(id) {
+  const index = state.items.findIndex((item) => item.kind === 'message' && item.id === id);
+  const old = $('messages').querySelector(`li[data-id="${id}"]`);
+  if (index < 0 || !old) return;
+  const focused = focusInConversation();
+  old.replaceWith(elementsFor(state.items[index], lastMessage(state.items.slice(0, index))).pop());
+  restoreFocus(focused);
+}
+
+function focusControl(id, control) {
+  const element = $('messages').querySelector(`li[data-id="${id}"] [data-control="${control}"]`);
+  if (element) element.focus();
+  return element;
+}
+
+function startEditing(id) {
+  const item = findMessage(id);
+  if (!item) return;
+  const asked = state.confirmingDelete;
+  state.editing = {id, draft: item.content, error: ''};
+  state.confirmingDelete = null;
+  if (asked != null) redrawMessage(asked);
+  redrawMessage(id);
+  const input = focusControl(id, 'editor');
+  input.setSelectionRange(input.value.length, input.value.length);
+}
+
+function stopEditing() {
+  const {id} = state.editing;
+  state.editing = null;
+  redrawMessage(id);
+  focusControl(id, 'edit');
+}
+
+async function saveEdit() {
+  const {id, draft} = state.editing;
+  if (draft === findMessage(id)?.content) return stopEditing();
+  try {
+    const message = await api('PATCH', `/messages/${id}`, {content: draft});
+    const wasFocused = document.activeElement.closest(`#messages li[data-id="${id}"]`);
+    if (state.editing && state.editing.id === id) state.editing = null;
+    applyUpdate(message);
+    if (wasFocused) focusControl(id, 'edit');
+  } catch (error) {
+    showEditError(id, error.message);
+  }
+}
+
+function showEditError(id, text) {
+  if (!state.editing || state.editing.id !== id) return showError(text);
+  state.editing.error = text;
+  const error = $('messages').querySelector(`li[data-id="${id}"] .edit-error`);
+  error.textContent = text;
+  error.hidden = false;
+}
+
+function askToDelete(id) {
+  const asked = state.confirmingDelete;
+  state.confirmingDelete = id;
+  if (asked != null) redrawMessage(asked);
+  redrawMessage(id);
+  focusControl(id, 'confirm-delete');
+}
+
+function cancelDelete() {
+  const id = state.confirmingDelete;
+  state.confirmingDelete = null;
+  redrawMessage(id);
+  focusControl(id, 'delete');
+}
+
+async function deleteMessage(id) {
+  try {
+    removeMessage(await api('DELETE', `/messages/${id}`));
+  } catch (error) {
+    showError(error.message);
+    if (state.confirmingDelete === id) cancelDelete();
+  }
+}
+
+// message_updated, or the answer to our own edit: the new text, "(edited)".
+function applyUpdate(data) {
+  const item = findMessage(data.id);
+  if (!item) return;
+  item.content = data.content;
+  item.edited_at = data.edited_at;
+  redrawMessage(data.id);
+}
+
+// message_deleted, or the answer to our own delete. Its id stays seen, so
+// that nothing brings it back.
+function removeMessage(data) {
+  const index = state.items.findIndex((item) => item.kind === 'message' && item.id === data.id);
+  if (index < 0) return;
+  const [gone] = state.items.splice(index, 1);
+  if (state.editing && state.editing.id === gone.id) state.editing = null;
+  if (state.confirmingDelete === gone.id) state.confirmingDelete = null;
+  const li = $('messages').querySelector(`li[data-id="${gone.id}"]`);
+  const hadFocus = li && li.contains(document.activeElement);
+  if (li) dropMessageElement(li, state.items.slice(index).find((item) => item.kind === 'message'));
+  showConversationEmpty();
+  if (hadFocus && !$('message-input').disabled) $('message-input').focus();
+}
+
+// Takes a message's element out, with the day's separator if no message of
+// that day follows; the next message may now start its author's run.
+function dropMessageElement(li, next) {
+  const separator = li.previousElementSibling;
+  li.remove();
+  if (separator && separator.classList.contains('day')
+      && !(next && dayLabel(next.timestamp) === separator.textContent)) separator.remove();
+  if (!next) return;
+  const nextLi = $('messages').querySelector(`li[data-id="${next.id}"]`);
+  const previous = lastMessage(state.items.slice(0, state.items.indexOf(next)));
+  if (nextLi && nextLi.classList.contains('continued') !== continues(next, previous)) redrawMessage(next.id);
+}
+
+// A live frame about the room's messages, in the order the server sent it.
+function applyMessageFrame(data) {
+  if (data.type === 'message_updated') applyUpdate(data);
+  else if (data.type === 'message_deleted') removeMessage(data);
+  else addMessage(data);
+}
+
+// What each button in a message does, by its data-control (one listener on the list).
+const MESSAGE_CONTROLS = {
+  edit: startEditing,
+  'cancel-edit': stopEditing,
+  delete: askToDelete,
+  'confirm-delete': deleteMessage,
+  'cancel-delete': cancelDelete,
+};
 
 // -- typing -------------------------------------------------------------------
 
@@ -388,11 +672,14 @@ function logout(reason) {
   clearTimeout(state.refreshTimer);
   if (state.socket) state.socket.close(1000);
   sessionStorage.clear();
-  Object.assign(state, {user: null, roomId: null, joinedRoomId: null, socket: null, items: [], unsent: []});
+  Object.assign(state, {user: null, roomId: null, joinedRoomId: null, socket: null, items: [], unsent: [],
+                        role: 'user', moderating: false, editing: null, confirmingDelete: null, users: []});
   showPasswordForm(false);
+  if ($('admin-view').open) $('admin-view').close();
   $('chat-view').hidden = true;
   $('login-view').hidden = false;
   $('change-password').hidden = true;
+  $('admin').hidden = true;
   $('logout').hidden = true;
   $('whoami').textContent = '';
   setStatus('');
@@ -409,7 +696,25 @@ function showChat() {
   showPane(state.roomId ? 'conversation' : 'rooms');
   scheduleRefresh();
   refreshRooms();
+  loadRole();
   connect();
+}
+
+// The role decides who sees "Admin" and may moderate every room. It is
+// not kept with the session: an admin may have changed it since.
+async function loadRole() {
+  try {
+    setRole((await api('GET', '/users/me')).user.role);
+  } catch (error) {
+    if (state.token) showError(error.message);  // else the session ended, and logout said so
+  }
+}
+
+function setRole(role) {
+  state.role = role;
+  $('admin').hidden = role !== 'admin';
+  if (role !== 'admin' && $('admin-view').open) $('admin-view').close();
+  permissionsChanged();
 }
 
 // -- a new password -------------------------------------------------------------
@@ -485,6 +790,7 @@ function renderRoomHeader() {
   if (room && document.activeElement !== $('new-description')) {
     $('new-description').value = room.description;
   }
+  permissionsChanged();
 }
 
 function onRoomListChanged(data) {
@@ -527,14 +833,27 @@ async function onRoomJoined(data) {
   for (const {content, client_id} of state.unsent) send({type: 'send_message', content, client_id});
 }
 
-function onRoomGone(text) {
+// The room was deleted, or we were removed from it: its conversation goes,
+// and a notice (parts as for addNotice) says why.
+function onRoomGone(...notice) {
   state.roomId = state.joinedRoomId = null;
   sessionStorage.removeItem('swiftchat.room');
   setConnected(true);
-  addNotice(text);
+  Object.assign(state, {items: [], editing: null, confirmingDelete: null});
+  renderConversation();
+  addNotice(...notice);
   state.members = [];
   renderMembers();
   refreshRooms();
+}
+
+// room_removed: the room's creator or an admin took us out; the server
+// has already taken this connection out of the room.
+function onRemovedFromRoom(data) {
+  if (data.room_id !== state.joinedRoomId && data.room_id !== state.roomId) return;
+  const room = state.rooms.find((r) => r.id === data.room_id);
+  if (room) onRoomGone('You were removed from ', {user: room.name}, '.');
+  else onRoomGone('You were removed from this room.');
 }
 
 async function leaveRoom() {
@@ -574,6 +893,7 @@ async function refreshMembers() {
 
 function renderMembers() {
   $('no-members').hidden = Boolean(state.joinedRoomId);
+  const mayRemove = state.joinedRoomId && moderating();
   // Online first, then by name.
   const members = [...state.members].sort((a, b) =>
     (b.is_online - a.is_online) || a.username.localeCompare(b.username));
@@ -595,9 +915,137 @@ function renderMembers() {
       here.title = 'in this room now';
       li.append(here);
     }
+    if (mayRemove && member.id !== state.user.id) li.append(removeButton(member));
     return li;
   }));
 }
+
+function removeButton(member) {
+  const button = controlButton('Remove', 'remove', 'remove');
+  button.title = `Remove ${isolatedString(member.username)} from this room`;
+  return button;
+}
+
+// No ban: the member may join again. Their connections in the room leave
+// it and are told (room_removed); the room hears user_left if they were here.
+async function removeMember(userId) {
+  const roomId = state.joinedRoomId;
+  try {
+    await api('DELETE', `/rooms/${encodeURIComponent(roomId)}/members/${encodeURIComponent(userId)}`);
+  } catch (error) {
+    showError(error.message);
+  }
+  refreshMembers();
+  refreshRooms();
+}
+
+// -- administration (admins only) -----------------------------------------------
+
+async function openAdmin() {
+  state.settingPasswordFor = null;
+  showAdminOutcome('', '');
+  $('admin-view').showModal();
+  try {
+    state.users = await allUsers();
+  } catch (error) {
+    showAdminOutcome(error.message, '');
+  }
+  renderUsers();
+}
+
+// GET /users answers at most 100 at a time.
+async function allUsers() {
+  const users = [];
+  for (;;) {
+    const page = await api('GET', `/users?limit=100&offset=${users.length}`);
+    users.push(...page.users);
+    if (page.users.length === 0 || users.length >= page.total) return users;
+  }
+}
+
+function showAdminOutcome(error, done) {
+  $('admin-error').textContent = error;
+  $('admin-error').hidden = !error;
+  $('admin-status').textContent = done;
+}
+
+// A keyboard user stays on the control they used ("Disable" becomes
+// "Enable" in the same place); past the row's end, its last button.
+function renderUsers() {
+  const active = document.activeElement;
+  const row = active.closest('#user-list li');
+  const place = row && [...row.querySelectorAll('button, input')].indexOf(active);
+  $('user-list').replaceChildren(...state.users.map(userRow));
+  if (!row) return;
+  const again = $('user-list').querySelector(`li[data-user-id="${row.dataset.userId}"]`);
+  const controls = again ? again.querySelectorAll('button, input') : [];
+  if (controls.length) (controls[place] || controls[controls.length - 1]).focus();
+}
+
+function userRow(user) {
+  const li = document.createElement('li');
+  li.className = 'user';
+  li.dataset.userId = user.id;
+  const about = document.createElement('span');
+  about.className = 'about';
+  about.textContent = [user.role, user.disabled ? 'disabled' : '', user.id === state.user.id ? 'you' : '']
+    .filter(Boolean).join(', ');
+  const admin = user.role === 'admin';
+  const buttons = document.createElement('div');
+  buttons.className = 'buttons';
+  buttons.append(controlButton(user.disabled ? 'Enable' : 'Disable', user.disabled ? 'enable' : 'disable'),
+                 controlButton(admin ? 'Make user' : 'Make admin', admin ? 'make-user' : 'make-admin'),
+                 controlButton('Set password', 'set-password'));
+  li.append(isolated(user.username, 'name'), about, buttons);
+  if (state.settingPasswordFor === user.id) li.append(setPasswordForm());
+  return li;
+}
+
+function setPasswordForm() {
+  const input = document.createElement('input');
+  input.type = 'password';
+  input.autocomplete = 'new-password';
+  input.required = true;
+  const label = document.createElement('label');
+  label.append('New password ', input);
+  const save = controlButton('Save password', 'save-password');
+  save.type = 'submit';
+  const form = document.createElement('form');
+  form.className = 'set-password';
+  form.append(label, save, controlButton('Cancel', 'cancel-password'));
+  return form;
+}
+
+function showSetPassword(userId) {
+  state.settingPasswordFor = userId;
+  renderUsers();
+  if (userId) $('user-list').querySelector(`li[data-user-id="${userId}"] input`).focus();
+}
+
+// Disabling or a new password ends the user's sessions (their sockets close with 4001).
+async function updateUser(userId, changes, done) {
+  showAdminOutcome('', '');
+  try {
+    const {user} = await api('PATCH', `/users/${encodeURIComponent(userId)}`, changes);
+    state.users = state.users.map((listed) => (listed.id === user.id ? user : listed));
+    if (changes.password !== undefined) state.settingPasswordFor = null;
+    renderUsers();
+    showAdminOutcome('', `${isolatedString(user.username)} ${done}`);
+    if (state.user && user.id === state.user.id) setRole(user.role);
+  } catch (error) {
+    showAdminOutcome(error.message, '');
+  }
+}
+
+// What each button of a user's row does, by its data-control.
+const USER_CONTROLS = {
+  disable: (id) => updateUser(id, {disabled: true}, 'is disabled and signed out'),
+  enable: (id) => updateUser(id, {disabled: false}, 'may sign in again'),
+  'make-admin': (id) => updateUser(id, {role: 'admin'}, 'is an admin now'),
+  'make-user': (id) => updateUser(id, {role: 'user'}, 'is no longer an admin'),
+  'set-password': (id) => showSetPassword(id),
+  'cancel-password': () => showSetPassword(null),
+};
 
 // -- the WebSocket ----------------------------------------------------------
 
@@ -662,20 +1110,23 @@ function onFrame(frame) {
   switch (data.type) {
     case 'room_joined': return onRoomJoined(data);
     case 'user_joined':
-      addNotice('joined', data.username);
+      addNotice({user: data.username}, ' joined');
       refreshMembers();
       return refreshRooms();
     case 'user_left':
       clearTyping(data.user_id);
-      addNotice('left', data.username);
+      addNotice({user: data.username}, ' left');
       return refreshMembers();
     case 'user_typing': return showTyping(data);
     case 'message_sent':
       state.unsent = state.unsent.filter((m) => m.client_id !== data.client_id);
       // fall through: our own message is shown like anyone's
     case 'message_received':
+    case 'message_updated':
+    case 'message_deleted':
       if (data.room_id !== state.joinedRoomId) return;
-      return state.pendingLive ? state.pendingLive.push(data) : addMessage(data);
+      return state.pendingLive ? state.pendingLive.push(data) : applyMessageFrame(data);
+    case 'room_removed': return onRemovedFromRoom(data);
     case 'room_created':
     case 'room_updated':
     case 'room_deleted':
@@ -795,6 +1246,47 @@ $('delete-room').addEventListener('click', async () => {
   } catch (error) {
     showError(error.message);
   }
+});
+
+// The controls inside messages (see actionsFor and editorFor) and rows come and go; one listener each.
+$('messages').addEventListener('click', (event) => {
+  const button = event.target.closest('button[data-control]');
+  const action = button && MESSAGE_CONTROLS[button.dataset.control];
+  if (action) action(Number(button.closest('li').dataset.id));
+});
+$('messages').addEventListener('submit', (event) => {
+  event.preventDefault();  // the editor's form: "Save"
+  saveEdit();
+});
+$('messages').addEventListener('input', (event) => {
+  if (event.target.dataset.control === 'editor') state.editing.draft = event.target.value;
+});
+$('messages').addEventListener('keydown', (event) => {
+  if (event.key === 'Escape' && state.editing) stopEditing();
+  else if (event.key === 'Escape' && state.confirmingDelete != null) cancelDelete();
+  else if (event.target.dataset.control === 'editor' && event.key === 'Enter' && !event.shiftKey
+           && !event.isComposing) {
+    event.preventDefault();  // as in the composer: Enter saves, Shift+Enter is a new line
+    saveEdit();
+  }
+});
+
+$('member-list').addEventListener('click', (event) => {
+  const button = event.target.closest('button[data-control=remove]');
+  if (button) removeMember(button.closest('li').dataset.userId);
+});
+
+$('admin').addEventListener('click', openAdmin);
+$('close-admin').addEventListener('click', () => $('admin-view').close());
+$('user-list').addEventListener('click', (event) => {
+  const button = event.target.closest('button[data-control]');
+  const action = button && USER_CONTROLS[button.dataset.control];
+  if (action) action(button.closest('li').dataset.userId);
+});
+$('user-list').addEventListener('submit', (event) => {
+  event.preventDefault();  // "Save password"
+  const userId = event.target.closest('li').dataset.userId;
+  updateUser(userId, {password: event.target.querySelector('input').value}, 'has a new password and is signed out');
 });
 
 if (state.token && state.user) showChat();
