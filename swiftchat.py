@@ -39,18 +39,48 @@ import protocol
 import swiftchat_admin
 from accounts import DEFAULT_ITERATIONS, DEFAULT_SESSION_DAYS, Accounts
 from protocol import VERSION, ApiError
+import store
 from store import Store, StoreError
 from swiftchat_core import ChatCore
 from swiftchat_http import HTTPServer
-from swiftchat_routes import ROUTES, PageCache, page_headers
+from swiftchat_routes import (ROUTES, PageCache, history_message, members_with_presence,
+                              page_headers, room_as_listed, room_audience, shown_user)
 from swiftchat_ws import WebSocketEdge, WebSocketServer
 
-__all__ = ["SwiftChat", "serve", "main", "ROUTES", "VERSION", "ApiError", "StartupError"]
+__all__ = ["SwiftChat", "serve", "main", "ROUTES", "VERSION", "ApiError", "StartupError",
+           "SwiftChatError", "NotFound", "Conflict", "Invalid"]
 
 log = logging.getLogger("swiftchat")
 
 
 # -- the whole server -----------------------------------------------------------
+
+class SwiftChatError(Exception):
+    """What an embedding program's call was refused for; str() says what was wrong."""
+
+
+class NotFound(SwiftChatError, LookupError):
+    """No such user or room ("room 'room_x' not found")."""
+
+
+class Conflict(SwiftChatError):
+    """A name is taken ("username 'bob' is taken")."""
+
+
+class Invalid(SwiftChatError, ValueError):
+    """A value the API would refuse; str() is the API's own message for it."""
+
+
+def checked(check, fields):
+    """check(fields), with the API's refusal as Invalid."""
+    try:
+        return check(fields)
+    except ApiError as exc:
+        raise Invalid(exc.error) from None
+
+
+AS_ADMIN = {"role": "admin"}  # an embedding program sees users as an admin does
+
 
 class StartupError(Exception):
     """The server could not start: a port is taken, the database won't open or is in use."""
@@ -205,18 +235,89 @@ class SwiftChat:
     def ws_port(self):
         return self.websocket.port
 
+    # -- for programs that embed SwiftChat ------------------------------------------
+    # Callable from any thread but the event loop's. Each raises NotFound,
+    # Conflict or Invalid (all SwiftChatError) for what the API would refuse,
+    # and the store's own faults (store.DatabaseBusy, ...) as they are.
+
+    def create_user(self, username, password, role="user"):
+        """A new account, as the API shows users (with role and disabled); no limits apply."""
+        username = checked(protocol.username, {"username": username})
+        password = checked(protocol.password, {"password": password})
+        role = checked(protocol.role, {"role": role})
+        try:
+            return shown_user(self.accounts.create_user(username, password, role), AS_ADMIN)
+        except store.Conflict:
+            raise Conflict(f"username {username!r} is taken") from None
+
+    def user(self, user_id=None, username=None):
+        """The user with this id (or name, in any letter case), as the API shows it; or None."""
+        found = (self.store.user(user_id) if user_id is not None
+                 else self.store.user_with_password(username or ""))
+        return None if found is None else shown_user(found, AS_ADMIN)
+
+    def create_room(self, name, creator_id, description="", visibility="public"):
+        """A new room made by creator_id (its first member), told to whoever may see it."""
+        fields = {"name": name, "description": description, "visibility": visibility}
+        name, description = checked(protocol.room_name, fields), checked(
+            lambda f: protocol.description(f, required=False), fields)
+        visibility = checked(protocol.visibility, fields)
+        self.known_user(creator_id)
+        try:
+            room = self.store.create_room(name, description, creator_id,
+                                          protocol.iso(protocol.now()), visibility)
+        except store.Conflict:
+            raise Conflict(f"room name {name!r} is taken") from None
+        self.core.call(self.core.room_created, {**room, "member_count": 1},
+                       room_audience(self.store, room))
+        return room
+
+    def add_member(self, room_id, user_id):
+        """Make user_id a member of room_id (lifting a ban); returns the member as the list shows it."""
+        self.known_user(user_id)
+        if self.store.add_member(room_id, user_id, protocol.iso(protocol.now()),
+                                 lift_ban=True) is None:
+            raise NotFound(f"room {room_id!r} not found")
+        room = self.store.room(room_id)
+        self.core.call(self.core.member_added, room_as_listed(self.store, room), user_id)
+        return next(member for member in self.members(room_id) if member["id"] == user_id)
+
+    def members(self, room_id):
+        """A room's members, as GET /rooms/{room_id}/members lists them."""
+        self.known_room(room_id)
+        return members_with_presence(self.store, self.core, room_id)
+
+    def messages(self, room_id, limit=50, before=None):
+        """The newest `limit` messages before id `before`, oldest first, as GET /messages gives them."""
+        self.known_room(room_id)
+        limit = min(checked(lambda f: protocol.message_id(f, "limit"), {"limit": limit}), 100)
+        before = checked(lambda f: protocol.message_id(f, "before"), {"before": before})
+        rows = self.store.messages(room_id, limit, before)
+        online = self.core.online_users({row["user_id"] for row in rows})
+        return [history_message(row, row["user_id"] in online) for row in rows]
+
+    def token_for(self, user_id):
+        """A token of a new session of user_id, exactly as a login gives it (logout ends it).
+
+        For a host program that knows its users already: it signs them into
+        the chat page (see examples/host_app.py) and the WebSocket.
+        """
+        user = self.known_user(user_id)
+        if user["disabled"]:
+            raise Invalid(f"user {user_id!r} is disabled")
+        return self.accounts.issue_token(self.accounts.start_session(user))
+
     def post_message(self, room_id, user_id, content, client_id=None):
         """Store a message as user_id and tell the room; return it as POST /messages does.
 
-        For embedding programs, from any thread but the event loop's. Raises
-        LookupError for an unknown room or user, ApiError(400) for content
-        the API would refuse, and the store's errors (DatabaseBusy, ...).
+        Trusted code may post where it likes: unlike POST /messages, the
+        user need not be a member of the room. Raises NotFound for an
+        unknown room or user and Invalid for content the API would refuse.
         """
-        user = self.store.user(user_id)
-        if user is None or self.store.room(room_id) is None:
-            raise LookupError(f"no room {room_id!r} or no user {user_id!r}")
-        content = protocol.content({"content": content})
-        client_id = protocol.client_id({"client_id": client_id})
+        user = self.known_user(user_id)
+        self.known_room(room_id)
+        content = checked(protocol.content, {"content": content})
+        client_id = checked(protocol.client_id, {"client_id": client_id})
         return self.core.call(self.core.post, user, room_id, content, client_id)
 
     def on_message(self, callback):
@@ -227,6 +328,18 @@ class SwiftChat:
         raises is logged and chat goes on.
         """
         self.core.on_message(callback)
+
+    def known_user(self, user_id):
+        user = self.store.user(user_id)
+        if user is None:
+            raise NotFound(f"user {user_id!r} not found")
+        return user
+
+    def known_room(self, room_id):
+        room = self.store.room(room_id)
+        if room is None:
+            raise NotFound(f"room {room_id!r} not found")
+        return room
 
     def stop(self, timeout=5):
         """Stop accepting, finish requests, close WebSocket clients with 1001, close the store."""

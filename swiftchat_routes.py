@@ -217,7 +217,7 @@ def create_room(request, user):
     except Conflict:
         raise ApiError(409, "Room name already exists") from None
     request.app.core.call(request.app.core.room_created, {**room, "member_count": 1},
-                          audience(request, room))
+                          room_audience(request.app.store, room))
     return 201, "Room created successfully", room
 
 
@@ -276,14 +276,14 @@ def update_room(request, user):
     description = protocol.description(request.json(), required=True)
     request.app.store.update_description(room["id"], description)
     request.app.core.call(request.app.core.room_updated, room["id"], description,
-                          audience(request, room))
+                          room_audience(request.app.store, room))
     return 200, "Room description updated successfully", {
         "room_id": room["id"], "new_description": description, "updated_by": user["id"]}
 
 
 def delete_room(request, user):
     room = room_in_charge(request, user, "delete")
-    told = audience(request, room)  # before its members are gone with it
+    told = room_audience(request.app.store, room)  # before its members are gone with it
     request.app.store.delete_room(room["id"])
     request.app.core.call(request.app.core.room_deleted, room["id"], told)
     return 200, "Room deleted successfully", {"room_id": room["id"], "deleted_by": user["id"]}
@@ -291,15 +291,15 @@ def delete_room(request, user):
 
 def room_members(request, user):
     room = seen_room(request, request.params["room_id"], user)
-    members = members_shown(request, room["id"])
+    members = members_with_presence(request.app.store, request.app.core, room["id"])
     return 200, "Members retrieved successfully", {
         "room_id": room["id"], "members": members, "count": len(members)}
 
 
-def members_shown(request, room_id):
+def members_with_presence(store, core, room_id):
     """A room's members as GET /rooms/{id}/members lists them, with presence."""
-    members = request.app.store.room_members(room_id)
-    online, here = request.app.core.presence(room_id)
+    members = store.room_members(room_id)
+    online, here = core.presence(room_id)
     for member in members:
         member["is_online"] = member["id"] in online
         member["in_room"] = member["id"] in here
@@ -312,8 +312,8 @@ def add_member(request, user):
     if request.app.store.user(member_id) is None:
         raise ApiError(404, "User not found")
     request.app.store.add_member(room["id"], member_id, protocol.iso(now()), lift_ban=True)
-    request.app.core.call(request.app.core.member_added, listed_room(request, room), member_id)
-    added = next(m for m in members_shown(request, room["id"]) if m["id"] == member_id)
+    request.app.core.call(request.app.core.member_added, room_as_listed(request.app.store, room), member_id)
+    added = next(m for m in members_with_presence(request.app.store, request.app.core, room["id"]) if m["id"] == member_id)
     return 201, "Member added", added
 
 
@@ -345,19 +345,19 @@ def not_direct(room):
         raise ApiError(403, "Forbidden", "Not allowed in a direct room")
 
 
-def audience(request, room):
+def room_audience(store, room):
     """Who hears of changes to a room in the room list: everyone (None) for a public room."""
     if room["visibility"] == "public":
         return None
-    admins = request.app.store.admin_ids() if room["kind"] == "room" else []
-    return {*request.app.store.member_ids(room["id"]), room["creator_id"], *admins}
+    admins = store.admin_ids() if room["kind"] == "room" else []
+    return {*store.member_ids(room["id"]), room["creator_id"], *admins}
 
 
-def listed_room(request, room):
+def room_as_listed(store, room):
     """The room as GET /rooms lists it (with its member count)."""
     fields = ("id", "name", "description", "creator_id", "created_at", "visibility", "kind")
     return {**{field: room[field] for field in fields},
-            "member_count": len(request.app.store.member_ids(room["id"]))}
+            "member_count": len(store.member_ids(room["id"]))}
 
 
 # -- routes: messages ---------------------------------------------------------

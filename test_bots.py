@@ -143,7 +143,7 @@ def test_post_message_refuses_unknown_rooms_users_and_bad_content(server, room):
         server.post_message("room_00000000", user_id, "hello")
     with pytest.raises(LookupError):
         server.post_message(room_id, "user_00000000", "hello")
-    with pytest.raises(swiftchat.ApiError):
+    with pytest.raises(swiftchat.Invalid):  # 1.2: the embedding API's own errors (#26)
         server.post_message(room_id, user_id, "   ")
 
 

@@ -25,10 +25,8 @@ BOT_NAME = "timebot"
 
 def bot_account(server):
     """The bot's user, made on the first run; nobody needs its password."""
-    existing = server.store.user_with_password(BOT_NAME)
-    if existing is not None:
-        return existing
-    return server.accounts.register(BOT_NAME, secrets.token_urlsafe(24), "embedded")
+    return server.user(username=BOT_NAME) or server.create_user(BOT_NAME,
+                                                                secrets.token_urlsafe(24))
 
 
 def main():
