@@ -10,6 +10,8 @@ behaviour, and the tests hold the two together. Nothing here runs per
 request except the one-time ``json.dumps`` in swiftchat.py.
 """
 
+import re
+
 __all__ = ["document", "ref", "ALWAYS"]
 
 
@@ -269,10 +271,12 @@ PATHS = {
         **success(200, "Server is running", obj({"status": {"const": "ok"}, "timestamp": INTEGER,
                                                  "uptime": STRING, "uptime_seconds": INTEGER})),
         **errors()})},
-    "/api/v1/info": {"get": operation("The server's name, version and WebSocket port", {
+    "/api/v1/info": {"get": operation(
+        "The server's name, version, WebSocket port, and the WebSocket URL clients should use "
+        "(--public-ws-url, or ws://<this request's host>:<ws port>)", {
         **success(200, "Server information retrieved successfully", obj({
             "name": STRING, "version": STRING, "description": STRING, "timestamp": INTEGER,
-            "ws_port": INTEGER})), **errors()})},
+            "ws_port": INTEGER, "websocket_url": STRING})), **errors()})},
     "/api/v1/echo": {
         "get": operation("Echo the request", {**success(200, "Echo GET request received", obj({
             "method": STRING, "path": STRING, "user_agent": STRING, "timestamp": INTEGER})),
@@ -294,17 +298,23 @@ PATHS = {
 
 def with_head_and_options(paths):
     """Every path answers OPTIONS (a CORS preflight) with 204, and HEAD wherever GET works."""
-    for operations in paths.values():
+    for template, operations in paths.items():
+        in_path = [path_param(name) for name in re.findall(r"\{(\w+)\}", template)]
         if "get" in operations:
             operations["head"] = {"summary": "GET's status and headers, no body", "responses": {
                 status: {"description": response["description"]}
                 for status, response in operations["get"]["responses"].items()}}
+            if operations["get"].get("parameters"):
+                operations["head"]["parameters"] = operations["get"]["parameters"]
         operations["options"] = {"summary": "CORS preflight", "responses": {
             "204": {"description": "the CORS headers, no body, no token needed"}}}
+        if in_path:
+            operations["options"]["parameters"] = in_path
     return paths
 
 
-def document(version):
+def document(version, server_url="http://127.0.0.1:8080"):
+    """The OpenAPI document; server_url is where the reader reached the API."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -317,7 +327,7 @@ def document(version):
                 "path is 404; both are error envelopes. Every response carries CORS headers. "
                 "The WebSocket API (port 8081) is described in docs/API.md."),
         },
-        "servers": [{"url": "http://127.0.0.1:8080"}],
+        "servers": [{"url": server_url}],
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},

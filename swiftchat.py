@@ -19,7 +19,6 @@ REST API described).
 import argparse
 import collections
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -34,7 +33,6 @@ try:  # POSIX only: on Windows, no hold on the database and no file limit to fit
 except ImportError:
     fcntl = resource = None
 
-import openapi
 import protocol
 import swiftchat_admin
 from accounts import DEFAULT_ITERATIONS, DEFAULT_SESSION_DAYS, Accounts
@@ -176,13 +174,13 @@ class SwiftChat:
                  header_timeout=10.0, max_connections=1000, clock=time.monotonic,
                  session_days=DEFAULT_SESSION_DAYS, rooms_per_hour=20, trusted_proxy="",
                  max_ws_connections=10_000, max_ws_unauthenticated=20, frame_ancestors=(),
-                 registration="open"):
+                 registration="open", public_ws_url=None):
         if registration not in ("open", "closed"):
             raise ValueError(f"registration must be 'open' or 'closed', not {registration!r}")
         self.registration_closed = registration == "closed"
+        self.public_ws_url = public_ws_url  # behind a proxy: where clients reach the WebSocket
         self.trusted_proxies = protocol.trusted_proxies(trusted_proxy)
         self.page_headers = page_headers(frame_ancestors)
-        self.openapi_json = json.dumps(openapi.document(VERSION), indent=1).encode("utf-8")
         self.out_of_files = OncePer(10, "out of file descriptors: new connections wait")
         self.started_at = time.monotonic()
         self._open_store(db)
@@ -368,7 +366,7 @@ def serve(host="127.0.0.1", http_port=8080, ws_port=8081, db="swiftchat.db", jwt
           registrations_per_minute=30, ws_rate=20, header_timeout=10.0, max_connections=1000,
           clock=time.monotonic, session_days=DEFAULT_SESSION_DAYS, rooms_per_hour=20,
           trusted_proxy="", max_ws_connections=10_000, max_ws_unauthenticated=20,
-          frame_ancestors=(), registration="open"):
+          frame_ancestors=(), registration="open", public_ws_url=None):
     """Start SwiftChat in background threads and return the running SwiftChat.
 
         with swiftchat.serve(http_port=0, ws_port=0, db=":memory:") as server:
@@ -412,6 +410,12 @@ def positive_seconds(text):
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
     return value
+
+
+def ws_url(text):
+    if not text.startswith(("ws://", "wss://")) or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a ws:// or wss:// URL")
+    return text
 
 
 def open_or_closed(text):
@@ -472,6 +476,8 @@ OPTIONS = [
      "limit (default 10000; 0 = no limit)", limit),
     ("--max-ws-unauthenticated", "20", "WebSocket connections per client address that have "
      "not authenticated yet (default 20; 0 = no limit)", limit),
+    ("--public-ws-url", None, "the WebSocket URL clients should use, e.g. wss://chat.example/ws "
+     "behind a proxy (default: ws://<the page's host>:<ws port>)", ws_url),
 ]
 
 

@@ -16,12 +16,14 @@ run on the HTTP server's worker threads, one request each.
 """
 
 import collections
+import json
 import pathlib
 import re
 import threading
 import time
 import mimetypes
 
+import openapi
 import protocol
 import swiftchat_core
 from accounts import InvalidToken, SessionExpired
@@ -505,7 +507,19 @@ def info(request):
         "description": "A simple HTTP server with WebSocket support",
         "timestamp": now(),
         "ws_port": request.app.ws_port,
+        "websocket_url": request.app.public_ws_url or websocket_url(request),
     }
+
+
+# A Host header's host part: a name or IPv4 address, or an IPv6 one in brackets.
+HOST = re.compile(r"([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(:\d{1,5})?")
+
+
+def websocket_url(request):
+    """ws://<the host the client asked for>:<WebSocket port>: where a browser on that page connects."""
+    match = HOST.fullmatch(request.headers.get("host", ""))
+    host = match[1] if match else "127.0.0.1"
+    return f"ws://{host}:{request.app.ws_port}"
 
 
 def echo(request):
@@ -524,7 +538,11 @@ def protected(request, user):
 
 
 def openapi_document(request):
-    return Page(JSON_TYPE, request.app.openapi_json)
+    """The OpenAPI document, naming as its server the host this request reached."""
+    match = HOST.fullmatch(request.headers.get("host", ""))
+    server = f"http://{match[0]}" if match else f"http://127.0.0.1:{request.app.http_port}"
+    return Page(JSON_TYPE, json.dumps(openapi.document(protocol.VERSION, server),
+                                      indent=1).encode("utf-8"))
 
 
 def index_page(request):

@@ -12,6 +12,7 @@ import threading
 import time
 
 import jwt
+import openapi_spec_validator
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -752,6 +753,26 @@ def test_the_openapi_document_is_served_without_a_token_and_matches_the_routes(a
     for (path, method), access in routes.items():  # a token is asked for exactly where needed
         needs_token = "security" in document["paths"][path][method]
         assert needs_token == (access != swiftchat_routes.PUBLIC), (path, method)
+
+
+def test_the_openapi_document_is_valid_openapi_3_1_and_names_the_host_it_was_asked_on(server):
+    connection = http_connection(server.http_port)
+    connection.request("GET", "/api/v1/openapi.json", headers={"Host": f"chat.example:{server.http_port}"})
+    document = json.loads(connection.getresponse().read())
+    openapi_spec_validator.validate(document)
+    assert document["servers"] == [{"url": f"http://chat.example:{server.http_port}"}]
+
+
+def test_info_says_where_the_websocket_is(server):
+    connection = http_connection(server.http_port)
+    connection.request("GET", "/api/v1/info", headers={"Host": "lab-pc.local:8080"})
+    data = json.loads(connection.getresponse().read())["data"]
+    assert data["websocket_url"] == f"ws://lab-pc.local:{server.ws_port}"
+
+
+@pytest.mark.parametrize("server_options", [{"public_ws_url": "wss://chat.example/ws"}])
+def test_public_ws_url_is_what_info_tells_clients(api):
+    assert api.get("/info").data["websocket_url"] == "wss://chat.example/ws"
 
 
 def test_an_answer_outside_the_openapi_document_fails_the_check():
