@@ -183,6 +183,35 @@ def test_the_notifier_examples_post_a_line(bot_room, command):
     assert (heard["content"], heard["user_id"]) == (line, bot_room["bot_id"])
 
 
+NOTIFIERS = [["sh", "notify.sh"], [sys.executable, "notify.py"]]
+
+
+@pytest.mark.parametrize("command", NOTIFIERS)
+@pytest.mark.parametrize("change, reason", [
+    ({"SWIFTCHAT_PASSWORD": "not-the-password"}, "Username or password is incorrect (HTTP 401)"),
+    ({"SWIFTCHAT_ROOM": "room_00000000"}, "Room not found (HTTP 404)"),
+    ({"SWIFTCHAT_USER": "ab"}, "Username or password is incorrect (HTTP 401)"),
+])
+def test_a_notifier_that_is_refused_says_why_on_one_line(bot_room, command, change, reason):
+    if command[0] == "sh" and not any(os.access(os.path.join(p, "curl"), os.X_OK)
+                                      for p in os.environ["PATH"].split(os.pathsep)):
+        pytest.skip("curl is not installed")
+    result = subprocess.run([*command, "hello"], cwd=EXAMPLES, env={**bot_room["env"], **change},
+                            capture_output=True, text=True, timeout=20)
+    assert result.returncode == 1
+    assert result.stderr == f"{command[-1]}: {reason}\n"
+
+
+def test_a_notifier_for_a_room_it_is_not_in_says_so(server, api, bot_room):
+    other_room = api.create_room(bot_room["owner"], "Elsewhere")
+    for command in NOTIFIERS:
+        env = {**bot_room["env"], "SWIFTCHAT_ROOM": other_room}
+        result = subprocess.run([*command, "hello"], cwd=EXAMPLES, env=env, capture_output=True,
+                                text=True, timeout=20)
+        assert (result.returncode, result.stderr) == (
+            1, f"{command[-1]}: You are not a member of this room (HTTP 403)\n")
+
+
 def start_example(name, *args, env=None):
     process = subprocess.Popen([sys.executable, os.path.join(EXAMPLES, name), *args],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -1,15 +1,17 @@
 """Post one line to a SwiftChat room with nothing but Python's standard library.
 
-    SWIFTCHAT_USER=ci SWIFTCHAT_PASSWORD='ci-password' SWIFTCHAT_ROOM=room_1f0c2a9b \\
+    SWIFTCHAT_USER=ci-bot SWIFTCHAT_PASSWORD='ci-password' SWIFTCHAT_ROOM=room_1f0c2a9b \\
         python examples/notify.py "Build 42 passed"
 
 SWIFTCHAT_URL defaults to http://127.0.0.1:8080. The user must be a member
-of the room (POST /api/v1/rooms/join once).
+of the room (POST /api/v1/rooms/join once). A refusal (wrong password, no
+such room, not a member) prints the server's reason on one line and exits 1.
 """
 
 import json
 import os
 import sys
+import urllib.error
 import urllib.request
 
 
@@ -25,10 +27,17 @@ def call(url, body, token=None):
 
 def main():
     api = os.environ.get("SWIFTCHAT_URL", "http://127.0.0.1:8080") + "/api/v1"
-    session = call(f"{api}/auth/login", {"username": os.environ["SWIFTCHAT_USER"],
-                                         "password": os.environ["SWIFTCHAT_PASSWORD"]})
-    posted = call(f"{api}/messages", {"room_id": os.environ["SWIFTCHAT_ROOM"],
-                                      "content": " ".join(sys.argv[1:])}, session["token"])
+    try:
+        session = call(f"{api}/auth/login", {"username": os.environ["SWIFTCHAT_USER"],
+                                             "password": os.environ["SWIFTCHAT_PASSWORD"]})
+        posted = call(f"{api}/messages", {"room_id": os.environ["SWIFTCHAT_ROOM"],
+                                          "content": " ".join(sys.argv[1:])}, session["token"])
+    except KeyError as missing:
+        sys.exit(f"notify.py: set {missing.args[0]}")
+    except urllib.error.HTTPError as refused:  # the server's error envelope says why
+        sys.exit(f"notify.py: {json.load(refused).get('error')} (HTTP {refused.code})")
+    except urllib.error.URLError as unreachable:
+        sys.exit(f"notify.py: cannot reach {api}: {unreachable.reason}")
     print(f"posted message {posted['id']}")
 
 
