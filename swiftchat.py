@@ -23,6 +23,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 import threading
 import time
@@ -210,7 +211,8 @@ class SwiftChat:
             self.http = HTTPServer((host, http_port), self, header_timeout, max_connections)
         except OSError as exc:
             self._close_store()
-            raise StartupError(f"cannot listen on {host}:{http_port}: {exc.strerror}") from None
+            raise StartupError(f"cannot listen on {host}:{http_port}: {exc.strerror} "
+                               "(choose another port with --http-port)") from None
 
     def _start(self, host, ws_port):
         try:
@@ -218,7 +220,8 @@ class SwiftChat:
         except OSError as exc:
             self.http.server_close()
             self._close_store()
-            raise StartupError(f"cannot listen on {host}:{ws_port}: {exc.strerror}") from None
+            raise StartupError(f"cannot listen on {host}:{ws_port}: {exc.strerror} "
+                               "(choose another port with --ws-port)") from None
         # A short poll interval only makes stop() quicker; the socket itself
         # is watched with select() between polls.
         self._http_thread = threading.Thread(
@@ -481,9 +484,20 @@ OPTIONS = [
 ]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (no usage block above it)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def parse_args(argv=None, environ=os.environ):
-    """Options from the command line; each falls back to SWIFTCHAT_<NAME>, then its default."""
-    parser = argparse.ArgumentParser(
+    """Options from the command line; each falls back to SWIFTCHAT_<NAME>, then its default.
+
+    A bad value is one line naming what the user typed: the flag, or the
+    environment variable it came from.
+    """
+    parser = OneLineParser(
         prog="swiftchat.py",
         description="SwiftChat: REST chat API over HTTP and real-time chat over WebSocket.",
         epilog="Every option can also be set as an environment variable, e.g. "
@@ -491,17 +505,48 @@ def parse_args(argv=None, environ=os.environ):
                "Accounts and backups: python swiftchat.py users --help, "
                "python swiftchat.py backup FILE.")
     parser.add_argument("--version", action="version", version=f"SwiftChat {VERSION}")
-    for flag, default, help, kind in OPTIONS:
-        env_name = "SWIFTCHAT_" + flag.lstrip("-").replace("-", "_").upper()
-        if flag == "--jwt-secret":  # the older name is read too
-            default = environ.get("JWT_SECRET", default)
-        parser.add_argument(flag, type=kind, default=environ.get(env_name, default),
-                            help=f"{help} [env {env_name}]")
-    env_ancestors = environ.get("SWIFTCHAT_FRAME_ANCESTORS", "").split()
-    parser.add_argument("--frame-ancestors", nargs="+", metavar="ORIGIN", default=env_ancestors,
+    for flag, _, help, kind in OPTIONS:
+        parser.add_argument(flag, type=kind, help=f"{help} [env {env_name(flag)}]")
+    parser.add_argument("--frame-ancestors", nargs="+", metavar="ORIGIN",
+                        default=environ.get("SWIFTCHAT_FRAME_ANCESTORS", "").split(),
                         help="origins that may show the page in a frame (default: none) "
                              "[env SWIFTCHAT_FRAME_ANCESTORS, space-separated]")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for flag, default, _, kind in OPTIONS:  # what no flag set: the environment, or the default
+        dest = flag.lstrip("-").replace("-", "_")
+        if getattr(args, dest) is not None:
+            continue
+        names = [env_name(flag)] + (["JWT_SECRET"] if flag == "--jwt-secret" else [])
+        given = next(((name, environ[name]) for name in names if name in environ), None)
+        try:
+            value = kind(given[1]) if given else (None if default is None else kind(default))
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"environment variable {given[0]}: {exc}")
+        setattr(args, dest, value)
+    return args
+
+
+def reachable_host(host):
+    """The host to show in the start-up line: for a wildcard (0.0.0.0, ::), this machine's address.
+
+    Nobody can open http://0.0.0.0:8080 from another machine; the address
+    the machine's name resolves to (from /etc/hosts or DNS) is what students
+    type. Without one, 127.0.0.1.
+    """
+    if host not in ("0.0.0.0", "::", ""):
+        return f"[{host}]" if ":" in host else host
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
+    except OSError:
+        found = set()
+    usable = sorted(address for address in found if not address.startswith(("127.", "::1", "fe80")))
+    if not usable:
+        return "127.0.0.1"
+    return f"[{usable[0]}]" if ":" in usable[0] else usable[0]
+
+
+def env_name(flag):
+    return "SWIFTCHAT_" + flag.lstrip("-").replace("-", "_").upper()
 
 
 class BatchedLog(logging.Handler):
@@ -584,7 +629,7 @@ def main(argv=None):
         return swiftchat_admin.main(argv)
     args = parse_args(argv)
     log_handler = log_to_stderr(args.log_level)
-    host = f"[{args.host}]" if ":" in args.host else args.host
+    host = reachable_host(args.host)
     try:
         options = vars(args)
         del options["log_level"]
@@ -597,7 +642,7 @@ def main(argv=None):
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop_requested.set())
     print(f"SwiftChat: REST on http://{host}:{server.http_port}, "
-          f"WebSocket on ws://{host}:{server.ws_port}", flush=True)
+          f"WebSocket on ws://{host}:{server.ws_port}\nCtrl+C to stop.", flush=True)
     stop_requested.wait()
     log.info("stopping")
     server.stop()

@@ -635,6 +635,24 @@ def test_help_documents_every_option():
         assert flag in result.stdout
 
 
+def test_a_bad_environment_variable_is_named_in_one_line():
+    result = run_cli(env={**os.environ, "SWIFTCHAT_HTTP_PORT": "eighty"})
+    assert result.returncode == 2
+    assert result.stderr == ("swiftchat.py: error: environment variable SWIFTCHAT_HTTP_PORT: "
+                             "'eighty' is not a port number (0-65535)\n")
+
+
+def test_with_a_wildcard_host_the_start_up_line_names_an_address_one_can_open(tmp_path):
+    process, http_port, _ = start_cli("--host", "0.0.0.0", "--db", str(tmp_path / "w.db"))
+    try:
+        assert process.stdout.readline() == "Ctrl+C to stop.\n"
+        assert Api(http_port).get("/health").status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=15)
+    assert "0.0.0.0" not in out
+
+
 @pytest.mark.parametrize("args", [["--http-port", "http"], ["--ws-port", "70000"],
                                   ["--auth-timeout", "-1"], ["--pbkdf2-iterations", "0"],
                                   ["--log-level", "loud"]])
