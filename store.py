@@ -388,10 +388,14 @@ class Database:
     def backup(self, path):
         """Write a consistent copy of the database to a new file at path, readable by its owner only.
 
+        Raises FileExistsError when path exists (or is a link).
+
         SQLite's online backup API copies a snapshot while the server
         (this process or another) goes on writing.
         """
-        make_private(path)
+        # A new file, for its owner only; O_EXCL and O_NOFOLLOW: never an
+        # existing file, nor one a symbolic link points to.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
         copy = sqlite3.connect(path)
         try:
             with self._reading() as db:

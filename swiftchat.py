@@ -42,8 +42,8 @@ import store
 from store import Store, StoreError
 from swiftchat_core import ChatCore
 from swiftchat_http import HTTPServer
-from swiftchat_routes import (ROUTES, PageCache, history_message, members_with_presence,
-                              page_headers, room_as_listed, room_audience, shown_user)
+from swiftchat_routes import (ROUTES, PageCache, add_member_and_tell, history_message,
+                              members_with_presence, page_headers, room_audience, shown_user)
 from swiftchat_ws import WebSocketEdge, WebSocketServer
 
 __all__ = ["SwiftChat", "serve", "main", "ROUTES", "VERSION", "ApiError", "StartupError",
@@ -275,13 +275,11 @@ class SwiftChat:
 
     def add_member(self, room_id, user_id):
         """Make user_id a member of room_id (lifting a ban); returns the member as the list shows it."""
-        self.known_user(user_id)
-        if self.store.add_member(room_id, user_id, protocol.iso(protocol.now()),
-                                 lift_ban=True) is None:
+        added = add_member_and_tell(self.store, self.core, self.known_room(room_id),
+                                    self.known_user(user_id))
+        if added is None:  # deleted a moment ago
             raise NotFound(f"room {room_id!r} not found")
-        room = self.store.room(room_id)
-        self.core.call(self.core.member_added, room_as_listed(self.store, room), user_id)
-        return next(member for member in self.members(room_id) if member["id"] == user_id)
+        return added
 
     def members(self, room_id):
         """A room's members, as GET /rooms/{room_id}/members lists them."""

@@ -21,6 +21,7 @@ machine could read them. Everything here runs on the main thread.
 
 import argparse
 import getpass
+import logging
 import os
 import sys
 
@@ -89,6 +90,9 @@ def parse_args(argv, environ):
 
 def main(argv, environ=os.environ):
     args = parse_args(argv, environ)
+    # The store's warnings (a database others could read, tightened) are the
+    # server's to give; a command says one line.
+    logging.getLogger("swiftchat").setLevel(logging.ERROR)
     try:
         if args.db == ":memory:" or not os.path.isfile(args.db):
             raise CommandError(f"no database at {args.db}")
@@ -156,9 +160,10 @@ def add(store, args):
 
 
 def change(store, args):
-    user = store.user_with_password(args.name)
+    name = checked(protocol.username, {"username": args.name})  # never echo a name with a newline
+    user = store.user_with_password(name)
     if user is None:
-        raise CommandError(f"no user named {args.name}")
+        raise CommandError(f"no user named {name}")
     changes = {"promote": {"role": "admin"}, "demote": {"role": "user"},
                "disable": {"disabled": True}, "enable": {"disabled": False}}.get(args.action)
     if changes is None:  # set-password
@@ -174,9 +179,15 @@ def change(store, args):
 def new_password(args):
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
+    elif not sys.stdin.isatty():
+        raise CommandError("no terminal to ask for the password on: use --password-stdin")
     else:
-        password = getpass.getpass(f"Password for {args.name}: ")
-        if getpass.getpass("Again: ") != password:
+        try:
+            password = getpass.getpass(f"Password for {args.name}: ")
+            again = getpass.getpass("Again: ")
+        except (EOFError, KeyboardInterrupt):  # no terminal to ask on, or Ctrl+C
+            raise CommandError("no password given (or use --password-stdin)") from None
+        if again != password:
             raise CommandError("the two passwords differ")
     return checked(protocol.password, {"password": password})
 
@@ -189,10 +200,10 @@ def checked(check, fields):
 
 
 def backup(store, db, file):
-    if os.path.exists(file):
-        raise CommandError(f"{file} exists already; name a new file")
     try:
         store.backup(file)
+    except FileExistsError:  # also a link, dangling or not: never written through
+        raise CommandError(f"{file} exists already; name a new file") from None
     except OSError as exc:
         raise CommandError(f"cannot write {file}: {exc.strerror}") from None
     return f"backed up {db} to {file}"

@@ -452,10 +452,19 @@ class ChatCore(StoreThreads):
 
     def member_removed(self, room_id, user_id):
         """user_id was removed from room_id: their connections there leave it, and are told."""
-        for client in list(self.rooms.get(room_id, ())):
-            if client.user_id == user_id:
-                self.leave(client)
-                client.reply_now("Removed from room", {"type": "room_removed", "room_id": room_id})
+        for client in self.connections_in(room_id, user_id):
+            self.leave(client)
+            client.reply_now("Removed from room", {"type": "room_removed", "room_id": room_id})
+
+    def member_left(self, room_id, user_id):
+        """user_id left room_id (over REST): their connections there leave it, as with leave_room."""
+        for client in self.connections_in(room_id, user_id):
+            self.leave(client)
+            client.reply_now("Room left successfully",
+                             {"type": "room_left", "room_id": room_id, "user_id": user_id})
+
+    def connections_in(self, room_id, user_id):
+        return [client for client in self.rooms.get(room_id, ()) if client.user_id == user_id]
 
     def tell_room(self, room_id, message, data, sender=None):
         """One frame for every connection in a room but the sender's (which was answered)."""
@@ -512,7 +521,7 @@ def visible_message(store, message_id, user_id):
         room = None
     if room is None:
         raise MessageNotFound(message_id)
-    return {**message, "viewer_is_admin": room["viewer_is_admin"]}
+    return {**message, "viewer_is_admin": room["viewer_is_admin"], "room_kind": room["kind"]}
 
 
 def updated_data(message):
@@ -526,8 +535,8 @@ async def delete_message(core, user, message_id, sender=None):
     The room hears message_deleted; returns {id, room_id}.
     """
     message = await core.read(visible_message, core.store, message_id, user["id"])
-    if user["id"] not in (message["user_id"], message["creator_id"]) \
-            and not message["viewer_is_admin"]:
+    in_charge = message["creator_id"] == user["id"] and message["room_kind"] == "room"
+    if user["id"] != message["user_id"] and not in_charge and not message["viewer_is_admin"]:
         raise CannotChangeMessage(message_id)
     if not await core.write(core.store.delete_message, message_id):
         raise MessageNotFound(message_id)

@@ -270,6 +270,8 @@ def leave_room(request, user):
     not_direct(room)
     if not request.app.store.remove_member(room["id"], user["id"]):
         raise bad_request("You are not a member of this room")
+    # A member no more: their live connections in the room leave it too.
+    request.app.core.call(request.app.core.member_left, room["id"], user["id"])
     return 200, "Successfully left room", {"room_id": room["id"], "user_id": user["id"]}
 
 
@@ -310,13 +312,28 @@ def members_with_presence(store, core, room_id):
 
 def add_member(request, user):
     room = room_in_charge(request, user, "add members to")
-    member_id = protocol.text_field(request.json(), "user_id")
-    if request.app.store.user(member_id) is None:
+    member = request.app.store.user(protocol.text_field(request.json(), "user_id"))
+    if member is None:
         raise ApiError(404, "User not found")
-    request.app.store.add_member(room["id"], member_id, protocol.iso(now()), lift_ban=True)
-    request.app.core.call(request.app.core.member_added, room_as_listed(request.app.store, room), member_id)
-    added = next(m for m in members_with_presence(request.app.store, request.app.core, room["id"]) if m["id"] == member_id)
+    added = add_member_and_tell(request.app.store, request.app.core, room, member)
+    if added is None:  # deleted a moment ago
+        raise ApiError(404, "Room not found")
     return 201, "Member added", added
+
+
+def add_member_and_tell(store, core, room, user):
+    """Make user a member of room (lifting a ban) and tell their connections.
+
+    Returns the member as the member list shows it, or None when the room
+    was deleted a moment ago.
+    """
+    joined_at = store.add_member(room["id"], user["id"], protocol.iso(now()), lift_ban=True)
+    if joined_at is None:
+        return None
+    core.call(core.member_added, room_as_listed(store, room), user["id"])
+    online, here = core.presence(room["id"])
+    return {"id": user["id"], "username": user["username"], "joined_at": joined_at,
+            "is_online": user["id"] in online, "in_room": user["id"] in here}
 
 
 def remove_member(request, user):

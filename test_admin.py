@@ -467,3 +467,23 @@ def test_backup_makes_a_private_consistent_copy_of_the_live_database(server, api
         copy.close()
     again = admin_cli(tmp_path / "chat.db", "backup", str(tmp_path / "copy.db"))
     assert again.returncode == 1 and "exists already" in one_line(again)
+
+
+def test_the_command_line_without_a_terminal_asks_for_password_stdin(server, tmp_path):
+    result = subprocess.run([sys.executable, os.path.join(HERE, "swiftchat.py"), "--db",
+                             str(tmp_path / "chat.db"), "users", "add", "no_tty_user"],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1 and one_line(result) == \
+        "swiftchat: no terminal to ask for the password on: use --password-stdin"
+
+
+def test_a_name_with_a_newline_is_refused_not_echoed(server, tmp_path):
+    result = admin_cli(tmp_path / "chat.db", "users", "promote", "x\nroot is now an admin")
+    assert result.returncode == 1 and one_line(result).startswith("swiftchat: username must be")
+
+
+def test_backup_never_writes_through_a_link(server, tmp_path):
+    (tmp_path / "link.db").symlink_to(tmp_path / "elsewhere.db")  # dangling
+    result = admin_cli(tmp_path / "chat.db", "backup", str(tmp_path / "link.db"))
+    assert result.returncode == 1 and "exists already" in one_line(result)
+    assert not (tmp_path / "elsewhere.db").exists()

@@ -6,6 +6,7 @@ that never existed, and no room event reaches them.
 """
 
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -238,3 +239,40 @@ def test_rooms_of_a_1_1_database_stay_public_in_order_and_names_stay_unique(tmp_
         assert api.post("/rooms", {"name": "apple"}, token=token).status == 409
         assert api.post("/rooms", {"name": "apple", "visibility": "private"}, token=token).status == 201
         assert [m["content"] for m in server.store.messages("room_00000001", 10)] == ["kept"]
+
+
+def test_leaving_a_private_room_over_rest_takes_the_open_connection_out_too(server, api, secret):
+    member = authed(server, secret["member"])
+    assert member.request({"type": "join_room", "room_id": secret["room_id"]})["success"]
+    assert api.post("/rooms/leave", {"room_id": secret["room_id"]}, token=secret["member"]).status == 200
+    assert member.recv_type("room_left")["data"] == {
+        "type": "room_left", "room_id": secret["room_id"], "user_id": secret["member_id"]}
+    api.post("/messages", {"room_id": secret["room_id"], "content": "not for you"},
+             token=secret["owner"])
+    assert member.request({"type": "send_message", "content": "still here?"})["error"] == \
+        "You are not in any room"
+
+
+def test_adding_a_member_while_the_room_is_deleted_is_201_or_404_never_500(server, api):
+    owner, _, _ = api.register()
+    _, other_id, _ = api.register()
+    for _ in range(15):
+        room_id = api.post("/rooms", {"name": f"brief {_}", "visibility": "private"},
+                           token=owner).data["id"]
+        deleting = threading.Thread(target=lambda: Api(server.http_port).call(
+            "DELETE", f"/rooms/{room_id}", token=owner))
+        deleting.start()
+        reply = api.post(f"/rooms/{room_id}/members", {"user_id": other_id}, token=owner)
+        deleting.join(timeout=10)
+        assert reply.status in (201, 404), reply.json
+
+
+def test_in_a_direct_room_neither_may_delete_the_others_messages(api):
+    alice, _, _ = api.register()
+    bob, bob_id, _ = api.register()
+    room_id = api.post("/direct", {"user_id": bob_id}, token=alice).data["id"]
+    bobs = api.post("/messages", {"room_id": room_id, "content": "mine"}, token=bob).data
+    alices = api.post("/messages", {"room_id": room_id, "content": "mine too"}, token=alice).data
+    assert api.call("DELETE", f"/messages/{bobs['id']}", token=alice).status == 403
+    assert api.call("DELETE", f"/messages/{alices['id']}", token=bob).status == 403
+    assert api.call("DELETE", f"/messages/{alices['id']}", token=alice).status == 200
