@@ -4,10 +4,12 @@ The example programs in examples/ run here as real processes against a
 server on free ports, as a reader of the README would run them.
 """
 
+import json
 import logging
 import os
 import re
 import select
+import shutil
 import subprocess
 import sys
 import threading
@@ -287,3 +289,21 @@ def test_the_readmes_python_snippets_run_as_pasted(server, api):
         result = subprocess.run([sys.executable, "-c", code], cwd=HERE, capture_output=True,
                                 text=True, timeout=30, env={**os.environ, "no_proxy": "*"})
         assert result.returncode == 0, (code, result.stderr)
+
+
+def test_the_readmes_curl_walk_through_runs_as_pasted(server, api):
+    """The README's curl walk-through, with the real port for 8080: it registers alice,
+    makes a room, says hello, and reads it back."""
+    if not shutil.which("curl"):
+        pytest.skip("curl is not installed")
+    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as readme:
+        walk_through = re.search(r"## A walk through the API with curl\n\n```sh\n(.*?)^```",
+                                 readme.read(), re.S | re.M)[1]
+    script = walk_through.replace("127.0.0.1:8080", f"127.0.0.1:{server.http_port}")
+    result = subprocess.run(["sh", "-e", "-c", script], capture_output=True, text=True, timeout=30,
+                            env={**os.environ, "no_proxy": "*"})
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.replace("}{", "}\n{").splitlines()]
+    assert [answer["success"] for answer in answers] == [True, True, True]
+    assert answers[-1]["data"]["messages"][0]["content"] == "Hello, everyone!"
+    assert answers[1]["data"]["rooms"][0]["name"] == "General"
