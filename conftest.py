@@ -12,8 +12,12 @@ import json
 import os
 import re
 import select
+import shutil
+import socket
+import ssl
 import subprocess
 import sys
+import time
 import urllib.parse
 
 import jsonschema
@@ -368,3 +372,82 @@ CREATE UNIQUE INDEX messages_by_client_id ON messages (user_id, client_id) WHERE
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 PRAGMA user_version = 1;
 """
+
+
+# -- SwiftChat behind nginx with TLS, as docs/deploy/nginx.conf has it ----------------
+
+DEPLOY = os.path.join(HERE, "docs", "deploy")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def self_signed_certificate(folder):
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return key, cert
+
+
+def nginx_config(folder, https_port, http_port, ws_port, key, cert):
+    """docs/deploy/nginx.conf as it is, with the test's ports, certificate and name."""
+    with open(os.path.join(DEPLOY, "nginx.conf"), encoding="utf-8") as site:
+        text = site.read()
+    for old, new in [("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;"),
+                     ("listen 80;", f"listen 127.0.0.1:{free_port()};"),
+                     ("/etc/letsencrypt/live/chat.example.org/fullchain.pem", str(cert)),
+                     ("/etc/letsencrypt/live/chat.example.org/privkey.pem", str(key)),
+                     ("127.0.0.1:8081", f"127.0.0.1:{ws_port}"),
+                     ("127.0.0.1:8080", f"127.0.0.1:{http_port}")]:
+        assert old in text, old
+        text = text.replace(old, new)
+    (folder / "site.conf").write_text(text)
+    main = folder / "nginx.conf"
+    main.write_text(f"""user root;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log {folder}/access.log;
+    client_body_temp_path {folder}/body;
+    proxy_temp_path {folder}/proxy;
+    include {folder}/site.conf;
+}}
+""")
+    return main
+
+
+@pytest.fixture
+def behind_nginx(tmp_path):
+    """(https port, a TLS context that trusts the test's certificate) of SwiftChat behind nginx."""
+    if not (shutil.which("nginx") and shutil.which("openssl")):
+        pytest.skip("nginx or openssl is not installed")
+    key, cert = self_signed_certificate(tmp_path)
+    https_port = free_port()
+    with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "chat.db", jwt_secret=TEST_SECRET,
+                         pbkdf2_iterations=TEST_ITERATIONS, trusted_proxy="127.0.0.1",
+                         public_ws_url=f"wss://127.0.0.1:{https_port}/ws") as server:
+        config = nginx_config(tmp_path, https_port, server.http_port, server.ws_port, key, cert)
+        nginx = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(config),
+                                  "-g", "daemon off;"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 15
+            while True:  # until nginx listens
+                try:
+                    socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
+                    break
+                except OSError:
+                    assert nginx.poll() is None, nginx.stderr.read()
+                    assert time.monotonic() < deadline, "nginx did not start"
+                    time.sleep(0.05)
+            context = ssl.create_default_context(cafile=str(cert))
+            yield https_port, context
+        finally:
+            nginx.terminate()
+            nginx.communicate(timeout=15)

@@ -4,15 +4,19 @@ These tests use Debian's Chromium (apt-get install chromium); Playwright
 downloads no browser here. Without it they skip and say how to install it.
 """
 
+import contextlib
+import http.server
 import json
 import os
 import re
 import shutil
+import threading
 import time
 
 import pytest
 
-from conftest import NO_LIMITS, Api, ChatClient
+import swiftchat
+from conftest import NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -43,7 +47,7 @@ def new_page(browser, server):
     """Open the chat page in a fresh browser context (its own sessionStorage)."""
     contexts = []
 
-    def open_page(viewport=None, color_scheme="light", before_load=None):
+    def open_page(viewport=None, color_scheme="light", before_load=None, path="/"):
         context = browser.new_context(viewport=viewport or {"width": 1100, "height": 800},
                                       color_scheme=color_scheme)
         contexts.append(context)
@@ -51,7 +55,7 @@ def new_page(browser, server):
         page.set_default_timeout(10_000)
         if before_load:
             before_load(page)
-        page.goto(f"http://127.0.0.1:{server.http_port}/")
+        page.goto(f"http://127.0.0.1:{server.http_port}{path}")
         return page
 
     yield open_page
@@ -67,9 +71,11 @@ def register(page, username, password="password123"):
     expect(page.locator("#status")).to_have_text("Connected")
 
 
-def create_room(page, name, description=""):
+def create_room(page, name, description="", private=False):
     page.fill("#room-name", name)
     page.fill("#room-description", description)
+    if private:
+        page.get_by_label("Private").check()
     page.click("#create-room-form button[type=submit]")
     expect(page.locator("#room-title")).to_have_text(name)
     expect(page.locator("#message-input")).to_be_enabled()
@@ -835,3 +841,161 @@ def test_an_admin_makes_another_admin_and_sets_their_password(server, new_page, 
     reply = api.post("/auth/login", {"username": "deputy", "password": "a fresh passphrase"})
     assert reply.status == 200
     assert api.get("/users/me", token=reply.data["token"]).data["user"]["role"] == "admin"
+
+
+# -- private rooms and direct messages (issue 23) ------------------------------------------
+
+def rooms_panel(page):
+    return page.get_by_role("navigation", name="Rooms")
+
+
+def test_a_private_room_is_seen_only_by_the_people_its_creator_adds(new_page, api):
+    ada, bob, cleo = new_page(), new_page(), new_page()
+    for page, name in ((ada, "ada"), (bob, "bob"), (cleo, "cleo")):
+        register(page, name)  # all three are connected when the room is made
+    create_room(ada, "Hideout", private=True)
+    expect(rooms_panel(ada).get_by_role("button", name="Hideout")).to_contain_text("private")
+
+    ada.get_by_role("button", name="Add member").click()
+    form = ada.get_by_role("form", name="Add member")
+    expect(form.get_by_label("Username")).to_be_focused()
+    form.get_by_label("Username").fill("nobody")
+    form.get_by_role("button", name="Add", exact=True).click()
+    expect(form.get_by_role("alert")).to_contain_text("Nobody is called")
+    form.get_by_label("Username").fill("bob")
+    form.get_by_role("button", name="Add", exact=True).click()
+    expect(form.get_by_role("status")).to_contain_text("was added")
+    members = ada.get_by_role("complementary", name="Members").get_by_role("listitem")
+    expect(members.filter(has_text="bob")).to_be_visible()
+
+    hideout = rooms_panel(bob).get_by_role("button", name="Hideout")
+    expect(hideout).to_be_visible()  # live: room_added, no reload
+    hideout.click()
+    expect(bob.get_by_role("heading", name="Hideout")).to_be_visible()
+    say(bob, "thanks for having me")
+    expect(message_item(ada, "thanks for having me")).to_be_visible()
+    say(ada, "welcome in")
+    expect(message_item(bob, "welcome in")).to_be_visible()
+
+    expect(cleo.get_by_text("No rooms yet")).to_be_visible()  # nothing arrived live
+    cleo.reload()
+    expect(cleo.get_by_text("No rooms yet")).to_be_visible()  # nor is anything listed on loading
+    expect(rooms_panel(cleo).get_by_role("button", name="Hideout")).to_have_count(0)
+    assert api.get("/rooms", token=session_token(cleo)).data["rooms"] == []
+
+
+def test_message_opens_a_direct_room_that_both_see_under_direct_messages(new_page, api):
+    ada, bob, cleo = new_page(), new_page(), new_page()
+    for page, name in ((ada, "ada"), (bob, "bob"), (cleo, "cleo")):
+        register(page, name)
+    create_room(ada, "Lobby")
+    join(bob, "Lobby")
+    members = ada.get_by_role("complementary", name="Members").get_by_role("listitem")
+    expect(members.filter(has_text="ada").get_by_role("button", name="Message")).to_have_count(0)  # not oneself
+    members.filter(has_text="bob").get_by_role("button", name="Message", exact=True).click()
+    expect(ada.get_by_role("heading", name="bob", exact=True)).to_be_visible()  # the conversation is open
+
+    for page, other in ((ada, "bob"), (bob, "ada")):  # each sees the other's name, bob without a reload
+        expect(page.get_by_role("heading", name="Direct messages")).to_be_visible()
+        expect(page.get_by_role("region", name="Direct messages").get_by_role("button")).to_have_text([other])
+    expect(rooms_panel(bob).get_by_role("button", name="ada")).to_have_count(1)  # not among the rooms too
+    say(ada, "just between us")
+    bob.get_by_role("region", name="Direct messages").get_by_role("button", name="ada").click()
+    expect(message_item(bob, "just between us")).to_be_visible()
+    say(bob, "my lips are sealed")
+    expect(message_item(ada, "my lips are sealed")).to_be_visible()
+
+    expect(cleo.get_by_text("No direct messages")).to_be_visible()
+    expect(cleo.get_by_role("region", name="Direct messages").get_by_role("listitem")).to_have_count(0)
+    assert [room["name"] for room in api.get("/rooms", token=session_token(cleo)).data["rooms"]] == ["Lobby"]
+
+
+# -- embedding (issue 26) --------------------------------------------------------------------
+
+def test_a_token_in_the_url_fragment_signs_the_page_in_and_leaves_the_address_bar(server, new_page):
+    user = server.create_user("host_user", "password123")
+    token = server.token_for(user["id"])
+    page = new_page(path=f"/#token={token}")
+    expect(page.locator("#whoami")).to_have_text("host_user")
+    expect(page.locator("#status")).to_have_text("Connected")
+    assert page.url == f"http://127.0.0.1:{server.http_port}/"
+    assert session_token(page) == token  # kept as a login's token is
+    page.go_back()  # the entry was replaced, not pushed: Back does not bring the token back
+    assert "token" not in page.url
+
+
+def test_a_bad_token_in_the_url_fragment_falls_back_to_the_login_form(server, new_page):
+    page = new_page(path="/#token=not.a.token")
+    expect(page.get_by_role("alert")).to_have_text("Your session has expired. Please log in again.")
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    assert page.url == f"http://127.0.0.1:{server.http_port}/"
+
+
+class HostPage(http.server.BaseHTTPRequestHandler):
+    """Another site's page (its server's `page`), which shows the chat in a frame."""
+
+    def do_GET(self):
+        body = self.server.page.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass  # no request lines in the test's output
+
+
+@contextlib.contextmanager
+def host_site():
+    """A site of another origin (its own port) serving HostPage, stopped and closed after the block."""
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HostPage)
+    site.page = ""
+    thread = threading.Thread(target=site.serve_forever, kwargs={"poll_interval": 0.05},
+                              name=f"host-site-{site.server_port}")
+    thread.start()
+    try:
+        yield site
+    finally:
+        site.shutdown()
+        thread.join()
+        site.server_close()
+
+
+def test_only_the_allowed_origin_shows_the_page_in_a_frame(browser, tmp_path):
+    # The allowed origin's port is known only once its site runs, so the chat
+    # starts here, after it, rather than from the `server` fixture.
+    with host_site() as tool, host_site() as stranger:
+        tool_origin = f"http://127.0.0.1:{tool.server_port}"
+        with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "chat.db", jwt_secret=TEST_SECRET,
+                             pbkdf2_iterations=TEST_ITERATIONS, frame_ancestors=[tool_origin]) as chat:
+            tool.page = stranger.page = f'<iframe title="Chat" src="http://127.0.0.1:{chat.http_port}/"></iframe>'
+            context = browser.new_context()
+            try:
+                page = context.new_page()
+                page.goto(f"{tool_origin}/")
+                framed = page.frame_locator('iframe[title="Chat"]')
+                expect(framed.get_by_role("button", name="Log in")).to_be_visible()
+
+                page.goto(f"http://127.0.0.1:{stranger.server_port}/")  # returns after the frame's load event
+                assert page.main_frame.child_frames[0].url.startswith("chrome-error://")  # refused
+                expect(framed.get_by_role("button", name="Log in")).to_have_count(0)
+            finally:
+                context.close()
+
+
+def test_the_page_chats_through_nginx_on_one_https_port(browser, behind_nginx):
+    """The README's deployment: nginx with TLS in front, the WebSocket at wss://.../ws,
+    which the page learns from GET /api/v1/info (--public-ws-url)."""
+    port, _ = behind_nginx
+    context = browser.new_context(ignore_https_errors=True)  # the test's own certificate
+    try:
+        page = context.new_page()
+        page.goto(f"https://127.0.0.1:{port}/")
+        register(page, "behind_tls")  # waits for "Connected": the socket is open through nginx
+        create_room(page, "Over TLS")
+        say(page, "through the proxy")
+        expect(page.get_by_role("list", name="Messages", exact=True)).to_contain_text(
+            "through the proxy")
+    finally:
+        context.close()

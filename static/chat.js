@@ -26,7 +26,7 @@ const state = {
   members: [],
   socket: null,
   authenticated: false, // this socket's first `auth` was answered; later answers are for renewed tokens
-  wsPort: null,
+  wsUrl: null,         // where the WebSocket is, as GET /info says
   retryDelay: 500,     // ms; doubles after each failed reconnect, up to 10 s
   // The conversation on screen: messages (by id, oldest first) and notices.
   items: [],
@@ -41,6 +41,7 @@ const state = {
   refreshTimer: null,
   role: 'user',        // from GET /users/me: 'user' or 'admin'
   moderating: false,   // may delete anyone's message here and remove members (see moderating())
+  inDirectRoom: false, // the room here is a direct room: no "Message" or "Remove" beside its two
   editing: null,       // {id, draft, error}: the message being edited on this page
   confirmingDelete: null, // the id of the message whose "Delete" waits for "Confirm delete"
   users: [],           // the Admin view's accounts
@@ -360,17 +361,30 @@ function fillTheView() {
 // hears message_updated or message_deleted; applying either twice is harmless.
 
 // The room's creator and admins may delete anyone's message and remove members.
+// Not in a direct room: neither of its two is in charge of the other (and
+// admins do not see it at all).
 function moderating() {
-  const room = state.rooms.find((r) => r.id === state.joinedRoomId);
+  const room = currentRoom();
+  if (room && room.kind === 'direct') return false;
   return state.role === 'admin' || Boolean(room && room.creator_id === state.user.id);
+}
+
+function currentRoom() {
+  return state.rooms.find((r) => r.id === state.joinedRoomId);
 }
 
 // The room list and the role arrive after the conversation may be on
 // screen; what they allow is redrawn only when it changes.
 function permissionsChanged() {
-  if (moderating() === state.moderating) return;
-  state.moderating = !state.moderating;
-  renderConversation();
+  showAddMember(mayAddMembers());
+  const direct = currentRoom()?.kind === 'direct';
+  const moderatingChanged = moderating() !== state.moderating;
+  if (!moderatingChanged && direct === state.inDirectRoom) return;
+  state.inDirectRoom = direct;
+  if (moderatingChanged) {
+    state.moderating = !state.moderating;
+    renderConversation();
+  }
   renderMembers();
 }
 
@@ -640,6 +654,33 @@ function scheduleRefresh() {
   }, wait);
 }
 
+// A program that embeds the chat signs its own users in: it opens the page
+// with a token of theirs in the URL's fragment (#token=...), which a browser
+// never sends to any server (README, "Embedding"). The token leaves the
+// address bar and the history at once, before anything can fail.
+function tokenFromFragment() {
+  const token = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (token) history.replaceState(history.state, '', location.pathname + location.search);
+  return token;
+}
+
+// Then it is kept as a login's token is; GET /users/me says whose it is.
+async function signInWithToken(token) {
+  showError('');
+  state.token = token;
+  try {
+    const {user} = await api('GET', '/users/me');
+    if (!state.user || state.user.id !== user.id) {  // another user's room and place are not ours
+      sessionStorage.clear();
+      Object.assign(state, {roomId: null, lastIdByRoom: {}, unsent: []});
+    }
+    saveSession({token, id: user.id, username: user.username});
+    showChat();
+  } catch (error) {
+    if (state.token) logout(error.message);  // else a 401 signed the page out, saying why
+  }
+}
+
 async function signIn(path) {
   showError('');
   try {
@@ -673,8 +714,10 @@ function logout(reason) {
   if (state.socket) state.socket.close(1000);
   sessionStorage.clear();
   Object.assign(state, {user: null, roomId: null, joinedRoomId: null, socket: null, items: [], unsent: [],
-                        role: 'user', moderating: false, editing: null, confirmingDelete: null, users: []});
+                        role: 'user', moderating: false, inDirectRoom: false, editing: null,
+                        confirmingDelete: null, users: []});
   showPasswordForm(false);
+  showAddMember(false);
   if ($('admin-view').open) $('admin-view').close();
   $('chat-view').hidden = true;
   $('login-view').hidden = false;
@@ -758,46 +801,78 @@ async function refreshRooms() {
   renderRooms();
 }
 
+// Rooms under "Rooms", direct rooms under "Direct messages".
 function renderRooms() {
-  $('no-rooms').hidden = state.rooms.length > 0;
-  $('room-list').replaceChildren(...state.rooms.map((room) => {
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.dataset.roomId = room.id;
-    button.title = room.description
-      ? `${isolatedString(room.name)}: ${isolatedString(room.description)}` : room.name;
-    button.setAttribute('aria-current', String(room.id === state.joinedRoomId));
-    const name = isolated(room.name, 'room-name');
-    const count = document.createElement('span');
-    count.className = 'count';
-    count.textContent = `${room.member_count} member${room.member_count === 1 ? '' : 's'}`;
-    button.append(name, count);
-    button.addEventListener('click', () => joinRoom(room.id));
-    const item = document.createElement('li');
-    item.append(button);
-    return item;
-  }));
+  const rooms = state.rooms.filter((room) => room.kind !== 'direct');
+  const direct = state.rooms.filter((room) => room.kind === 'direct');
+  $('no-rooms').hidden = rooms.length > 0;
+  $('room-list').replaceChildren(...rooms.map(roomItem));
+  $('no-direct').hidden = direct.length > 0;
+  $('direct-list').replaceChildren(...direct.map(roomItem));
   renderRoomHeader();
 }
 
+function roomItem(room) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.dataset.roomId = room.id;
+  button.setAttribute('aria-current', String(room.id === state.joinedRoomId));
+  const name = roomName(room);
+  button.append(isolated(name, 'room-name'));
+  if (room.kind === 'direct') {
+    button.title = `Direct messages with ${isolatedString(name)}`;
+  } else {
+    button.title = room.description ? `${isolatedString(name)}: ${isolatedString(room.description)}` : name;
+    const count = document.createElement('span');
+    count.className = 'count';
+    count.textContent = `${room.member_count} member${room.member_count === 1 ? '' : 's'}`
+      + (room.visibility === 'private' ? ' · private' : '');
+    button.append(count);
+  }
+  button.addEventListener('click', () => joinRoom(room.id));
+  const item = document.createElement('li');
+  item.append(button);
+  return item;
+}
+
+// A direct room is named for its two members ("alice & bob"); each of them
+// sees the other's name. Usernames hold no spaces or "&", so the split is
+// unambiguous; letter case is compared loosely, as the server compares names.
+function roomName(room) {
+  if (room.kind !== 'direct') return room.name;
+  const name = room.name.toLowerCase(), me = state.user.username.toLowerCase();
+  if (name.startsWith(`${me} & `)) return room.name.slice(me.length + 3);
+  if (name.endsWith(` & ${me}`)) return room.name.slice(0, -(me.length + 3));
+  return room.name;
+}
+
 function renderRoomHeader() {
-  const room = state.rooms.find((r) => r.id === state.joinedRoomId);
-  $('room-title').textContent = room ? room.name : 'Pick a room to start chatting';
-  $('room-title').title = room ? room.name : '';
+  const room = currentRoom();
+  const direct = Boolean(room && room.kind === 'direct');
+  $('room-title').textContent = room ? roomName(room) : 'Pick a room to start chatting';
+  $('room-title').title = room ? roomName(room) : '';
   $('room-about').textContent = room ? room.description : '';
   $('room-about').title = room ? room.description : '';
-  $('creator-tools').hidden = !(room && room.creator_id === state.user.id);
+  // A direct room cannot be left, described or deleted, by anyone (the server answers 403).
+  $('leave-room').hidden = direct;
+  $('creator-tools').hidden = !(room && room.creator_id === state.user.id) || direct;
   if (room && document.activeElement !== $('new-description')) {
     $('new-description').value = room.description;
   }
   permissionsChanged();
 }
 
+// A room new to this user's list: created (by us, or by anyone if public),
+// a direct room opened by either of its two, or a private room we were added to.
+function addRoom(room) {
+  if (!state.rooms.some((r) => r.id === room.id)) state.rooms.push(room);
+  renderRooms();
+}
+
 function onRoomListChanged(data) {
-  if (data.type === 'room_created') {
-    const {type, ...room} = data;
-    if (!state.rooms.some((r) => r.id === room.id)) state.rooms.push(room);
-  } else if (data.type === 'room_updated') {
+  const {type, ...listed} = data;
+  if (type === 'room_created' || type === 'room_added') return addRoom(listed);
+  if (type === 'room_updated') {
     const room = state.rooms.find((r) => r.id === data.room_id);
     if (room) room.description = data.description;
   } else {
@@ -822,6 +897,7 @@ function joinRoom(roomId) {
 // what is on screen, and the missed messages follow as replayed frames.
 async function onRoomJoined(data) {
   const rejoined = data.room_id === state.joinedRoomId || data.recovered !== undefined;
+  if (data.room_id !== state.joinedRoomId) showAddMemberForm(false);  // it was for the room before
   state.joinedRoomId = data.room_id;
   setConnected(true);
   renderRooms();
@@ -915,7 +991,9 @@ function renderMembers() {
       here.title = 'in this room now';
       li.append(here);
     }
-    if (mayRemove && member.id !== state.user.id) li.append(removeButton(member));
+    if (member.id === state.user.id) return li;
+    if (!state.inDirectRoom) li.append(messageButton(member));  // it would lead back here
+    if (mayRemove) li.append(removeButton(member));
     return li;
   }));
 }
@@ -937,6 +1015,105 @@ async function removeMember(userId) {
   }
   refreshMembers();
   refreshRooms();
+}
+
+// -- private rooms and direct messages ------------------------------------------
+
+function messageButton(member) {
+  const button = controlButton('Message', 'message');
+  button.title = `Direct messages with ${isolatedString(member.username)}`;
+  return button;
+}
+
+// "Message": the direct room of the two of us, the same one each time from
+// either side. Both our connections hear room_created the first time; the
+// answer is here first, so the room is listed before we join it.
+async function openDirect(userId) {
+  showError('');
+  try {
+    const room = await api('POST', '/direct', {user_id: userId});
+    addRoom({...room, member_count: 2});
+    joinRoom(room.id);
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+// What each button of a member's row does, by its data-control.
+const MEMBER_CONTROLS = {
+  message: openDirect,
+  remove: removeMember,
+};
+
+// Nobody joins a private room by themselves: its creator, or an admin, adds them.
+function mayAddMembers() {
+  const room = currentRoom();
+  return Boolean(room && room.visibility === 'private' && room.kind === 'room'
+                 && (room.creator_id === state.user.id || state.role === 'admin'));
+}
+
+function showAddMember(allowed) {
+  $('add-member').hidden = !allowed;
+  if (!allowed) showAddMemberForm(false);
+}
+
+// The form is a copy of its template, put in the page while open (see index.html).
+function showAddMemberForm(shown) {
+  const open = $('add-member-form');
+  $('add-member').setAttribute('aria-expanded', String(shown));
+  if (!shown) {
+    if (open) open.remove();
+    return;
+  }
+  if (open) return open.elements.username.focus();
+  const form = $('add-member-template').content.firstElementChild.cloneNode(true);
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    addMember(form);
+  });
+  form.addEventListener('keydown', (event) => {
+    if (event.key !== 'Escape') return;
+    showAddMemberForm(false);
+    $('add-member').focus();
+  });
+  $('add-member').after(form);
+  form.elements.username.focus();
+}
+
+function showAddMemberOutcome(form, error, done) {
+  form.querySelector('[role=alert]').textContent = error;
+  form.querySelector('[role=status]').textContent = done;
+}
+
+// The form stays open, emptied, for the next name. The added user's
+// connections hear room_added, which puts the room in their list.
+async function addMember(form) {
+  const roomId = state.joinedRoomId;
+  const username = form.elements.username.value.trim();
+  showAddMemberOutcome(form, '', '');
+  try {
+    const user = await findUser(username);
+    if (!user) return showAddMemberOutcome(form, `Nobody is called ${isolatedString(username)}`, '');
+    const member = await api('POST', `/rooms/${encodeURIComponent(roomId)}/members`, {user_id: user.id});
+    form.elements.username.value = '';
+    showAddMemberOutcome(form, '', `${isolatedString(member.username)} was added`);
+    refreshMembers();
+    refreshRooms();  // its member count
+  } catch (error) {
+    showAddMemberOutcome(form, error.message, '');
+  }
+}
+
+// GET /users has no search by name: read it 100 at a time until the name
+// turns up. Names are unique whatever their letter case, as at login.
+async function findUser(username) {
+  const wanted = username.toLowerCase();
+  for (let seen = 0; ;) {
+    const page = await api('GET', `/users?limit=100&offset=${seen}`);
+    const user = page.users.find((u) => u.username.toLowerCase() === wanted);
+    seen += page.users.length;
+    if (user || page.users.length === 0 || seen >= page.total) return user || null;
+  }
 }
 
 // -- administration (admins only) -----------------------------------------------
@@ -1049,14 +1226,17 @@ const USER_CONTROLS = {
 
 // -- the WebSocket ----------------------------------------------------------
 
+// The server says where its WebSocket is (websocket_url: behind a proxy,
+// --public-ws-url; else this page's host and the WebSocket port).
 async function connect() {
   try {
-    if (!state.wsPort) state.wsPort = (await api('GET', '/info')).ws_port;
+    if (!state.wsUrl) state.wsUrl = (await api('GET', '/info')).websocket_url;
   } catch (error) {
     return reconnectLater();
   }
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const socket = new WebSocket(`${scheme}://${location.hostname}:${state.wsPort}`);
+  // A page served over HTTPS may only open wss://.
+  const url = location.protocol === 'https:' ? state.wsUrl.replace(/^ws:/, 'wss:') : state.wsUrl;
+  const socket = new WebSocket(url);
   state.socket = socket;
   state.authenticated = false;
   setStatus('Connecting…');
@@ -1128,6 +1308,7 @@ function onFrame(frame) {
       return state.pendingLive ? state.pendingLive.push(data) : applyMessageFrame(data);
     case 'room_removed': return onRemovedFromRoom(data);
     case 'room_created':
+    case 'room_added':
     case 'room_updated':
     case 'room_deleted':
       return onRoomListChanged(data);
@@ -1174,10 +1355,12 @@ $('create-room-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   showError('');
   try {
-    const room = await api('POST', '/rooms', {name: $('room-name').value, description: $('room-description').value});
-    $('room-name').value = $('room-description').value = '';
-    if (!state.rooms.some((r) => r.id === room.id)) state.rooms.push({...room, member_count: 1});
-    renderRooms();
+    const room = await api('POST', '/rooms', {
+      name: $('room-name').value, description: $('room-description').value,
+      visibility: $('room-private').checked ? 'private' : 'public',
+    });
+    $('create-room-form').reset();
+    addRoom({...room, member_count: 1});
     joinRoom(room.id);
   } catch (error) {
     showError(error.message);
@@ -1272,8 +1455,12 @@ $('messages').addEventListener('keydown', (event) => {
 });
 
 $('member-list').addEventListener('click', (event) => {
-  const button = event.target.closest('button[data-control=remove]');
-  if (button) removeMember(button.closest('li').dataset.userId);
+  const button = event.target.closest('button[data-control]');
+  const action = button && MEMBER_CONTROLS[button.dataset.control];
+  if (action) action(button.closest('li').dataset.userId);
+});
+$('add-member').addEventListener('click', () => {
+  showAddMemberForm($('add-member').getAttribute('aria-expanded') !== 'true');
 });
 
 $('admin').addEventListener('click', openAdmin);
@@ -1289,4 +1476,10 @@ $('user-list').addEventListener('submit', (event) => {
   updateUser(userId, {password: event.target.querySelector('input').value}, 'has a new password and is signed out');
 });
 
-if (state.token && state.user) showChat();
+const embeddedToken = tokenFromFragment();
+if (embeddedToken) signInWithToken(embeddedToken);
+else if (state.token && state.user) showChat();
+// A host that hands an open page a new token changes only the fragment, which loads nothing.
+window.addEventListener('hashchange', () => {
+  if (new URLSearchParams(location.hash.slice(1)).has('token')) location.reload();
+});
