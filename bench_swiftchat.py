@@ -429,6 +429,54 @@ async def fixed_load(server, size=100, senders=4, rate=50, seconds=5.0):
                 "max_ms": max(latencies) * 1000, "client_cpu_percent": client_cpu * 100}
 
 
+async def class_room(server, size, seconds=10.0, every=10.0):
+    """A room of `size` where everyone sends a message every `every` seconds: the p99 delivery ms.
+
+    The senders start at evenly spread moments, as people in a class do not
+    type in step; each delivery's latency is measured from its send.
+    """
+    async with Room(server, size, f"class {size} {time.time()}") as room:
+        latencies = []
+
+        async def listen(client):
+            async for text in client:
+                if '"message_received"' in text:
+                    latencies.append(time.perf_counter() - float(json.loads(text)["data"]["content"]))
+
+        async def talk(client, offset):
+            await asyncio.sleep(offset)
+            deadline = time.perf_counter() + seconds - offset
+            while time.perf_counter() < deadline:
+                await client.send(json.dumps({"type": "send_message",
+                                              "content": repr(time.perf_counter())}))
+                await asyncio.sleep(every)
+
+        listeners = [asyncio.create_task(listen(client)) for client in room.clients]
+        client_cpu_before, started = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(talk(client, every * n / size) for n, client in enumerate(room.clients)))
+        client_cpu = (time.process_time() - client_cpu_before) / (time.perf_counter() - started)
+        await asyncio.sleep(0.5)  # the last deliveries: the load ends with a drain
+        for task in listeners:
+            task.cancel()
+        return percentile(latencies, .99) * 1000, client_cpu * 100
+
+
+def bench_capacity(swiftchat, baseline, rounds, sizes=(50, 100, 200, 300, 400, 600, 800)):
+    """The largest room, everyone sending a message every 10 s, whose delivery p99 stays under 100 ms."""
+    largest, rows = 0, []
+    for size in sizes:
+        p99, client_cpu = asyncio.run(class_room(swiftchat, size))
+        rows.append({"load": f"capacity: room of {size}, one message per person per 10 s: p99 ms",
+                     "swiftchat": p99, "baseline": None, "ratio": None,
+                     "target": f"load client CPU {client_cpu:.0f}%", "met": None})
+        if p99 >= 100:
+            break
+        largest = size
+    rows.append({"load": "capacity: the largest such room with a p99 under 100 ms", "swiftchat": largest,
+                 "baseline": None, "ratio": None, "target": "-", "met": None})
+    return rows
+
+
 def bench_ws_fixed(swiftchat, baseline, rounds):
     results = [(asyncio.run(fixed_load(swiftchat)), asyncio.run(fixed_load(baseline))) for _ in range(rounds)]
     return [row("WS fixed load (100 clients, 4x50 msg/s): p50 ms", [(a["p50_ms"], b["p50_ms"]) for a, b in results],
@@ -534,7 +582,8 @@ def print_table(rows):
     for r in rows:
         ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"
         verdict = {True: " (met)", False: " (NOT met)", None: ""}[r["met"]]
-        print(f"| {r['load']} | {r['swiftchat']:.1f} | {r['baseline']:.1f} | {ratio} | {r['target']}{verdict} |")
+        baseline = "" if r["baseline"] is None else f"{r['baseline']:.1f}"
+        print(f"| {r['load']} | {r['swiftchat']:.1f} | {baseline} | {ratio} | {r['target']}{verdict} |")
 
 
 LOADS = {
@@ -543,6 +592,7 @@ LOADS = {
     "ws-fixed": bench_ws_fixed,
     "idle": bench_idle,
     "login-storm": bench_login_storm,
+    "capacity": bench_capacity,
 }
 
 
