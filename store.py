@@ -158,20 +158,21 @@ def as_user(row):
 def make_private(path):
     """Create the database file for its owner only, or tighten one others can read.
 
+    Returns False for a file that exists but cannot be written.
+
     It holds password hashes and, unless one is passed in, the JWT secret.
     SQLite gives the -wal and -shm files it creates the database's own mode.
     """
     if str(path) == ":memory:":
-        return
+        return True
     # os.open's mode applies only to a new file, and the umask can only take
     # bits away from it, so 0o600 holds whatever the umask is.
     try:
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    except OSError as exc:
+    except OSError:
         if not os.path.exists(path):
             raise
-        log.warning("%s cannot be written (%s): serving it read-only", path, exc.strerror)
-        return
+        return False  # it exists but cannot be written: the server says so once it has started
     for name in (str(path), f"{path}-wal", f"{path}-shm"):
         try:
             mode = stat.S_IMODE(os.stat(name).st_mode)
@@ -180,6 +181,7 @@ def make_private(path):
         if mode & 0o077:
             log.warning("%s was readable by others (mode %o); tightened to 600", name, mode)
             os.chmod(name, 0o600)
+    return True
 
 
 class Database:
@@ -192,7 +194,7 @@ class Database:
     """
 
     def __init__(self, path):
-        make_private(path)
+        self.writable = make_private(path)  # False: only reads can be served
         self._path = str(path)
         # The writer: shared by every thread; the lock, not sqlite3's
         # same-thread check, is what keeps its use serial.

@@ -185,7 +185,7 @@ class SwiftChat:
         self.out_of_files = OncePer(10, "out of file descriptors: new connections wait")
         self.started_at = time.monotonic()
         self._open_store(db)
-        secret = jwt_secret or self.store.setting("jwt_secret", lambda: secrets.token_hex(32))
+        secret = jwt_secret or self._stored_secret(db)
         self.accounts = Accounts(self.store, secret, pbkdf2_iterations, login_attempts,
                                  registrations_per_minute, clock, session_days, rooms_per_hour)
         self.page_cache = PageCache(self.store)
@@ -205,6 +205,17 @@ class SwiftChat:
         except (StoreError, OSError) as exc:
             self._hold.close()
             raise StartupError(f"cannot open the database {db}: {exc}") from None
+        if not self.store.writable:
+            log.warning("%s cannot be written: serving reads only until it can", db)
+
+    def _stored_secret(self, db):
+        """The secret that signs tokens, made and kept in the database the first time."""
+        try:
+            return self.store.setting("jwt_secret", lambda: secrets.token_hex(32))
+        except StoreError as exc:
+            self._close_store()
+            raise StartupError(f"cannot keep a token secret in the database {db} ({exc}): "
+                               "make it writable, or give --jwt-secret") from None
 
     def _listen(self, host, http_port, header_timeout, max_connections):
         try:
@@ -220,7 +231,9 @@ class SwiftChat:
         except OSError as exc:
             self.http.server_close()
             self._close_store()
-            raise StartupError(f"cannot listen on {host}:{ws_port}: {exc.strerror} "
+            # socket.create_server's own text repeats the address: the errno's is enough.
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise StartupError(f"cannot listen on {host}:{ws_port}: {reason} "
                                "(choose another port with --ws-port)") from None
         # A short poll interval only makes stop() quicker; the socket itself
         # is watched with select() between polls.
