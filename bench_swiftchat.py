@@ -400,15 +400,17 @@ def bench_ws_fanout(swiftchat, baseline, rounds):
     return rows
 
 
+async def record_latencies(client, latencies):
+    """Record the latency of every message_received whose content is its send time."""
+    async for text in client:
+        if '"message_received"' in text:
+            latencies.append(time.perf_counter() - float(json.loads(text)["data"]["content"]))
+
+
 async def fixed_load(server, size=100, senders=4, rate=50, seconds=5.0):
     """`senders` clients each sending `rate` messages a second into a room of `size`."""
     async with Room(server, size, f"fixed {time.time()}") as room:
         latencies = []
-
-        async def listen(client):
-            async for text in client:
-                if '"message_received"' in text:
-                    latencies.append(time.perf_counter() - float(json.loads(text)["data"]["content"]))
 
         async def talk(client):
             next_at = time.perf_counter()
@@ -418,7 +420,7 @@ async def fixed_load(server, size=100, senders=4, rate=50, seconds=5.0):
                 next_at += 1 / rate
                 await asyncio.sleep(max(0, next_at - time.perf_counter()))
 
-        listeners = [asyncio.create_task(listen(client)) for client in room.clients]
+        listeners = [asyncio.create_task(record_latencies(client, latencies)) for client in room.clients]
         client_cpu_before, started = time.process_time(), time.perf_counter()
         await asyncio.gather(*(talk(client) for client in room.clients[:senders]))
         client_cpu = (time.process_time() - client_cpu_before) / (time.perf_counter() - started)
@@ -438,11 +440,6 @@ async def class_room(server, size, seconds=10.0, every=10.0):
     async with Room(server, size, f"class {size} {time.time()}") as room:
         latencies = []
 
-        async def listen(client):
-            async for text in client:
-                if '"message_received"' in text:
-                    latencies.append(time.perf_counter() - float(json.loads(text)["data"]["content"]))
-
         async def talk(client, offset):
             await asyncio.sleep(offset)
             deadline = time.perf_counter() + seconds - offset
@@ -451,7 +448,7 @@ async def class_room(server, size, seconds=10.0, every=10.0):
                                               "content": repr(time.perf_counter())}))
                 await asyncio.sleep(every)
 
-        listeners = [asyncio.create_task(listen(client)) for client in room.clients]
+        listeners = [asyncio.create_task(record_latencies(client, latencies)) for client in room.clients]
         client_cpu_before, started = time.process_time(), time.perf_counter()
         await asyncio.gather(*(talk(client, every * n / size) for n, client in enumerate(room.clients)))
         client_cpu = (time.process_time() - client_cpu_before) / (time.perf_counter() - started)
