@@ -175,7 +175,7 @@ class SwiftChat:
                  header_timeout=10.0, max_connections=1000, clock=time.monotonic,
                  session_days=DEFAULT_SESSION_DAYS, rooms_per_hour=20, trusted_proxy="",
                  max_ws_connections=10_000, max_ws_unauthenticated=20, frame_ancestors=(),
-                 registration="open", public_ws_url=None):
+                 registration="open", public_ws_url=None, sessions_per_user=5):
         if registration not in ("open", "closed"):
             raise ValueError(f"registration must be 'open' or 'closed', not {registration!r}")
         self.registration_closed = registration == "closed"
@@ -189,7 +189,7 @@ class SwiftChat:
         self.accounts = Accounts(self.store, secret, pbkdf2_iterations, login_attempts,
                                  registrations_per_minute, clock, session_days, rooms_per_hour)
         self.page_cache = PageCache(self.store)
-        self.core = ChatCore(self.store, self.accounts)
+        self.core = ChatCore(self.store, self.accounts, sessions_per_user)
         edge = WebSocketEdge(self.core, self.accounts, auth_timeout, ws_rate, clock,
                              self.trusted_proxies, max_ws_unauthenticated)
         self._listen(host, http_port, header_timeout, max_connections)
@@ -380,7 +380,7 @@ def serve(host="127.0.0.1", http_port=8080, ws_port=8081, db="swiftchat.db", jwt
           registrations_per_minute=30, ws_rate=20, header_timeout=10.0, max_connections=1000,
           clock=time.monotonic, session_days=DEFAULT_SESSION_DAYS, rooms_per_hour=20,
           trusted_proxy="", max_ws_connections=10_000, max_ws_unauthenticated=20,
-          frame_ancestors=(), registration="open", public_ws_url=None):
+          frame_ancestors=(), registration="open", public_ws_url=None, sessions_per_user=5):
     """Start SwiftChat in background threads and return the running SwiftChat.
 
         with swiftchat.serve(http_port=0, ws_port=0, db=":memory:") as server:
@@ -490,6 +490,8 @@ OPTIONS = [
      "limit (default 10000; 0 = no limit)", limit),
     ("--max-ws-unauthenticated", "20", "WebSocket connections per client address that have "
      "not authenticated yet (default 20; 0 = no limit)", limit),
+    ("--sessions-per-user", "5", "sessions (devices) of one user connected at once; one more "
+     "closes the least recently connected (default 5; 0 = no limit)", limit),
     ("--public-ws-url", None, "the WebSocket URL clients should use, e.g. wss://chat.example/ws "
      "behind a proxy (default: ws://<the page's host>:<ws port>)", ws_url),
 ]

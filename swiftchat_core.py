@@ -38,7 +38,7 @@ from websockets.asyncio.server import broadcast
 from protocol import encode, now
 from store import AuthorDisabled, ClientIdReused, DatabaseBusy, StoreError
 
-__all__ = ["ChatCore", "StoreThreads", "Client", "GroupCommit", "broadcast_to", "message_data", "replay",
+__all__ = ["ChatCore", "StoreThreads", "RoomEvents", "Client", "GroupCommit", "broadcast_to", "message_data", "replay",
            "watch_sessions", "edit_message", "delete_message", "visible_room", "MessageNotFound",
            "RoomNotFound",
            "CannotChangeMessage", "REPLACED", "SESSION_OVER"]
@@ -241,15 +241,71 @@ class StoreThreads:
         return await self.queue_write(function, *args)
 
 
-class ChatCore(StoreThreads):
+class RoomEvents:
+    """What live connections are told when rooms change (a mix-in for ChatCore, on the loop).
+
+    A room's list events go to everyone for a public room, and for a
+    private one to the users in `audience` (its members, creator, admins).
+    Members added, removed or gone have their connections told, and taken
+    out of the room where they were in it.
+    """
+
+    def room_created(self, room, audience=None):
+        self.tell_everyone("Room created", {"type": "room_created", **room}, audience)
+
+    def room_updated(self, room_id, description, audience=None):
+        self.tell_everyone("Room updated", {"type": "room_updated", "room_id": room_id,
+                                            "description": description}, audience)
+
+    def room_deleted(self, room_id, audience=None):
+        """A room was deleted: put its clients in no room and tell everyone (or its audience)."""
+        for client in self.rooms.pop(room_id, set()):
+            with self._lock:
+                client.room_id = None
+        self.tell_everyone("Room deleted", {"type": "room_deleted", "room_id": room_id}, audience)
+
+    def member_added(self, room, user_id):
+        """user_id was added to room (as GET /rooms lists it): their connections are told."""
+        self.tell_everyone("Added to room", {"type": "room_added", **room}, {user_id})
+
+    def member_removed(self, room_id, user_id):
+        """user_id was removed from room_id: their connections there leave it, and are told."""
+        for client in self.connections_in(room_id, user_id):
+            self.leave(client)
+            client.reply_now("Removed from room", {"type": "room_removed", "room_id": room_id})
+
+    def member_left(self, room_id, user_id):
+        """user_id left room_id (over REST): their connections there leave it, as with leave_room."""
+        for client in self.connections_in(room_id, user_id):
+            self.leave(client)
+            client.reply_now("Room left successfully",
+                             {"type": "room_left", "room_id": room_id, "user_id": user_id})
+
+    def connections_in(self, room_id, user_id):
+        return [client for client in self.rooms.get(room_id, ()) if client.user_id == user_id]
+
+    def tell_room(self, room_id, message, data, sender=None):
+        """One frame for every connection in a room but the sender's (which was answered)."""
+        broadcast_to(self.rooms.get(room_id, set()) - {sender}, message, data)
+
+    def tell_everyone(self, message, data, audience=None):
+        """One frame for every authenticated connection, or those of the users in audience."""
+        broadcast_to([client for client in self.all_clients()
+                      if audience is None or client.user_id in audience], message, data)
+
+
+class ChatCore(StoreThreads, RoomEvents):
     """The live chat: connections, rooms, presence, and every message on its way to a room."""
 
-    def __init__(self, store, accounts):
+    def __init__(self, store, accounts, sessions_per_user=5):
         super().__init__()
         self.store = store
         self.accounts = accounts
+        self.sessions_per_user = sessions_per_user  # 0: no cap
         self.loop = None  # the event loop, once swiftchat_ws has started it
-        self.clients = {}  # user_id -> Client; at most one connection per user
+        # user_id -> {session_id: Client}, least recently connected first: one
+        # connection per session, up to sessions_per_user sessions (devices).
+        self.clients = {}
         self.rooms = {}  # room_id -> set of Clients in that room now
         self._lock = threading.Lock()  # HTTP threads read clients and their room_id
         self._closing = set()  # tasks closing connections, kept alive until done
@@ -278,11 +334,15 @@ class ChatCore(StoreThreads):
         with self._lock:
             return {user_id for user_id in user_ids if user_id in self.clients}
 
+    def all_clients(self):
+        return [client for sessions in self.clients.values() for client in sessions.values()]
+
     def presence(self, room_id):
         """(users online, users whose connection is in room_id). Safe from any thread."""
         with self._lock:
             online = set(self.clients)
-            here = {user_id for user_id, client in self.clients.items() if client.room_id == room_id}
+            here = {client.user_id for sessions in self.clients.values()
+                    for client in sessions.values() if client.room_id == room_id}
         return online, here
 
     def on_message(self, callback):
@@ -364,21 +424,37 @@ class ChatCore(StoreThreads):
     # -- who is connected --------------------------------------------------------------
 
     def connect(self, client):
-        """Make client the user's live connection, closing an older one (4000)."""
-        older = self.clients.get(client.user_id)
+        """Add client to its user's connections, closing one it replaces (4000).
+
+        A new connection of a session replaces that session's older one
+        (the seed's reconnect rule); a session beyond sessions_per_user
+        replaces the least recently connected session's.
+        """
+        sessions = self.clients.get(client.user_id, {})
+        older = sessions.get(client.session_id)
+        if older is None and self.sessions_per_user and len(sessions) >= self.sessions_per_user:
+            older = next(iter(sessions.values()))
         if older is not None:
+            self.forget(older)
             self.leave(older)
             self.close_soon(older, REPLACED, "logged in from another location")
         with self._lock:
-            self.clients[client.user_id] = client
+            self.clients.setdefault(client.user_id, {})[client.session_id] = client
 
     def disconnect(self, client):
         # Offline first: whoever hears user_left and then asks over HTTP
         # must already see the user offline.
-        with self._lock:
-            if self.clients.get(client.user_id) is client:  # not replaced meanwhile
-                del self.clients[client.user_id]
+        self.forget(client)
         self.leave(client)
+
+    def forget(self, client):
+        """Take client out of who is connected (unless a newer one replaced it already)."""
+        with self._lock:
+            sessions = self.clients.get(client.user_id, {})
+            if sessions.get(client.session_id) is client:
+                del sessions[client.session_id]
+                if not sessions:
+                    del self.clients[client.user_id]
 
     def close_soon(self, client, code, reason):
         """Start closing a client's connection without waiting for its peer's answer."""
@@ -389,7 +465,7 @@ class ChatCore(StoreThreads):
     def end_sessions(self, session_ids, reason="session ended"):
         """Close (4001) the connections of these sessions: they ended, or grew too old."""
         ended = set(session_ids)
-        for client in list(self.clients.values()):
+        for client in self.all_clients():
             if client.session_id in ended and not client.session_over:
                 # At once, not when the close is done: a frame read meanwhile
                 # must not be acted on for a session that has ended.
@@ -402,7 +478,8 @@ class ChatCore(StoreThreads):
         """Put client in room_id (out of the room it was in) and tell both rooms."""
         self.leave(client)
         members = self.rooms.setdefault(room_id, set())
-        broadcast_to(members, "User joined room", client.event("user_joined", room_id))
+        if not any(other.user_id == client.user_id for other in members):  # the user's first here
+            broadcast_to(members, "User joined room", client.event("user_joined", room_id))
         members.add(client)
         with self._lock:
             client.room_id = room_id
@@ -418,7 +495,8 @@ class ChatCore(StoreThreads):
         remaining.discard(client)
         if not remaining:
             self.rooms.pop(room_id, None)
-        broadcast_to(remaining, "User left room", client.event("user_left", room_id))
+        if not any(other.user_id == client.user_id for other in remaining):  # the user's last here
+            broadcast_to(remaining, "User left room", client.event("user_left", room_id))
         return room_id
 
     def typing(self, client, clock):
@@ -426,54 +504,9 @@ class ChatCore(StoreThreads):
         if clock - client.typed_at < TYPING_INTERVAL:
             return  # dropped silently: the room heard this user is typing a moment ago
         client.typed_at = clock
-        others = self.rooms.get(client.room_id, set()) - {client}
+        others = [other for other in self.rooms.get(client.room_id, set())
+                  if other.user_id != client.user_id]
         broadcast_to(others, "User is typing", client.event("user_typing", client.room_id))
-
-    # A room's list events go to everyone for a public room, and for a
-    # private one to the users in `audience` (its members, creator, admins).
-
-    def room_created(self, room, audience=None):
-        self.tell_everyone("Room created", {"type": "room_created", **room}, audience)
-
-    def room_updated(self, room_id, description, audience=None):
-        self.tell_everyone("Room updated", {"type": "room_updated", "room_id": room_id,
-                                            "description": description}, audience)
-
-    def room_deleted(self, room_id, audience=None):
-        """A room was deleted: put its clients in no room and tell everyone (or its audience)."""
-        for client in self.rooms.pop(room_id, set()):
-            with self._lock:
-                client.room_id = None
-        self.tell_everyone("Room deleted", {"type": "room_deleted", "room_id": room_id}, audience)
-
-    def member_added(self, room, user_id):
-        """user_id was added to room (as GET /rooms lists it): their connections are told."""
-        self.tell_everyone("Added to room", {"type": "room_added", **room}, {user_id})
-
-    def member_removed(self, room_id, user_id):
-        """user_id was removed from room_id: their connections there leave it, and are told."""
-        for client in self.connections_in(room_id, user_id):
-            self.leave(client)
-            client.reply_now("Removed from room", {"type": "room_removed", "room_id": room_id})
-
-    def member_left(self, room_id, user_id):
-        """user_id left room_id (over REST): their connections there leave it, as with leave_room."""
-        for client in self.connections_in(room_id, user_id):
-            self.leave(client)
-            client.reply_now("Room left successfully",
-                             {"type": "room_left", "room_id": room_id, "user_id": user_id})
-
-    def connections_in(self, room_id, user_id):
-        return [client for client in self.rooms.get(room_id, ()) if client.user_id == user_id]
-
-    def tell_room(self, room_id, message, data, sender=None):
-        """One frame for every connection in a room but the sender's (which was answered)."""
-        broadcast_to(self.rooms.get(room_id, set()) - {sender}, message, data)
-
-    def tell_everyone(self, message, data, audience=None):
-        """One frame for every authenticated connection, or those of the users in audience."""
-        broadcast_to([client for client in self.clients.values()
-                      if audience is None or client.user_id in audience], message, data)
 
 
 async def watch_sessions(core):
@@ -492,7 +525,7 @@ async def watch_sessions(core):
             core.end_sessions(await core.read(core.accounts.sessions_ended_since, since))
         except StoreError as exc:
             log.warning("could not look for ended sessions: %s", exc)
-        core.end_sessions([client.session_id for client in core.clients.values()
+        core.end_sessions([client.session_id for client in core.all_clients()
                            if client.expires_at <= checked], "session expired")
 
 

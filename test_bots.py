@@ -240,7 +240,8 @@ def test_the_echo_bot_answers_and_after_a_drop_catches_up_with_since(server, api
         say(listener, "hello bot")
         assert listener.recv_type("message_received")["data"]["content"] == "echo: hello bot"
         # Drop the bot's connection as a network failure would, and talk meanwhile.
-        server.core.call(lambda: server.core.clients[bot_room["bot_id"]].websocket.transport.abort())
+        server.core.call(lambda: [client.websocket.transport.abort()  # as if the network failed
+                                  for client in server.core.clients[bot_room["bot_id"]].values()])
         frames_of_type(listener, "user_left", 1)
         say(listener, "said while you were away")
         answers = [f["data"]["content"] for f in frames_of_type(listener, "message_received", 1)]
