@@ -411,7 +411,7 @@ class ChatCore(StoreThreads, RoomEvents):
         if isinstance(error, ClientIdReused):
             sender.reply_now("Request failed", error="client_id already used for another message")
         elif isinstance(error, AuthorDisabled):  # never broadcast
-            sender.reply_now("Forbidden", error="Account disabled")
+            sender.reply_now("Request failed", error="Account disabled")  # as WebSocket errors are
         elif isinstance(error, StoreError):  # the store has logged it (once for a run of failures)
             sender.reply_now("Failed to save message", error="Database operation failed")
             # Per the API document, the room hears the message even if saving failed.

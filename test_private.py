@@ -238,7 +238,8 @@ def test_rooms_of_a_1_1_database_stay_public_in_order_and_names_stay_unique(tmp_
         token, _, _ = api.register()
         assert api.post("/rooms", {"name": "apple"}, token=token).status == 409
         assert api.post("/rooms", {"name": "apple", "visibility": "private"}, token=token).status == 201
-        assert [m["content"] for m in server.store.messages("room_00000001", 10)] == ["kept"]
+        assert [(m["content"], m["edited_at"]) for m in server.store.messages("room_00000001", 10)] \
+            == [("kept", None)]  # migration 3: no older message was edited
 
 
 def test_leaving_a_private_room_over_rest_takes_the_open_connection_out_too(server, api, secret):

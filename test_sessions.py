@@ -369,6 +369,8 @@ def test_a_1_1_database_upgrades_and_its_old_tokens_are_refused_once(tmp_path):
         assert api.get("/users/me", token=token_1_1).json == EXPIRED
         reply = login(api, "veteran", "old-password")
         assert reply.status == 200
+        me = api.get("/users/me", token=reply.data["token"]).data["user"]
+        assert me["role"] == "user"  # migration 3's default for every older account
         assert api.post("/auth/logout", token=reply.data["token"]).data == {"sessions_ended": 1}
     upgraded = sqlite3.connect(db)
     try:

@@ -788,6 +788,23 @@ def test_info_says_where_the_websocket_is(server):
     assert data["websocket_url"] == f"ws://lab-pc.local:{server.ws_port}"
 
 
+@pytest.mark.parametrize("host", ['evil"><script>', "a b", "x" * 300, "[::1", "host:port:9",
+                                  "%2e%2e", "\u00e9t\u00e9.example"])
+def test_a_hostile_host_header_never_reaches_the_urls_the_server_gives(server, host):
+    connection = http_connection(server.http_port)
+    connection.putrequest("GET", "/api/v1/info", skip_host=True)
+    connection.putheader("Host", host.encode("utf-8"))
+    connection.endheaders()
+    data = json.loads(connection.getresponse().read())["data"]
+    assert data["websocket_url"] == f"ws://127.0.0.1:{server.ws_port}"
+    connection = http_connection(server.http_port)
+    connection.putrequest("GET", "/api/v1/openapi.json", skip_host=True)
+    connection.putheader("Host", host.encode("utf-8"))
+    connection.endheaders()
+    document = json.loads(connection.getresponse().read())
+    assert document["servers"] == [{"url": f"http://127.0.0.1:{server.http_port}"}]
+
+
 @pytest.mark.parametrize("server_options", [{"public_ws_url": "wss://chat.example/ws"}])
 def test_public_ws_url_is_what_info_tells_clients(api):
     assert api.get("/info").data["websocket_url"] == "wss://chat.example/ws"
