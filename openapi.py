@@ -34,6 +34,9 @@ ROOM_ID = {"type": "string", "pattern": "^room_[0-9a-f]{8}$", "examples": ["room
 ROLE = {"enum": ["user", "admin"]}
 VISIBILITY = {"enum": ["public", "private"]}
 KIND = {"enum": ["room", "direct"]}
+MENTIONS = {"type": "array", "items": USER_ID,
+            "description": "the users the content @mentions, in order"}
+MARKER = obj({"room_id": ROOM_ID, "last_read_id": INTEGER, "unread_count": INTEGER})
 
 SCHEMAS = {
     "Error": obj({"success": {"const": False}, "message": STRING, "error": STRING}),
@@ -44,18 +47,21 @@ SCHEMAS = {
                  "created_at": ISO_TIME, "visibility": VISIBILITY, "kind": KIND}),
     "ListedRoom": obj({"id": ROOM_ID, "name": STRING, "description": STRING,
                        "creator_id": USER_ID, "member_count": INTEGER, "created_at": ISO_TIME,
-                       "visibility": VISIBILITY, "kind": KIND}),
+                       "visibility": VISIBILITY, "kind": KIND},
+                      # with a token, in the rooms of which the caller is a member
+                      {"last_read_id": INTEGER, "unread_count": INTEGER,
+                       "mention_count": INTEGER}),
     "Member": obj({"id": USER_ID, "username": STRING, "joined_at": ISO_TIME,
                    "is_online": BOOLEAN, "in_room": BOOLEAN}),
     "Message": obj({
         "id": INTEGER, "room_id": ROOM_ID, "user_id": USER_ID, "content": STRING,
-        "timestamp": INTEGER, "edited_at": {"type": ["integer", "null"]},
+        "timestamp": INTEGER, "edited_at": {"type": ["integer", "null"]}, "mentions": MENTIONS,
         "sender": obj({"id": USER_ID, "username": STRING, "password": {"const": ""},
                        "is_online": BOOLEAN}),
     }),
     "PostedMessage": obj(
         {"id": INTEGER, "room_id": ROOM_ID, "user_id": USER_ID, "username": STRING,
-         "content": STRING, "timestamp": INTEGER},
+         "content": STRING, "timestamp": INTEGER, "mentions": MENTIONS},
         {"client_id": STRING, "duplicate": {"const": True}}),
     "Credentials": {"type": "object", "required": ["username", "password"], "properties": {
         "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
@@ -72,7 +78,7 @@ ERROR_TEXTS = {  # status -> what it means here, shown in the document
          "(also for a token of a session that ended)",
     403: "`Forbidden`: only the room's creator (or an admin) may do this; `Admin only`; "
          "`Account disabled`; `Registration is closed`; `You are banned from this room`; "
-         "`You cannot change this message`",
+         "`You cannot change this message`; `You are not a member of this room`",
     409: "Conflict: the name is taken (whatever its letter case), or a client_id already used "
          "for another message",
     404: "Not found",
@@ -82,7 +88,8 @@ ERROR_TEXTS = {  # status -> what it means here, shown in the document
     429: "`Too many requests`, with a `Retry-After` header in seconds",
     500: "`Internal server error` (never details)",
     503: "`Service unavailable`: `Database busy`, `Database is read-only`, `Disk full`, "
-         "`Database unavailable`, `Server busy` or `The server is shutting down`",
+         "`Database unavailable`, `Server busy`, `The server is shutting down` or `Search is "
+         "not available on this server`",
 }
 ALWAYS = (400, 413, 431, 500, 503, 505)  # any request can meet these
 
@@ -267,6 +274,27 @@ PATHS = {
             {**success(200, "Message deleted", obj({"id": INTEGER, "room_id": ROOM_ID})),
              **errors(401, 403, 404)}, auth=True, parameters=[path_param("message_id")]),
     },
+    "/api/v1/rooms/{room_id}/read": {"post": operation(
+        "Move the caller's read marker forward to message_id (a member only; never back, never "
+        "past the room's newest message); the caller's other connections get `read_marker`",
+        {**success(200, "Read marker updated", MARKER), **errors(401, 403, 404)}, auth=True,
+        parameters=[path_param("room_id")],
+        body={"type": "object", "required": ["message_id"],
+              "properties": {"message_id": {"type": "integer", "minimum": 0}}})},
+    "/api/v1/search": {"get": operation(
+        "Messages that have every word of q (`word*`: a prefix; case ignored), newest first, "
+        "from the rooms the caller may read; 400 `Query must be 1-200 characters`; 503 if "
+        "this server's SQLite has no FTS5",
+        {**success(200, "Search results", obj({
+            "query": STRING, "count": INTEGER, "messages": {"type": "array", "items": {
+                **SCHEMAS["Message"], "properties": {**SCHEMAS["Message"]["properties"],
+                                                     "room_name": STRING},
+                "required": [*SCHEMAS["Message"]["required"], "room_name"]}}})),
+         **errors(401, 404)}, auth=True,
+        parameters=[query("q", "the words to find", required=True),
+                    query("room_id", "only this room"),
+                    query("limit", "how many (default 20, max 100)"),
+                    query("before", "only messages with a smaller id: the next page")])},
     "/api/v1/health": {"get": operation("Is the server up, and for how long", {
         **success(200, "Server is running", obj({"status": {"const": "ok"}, "timestamp": INTEGER,
                                                  "uptime": STRING, "uptime_seconds": INTEGER})),

@@ -18,13 +18,14 @@ import time
 __all__ = [
     "VERSION", "ApiError", "bad_request", "envelope", "encode", "parse_json_object", "text_field",
     "username", "password", "room_name", "description", "content", "trimmed_text",
-    "client_id", "message_id", "role", "flag", "visibility",
+    "client_id", "message_id", "role", "flag", "visibility", "mentioned_names", "search_text",
     "query_int", "trusted_proxies", "client_address", "now", "iso",
 ]
 
 VERSION = "1.2.0"  # the API's version (GET /info, OpenAPI); CONTRACT: 1.2.0 from the first 1.2 change
 
 MAX_USERNAME, MAX_PASSWORD, MAX_ROOM_NAME, MAX_DESCRIPTION, MAX_CONTENT = 32, 128, 64, 500, 4000
+MAX_SEARCH = 200  # characters of a search query
 MAX_CLIENT_ID = 64
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,%d}" % MAX_USERNAME)
 
@@ -129,6 +130,36 @@ def trimmed_text(obj, name, maximum):
     value = text_field(obj, name).strip()
     if not 1 <= len(value) <= maximum:
         raise bad_request(f"{name} must be 1-{maximum} characters, not only spaces")
+    return value
+
+
+# An @mention: "@" and a username's characters, not inside a longer word
+# (so neither "bob@example.com" nor "@bobby" mentions bob).
+MENTION = re.compile(r"(?<![\w.@-])@([A-Za-z0-9_.-]+)(?![\w@])")
+MAX_MENTIONS = 50  # @names looked up per message; a message naming more mentions the first 50
+
+
+def mentioned_names(content):
+    """For each @mention in content, the usernames it may stand for, lowercased, best first.
+
+    "@bob." at the end of a sentence may be the user "bob." or "bob": the
+    store takes the first that exists. Usernames match in any case.
+    """
+    mentioned = []
+    for match in MENTION.finditer(content):
+        written = match.group(1).lower()
+        choices = tuple(dict.fromkeys(name for name in (written, written.rstrip(".-"))
+                                      if USERNAME_PATTERN.fullmatch(name)))
+        if choices and choices not in mentioned:
+            mentioned.append(choices)
+    return mentioned[:MAX_MENTIONS]
+
+
+def search_text(query):
+    """The q of GET /search: 1 to 200 characters, not only spaces."""
+    value = (query.get("q") or "").strip()
+    if not 1 <= len(value) <= MAX_SEARCH:
+        raise bad_request(f"Query must be 1-{MAX_SEARCH} characters")
     return value
 
 

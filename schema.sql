@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS room_members (
     room_id   TEXT NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
     user_id   TEXT NOT NULL REFERENCES users (id),
     joined_at TEXT NOT NULL,
+    -- The newest message this member has read (1.2): every message of the
+    -- room after it, and not by them, is unread. Only moves forward.
+    last_read_id INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (room_id, user_id)
 );
 -- A room's member list, in the order they joined, in one index scan.
@@ -56,12 +59,28 @@ CREATE TABLE IF NOT EXISTS messages (
     content   TEXT NOT NULL,
     timestamp INTEGER NOT NULL,                   -- Unix seconds
     client_id TEXT,                               -- the sender's own id for it, if any
-    edited_at INTEGER                             -- Unix seconds of the last edit, or NULL
+    edited_at INTEGER,                            -- Unix seconds of the last edit, or NULL
+    mentions  TEXT                                -- the mentioned users' ids, space-separated, or NULL
 );
-CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room_id, id);
+-- A room's history, newest first, in one index scan. With the author in the
+-- index, counting a member's unread messages (those after their read
+-- marker and not their own) reads this index alone.
+CREATE INDEX IF NOT EXISTS messages_by_room_and_author ON messages (room_id, id, user_id);
 -- A retried send_message with the same client_id finds the first one here.
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_client_id
     ON messages (user_id, client_id) WHERE client_id IS NOT NULL;
+
+-- Who was mentioned where (1.2): one row per mentioned user (not the
+-- author) and message, so that a member's mentions after their read marker
+-- are counted in one index range. Goes with its message (ON DELETE CASCADE).
+CREATE TABLE IF NOT EXISTS mentions (
+    user_id    TEXT NOT NULL REFERENCES users (id),
+    room_id    TEXT NOT NULL,
+    message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    PRIMARY KEY (user_id, room_id, message_id)
+) WITHOUT ROWID;
+-- Deleting a message (or its room's thousands) finds its mentions here.
+CREATE INDEX IF NOT EXISTS mentions_by_message ON mentions (message_id);
 
 -- Server-wide values that must survive a restart, such as the generated
 -- JWT secret.

@@ -31,6 +31,7 @@ import contextlib
 import logging
 import os
 import pathlib
+import re
 import secrets
 import sqlite3
 import stat
@@ -70,8 +71,38 @@ MIGRATIONS = [
     " SELECT rowid, id, name, description, creator_id, created_at FROM rooms;"
     "DROP TABLE rooms;"
     "ALTER TABLE rooms_1_2 RENAME TO rooms",
+    # 5 (1.2): read markers and mentions (the mentions table is schema.sql's).
+    # Members of before the upgrade have read everything so far. The history
+    # index is replaced by one that also holds the author (schema.sql).
+    "ALTER TABLE room_members ADD COLUMN last_read_id INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE room_members SET last_read_id = (SELECT COALESCE(MAX(m.id), 0) FROM messages m"
+    " WHERE m.room_id = room_members.room_id);"
+    "ALTER TABLE messages ADD COLUMN mentions TEXT;"
+    "DROP INDEX IF EXISTS messages_by_room",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# The full-text index of messages, for search (SQLite's FTS5). Kept apart
+# from schema.sql because a Python may come with an SQLite built without
+# FTS5: then the server runs without search (Store.can_search is False). An
+# external-content table: it holds only the index, and these triggers keep
+# it in step with every insert, edit and delete (a room's deletion too:
+# its messages go by ON DELETE CASCADE, which fires them).
+SEARCH_INDEX = [
+    "CREATE VIRTUAL TABLE messages_search USING fts5(content, content='messages',"
+    " content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER messages_search_add AFTER INSERT ON messages BEGIN"
+    " INSERT INTO messages_search (rowid, content) VALUES (new.id, new.content); END",
+    "CREATE TRIGGER messages_search_remove AFTER DELETE ON messages BEGIN"
+    " INSERT INTO messages_search (messages_search, rowid, content)"
+    " VALUES ('delete', old.id, old.content); END",
+    "CREATE TRIGGER messages_search_edit AFTER UPDATE OF content ON messages BEGIN"
+    " INSERT INTO messages_search (messages_search, rowid, content)"
+    " VALUES ('delete', old.id, old.content);"
+    " INSERT INTO messages_search (rowid, content) VALUES (new.id, new.content); END",
+    # Index the messages already there (a database of an older release).
+    "INSERT INTO messages_search (messages_search) VALUES ('rebuild')",
+]
 WRITE_TIMEOUT = 1.0  # seconds a write may wait for the lock and the database together
 
 log = logging.getLogger("swiftchat.store")
@@ -143,7 +174,39 @@ def write_error(exc):
 
 USER_COLUMNS = "id, username, created_at, role, disabled"
 ROOM_COLUMNS = "id, name, description, creator_id, created_at, visibility, kind"
-MESSAGE_COLUMNS = "m.id, m.room_id, m.user_id, m.content, m.timestamp, m.edited_at, u.username"
+MESSAGE_COLUMNS = ("m.id, m.room_id, m.user_id, m.content, m.timestamp, m.edited_at, m.mentions,"
+                   " u.username")
+# Whether the viewer (:viewer, an admin if :admin) may see room r: public
+# rooms; private rooms they are a member or the creator of; for an admin,
+# every private room that is not a direct one. swiftchat_core.visible_room
+# is the same rule for one room.
+SEEN_BY_VIEWER = ("(r.visibility = 'public' OR r.creator_id = :viewer OR (:admin AND r.kind = 'room')"
+                  " OR EXISTS (SELECT 1 FROM room_members v"
+                  "            WHERE v.room_id = r.id AND v.user_id = :viewer))")
+# The newest message of room :room (0 if it has none): where a new member's
+# read marker starts, and as far as a marker can move.
+NEWEST_IN_ROOM = "(SELECT COALESCE(MAX(id), 0) FROM messages WHERE room_id = :room)"
+
+
+def open_search_index(db):
+    """Make the search index if the database has none; return whether search works."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'messages_search'").fetchone():
+        return True
+    try:
+        with db:
+            db.execute("BEGIN")
+            for statement in SEARCH_INDEX:
+                db.execute(statement)
+    except sqlite3.OperationalError as exc:  # "no such module: fts5", or a read-only file
+        log.warning("search is off: this Python's SQLite %s cannot make a full-text index (%s)",
+                    sqlite3.sqlite_version, exc)
+        return False
+    return True
+
+
+def mention_ids(text):
+    """The user ids of a messages row's mentions column (space-separated, or NULL)."""
+    return text.split() if text else []
 
 
 def as_user(row):
@@ -208,6 +271,7 @@ class Database:
         try:
             self._db = self._open_writer()
             self._upgrade()
+            self.can_search = open_search_index(self._db)
         except sqlite3.Error as exc:  # not a database, locked, unreadable...
             raise store_error(exc) from exc
         # Idle reader connections; deque's append and pop are thread-safe.
@@ -433,20 +497,22 @@ class ChatMessages:
     hot path. It uses Database's _transaction and _rows.
     """
 
-    def add_message(self, room_id, user_id, content, timestamp, client_id=None):
-        """Save a chat message; return {id, content, timestamp, duplicate} once committed.
+    def add_message(self, room_id, user_id, content, timestamp, client_id=None, mentioned=()):
+        """Save a chat message; return {id, content, timestamp, duplicate, mentions, ...} once committed.
 
         A client_id the same user already sent with the same room and
         content saves nothing: the first message comes back, with
         duplicate=True. With another room or content it is ClientIdReused.
+        mentioned: the names content may @mention (protocol.mentioned_names);
+        those that are users become the message's mentions.
         """
-        [saved] = self.add_messages([(room_id, user_id, content, timestamp, client_id)])
+        [saved] = self.add_messages([(room_id, user_id, content, timestamp, client_id, mentioned)])
         if isinstance(saved, StoreError):
             raise saved
         return saved
 
     def add_messages(self, messages):
-        """Save (room_id, user_id, content, timestamp, client_id) messages in one transaction.
+        """Save (room_id, user_id, content, timestamp, client_id, mentioned) messages in one transaction.
 
         Returns, in order, what add_message would for each, or the
         StoreError that one message met on its own (its room was deleted a
@@ -469,11 +535,11 @@ class ChatMessages:
                     saved.append(exc)
         return saved
 
-    @staticmethod
-    def _insert_message(db, room_id, user_id, content, timestamp, client_id):
+    @classmethod
+    def _insert_message(cls, db, room_id, user_id, content, timestamp, client_id, mentioned=()):
         if client_id is not None:
             first = db.execute(
-                "SELECT id, room_id, content, timestamp FROM messages"
+                "SELECT id, room_id, content, timestamp, mentions FROM messages"
                 " WHERE user_id = ? AND client_id = ?",
                 (user_id, client_id),
             ).fetchone()
@@ -481,35 +547,83 @@ class ChatMessages:
                 raise ClientIdReused(client_id)
             if first is not None:
                 return {"id": first["id"], "content": content, "timestamp": first["timestamp"],
-                        "duplicate": True}
+                        "duplicate": True, "mentions": mention_ids(first["mentions"]),
+                        "mentioned_members": []}
+        mentions = cls._users_named(db, mentioned)
         # Only while its author is not disabled: a message already on its way
         # when an admin disables the account is never saved, nor broadcast.
         cursor = db.execute(
-            "INSERT INTO messages (room_id, user_id, content, timestamp, client_id)"
-            " SELECT ?, ?, ?, ?, ? FROM users WHERE id = ? AND disabled = 0",
-            (room_id, user_id, content, timestamp, client_id, user_id),
+            "INSERT INTO messages (room_id, user_id, content, timestamp, client_id, mentions)"
+            " SELECT ?, ?, ?, ?, ?, ? FROM users WHERE id = ? AND disabled = 0",
+            (room_id, user_id, content, timestamp, client_id, " ".join(mentions) or None, user_id),
         )
         if cursor.rowcount == 0:
             raise AuthorDisabled(user_id)
+        members = cls._note_mentions(db, cursor.lastrowid, room_id, user_id, mentions)
         return {"id": cursor.lastrowid, "content": content, "timestamp": timestamp,
-                "duplicate": False}
+                "duplicate": False, "mentions": mentions, "mentioned_members": members}
+
+    @staticmethod
+    def _users_named(db, mentioned):
+        """The ids of the users mentioned, in order, once each.
+
+        mentioned: for each @mention, the names it may stand for, best
+        first (see protocol.mentioned_names); the first that is a user's
+        (any case) is the one. One query for them all.
+        """
+        names = sorted({name for choices in mentioned for name in choices})
+        if not names:
+            return []
+        ids_by_name = {row["username"].lower(): row["id"] for row in db.execute(
+            f"SELECT id, username FROM users WHERE username IN ({', '.join('?' * len(names))})",
+            names)}
+        mentions = []
+        for choices in mentioned:
+            user_id = next((ids_by_name[name] for name in choices if name in ids_by_name), None)
+            if user_id is not None and user_id not in mentions:
+                mentions.append(user_id)
+        return mentions
+
+    @staticmethod
+    def _note_mentions(db, message_id, room_id, author_id, mentions):
+        """Record who a message mentions (for their mention counts); return those who are members."""
+        others = [user_id for user_id in mentions if user_id != author_id]
+        if not others:
+            return []
+        db.executemany("INSERT OR IGNORE INTO mentions (user_id, room_id, message_id)"
+                       " VALUES (?, ?, ?)", [(user_id, room_id, message_id) for user_id in others])
+        return [row["user_id"] for row in db.execute(
+            "SELECT user_id FROM room_members WHERE room_id = ?"
+            f" AND user_id IN ({', '.join('?' * len(others))})", (room_id, *others))]
+
+    def _messages(self, sql, params):
+        """Rows of messages, each with its mentions as a list of user ids."""
+        rows = self._rows(sql, params)
+        for row in rows:
+            row["mentions"] = mention_ids(row["mentions"])
+        return rows
 
     def message(self, message_id):
         """A message with its author's name and its room's creator, or None."""
-        return self._row(
+        rows = self._messages(
             f"SELECT {MESSAGE_COLUMNS}, r.creator_id FROM messages m"
             " JOIN users u ON u.id = m.user_id JOIN rooms r ON r.id = m.room_id"
             " WHERE m.id = ?", (message_id,))
+        return rows[0] if rows else None
 
-    def edit_message(self, message_id, content, edited_at):
-        """Replace a message's content; return the message as history shows it, or None."""
+    def edit_message(self, message_id, content, edited_at, mentioned=()):
+        """Replace a message's content and mentions; return the message as history shows it, or None."""
         with self._transaction() as db:
-            db.execute("UPDATE messages SET content = ?, edited_at = ? WHERE id = ?",
-                       (content, edited_at, message_id))
+            mentions = self._users_named(db, mentioned)
+            db.execute("UPDATE messages SET content = ?, edited_at = ?, mentions = ? WHERE id = ?",
+                       (content, edited_at, " ".join(mentions) or None, message_id))
             row = db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages m"
                              " JOIN users u ON u.id = m.user_id WHERE m.id = ?",
                              (message_id,)).fetchone()
-        return None if row is None else dict(row)
+            if row is not None:
+                db.execute("DELETE FROM mentions WHERE message_id = ?", (message_id,))
+                self._note_mentions(db, message_id, row["room_id"], row["user_id"], mentions)
+        return None if row is None else {**row, "mentions": mention_ids(row["mentions"])}
 
     def delete_message(self, message_id):
         """Delete a message for good; return whether there was one."""
@@ -520,9 +634,9 @@ class ChatMessages:
         """The newest `limit` messages of a room older than id `before`, oldest first."""
         if before is None:
             before = 2**63 - 1  # SQLite's largest integer: no upper bound
-        # The inner query walks messages_by_room backwards from `before` and
+        # The inner query walks messages_by_room_and_author backwards from `before` and
         # stops after `limit` rows; the outer one puts them in reading order.
-        return self._rows(
+        return self._messages(
             "SELECT * FROM ("
             f" SELECT {MESSAGE_COLUMNS}"
             " FROM messages m JOIN users u ON u.id = m.user_id"
@@ -534,7 +648,7 @@ class ChatMessages:
 
     def messages_after(self, room_id, since, limit):
         """The newest `limit` messages of a room with ids above `since`, oldest first."""
-        return self._rows(
+        return self._messages(
             "SELECT * FROM ("
             f" SELECT {MESSAGE_COLUMNS}"
             " FROM messages m JOIN users u ON u.id = m.user_id"
@@ -543,6 +657,34 @@ class ChatMessages:
             ") ORDER BY id",
             (room_id, since, limit),
         )
+
+
+    def search(self, text, viewer_id, viewer_is_admin, limit, room_id=None, before=None):
+        """The newest `limit` messages that have every word of text, from the rooms the viewer may see.
+
+        Newest first, each with its room's name (room_name). A word ending
+        in "*" matches as a prefix; case and accents are ignored (FTS5's
+        unicode61). Only the words of text count: quotes, operators and the
+        like are not FTS5 syntax here, but spaces.
+        """
+        # Each word as an FTS5 string ("..." is a phrase of that word's
+        # tokens; a "*" after it makes it a prefix): nothing a user types
+        # can be taken as a column filter, NEAR, NOT or a syntax error.
+        terms = [f'"{word}"{star}' for word, star in re.findall(r"(\w+)(\*?)", text)]
+        if not terms:
+            return []
+        names = {"query": " ".join(terms), "viewer": viewer_id, "admin": int(viewer_is_admin),
+                 "room": room_id, "before": 2**63 - 1 if before is None else before,
+                 "limit": limit}
+        # The index gives the matches newest first (ORDER BY its rowid, with
+        # the `before` bound inside it), so LIMIT stops the walk early.
+        return self._messages(
+            f"SELECT {MESSAGE_COLUMNS}, r.name AS room_name FROM messages_search"
+            " JOIN messages m ON m.id = messages_search.rowid"
+            " JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id"
+            " WHERE messages_search MATCH :query AND messages_search.rowid < :before"
+            f" AND (:room IS NULL OR m.room_id = :room) AND {SEEN_BY_VIEWER}"
+            " ORDER BY messages_search.rowid DESC LIMIT :limit", names)
 
 
 class UserTables:
@@ -722,21 +864,52 @@ class RoomTables:
 
         Public rooms for everyone; a viewer also sees the private rooms they
         are a member or the creator of, and an admin every private room that
-        is not a direct one. No viewer: public rooms only.
+        is not a direct one. No viewer: public rooms only. Each room of
+        which the viewer is a member carries their last_read_id,
+        unread_count and mention_count.
         """
-        # One query for the page: the rowid order needs no index, and the
-        # correlated COUNT and EXISTS read the room_members primary key.
-        seen = ("(r.visibility = 'public' OR r.creator_id = :viewer OR (:admin AND r.kind = 'room')"
-                " OR EXISTS (SELECT 1 FROM room_members v"
-                "            WHERE v.room_id = r.id AND v.user_id = :viewer))")
+        # One query for the page: the rowid order needs no index; the
+        # member count reads the room_members primary key; the unread count
+        # walks messages_by_room_and_author from the viewer's marker on, and
+        # the mention count the mentions primary key, so both cost what is
+        # unread, not what the room holds.
         names = {"viewer": viewer_id, "admin": int(viewer_is_admin), "limit": limit,
                  "offset": offset}
         rooms = self._rows(
             "SELECT r.id, r.name, r.description, r.creator_id,"
             " (SELECT COUNT(*) FROM room_members m WHERE m.room_id = r.id) AS member_count,"
-            " r.created_at, r.visibility, r.kind"
-            f" FROM rooms r WHERE {seen} ORDER BY r.rowid LIMIT :limit OFFSET :offset", names)
-        return rooms, self._row(f"SELECT COUNT(*) AS n FROM rooms r WHERE {seen}", names)["n"]
+            " r.created_at, r.visibility, r.kind, me.last_read_id,"
+            " (SELECT COUNT(*) FROM messages x WHERE x.room_id = r.id AND x.id > me.last_read_id"
+            "  AND x.user_id != :viewer) AS unread_count,"
+            " (SELECT COUNT(*) FROM mentions n WHERE n.user_id = :viewer AND n.room_id = r.id"
+            "  AND n.message_id > me.last_read_id) AS mention_count"
+            " FROM rooms r LEFT JOIN room_members me ON me.room_id = r.id AND me.user_id = :viewer"
+            f" WHERE {SEEN_BY_VIEWER} ORDER BY r.rowid LIMIT :limit OFFSET :offset", names)
+        for room in rooms:
+            if room["last_read_id"] is None:  # not a member: no marker, no counts
+                del room["last_read_id"], room["unread_count"], room["mention_count"]
+        total = self._row(f"SELECT COUNT(*) AS n FROM rooms r WHERE {SEEN_BY_VIEWER}", names)["n"]
+        return rooms, total
+
+    def mark_read(self, room_id, user_id, message_id):
+        """Move user_id's read marker in room_id forward to message_id (no further than the newest).
+
+        Returns {room_id, last_read_id, unread_count}, or None if the user
+        is not a member. A marker never moves back.
+        """
+        names = {"room": room_id, "user": user_id, "read": message_id}
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE room_members SET last_read_id ="
+                f" MAX(last_read_id, MIN(:read, {NEWEST_IN_ROOM}))"
+                " WHERE room_id = :room AND user_id = :user", names)
+            row = db.execute(
+                "SELECT me.room_id, me.last_read_id,"
+                " (SELECT COUNT(*) FROM messages x WHERE x.room_id = :room"
+                "  AND x.id > me.last_read_id AND x.user_id != :user) AS unread_count"
+                " FROM room_members me WHERE me.room_id = :room AND me.user_id = :user",
+                names).fetchone()
+        return None if row is None else dict(row)
 
     def member_ids(self, room_id):
         """The ids of a room's members."""
@@ -776,10 +949,11 @@ class RoomTables:
             elif db.execute("SELECT 1 FROM room_bans WHERE room_id = ? AND user_id = ?",
                             (room_id, user_id)).fetchone() is not None:
                 raise Banned(room_id)
+            # A new member has read everything so far: nothing is unread.
             db.execute(
-                "INSERT OR IGNORE INTO room_members (room_id, user_id, joined_at)"
-                " VALUES (?, ?, ?)",
-                (room_id, user_id, joined_at),
+                "INSERT OR IGNORE INTO room_members (room_id, user_id, joined_at, last_read_id)"
+                f" VALUES (:room, :user, :joined_at, {NEWEST_IN_ROOM})",
+                {"room": room_id, "user": user_id, "joined_at": joined_at},
             )
             row = db.execute(
                 "SELECT joined_at FROM room_members WHERE room_id = ? AND user_id = ?",

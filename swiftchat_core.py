@@ -35,12 +35,12 @@ import time
 
 from websockets.asyncio.server import broadcast
 
-from protocol import encode, now
+from protocol import encode, mentioned_names, now
 from store import AuthorDisabled, ClientIdReused, DatabaseBusy, StoreError
 
 __all__ = ["ChatCore", "StoreThreads", "RoomEvents", "Client", "GroupCommit", "broadcast_to", "message_data", "replay",
-           "watch_sessions", "edit_message", "delete_message", "visible_room", "MessageNotFound",
-           "RoomNotFound",
+           "watch_sessions", "edit_message", "delete_message", "visible_room", "mark_read",
+           "Notices", "MessageNotFound", "RoomNotFound", "NotAMember",
            "CannotChangeMessage", "REPLACED", "SESSION_OVER"]
 
 log = logging.getLogger("swiftchat.core")
@@ -49,6 +49,7 @@ QUEUE_TIMEOUT = 1.0  # seconds a write may wait in line for the writer thread
 REPLAY_LIMIT = 100  # messages replayed after join_room with `since`
 TYPING_INTERVAL = 2.0  # seconds between two user_typing frames of one user
 SESSION_CHECK = 1.0  # seconds between two looks for sessions ended elsewhere or grown too old
+ACTIVITY_INTERVAL = 1.0  # seconds between two room_activity frames of one room
 REPLACED = 4000  # close code: the user logged in again on a newer connection
 SESSION_OVER = 4001  # close code: the session ended (logout, new password) or passed its age
 
@@ -75,6 +76,10 @@ def visible_room(store, room_id, user_id):
                             or (room["viewer_is_admin"] and room["kind"] == "room")):
         raise RoomNotFound(room_id)
     return room
+
+
+class NotAMember(Exception):
+    """The user may see the room but is not one of its members (who alone may post or mark it read)."""
 
 
 class CannotChangeMessage(Exception):
@@ -135,7 +140,8 @@ def message_data(frame_type, message):
     """The data of a message_sent or message_received frame (id None if it was not saved)."""
     return {"type": frame_type, "id": message["id"], "user_id": message["user_id"],
             "username": message["username"], "room_id": message["room_id"],
-            "content": message["content"], "timestamp": message["timestamp"]}
+            "content": message["content"], "timestamp": message["timestamp"],
+            "mentions": message["mentions"]}
 
 
 class GroupCommit:
@@ -213,6 +219,7 @@ class StoreThreads:
     """
 
     def __init__(self):
+        super().__init__()
         self._writer = concurrent.futures.ThreadPoolExecutor(1, "swiftchat-writer")
 
     async def read(self, function, *args):
@@ -294,7 +301,75 @@ class RoomEvents:
                       if audience is None or client.user_id in audience], message, data)
 
 
-class ChatCore(StoreThreads, RoomEvents):
+class Notices:
+    """What members hear of a room they are not in (a mix-in for ChatCore, on the loop).
+
+    - room_activity: to the connections of the room's members that are
+      elsewhere, at most once per ACTIVITY_INTERVAL per room while messages
+      arrive (the first at once, then the newest id when the interval is
+      up), so a busy room costs one read of its members a second, not one
+      per message.
+    - mention: to a mentioned member's connections elsewhere, at once.
+    - read_marker: a user's read marker moved; their other connections hear it.
+    """
+
+    def __init__(self):
+        super().__init__()
+        # room_id -> the newest message id not yet told, or None: told lately, nothing new since
+        self._activity = {}
+        self._background = set()  # tasks started here, kept alive until done
+
+    def tell_elsewhere(self, message, mentioned_members):
+        """A message was saved in its room: tell its members who are not there."""
+        room_id = message["room_id"]
+        mentioned = [client for user_id in mentioned_members
+                     for client in self.clients.get(user_id, {}).values()
+                     if client.room_id != room_id]
+        if mentioned:
+            data = message_data("message_received", message)
+            del data["type"]
+            broadcast_to(mentioned, "You were mentioned", {"type": "mention", "message": data})
+        if room_id in self._activity:  # told less than ACTIVITY_INTERVAL ago: told when it is up
+            self._activity[room_id] = message["id"]
+        else:
+            self._tell_activity(room_id, message["id"])
+
+    def _tell_activity(self, room_id, message_id):
+        self._activity[room_id] = None
+        self.loop.call_later(ACTIVITY_INTERVAL, self._activity_interval_over, room_id)
+        self.in_background(self._send_activity(room_id, message_id))
+
+    def _activity_interval_over(self, room_id):
+        newest = self._activity.pop(room_id, None)
+        if newest is not None:
+            self._tell_activity(room_id, newest)
+
+    async def _send_activity(self, room_id, message_id):
+        try:
+            members = await self.read(self.store.member_ids, room_id)
+        except StoreError as exc:  # told with the next message
+            log.warning("could not read the members of %s: %s", room_id, exc)
+            return
+        broadcast_to([client for user_id in members
+                      for client in self.clients.get(user_id, {}).values()
+                      if client.room_id != room_id],
+                     "New activity", {"type": "room_activity", "room_id": room_id,
+                                      "last_message_id": message_id})
+
+    def read_marker_moved(self, user_id, marker, sender=None):
+        """user_id read up to marker ({room_id, last_read_id, unread_count}): tell their other connections."""
+        broadcast_to([client for client in self.clients.get(user_id, {}).values()
+                      if client is not sender],
+                     "Read marker updated", {"type": "read_marker", **marker})
+
+    def in_background(self, coroutine):
+        """Run a coroutine as a task of its own, kept alive until it is done."""
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+class ChatCore(StoreThreads, RoomEvents, Notices):
     """The live chat: connections, rooms, presence, and every message on its way to a room."""
 
     def __init__(self, store, accounts, sessions_per_user=5):
@@ -308,7 +383,6 @@ class ChatCore(StoreThreads, RoomEvents):
         self.clients = {}
         self.rooms = {}  # room_id -> set of Clients in that room now
         self._lock = threading.Lock()  # HTTP threads read clients and their room_id
-        self._closing = set()  # tasks closing connections, kept alive until done
         self._messages = GroupCommit(lambda batch: self.queue_write(self.store.add_messages, batch))
         # on_message callbacks run here, one at a time and in message order,
         # so a slow or failing callback never touches the loop.
@@ -368,9 +442,10 @@ class ChatCore(StoreThreads, RoomEvents):
         told instead, and its Future's result is None.
         """
         message = {"id": None, "user_id": author["id"], "username": author["username"],
-                   "room_id": room_id, "content": content, "timestamp": now()}
+                   "room_id": room_id, "content": content, "timestamp": now(), "mentions": []}
         posted = asyncio.get_running_loop().create_future()
-        row = (room_id, author["id"], content, message["timestamp"], client_id)
+        row = (room_id, author["id"], content, message["timestamp"], client_id,
+               mentioned_names(content))
         self._messages.add(row, lambda saving: self.message_committed(
             message, client_id, sender, saving, posted))
         return posted
@@ -389,7 +464,7 @@ class ChatCore(StoreThreads, RoomEvents):
                 posted.set_result(None)
             return
         stored = saving.result()
-        message.update(id=stored["id"], timestamp=stored["timestamp"])
+        message.update(id=stored["id"], timestamp=stored["timestamp"], mentions=stored["mentions"])
         if stored["duplicate"]:  # a retry: the first one's answer again, and nothing else
             echo["duplicate"] = True
         # The sender first: its frames then leave first, and a client waiting
@@ -401,6 +476,7 @@ class ChatCore(StoreThreads, RoomEvents):
         if not stored["duplicate"]:
             self.tell_room(message["room_id"], "Message sent successfully",
                            {**message_data("message_received", message), **echo}, sender)
+            self.tell_elsewhere(message, stored["mentioned_members"])
             for callback in self._callbacks:
                 self._callback_runner.submit(run_callback, callback, dict(message))
         if not posted.cancelled():  # its caller may have given up (the loop is stopping)
@@ -458,9 +534,7 @@ class ChatCore(StoreThreads, RoomEvents):
 
     def close_soon(self, client, code, reason):
         """Start closing a client's connection without waiting for its peer's answer."""
-        task = asyncio.create_task(client.websocket.close(code, reason))
-        self._closing.add(task)  # kept alive until done
-        task.add_done_callback(self._closing.discard)
+        self.in_background(client.websocket.close(code, reason))
 
     def end_sessions(self, session_ids, reason="session ended"):
         """Close (4001) the connections of these sessions: they ended, or grew too old."""
@@ -538,7 +612,8 @@ async def edit_message(core, user, message_id, content, sender=None):
     message = await core.read(visible_message, core.store, message_id, user["id"])
     if message["user_id"] != user["id"]:
         raise CannotChangeMessage(message_id)
-    edited = await core.write(core.store.edit_message, message_id, content, now())
+    edited = await core.write(core.store.edit_message, message_id, content, now(),
+                              mentioned_names(content))
     if edited is None:  # deleted a moment ago
         raise MessageNotFound(message_id)
     core.tell_room(edited["room_id"], "Message updated", updated_data(edited), sender)
@@ -559,7 +634,8 @@ def visible_message(store, message_id, user_id):
 
 def updated_data(message):
     return {"type": "message_updated", "id": message["id"], "room_id": message["room_id"],
-            "content": message["content"], "edited_at": message["edited_at"]}
+            "content": message["content"], "edited_at": message["edited_at"],
+            "mentions": message["mentions"]}
 
 
 async def delete_message(core, user, message_id, sender=None):
@@ -577,6 +653,20 @@ async def delete_message(core, user, message_id, sender=None):
     core.tell_room(message["room_id"], "Message deleted", {"type": "message_deleted", **deleted},
                    sender)
     return deleted
+
+
+async def mark_read(core, user_id, room_id, message_id, sender=None):
+    """Move user_id's read marker in room_id forward to message_id; their other connections hear it.
+
+    Returns {room_id, last_read_id, unread_count}. Raises RoomNotFound, or
+    NotAMember for a room the user may see but has not joined.
+    """
+    await core.read(visible_room, core.store, room_id, user_id)
+    marker = await core.write(core.store.mark_read, room_id, user_id, message_id)
+    if marker is None:
+        raise NotAMember(room_id)
+    core.read_marker_moved(user_id, marker, sender)
+    return marker
 
 
 async def replay(core, client, room_id, since, joined):

@@ -37,7 +37,7 @@ from accounts import (AccountDisabled, InvalidToken, TooManyLogins, TooManyRegis
 from protocol import ApiError, bad_request, encode
 from store import (AuthorDisabled, Banned, ClientIdReused, DatabaseBusy, DatabaseReadOnly,
                    DatabaseUnavailable, DiskFull, LastAdmin)
-from swiftchat_core import CannotChangeMessage, MessageNotFound, RoomNotFound
+from swiftchat_core import CannotChangeMessage, MessageNotFound, NotAMember, RoomNotFound
 from swiftchat_routes import ADMIN, JSON_TYPE, PUBLIC, RENEWING, ROUTES, Page, Request
 
 __all__ = ["HTTPServer", "RequestHandler", "find_route", "read_request_head", "HTTP_ERRORS",
@@ -102,6 +102,7 @@ HTTP_ERRORS = {
     MessageNotFound: (404, "Message not found", "Message not found"),
     RoomNotFound: (404, "Room not found", "Room not found"),
     CannotChangeMessage: (403, "Forbidden", "You cannot change this message"),
+    NotAMember: (403, "Forbidden", "You are not a member of this room"),
     DatabaseBusy: (503, "Service unavailable", "Database busy"),
     DatabaseReadOnly: (503, "Service unavailable", "Database is read-only"),
     DiskFull: (503, "Service unavailable", "Disk full"),

@@ -466,6 +466,7 @@ def history_message(row, is_online):
         "content": row["content"],
         "timestamp": row["timestamp"],
         "edited_at": row["edited_at"],
+        "mentions": row["mentions"],
         "sender": {
             "id": row["user_id"],
             "username": row["username"],
@@ -505,6 +506,32 @@ def post_message(request, user):
         raise ApiError(403, "Forbidden", "You are not a member of this room")
     message = request.app.core.call(request.app.core.post, user, room_id, content, client_id)
     return 201, "Message sent successfully", message
+
+
+def mark_read(request, user):
+    message_id = protocol.message_id(request.json(), "message_id")
+    if message_id is None:
+        raise bad_request("message_id is required")
+    marker = request.app.core.call(swiftchat_core.mark_read, request.app.core, user["id"],
+                                   request.params["room_id"], message_id)
+    return 200, "Read marker updated", marker
+
+
+def search(request, user):
+    text = protocol.search_text(request.query)
+    limit = protocol.query_int(request.query, "limit", 20, maximum=100)
+    before = protocol.query_int(request.query, "before", None)
+    room_id = request.query.get("room_id")
+    if room_id is not None:
+        seen_room(request, room_id, user)
+    store = request.app.store
+    if not store.can_search:
+        raise ApiError(503, "Service unavailable", "Search is not available on this server")
+    rows = store.search(text, user["id"], user["role"] == "admin", limit, room_id, before)
+    online = request.app.core.online_users({row["user_id"] for row in rows})
+    messages = [{**history_message(row, row["user_id"] in online), "room_name": row["room_name"]}
+                for row in rows]
+    return 200, "Search results", {"query": text, "messages": messages, "count": len(messages)}
 
 
 # -- routes: system -----------------------------------------------------------
@@ -636,10 +663,12 @@ ROUTES = [
     ("GET", "/api/v1/rooms/{room_id}/members", room_members, LOGGED_IN),
     ("POST", "/api/v1/rooms/{room_id}/members", add_member, LOGGED_IN),
     ("DELETE", "/api/v1/rooms/{room_id}/members/{user_id}", remove_member, LOGGED_IN),
+    ("POST", "/api/v1/rooms/{room_id}/read", mark_read, LOGGED_IN),
     ("GET", "/api/v1/messages", list_messages, LOGGED_IN),
     ("POST", "/api/v1/messages", post_message, LOGGED_IN),
     ("PATCH", "/api/v1/messages/{message_id}", edit_message, LOGGED_IN),
     ("DELETE", "/api/v1/messages/{message_id}", delete_message, LOGGED_IN),
+    ("GET", "/api/v1/search", search, LOGGED_IN),
     ("GET", "/api/v1/health", health, PUBLIC),
     ("GET", "/api/v1/info", info, PUBLIC),
     ("GET", "/api/v1/echo", echo, PUBLIC),

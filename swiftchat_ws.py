@@ -32,9 +32,9 @@ from accounts import InvalidToken
 from protocol import ApiError, bad_request, encode, iso, now
 from store import (Banned, ClientIdReused, DatabaseBusy, DatabaseReadOnly, DatabaseUnavailable,
                    DiskFull)
-from swiftchat_core import (CannotChangeMessage, Client, MessageNotFound, RoomNotFound,
-                            delete_message, edit_message, replay, updated_data, visible_room,
-                            watch_sessions)
+from swiftchat_core import (CannotChangeMessage, Client, MessageNotFound, NotAMember,
+                            RoomNotFound, delete_message, edit_message, mark_read, replay,
+                            updated_data, visible_room, watch_sessions)
 
 __all__ = ["WebSocketServer", "WebSocketEdge", "ACTIONS", "MAX_FRAME", "MAX_QUEUED"]
 
@@ -70,6 +70,7 @@ WS_ERRORS = {
     MessageNotFound: "Message not found",
     RoomNotFound: "Room not found",
     CannotChangeMessage: "You cannot change this message",
+    NotAMember: "You are not a member of this room",
 }
 
 
@@ -285,6 +286,12 @@ class WebSocketEdge:
                                        sender=client)
         await client.reply("Message deleted", {"type": "message_deleted", **deleted})
 
+    async def mark_read(self, client, fields):
+        room_id = protocol.text_field(fields, "room_id")
+        message_id = required_message_id(fields, "message_id")
+        marker = await mark_read(self.core, client.user_id, room_id, message_id, sender=client)
+        await client.reply("Read marker updated", {"type": "read_marker", **marker})
+
     async def ping(self, client, fields):
         await client.reply("Pong response", {"type": "pong", "timestamp": now()})
 
@@ -306,14 +313,15 @@ ACTIONS = {
     "typing": WebSocketEdge.typing,
     "edit_message": WebSocketEdge.edit_message,
     "delete_message": WebSocketEdge.delete_message,
+    "mark_read": WebSocketEdge.mark_read,
     "auth": WebSocketEdge.auth_again,
 }
 
 
-def required_message_id(fields):
-    message_id = protocol.message_id(fields, "id")
+def required_message_id(fields, name="id"):
+    message_id = protocol.message_id(fields, name)
     if message_id is None:
-        raise bad_request("id is required")
+        raise bad_request(f"{name} is required")
     return message_id
 
 

@@ -217,7 +217,7 @@ def test_the_author_edits_a_message_and_the_room_sees_it_live(api, conversation)
     heard = conversation["listener"].recv_type("message_updated")
     assert heard == {"success": True, "message": "Message updated", "data": {
         "type": "message_updated", "id": message["id"], "room_id": conversation["room_id"],
-        "content": "second draft", "edited_at": edited["edited_at"]}}
+        "content": "second draft", "edited_at": edited["edited_at"], "mentions": []}}
     shown = history(api, conversation["room_id"], conversation["creator"])
     assert [(m["content"], m["edited_at"]) for m in shown] == [("second draft", edited["edited_at"])]
 

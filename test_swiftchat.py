@@ -857,7 +857,8 @@ def test_messages_saved_together_share_one_transaction_yet_fail_alone(tmp_path):
         first, refused, retry, reused, second = saved
         assert isinstance(refused, store.StoreError)
         assert first["duplicate"] is False and second["id"] > first["id"]
-        assert retry == {"id": first["id"], "content": "first", "timestamp": 1, "duplicate": True}
+        assert retry == {"id": first["id"], "content": "first", "timestamp": 1, "duplicate": True,
+                         "mentions": [], "mentioned_members": []}
         assert isinstance(reused, store.ClientIdReused)
         assert [m["content"] for m in db.messages(kept["id"], 10)] == ["first", "second"]
         with pytest.raises(store.StoreError):

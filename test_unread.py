@@ -1,0 +1,365 @@
+"""Unread counts, read markers, mentions, room activity and search (CONTRACT 1.2).
+
+Through the real ports: GET /rooms carries each member's counts, POST
+/rooms/{id}/read and the WebSocket's mark_read move a marker (and the
+user's other connections hear it), members elsewhere hear room_activity and
+mentions, and GET /search finds words in the rooms the caller may read.
+The tests share one server: each makes its own users, rooms and words.
+"""
+
+import sqlite3
+import time
+import urllib.parse
+
+import pytest
+
+import store
+import swiftchat
+from conftest import (NO_LIMITS, RELEASE_1_1_SCHEMA, TEST_ITERATIONS, TEST_SECRET, Api,
+                      ChatClient, say)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path_factory.mktemp("unread") / "chat.db",
+                         jwt_secret=TEST_SECRET, pbkdf2_iterations=TEST_ITERATIONS,
+                         **NO_LIMITS) as running:
+        yield running
+
+
+def login(api, username):
+    return api.post("/auth/login", {"username": username, "password": "password123"}).data["token"]
+
+
+def listed(api, token, room_id):
+    """The room as GET /rooms lists it to the token's user."""
+    rooms = api.get("/rooms?limit=100", token=token).data["rooms"]
+    while True:
+        found = [room for room in rooms if room["id"] == room_id]
+        if found or len(rooms) < 100:
+            return found[0] if found else None
+        rooms = api.get(f"/rooms?limit=100&offset={len(rooms)}", token=token).data["rooms"]
+
+
+def post(api, token, room_id, content):
+    reply = api.post("/messages", {"room_id": room_id, "content": content}, token=token)
+    assert reply.status == 201, reply.json
+    return reply.data
+
+
+def counts(room):
+    return room["unread_count"], room["mention_count"], room["last_read_id"]
+
+
+def next_of_type(client, frame_type, timeout=5):
+    """The next frame of this data type, skipping others."""
+    while True:
+        frame = client.recv(timeout)
+        if frame["data"].get("type") == frame_type:
+            return frame
+
+
+def nothing_more(client):
+    """Whether no frame is waiting: a ping's pong comes back first."""
+    client.send({"type": "ping"})
+    return client.recv()["data"]["type"] == "pong"
+
+
+@pytest.fixture
+def pair(api):
+    """alice's room, which bob has joined: (alice's token, bob's token, room id, bob's name)."""
+    alice, _, _ = api.register()
+    bob, _, bob_name = api.register()
+    room_id = api.create_room(alice)
+    assert api.post("/rooms/join", {"room_id": room_id}, token=bob).status == 200
+    return alice, bob, room_id, bob_name
+
+
+# -- counts and read markers -------------------------------------------------------------
+
+def test_unread_and_mention_counts_follow_messages_and_the_read_marker(api, pair):
+    alice, bob, room_id, bob_name = pair
+    first = post(api, alice, room_id, "before bob joined?")
+    late, _, _ = api.register()
+    assert api.post("/rooms/join", {"room_id": room_id}, token=late).status == 200
+    # A new member starts at the room's newest message: nothing unread.
+    assert counts(listed(api, late, room_id)) == (0, 0, first["id"])
+    second = post(api, alice, room_id, f"hello @{bob_name.upper()}")
+    third = post(api, alice, room_id, "how are things")
+    post(api, bob, room_id, "my own message is never unread")
+    assert counts(listed(api, bob, room_id))[:2] == (3, 1)
+    assert counts(listed(api, alice, room_id))[:2] == (1, 0)  # bob's
+    assert counts(listed(api, late, room_id))[:2] == (3, 0)
+    # Reading clears the mentions up to the marker; markers only move forward.
+    reply = api.post(f"/rooms/{room_id}/read", {"message_id": second["id"]}, token=bob)
+    assert (reply.status, reply.json["message"]) == (200, "Read marker updated")
+    assert reply.data == {"room_id": room_id, "last_read_id": second["id"], "unread_count": 1}
+    assert counts(listed(api, bob, room_id)) == (1, 0, second["id"])
+    back = api.post(f"/rooms/{room_id}/read", {"message_id": first["id"]}, token=bob)
+    assert back.data["last_read_id"] == second["id"]
+    # Past the newest message: as far as the newest, and nothing is unread.
+    ahead = api.post(f"/rooms/{room_id}/read", {"message_id": 2**62}, token=bob).data
+    assert ahead["unread_count"] == 0 and ahead["last_read_id"] > third["id"]
+    newer = post(api, alice, room_id, "one more")
+    assert counts(listed(api, bob, room_id)) == (1, 0, ahead["last_read_id"])
+    assert newer["id"] > ahead["last_read_id"]
+
+
+def test_only_members_carry_counts_and_a_list_without_a_token_has_none(api, pair):
+    alice, _, room_id, _ = pair
+    stranger, _, _ = api.register()
+    assert set(listed(api, stranger, room_id)) & {"unread_count", "mention_count",
+                                                   "last_read_id"} == set()
+    assert "unread_count" not in listed(api, None, room_id)
+    assert "unread_count" in listed(api, alice, room_id)
+
+
+def test_a_deleted_message_is_no_longer_unread_nor_a_mention(api, pair):
+    alice, bob, room_id, bob_name = pair
+    message = post(api, alice, room_id, f"@{bob_name} oops, wrong room")
+    assert counts(listed(api, bob, room_id))[:2] == (1, 1)
+    assert api.call("DELETE", f"/messages/{message['id']}", token=alice).status == 200
+    assert counts(listed(api, bob, room_id))[:2] == (0, 0)
+
+
+@pytest.mark.parametrize("body, error", [
+    ({}, "message_id is required"),
+    ({"message_id": None}, "message_id is required"),
+    ({"message_id": "5"}, "message_id must be a non-negative integer"),
+    ({"message_id": -1}, "message_id must be a non-negative integer"),
+    ({"message_id": 1.5}, "message_id must be a non-negative integer"),
+    ({"message_id": True}, "message_id must be a non-negative integer"),
+    ({"message_id": 2**63}, "message_id must be a non-negative integer"),
+])
+def test_a_bad_message_id_is_a_400(api, pair, body, error):
+    _, bob, room_id, _ = pair
+    reply = api.post(f"/rooms/{room_id}/read", body, token=bob)
+    assert (reply.status, reply.json["error"]) == (400, error)
+
+
+def test_who_may_mark_a_room_read(api, pair):
+    alice, _, room_id, _ = pair
+    stranger, stranger_id, _ = api.register()
+    private_id = api.post("/rooms", {"name": "secret read", "visibility": "private"},
+                          token=alice).data["id"]
+    cases = [
+        (stranger, room_id, 403, "You are not a member of this room"),
+        (stranger, private_id, 404, "Room not found"),
+        (stranger, "room_00000000", 404, "Room not found"),
+        (None, room_id, 401, "Missing Authorization header"),
+        ("not.a.token", room_id, 401, "Invalid or expired token"),
+    ]
+    for token, room, status, error in cases:
+        reply = api.post(f"/rooms/{room}/read", {"message_id": 1}, token=token)
+        assert (reply.status, reply.json["error"]) == (status, error), (room, token)
+
+
+def test_reading_on_one_device_is_heard_on_the_others(api, server, pair):
+    alice, bob, room_id, bob_name = pair
+    message = post(api, alice, room_id, "read me anywhere")
+    not_joined = api.create_room(alice)
+    laptop, phone = ChatClient(server.ws_port), ChatClient(server.ws_port)
+    for device, token in ((laptop, bob), (phone, login(api, bob_name))):
+        assert device.request({"type": "auth", "token": token})["success"]
+    marker = {"room_id": room_id, "last_read_id": message["id"], "unread_count": 0}
+    reply = laptop.request({"type": "mark_read", "room_id": room_id, "message_id": message["id"]})
+    assert reply == {"success": True, "message": "Read marker updated",
+                     "data": {"type": "read_marker", **marker}}
+    assert phone.recv() == reply  # the other device hears it
+    assert nothing_more(laptop)  # and the sender hears it once
+    # Over REST, every connection of the user hears it.
+    api.post(f"/rooms/{room_id}/read", {"message_id": message["id"]}, token=bob)
+    assert laptop.recv_type("read_marker")["data"] == {"type": "read_marker", **marker}
+    assert phone.recv_type("read_marker")["data"] == {"type": "read_marker", **marker}
+    errors = [laptop.request(frame)["error"] for frame in (
+        {"type": "mark_read", "room_id": room_id},
+        {"type": "mark_read", "message_id": 1},
+        {"type": "mark_read", "room_id": "room_00000000", "message_id": 1},
+        {"type": "mark_read", "room_id": not_joined, "message_id": 1},
+    )]
+    assert errors == ["message_id is required", "room_id is required", "Room not found",
+                      "You are not a member of this room"]
+
+
+# -- activity elsewhere and mentions -----------------------------------------------------
+
+def test_members_elsewhere_hear_of_activity_at_most_once_a_second_per_room(api, server, pair):
+    alice, bob, room_id, _ = pair
+    outsider_token, _, _ = api.register()
+    elsewhere = ChatClient(server.ws_port)
+    elsewhere.request({"type": "auth", "token": bob})
+    outsider = ChatClient(server.ws_port)
+    outsider.request({"type": "auth", "token": outsider_token})
+    talker = ChatClient(server.ws_port)
+    talker.request({"type": "auth", "token": alice})
+    talker.request({"type": "join_room", "room_id": room_id})
+    sent = [say(talker, f"burst {n}")["data"]["id"] for n in range(6)]
+    first = elsewhere.recv_type("room_activity")
+    first_at = time.monotonic()
+    assert first == {"success": True, "message": "New activity", "data": {
+        "type": "room_activity", "room_id": room_id, "last_message_id": sent[0]}}
+    # The rest of the burst: one more frame when the second is up, with the newest id.
+    later = elsewhere.recv_type("room_activity", timeout=5)
+    assert later["data"]["last_message_id"] == sent[-1]
+    assert time.monotonic() - first_at > 0.5
+    assert nothing_more(outsider)  # not a member: told nothing
+    assert nothing_more(talker)  # in the room: it hears the messages themselves
+
+
+def test_a_mentioned_member_elsewhere_is_told_and_others_are_not(api, server, pair):
+    alice, bob, room_id, bob_name = pair
+    carol_token, carol_id, carol_name = api.register()  # not a member
+    bob_id = api.get("/users/me", token=bob).data["user"]["id"]
+    bobs_phone = ChatClient(server.ws_port)
+    bobs_phone.request({"type": "auth", "token": bob})
+    carols = ChatClient(server.ws_port)
+    carols.request({"type": "auth", "token": carol_token})
+    talker = ChatClient(server.ws_port)
+    talker.request({"type": "auth", "token": alice})
+    talker.request({"type": "join_room", "room_id": room_id})
+    sent = say(talker, f"@{carol_name} and @{bob_name}, look")["data"]
+    assert sent["mentions"] == [carol_id, bob_id]
+    told = next_of_type(bobs_phone, "mention")
+    assert told["message"] == "You were mentioned"
+    assert told["data"]["message"] == {key: value for key, value in sent.items() if key != "type"}
+    assert nothing_more(carols)  # mentioned, but not a member: told nothing
+    # An edit finds the mentions again, and the counts follow.
+    assert counts(listed(api, bob, room_id))[1] == 1
+    edited = api.call("PATCH", f"/messages/{sent['id']}", {"content": "never mind"}, token=alice)
+    assert edited.data["mentions"] == []
+    assert counts(listed(api, bob, room_id))[1] == 0
+    assert api.get(f"/messages?room_id={room_id}", token=bob).data["messages"][-1]["mentions"] == []
+
+
+def test_which_words_are_mentions(api, pair):
+    alice, _, room_id, bob_name = pair
+    _, dot_id, dot_name = api.register(f"{bob_name}.dot")  # a name with a dot in it
+    bob_id = api.get("/users/me", token=pair[1]).data["user"]["id"]
+    cases = [
+        (f"hi @{bob_name}", [bob_id]),
+        (f"HI @{bob_name.upper()}!", [bob_id]),
+        (f"thanks @{bob_name}.", [bob_id]),  # the end of a sentence
+        (f"@{bob_name}- and -@{bob_name}", [bob_id]),
+        (f"@{bob_name} @{bob_name} twice", [bob_id]),
+        (f"@{dot_name} and @{bob_name}", [dot_id, bob_id]),
+        (f"mail {bob_name}@example.com", []),
+        (f"@{bob_name}x", []),
+        (f"@{bob_name}é", []),
+        (f"@@{bob_name}", []),
+        (f"@ {bob_name}", []),
+        (f"x@{bob_name}", []),
+        ("@nobody_by_this_name", []),
+        ("@" * 200, []),
+    ]
+    for content, mentions in cases:
+        assert post(api, alice, room_id, content)["mentions"] == mentions, content
+    history = api.get(f"/messages?room_id={room_id}&limit=100", token=alice).data["messages"]
+    assert [m["mentions"] for m in history][-len(cases):] == [m for _, m in cases]
+
+
+# -- search --------------------------------------------------------------------------------
+
+def search(api, token, query, **params):
+    # Already %-escaped bytes are sent as they are: %00 is a NUL in the query.
+    path = "/search?" + "&".join(f"{k}={urllib.parse.quote(str(v), safe='%')}"
+                                 for k, v in {"q": query, **params}.items())
+    reply = api.get(path, token=token)
+    assert reply.status == 200, reply.json
+    return reply.data
+
+
+def test_search_finds_every_word_newest_first_in_readable_rooms(api, pair):
+    alice, bob, room_id, _ = pair
+    secret_id = api.post("/rooms", {"name": "secret search", "visibility": "private"},
+                         token=alice).data["id"]
+    older = post(api, alice, room_id, "Homework: zanzibar chapter three")
+    newer = post(api, bob, room_id, "the ZANZIBAR homework link is up")
+    post(api, alice, room_id, "zanzibar only")
+    hidden = post(api, alice, secret_id, "zanzibar homework in private")
+    found = search(api, bob, "homework zanzibar")
+    assert found["query"] == "homework zanzibar" and found["count"] == 2
+    assert [m["id"] for m in found["messages"]] == [newer["id"], older["id"]]
+    assert found["messages"][0]["room_name"] == listed(api, bob, room_id)["name"]
+    assert found["messages"][0]["sender"]["password"] == ""
+    # The private room's member finds it too; a word's prefix matches; accents do not matter.
+    assert [m["id"] for m in search(api, alice, "homew* zanz*")["messages"]] == \
+        [hidden["id"], newer["id"], older["id"]]
+    assert search(api, alice, "zänzibár", room_id=secret_id)["count"] == 1
+    assert search(api, bob, "homework zanzibar", limit=1)["count"] == 1
+    assert [m["id"] for m in search(api, bob, "zanzibar homework", before=newer["id"])["messages"]] \
+        == [older["id"]]
+
+
+def test_search_follows_edits_and_deletions(api, pair):
+    alice, bob, room_id, _ = pair
+    message = post(api, alice, room_id, "quokka facts")
+    assert search(api, bob, "quokka")["count"] == 1
+    api.call("PATCH", f"/messages/{message['id']}", {"content": "wombat facts"}, token=alice)
+    assert search(api, bob, "quokka")["count"] == 0
+    assert search(api, bob, "wombat")["messages"][0]["content"] == "wombat facts"
+    api.call("DELETE", f"/messages/{message['id']}", token=alice)
+    assert search(api, bob, "wombat")["count"] == 0
+
+
+@pytest.mark.parametrize("query", [
+    '"', '""', "NEAR(a b)", "a OR b", "a AND", "NOT x", "content:x", "-x", "^x", "*", "x**",
+    "(((", "{a b}", "a:b", "'; DROP TABLE messages; --", "%00", "%E2%80%AE", "%F0%9F%98%80",
+])
+def test_search_syntax_from_the_user_is_only_words(api, pair, query):
+    _, bob, _, _ = pair
+    assert search(api, bob, query)["count"] >= 0
+
+
+def test_what_search_refuses(api, pair):
+    alice, bob, _, _ = pair
+    private_id = api.post("/rooms", {"name": "search refusals", "visibility": "private"},
+                          token=alice).data["id"]
+    cases = [
+        ("/search", bob, 400, "Query must be 1-200 characters"),
+        ("/search?q=", bob, 400, "Query must be 1-200 characters"),
+        ("/search?q=%20%20", bob, 400, "Query must be 1-200 characters"),
+        ("/search?q=" + "a" * 201, bob, 400, "Query must be 1-200 characters"),
+        ("/search?q=x&limit=-1", bob, 400, "limit must be a non-negative integer"),
+        ("/search?q=x&before=abc", bob, 400, "before must be a non-negative integer"),
+        (f"/search?q=x&room_id={private_id}", bob, 404, "Room not found"),
+        ("/search?q=x", None, 401, "Missing Authorization header"),
+    ]
+    for path, token, status, error in cases:
+        reply = api.get(path, token=token)
+        assert (reply.status, reply.json["error"]) == (status, error), path
+    assert search(api, bob, "a" * 200)["count"] == 0
+    assert len(search(api, bob, "x", limit=1000)["messages"]) <= 100
+
+
+# -- a database of the release before ------------------------------------------------------
+
+def test_a_database_before_read_markers_upgrades_with_nothing_unread_and_all_searchable(tmp_path):
+    db = tmp_path / "schema-4.db"
+    old = sqlite3.connect(db)
+    old.executescript(RELEASE_1_1_SCHEMA)
+    for step in store.MIGRATIONS[1:4]:  # 1.1 -> schema 4: 1.2 before read markers
+        for statement in step.split(";"):
+            old.execute(statement)
+    old.execute("PRAGMA user_version = 4")
+    for user in ("0000000a", "0000000b"):
+        old.execute("INSERT INTO users (id, username, password_hash, created_at)"
+                    f" VALUES ('user_{user}', 'old{user}', 'x$1$00$00', '2025-01-01T00:00:00Z')")
+        old.execute("INSERT INTO room_members"
+                    f" VALUES ('room_00000001', 'user_{user}', '2025-01-01T00:00:00Z')")
+    old.execute("INSERT INTO rooms (id, name, creator_id, created_at)"
+                " VALUES ('room_00000001', 'Old', 'user_0000000a', '2025-01-01T00:00:00Z')")
+    for n in range(3):
+        old.execute("INSERT INTO messages (room_id, user_id, content, timestamp)"
+                    f" VALUES ('room_00000001', 'user_0000000a', 'archived platypus {n}', {n})")
+    old.commit()
+    old.close()
+    with swiftchat.serve(http_port=0, ws_port=0, db=db, jwt_secret=TEST_SECRET,
+                         pbkdf2_iterations=TEST_ITERATIONS) as server:
+        api = Api(server.http_port)
+        token = server.token_for("user_0000000b")
+        assert counts(listed(api, token, "room_00000001")) == (0, 0, 3)
+        found = search(api, token, "platypus")
+        assert [m["id"] for m in found["messages"]] == [3, 2, 1]
+        assert {tuple(m["mentions"]) for m in found["messages"]} == {()}
+        post(api, server.token_for("user_0000000a"), "room_00000001", "new @old0000000b")
+        assert counts(listed(api, token, "room_00000001"))[:2] == (1, 1)
