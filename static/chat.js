@@ -10,8 +10,15 @@
 const $ = (id) => document.getElementById(id);
 
 const GROUP_SECONDS = 5 * 60;       // a message this soon after its author's last one shares its name
-const TYPING_EVERY_MS = 2000;       // we tell the room we are typing at most this often
+// The server passes one `typing` per user per 2 s and drops the rest; a little
+// more than that here, so that a frame arriving early never gets dropped.
+const TYPING_EVERY_MS = 2200;       // we tell the room we are typing at most this often
 const TYPING_SHOWN_MS = 4000;       // and show someone else's typing for this long
+const TYPING_NEXT_MS = TYPING_EVERY_MS + 1000;  // by then someone still typing has told us again
+const READ_DELAY_MS = 300;          // mark_read at most this often (a busy room sends many messages)
+const ROOMS_REFRESH_MS = 300;       // room_activity from many rooms: one GET /rooms for them all
+const RESULTS = 20;                 // search results per request
+const EXCERPT = 160;                // characters of a long message shown in a search result
 const REFRESH_BEFORE_MS = 5 * 60 * 1000;  // a token is renewed this long before it expires
 const PAGE = 50;                    // messages per history page
 const SESSION_ENDED = 4001;         // close code: logged out elsewhere, password changed, or too old
@@ -36,7 +43,7 @@ const state = {
   pendingLive: null,   // live messages that arrive while history is loading
   lastIdByRoom: JSON.parse(sessionStorage.getItem('swiftchat.lastIds') || '{}'),
   unsent: [],          // {client_id, content} sent but not yet confirmed: resent after a reconnect
-  typing: new Map(),   // user_id -> {username, until}
+  typing: new Map(),   // user_id -> {username, heardAt, until}
   lastTypingSent: 0,
   refreshTimer: null,
   role: 'user',        // from GET /users/me: 'user' or 'admin'
@@ -46,6 +53,14 @@ const state = {
   confirmingDelete: null, // the id of the message whose "Delete" waits for "Confirm delete"
   users: [],           // the Admin view's accounts
   settingPasswordFor: null, // the user id whose "Set password" form is open there
+  roomsAsked: 0,       // GET /rooms refreshes started: only the newest one's answer is drawn
+  roomsTimer: null,    // a refresh of the room list, soon (refreshRoomsSoon)
+  readTimer: null,     // a mark_read, soon (readSoon)
+  connectedBefore: false, // this page has had a connection: a new one may have missed activity
+  jumpTo: null,        // {roomId, messageId}: a search result to show when its room's history loads
+  search: null,        // {query, results, more}: the search results shown
+  notify: localStorage.getItem('swiftchat.notify') === 'on',  // turned on with "Enable notifications"
+  notified: new Set(), // message ids already notified (a mention may also be a direct message)
 };
 
 // -- REST -------------------------------------------------------------------
@@ -109,6 +124,101 @@ function isolatedString(text) {
   return `\u2068${text}\u2069`;
 }
 
+// An element with these children (strings become text nodes, never HTML).
+function element(tag, ...children) {
+  const made = document.createElement(tag);
+  made.append(...children);
+  return made;
+}
+
+// -- what a message may hold: code, emphasis, links and @you ---------------------
+// Each piece is built with createElement and text nodes: nothing a user
+// wrote is ever parsed as HTML, so "<b>" in a message is just those letters.
+
+// ```code```, on lines of its own or not; a first line of one word (```python) names its language.
+const FENCE = /```(?:[\w+#.-]*\n)?([\s\S]*?)\n?```/g;
+
+// Looked for left to right; where two could start at the same place, the
+// first listed wins. The names (an @mention) are protocol.py's rule: "@"
+// and a username's characters, not inside a longer word.
+const INLINE = new RegExp([
+  /`(?<code>[^`\n]+)`/.source,
+  /\*\*(?<strong>[^\s*](?:[\s\S]*?[^\s])?)\*\*/.source,
+  /\*(?<em>[^\s*](?:[^*]*?[^\s*])?)\*/.source,
+  /(?<url>https?:\/\/[^\s<>]+)/.source,
+  /(?<![\p{L}\p{N}_.@-])@(?<name>[A-Za-z0-9_.-]+)(?![\p{L}\p{N}_@])/.source,
+].join('|'), 'giu');
+
+// A message's text as nodes: fenced blocks first (nothing inside them is
+// formatted), then the rest. The line break beside a block is the block's own.
+function formatted(text) {
+  const nodes = [];
+  let at = 0;
+  for (const fence of text.matchAll(FENCE)) {
+    nodes.push(...inline(text.slice(at, fence.index).replace(/\n$/, '')), element('pre', fence[1]));
+    at = fence.index + fence[0].length;
+    if (text[at] === '\n') at += 1;
+  }
+  nodes.push(...inline(text.slice(at)));
+  return nodes;
+}
+
+// Code, bold, italic, links and @you within a stretch of text. Bold and
+// italic may hold the others; code holds only its letters.
+function inline(text) {
+  const pattern = new RegExp(INLINE.source, INLINE.flags);  // its own lastIndex: this recurses
+  const nodes = [];
+  let at = 0;
+  for (let match; (match = pattern.exec(text));) {
+    const [node, length] = inlineNode(match);
+    if (!node) continue;  // an @name that is not ours, or a URL that is not one: plain text
+    nodes.push(text.slice(at, match.index), node);
+    at = pattern.lastIndex = match.index + length;
+  }
+  nodes.push(text.slice(at));
+  return nodes.filter((node) => node !== '');
+}
+
+// The element for one INLINE match, and how much of the text it took.
+function inlineNode(match) {
+  const {code, strong, em, url, name} = match.groups;
+  if (code !== undefined) return [element('code', code), match[0].length];
+  if (strong !== undefined) return [element('strong', ...inline(strong)), match[0].length];
+  if (em !== undefined) return [element('em', ...inline(em)), match[0].length];
+  if (url !== undefined) return linkNode(url);
+  // "@bob." at the end of a sentence mentions bob, as on the server.
+  const mine = state.user.username.toLowerCase();
+  const written = name.toLowerCase();
+  if (written === mine) return [element('mark', match[0]), match[0].length];
+  if (written.replace(/[.-]+$/, '') === mine) return [element('mark', `@${name.slice(0, mine.length)}`), mine.length + 1];
+  return [null, 0];
+}
+
+// An http or https link that opens in a new tab and tells the other site
+// nothing of this page. Punctuation that ends a sentence stays outside it,
+// and so does a closing bracket without its opening one ("(see https://a.b/c)").
+function linkNode(written) {
+  let text = written;
+  for (;;) {
+    const last = text.at(-1);
+    const unbalanced = last === ')' && text.split('(').length < text.split(')').length;
+    if (!unbalanced && !'.,;:!?\'"*_'.includes(last)) break;
+    text = text.slice(0, -1);
+  }
+  let url;
+  try {
+    url = new URL(text);
+  } catch (error) {
+    return [null, 0];
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return [null, 0];  // the pattern says so too
+  const link = element('a', text);
+  link.href = url.href;
+  link.target = '_blank';
+  link.rel = 'noopener noreferrer';
+  return [link, text.length];
+}
+
 // -- the conversation ----------------------------------------------------------
 
 function dayLabel(timestamp) {
@@ -168,7 +278,7 @@ function messageElement(item, continued) {
   const content = document.createElement('p');
   content.className = 'content';
   content.dir = 'auto';  // a message in Arabic or Hebrew reads right to left
-  content.textContent = item.content;
+  content.append(...formatted(item.content));
   li.append(content);
   if (continued && item.edited_at) li.append(editedMark(item));  // no time to stand beside
   const actions = actionsFor(item);
@@ -288,8 +398,10 @@ function addMessage(message) {
     state.seenIds.add(message.id);
     rememberLastId(message.id);
   }
-  clearTyping(message.user_id);
+  typingAfterMessage(message.user_id);
   appendItem({kind: 'message', ...message}, message.user_id === state.user.id);
+  if (document.visibilityState === 'visible') readSoon();
+  else countUnseen(message);
 }
 
 function fromHistory(message) {
@@ -303,14 +415,15 @@ async function loadHistory(roomId) {
   state.reachedStart = false;
   state.editing = state.confirmingDelete = null;
   state.pendingLive = [];  // live frames wait until history is on screen, then follow it
+  const target = state.jumpTo && state.jumpTo.roomId === roomId ? state.jumpTo.messageId : null;
+  state.jumpTo = null;
   let page = [];
   try {
-    page = (await api('GET', `/messages?room_id=${encodeURIComponent(roomId)}&limit=${PAGE}`)).messages;
+    [page, state.reachedStart] = target === null ? await newestPage(roomId) : await historyBackTo(roomId, target);
   } catch (error) {
     showError(error.message);
   }
   if (roomId !== state.joinedRoomId) return;
-  state.reachedStart = page.length < PAGE;
   for (const message of page) {
     state.seenIds.add(message.id);
     rememberLastId(message.id);
@@ -321,7 +434,41 @@ async function loadHistory(roomId) {
   const pending = state.pendingLive;
   state.pendingLive = null;
   pending.forEach(applyMessageFrame);
+  if (target !== null) showFound(target);
   fillTheView();
+  readSoon();
+}
+
+// The newest page of a room's history, and whether it is all of it.
+async function newestPage(roomId) {
+  const page = (await api('GET', `/messages?room_id=${encodeURIComponent(roomId)}&limit=${PAGE}`)).messages;
+  return [page, page.length < PAGE];
+}
+
+// A search result's room, from its newest message back to the result and a
+// page before it. GET /messages pages only backwards, and what is on screen
+// must run unbroken to the newest message (live ones join it there), so an
+// old result costs a request per 100 messages since.
+async function historyBackTo(roomId, targetId) {
+  let messages = [];
+  for (;;) {
+    const before = messages.length ? `&before=${messages[0].id}` : '';
+    const page = (await api('GET', `/messages?room_id=${encodeURIComponent(roomId)}&limit=100${before}`)).messages;
+    messages = [...page, ...messages];
+    if (page.length < 100) return [messages, true];
+    if (messages.filter((message) => message.id < targetId).length >= PAGE - 1) return [messages, false];
+  }
+}
+
+// A search result on screen: in the middle of the view, marked for a moment
+// (chat.css's .found), and focused, so that a screen reader reads it next.
+function showFound(id) {
+  const li = $('messages').querySelector(`li[data-id="${id}"]`);
+  if (!li) return showError('That message has been deleted.');
+  li.scrollIntoView({block: 'center'});
+  li.classList.add('found');
+  li.addEventListener('animationend', () => li.classList.remove('found'), {once: true});
+  li.focus({preventScroll: true});
 }
 
 // Scrolling to the top fetches the page before the oldest message shown.
@@ -604,7 +751,8 @@ function renderTyping() {
 
 function showTyping(data) {
   if (data.room_id !== state.joinedRoomId || data.user_id === state.user.id) return;
-  state.typing.set(data.user_id, {username: data.username, until: Date.now() + TYPING_SHOWN_MS});
+  const now = Date.now();
+  state.typing.set(data.user_id, {username: data.username, heardAt: now, until: now + TYPING_SHOWN_MS});
   renderTyping();
   setTimeout(renderTyping, TYPING_SHOWN_MS + 50);
 }
@@ -613,6 +761,21 @@ function clearTyping(userId) {
   if (state.typing.delete(userId)) renderTyping();
 }
 
+// Someone who was typing sent their message. They may type on (a reply, a
+// second thought), but the server passes at most one `typing` of theirs
+// per 2 s, so it cannot tell us at once: clearing their line here made it
+// vanish for up to 2 s exactly while the next message was being typed.
+// Instead it stays until their next `typing` would have come, and goes
+// then if none did.
+function typingAfterMessage(userId) {
+  const who = state.typing.get(userId);
+  if (!who) return;
+  who.until = Math.min(who.until, who.heardAt + TYPING_NEXT_MS);
+  setTimeout(renderTyping, who.until - Date.now() + 50);
+}
+
+// Not sooner after sending a message either: the server would drop that
+// `typing` and the next one would wait on it (see typingAfterMessage).
 function tellTyping() {
   const now = Date.now();
   if (now - state.lastTypingSent < TYPING_EVERY_MS || !state.joinedRoomId) return;
@@ -715,7 +878,10 @@ function logout(reason) {
   sessionStorage.clear();
   Object.assign(state, {user: null, roomId: null, joinedRoomId: null, socket: null, items: [], unsent: [],
                         role: 'user', moderating: false, inDirectRoom: false, editing: null,
-                        confirmingDelete: null, users: []});
+                        confirmingDelete: null, users: [], rooms: [], connectedBefore: false, jumpTo: null});
+  state.roomsAsked += 1;  // a refresh still on its way is for the user who left
+  document.title = 'SwiftChat';
+  closeSearch();
   showPasswordForm(false);
   showAddMember(false);
   if ($('admin-view').open) $('admin-view').close();
@@ -737,6 +903,7 @@ function showChat() {
   $('whoami').textContent = state.user.username;
   $('whoami').title = state.user.username;
   showPane(state.roomId ? 'conversation' : 'rooms');
+  showNotifyButton();
   scheduleRefresh();
   refreshRooms();
   loadRole();
@@ -791,25 +958,58 @@ async function changePassword() {
 
 // -- rooms ------------------------------------------------------------------
 
+// Of overlapping refreshes (activity in several rooms at once), only the
+// one started last is drawn: an older answer may know less.
 async function refreshRooms() {
+  const asked = ++state.roomsAsked;
+  let rooms;
   try {
-    state.rooms = (await api('GET', '/rooms?limit=100')).rooms;
+    rooms = await allRooms();
   } catch (error) {
     showError(error.message);
     return;
   }
+  if (asked !== state.roomsAsked || !state.token) return;
+  state.rooms = rooms;
   renderRooms();
+  if (currentRoom()?.unread_count) readSoon();  // counted before we had read what is on screen
 }
 
-// Rooms under "Rooms", direct rooms under "Direct messages".
+// GET /rooms answers at most 100 at a time: read them all, so that every
+// room can be reached and the tab's title counts the unread of them all.
+async function allRooms() {
+  const rooms = [];
+  for (;;) {
+    const page = await api('GET', `/rooms?limit=100&offset=${rooms.length}`);
+    rooms.push(...page.rooms);
+    if (page.rooms.length === 0 || rooms.length >= page.total) return rooms;
+  }
+}
+
+// room_activity and mentions come at most once a second per room, but from
+// any number of rooms: one refresh serves all that arrive meanwhile.
+function refreshRoomsSoon() {
+  if (state.roomsTimer) return;
+  state.roomsTimer = setTimeout(() => {
+    state.roomsTimer = null;
+    refreshRooms();
+  }, ROOMS_REFRESH_MS);
+}
+
+// Rooms under "Rooms", direct rooms under "Direct messages". A keyboard
+// user on a room's button stays on it: the list is redrawn whenever a
+// count changes, which in a busy class is often.
 function renderRooms() {
   const rooms = state.rooms.filter((room) => room.kind !== 'direct');
   const direct = state.rooms.filter((room) => room.kind === 'direct');
+  const focused = document.activeElement?.closest('#room-list button, #direct-list button')?.dataset.roomId;
   $('no-rooms').hidden = rooms.length > 0;
   $('room-list').replaceChildren(...rooms.map(roomItem));
   $('no-direct').hidden = direct.length > 0;
   $('direct-list').replaceChildren(...direct.map(roomItem));
+  if (focused) document.querySelector(`#rooms-panel button[data-room-id="${CSS.escape(focused)}"]`)?.focus();
   renderRoomHeader();
+  showUnreadInTitle();
 }
 
 function roomItem(room) {
@@ -817,8 +1017,9 @@ function roomItem(room) {
   button.type = 'button';
   button.dataset.roomId = room.id;
   button.setAttribute('aria-current', String(room.id === state.joinedRoomId));
+  button.classList.toggle('unread', room.unread_count > 0);
   const name = roomName(room);
-  button.append(isolated(name, 'room-name'));
+  button.append(isolated(name, 'room-name'), ...unreadBadges(room));
   if (room.kind === 'direct') {
     button.title = `Direct messages with ${isolatedString(name)}`;
   } else {
@@ -884,6 +1085,160 @@ function onRoomListChanged(data) {
   renderRooms();
 }
 
+// The server counts, for each room we are a member of, the messages of
+// others since our read marker, and the mentions of us among them.
+// Screen readers say the badges as "3 unread" and "1 mentions" (one
+// pattern each, whatever the number, so that they are easy to listen for).
+function unreadBadges(room) {
+  const badges = [];
+  if (room.unread_count > 0) badges.push(badge(`${room.unread_count} unread`, String(room.unread_count), 'unread'));
+  if (room.mention_count > 0) badges.push(badge(`${room.mention_count} mentions`, `@${room.mention_count}`, 'mentions'));
+  return badges;
+}
+
+function badge(name, shown, className) {
+  const span = element('span', shown);
+  span.className = `badge ${className}`;
+  span.setAttribute('role', 'img');  // a named image, as the online dot is: the name is what is read
+  span.setAttribute('aria-label', name);
+  span.title = name;
+  return span;
+}
+
+function showUnreadInTitle() {
+  const unread = state.rooms.reduce((total, room) => total + (room.unread_count || 0), 0);
+  document.title = unread > 0 ? `(${unread}) SwiftChat` : 'SwiftChat';
+}
+
+// -- reading: read markers, room activity and notifications ------------------------
+
+// Viewing a room reads it: while the tab is visible, the room on screen is
+// marked read up to its newest message, and the server tells the user's
+// other devices (read_marker), whose badges then clear. At most one
+// mark_read per READ_DELAY_MS: a connection may send 20 frames a second.
+function readSoon() {
+  if (state.readTimer) return;
+  state.readTimer = setTimeout(() => {
+    state.readTimer = null;
+    markRead();
+  }, READ_DELAY_MS);
+}
+
+function markRead() {
+  const room = currentRoom();
+  const newest = state.items.findLast((item) => item.kind === 'message' && item.id != null);
+  if (!room || !newest || document.visibilityState !== 'visible' || state.pendingLive) return;
+  if (newest.id <= (room.last_read_id || 0) && !room.unread_count && !room.mention_count) return;
+  send({type: 'mark_read', room_id: room.id, message_id: newest.id}, true);
+  Object.assign(room, {last_read_id: Math.max(newest.id, room.last_read_id || 0), unread_count: 0, mention_count: 0});
+  renderRooms();
+}
+
+// read_marker: the answer to our mark_read, or another device of ours read
+// a room. It says what is still unread but not how many mentions: none if
+// nothing is, else GET /rooms knows.
+function onReadMarker(data) {
+  const room = state.rooms.find((r) => r.id === data.room_id);
+  if (!room) return;
+  room.last_read_id = Math.max(data.last_read_id, room.last_read_id || 0);
+  if (room === currentRoom() && document.visibilityState === 'visible' && data.unread_count > 0) {
+    return readSoon();  // what arrived since our mark_read is on screen: read, not a badge that blinks
+  }
+  room.unread_count = data.unread_count;
+  if (data.unread_count === 0) room.mention_count = 0;
+  else refreshRoomsSoon();
+  renderRooms();
+}
+
+// While the tab is hidden, a message in the room on screen is unread: the
+// server counts it too, but tells this connection nothing more (room_activity
+// is for connections elsewhere). A mention, or any message in a direct room,
+// may also be a notification.
+function countUnseen(message) {
+  const room = currentRoom();
+  if (!room || message.id == null || message.user_id === state.user.id) return;
+  if (message.id <= (room.last_read_id || 0)) return;
+  room.unread_count = (room.unread_count || 0) + 1;
+  if (mentionsMe(message)) room.mention_count = (room.mention_count || 0) + 1;
+  renderRooms();
+  if (mentionsMe(message) || room.kind === 'direct') notify(message);
+}
+
+function mentionsMe(message) {
+  return (message.mentions || []).includes(state.user.id);
+}
+
+// room_activity: messages in a room this connection is not in. It says
+// only the newest id, at most once a second, so GET /rooms does the counting.
+// A direct room's message is worth a notification, which needs its words.
+function onRoomActivity(data) {
+  refreshRoomsSoon();
+  const room = state.rooms.find((r) => r.id === data.room_id);
+  if (room && room.kind === 'direct' && notificationsOn() && document.hidden) notifyNewest(room);
+}
+
+async function notifyNewest(room) {
+  try {
+    const [newest] = (await api('GET', `/messages?room_id=${encodeURIComponent(room.id)}&limit=1`)).messages;
+    if (newest) notify({...fromHistory(newest), room_id: room.id});
+  } catch (error) {
+    // Only a notification is lost; the badge still counts the message.
+  }
+}
+
+// mention: someone wrote @us in a room this connection is not in.
+function onMention(data) {
+  refreshRoomsSoon();
+  notify(data.message);
+}
+
+function notificationsOn() {
+  return state.notify && 'Notification' in window && Notification.permission === 'granted';
+}
+
+// A browser notification, only while the tab is hidden (a visible page
+// shows its badges) and only once per message. Clicking it opens the room
+// at that message.
+function notify(message) {
+  if (!notificationsOn() || !document.hidden || message.user_id === state.user.id) return;
+  if (state.notified.has(message.id)) return;
+  state.notified.add(message.id);
+  const room = state.rooms.find((r) => r.id === message.room_id);
+  const title = room?.kind === 'direct' ? `${message.username} sent you a message`
+    : `${message.username} mentioned you${room ? ` in ${room.name}` : ''}`;
+  let notification;
+  try {
+    notification = new Notification(title, {body: message.content.slice(0, 200), tag: `swiftchat-${message.id}`});
+  } catch (error) {
+    return;  // some phones' browsers show notifications only from a service worker
+  }
+  notification.addEventListener('click', () => {
+    window.focus();
+    notification.close();
+    openAt(message.room_id, message.id);
+  });
+}
+
+// "Enable notifications" asks the browser's permission (never asked on
+// load); the choice is kept for this browser, as the permission is.
+async function toggleNotifications() {
+  if (notificationsOn()) {
+    state.notify = false;
+    localStorage.removeItem('swiftchat.notify');
+  } else if (await Notification.requestPermission() === 'granted') {
+    state.notify = true;
+    localStorage.setItem('swiftchat.notify', 'on');
+  } else {
+    showError('This browser is set to refuse notifications from this site; its site settings can allow them.');
+  }
+  showNotifyButton();
+}
+
+function showNotifyButton() {
+  $('notify').hidden = !('Notification' in window);
+  $('notify').textContent = notificationsOn() ? 'Turn off notifications' : 'Enable notifications';
+}
+
 function joinRoom(roomId) {
   showError('');
   showPane('conversation');
@@ -901,6 +1256,7 @@ async function onRoomJoined(data) {
   state.joinedRoomId = data.room_id;
   setConnected(true);
   renderRooms();
+  if (!currentRoom()) refreshRoomsSoon();  // opened from a search result, say, before it was listed
   refreshMembers();
   $('message-input').focus();
   if (!(rejoined && data.recovered)) await loadHistory(data.room_id);
@@ -953,6 +1309,109 @@ async function leaveRoom() {
   refreshRooms();
 }
 
+// -- searching messages ----------------------------------------------------------
+
+// Newest first, from the rooms we may read; "More results" asks for the
+// ones older than the last shown.
+async function searchMessages(more) {
+  const query = more ? state.search.query : $('search-input').value.trim();
+  if (!query) return;
+  const before = more ? `&before=${state.search.results.at(-1).id}` : '';
+  try {
+    const found = await api('GET', `/search?q=${encodeURIComponent(query)}&limit=${RESULTS}${before}`);
+    const results = more ? [...state.search.results, ...found.messages] : found.messages;
+    state.search = {query, results, more: found.messages.length === RESULTS};
+    renderResults();
+  } catch (error) {
+    state.search = null;
+    showSearch(error.message);
+  }
+}
+
+function showSearch(outcome) {
+  $('search-results').hidden = false;
+  $('search-outcome').textContent = outcome;
+  $('result-list').replaceChildren();
+  $('more-results').hidden = true;
+}
+
+function renderResults() {
+  const {query, results, more} = state.search;
+  const count = `${results.length}${more ? '+' : ''}`;
+  showSearch(results.length ? `${count} message${results.length === 1 ? '' : 's'} found`
+    : `No messages match ${isolatedString(query)}`);
+  const words = queryPattern(query);
+  $('result-list').replaceChildren(...results.map((message) => resultItem(message, words)));
+  $('more-results').hidden = !more;
+}
+
+function closeSearch() {
+  state.search = null;
+  $('search-results').hidden = true;
+  $('search-form').reset();
+}
+
+// One result: where, who and when, then the words that matched in their place.
+function resultItem(message, words) {
+  const when = new Date(message.timestamp * 1000);
+  const time = element('time', when.toLocaleString([], {dateStyle: 'medium', timeStyle: 'short'}));
+  time.dateTime = when.toISOString();
+  const room = state.rooms.find((r) => r.id === message.room_id);
+  const meta = element('span', isolated(room ? roomName(room) : message.room_name, 'room-name'), ' · ',
+                       isolated(message.sender.username, 'author'), ' · ', time);
+  meta.className = 'meta';
+  const text = element('span', ...highlighted(excerpt(message.content, words), words));
+  text.className = 'excerpt content';
+  text.dir = 'auto';
+  const button = element('button', meta, text);
+  button.type = 'button';
+  button.className = 'result';
+  button.dataset.roomId = message.room_id;
+  button.dataset.messageId = message.id;
+  return element('li', button);
+}
+
+// The query's words as one pattern for highlighting them, as the server
+// matches them: whole words whatever their case, and word* as a prefix.
+// The words hold only letters, digits and "_", so none needs escaping.
+function queryPattern(query) {
+  const words = (query.match(/[\p{L}\p{N}_]+\*?/gu) || []).map((word) => (word.endsWith('*')
+    ? `${word.slice(0, -1)}[\\p{L}\\p{N}_]*` : `${word}(?![\\p{L}\\p{N}_])`));
+  return words.length ? new RegExp(`(?<![\\p{L}\\p{N}_])(?:${words.join('|')})`, 'giu') : null;
+}
+
+// A long message is cut to about EXCERPT characters around its first match.
+function excerpt(content, words) {
+  if (content.length <= EXCERPT) return content;
+  const first = words ? content.search(words) : 0;
+  const start = Math.max(0, first - Math.floor(EXCERPT / 3));  // some words before it, more after
+  return `${start > 0 ? '…' : ''}${content.slice(start, start + EXCERPT)}${start + EXCERPT < content.length ? '…' : ''}`;
+}
+
+// Text with each match of the pattern in a <mark>, built from text nodes.
+function highlighted(text, pattern) {
+  if (!pattern) return [text];
+  const nodes = [];
+  let at = 0;
+  for (const match of text.matchAll(pattern)) {
+    if (!match[0]) continue;
+    nodes.push(text.slice(at, match.index), element('mark', match[0]));
+    at = match.index + match[0].length;
+  }
+  nodes.push(text.slice(at));
+  return nodes.filter((node) => node !== '');
+}
+
+// Open a room at one of its messages (a search result or a notification).
+// A public room we are not in yet is joined, as choosing it in the list would.
+function openAt(roomId, messageId) {
+  showPane('conversation');
+  if (roomId === state.joinedRoomId && findMessage(messageId)) return showFound(messageId);
+  state.jumpTo = {roomId, messageId};
+  if (roomId === state.joinedRoomId) loadHistory(roomId);
+  else joinRoom(roomId);
+}
+
 // -- members ------------------------------------------------------------------
 
 async function refreshMembers() {
@@ -961,10 +1420,21 @@ async function refreshMembers() {
   try {
     const members = (await api('GET', `/rooms/${encodeURIComponent(roomId)}/members`)).members;
     if (roomId === state.joinedRoomId) state.members = members;
+    countMembers(roomId, members.length);
   } catch (error) {
     showError(error.message);
   }
   renderMembers();
+}
+
+// The room list's count is of persisted members (member_count), as the
+// member list is; whatever changed the list (someone joined, left, was
+// added or removed) changed the count.
+function countMembers(roomId, count) {
+  const room = state.rooms.find((r) => r.id === roomId);
+  if (!room || room.member_count === count) return;
+  room.member_count = count;
+  renderRooms();
 }
 
 function renderMembers() {
@@ -1013,8 +1483,7 @@ async function removeMember(userId) {
   } catch (error) {
     showError(error.message);
   }
-  refreshMembers();
-  refreshRooms();
+  refreshMembers();  // and with it the room list's count
 }
 
 // -- private rooms and direct messages ------------------------------------------
@@ -1097,8 +1566,7 @@ async function addMember(form) {
     const member = await api('POST', `/rooms/${encodeURIComponent(roomId)}/members`, {user_id: user.id});
     form.elements.username.value = '';
     showAddMemberOutcome(form, '', `${isolatedString(member.username)} was added`);
-    refreshMembers();
-    refreshRooms();  // its member count
+    refreshMembers();  // and with it the room list's count
   } catch (error) {
     showAddMemberOutcome(form, error.message, '');
   }
@@ -1291,8 +1759,7 @@ function onFrame(frame) {
     case 'room_joined': return onRoomJoined(data);
     case 'user_joined':
       addNotice({user: data.username}, ' joined');
-      refreshMembers();
-      return refreshRooms();
+      return refreshMembers();  // and with it the room list's count
     case 'user_left':
       clearTyping(data.user_id);
       addNotice({user: data.username}, ' left');
@@ -1307,6 +1774,9 @@ function onFrame(frame) {
       if (data.room_id !== state.joinedRoomId) return;
       return state.pendingLive ? state.pendingLive.push(data) : applyMessageFrame(data);
     case 'room_removed': return onRemovedFromRoom(data);
+    case 'read_marker': return onReadMarker(data);
+    case 'room_activity': return onRoomActivity(data);
+    case 'mention': return onMention(data);
     case 'room_created':
     case 'room_added':
     case 'room_updated':
@@ -1321,6 +1791,8 @@ function onAuthenticated() {
   setStatus('Connected');
   showError('');
   state.retryDelay = 500;
+  if (state.connectedBefore) refreshRoomsSoon();  // back after a drop: counts moved meanwhile
+  state.connectedBefore = true;
   if (!state.roomId) return;
   const join = {type: 'join_room', room_id: state.roomId};
   // Back after a drop in the same room: ask only for what we missed.
@@ -1461,6 +1933,29 @@ $('member-list').addEventListener('click', (event) => {
 });
 $('add-member').addEventListener('click', () => {
   showAddMemberForm($('add-member').getAttribute('aria-expanded') !== 'true');
+});
+
+$('search-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  searchMessages(false);
+});
+$('search-form').addEventListener('keydown', (event) => {
+  if (event.key === 'Escape') closeSearch();
+});
+$('close-search').addEventListener('click', () => {
+  closeSearch();
+  $('search-input').focus();
+});
+$('more-results').addEventListener('click', () => searchMessages(true));
+$('result-list').addEventListener('click', (event) => {
+  const result = event.target.closest('button.result');
+  if (result) openAt(result.dataset.roomId, Number(result.dataset.messageId));
+});
+
+$('notify').addEventListener('click', toggleNotifications);
+// Back to a tab that was hidden: what arrived meanwhile is read now.
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible' && state.joinedRoomId) readSoon();
 });
 
 $('admin').addEventListener('click', openAdmin);
