@@ -47,9 +47,9 @@ def new_page(browser, server):
     """Open the chat page in a fresh browser context (its own sessionStorage)."""
     contexts = []
 
-    def open_page(viewport=None, color_scheme="light", before_load=None, path="/"):
+    def open_page(viewport=None, color_scheme="light", before_load=None, path="/", permissions=None):
         context = browser.new_context(viewport=viewport or {"width": 1100, "height": 800},
-                                      color_scheme=color_scheme)
+                                      color_scheme=color_scheme, permissions=permissions or [])
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)
@@ -368,7 +368,7 @@ def test_two_people_see_each_others_presence_typing_rooms_and_leaving(new_page):
     expect(ann.locator("#typing")).to_have_text("ben is typing…")
     ben.press("#message-input", "Enter")
     expect(ann.locator(".message .content").last).to_have_text("hello the")
-    expect(ann.locator("#typing")).to_have_text("")  # cleared by the message
+    # (the typing line after a message: test_someone_who_types_on_after_sending_still_shows_as_typing)
 
     create_room(ann, "Brand new room")  # ben sees it without a reload
     expect(ben.locator("#room-list")).to_contain_text("Brand new room")
@@ -1001,3 +1001,276 @@ def test_the_page_chats_through_nginx_on_one_https_port(browser, behind_nginx):
             "through the proxy")
     finally:
         context.close()
+
+
+# -- never miss what matters: unread, notifications, search, several devices (issue 24) ----
+
+def room_button(page, name):
+    """A room's button in the rooms pane (its name, counts and badges are its accessible name)."""
+    return rooms_panel(page).get_by_role("button", name=name)
+
+
+def room_id_of(page, name):
+    return page.evaluate("(name) => state.rooms.find((room) => room.name === name).id", name)
+
+
+def test_two_devices_of_one_user_stay_connected_and_reading_on_one_clears_the_others_badges(new_page, api):
+    laptop, phone = new_page(), new_page()
+    register(laptop, "alice")
+    create_room(laptop, "Homework")
+    create_room(laptop, "Lounge")  # the laptop stays in the Lounge
+    log_in(phone, "alice")  # a second session of hers, in no room
+    token, _, _ = api.register("bob")
+    homework = room_id_of(laptop, "Homework")
+    api.post("/rooms/join", {"room_id": homework}, token=token)
+    for text in ("is the homework due Friday?", "@alice do you know?", "or Monday?"):
+        api.post("/messages", {"room_id": homework, "content": text}, token=token)
+
+    for page in (laptop, phone):
+        expect(room_button(page, "Homework").get_by_role("img", name="3 unread", exact=True)).to_be_visible()
+        expect(room_button(page, "Homework").get_by_role("img", name="1 mentions", exact=True)).to_be_visible()
+        expect(room_button(page, "Homework").locator(".room-name")).to_have_css("font-weight", "700")
+        expect(page).to_have_title("(3) SwiftChat")
+        expect(room_button(page, "Lounge").get_by_role("img")).to_have_count(0)
+
+    room_button(laptop, "Homework").click()  # reading on the laptop...
+    expect(message_item(laptop, "or Monday?")).to_be_visible()
+    expect(laptop).to_have_title("SwiftChat")
+    expect(room_button(phone, "Homework").get_by_role("img")).to_have_count(0)  # ...clears the phone
+    expect(phone).to_have_title("SwiftChat")
+    expect(room_button(phone, "Homework").locator(".room-name")).to_have_css("font-weight", "400")
+
+    latest = api.post("/messages", {"room_id": homework, "content": "Friday, then"}, token=token).data["id"]
+    expect(message_item(laptop, "Friday, then")).to_be_visible()  # read as it arrives, on both
+    phone.wait_for_function("(id) => state.rooms.find((room) => room.name === 'Homework').last_read_id === id",
+                            arg=latest)
+    expect(room_button(phone, "Homework").get_by_role("img")).to_have_count(0)
+    expect(phone).to_have_title("SwiftChat")
+    rooms = api.get("/rooms", token=session_token(phone)).data["rooms"]
+    assert [(room["name"], room["unread_count"], room["mention_count"]) for room in rooms] == [
+        ("Homework", 0, 0), ("Lounge", 0, 0)]
+    for page in (laptop, phone):  # neither session pushed the other out
+        expect(page.locator("#status")).to_have_text("Connected")
+        expect(page.get_by_role("alert")).to_be_hidden()
+
+
+# The test hides the tab (window.tabHidden, then a visibilitychange event)
+# and reads what the page showed (window.shown) and how often it asked for
+# permission (window.permissionAsked).
+SPY_ON_NOTIFICATIONS = """
+window.tabHidden = false;
+Object.defineProperty(Document.prototype, 'hidden', {configurable: true, get: () => window.tabHidden});
+Object.defineProperty(Document.prototype, 'visibilityState', {configurable: true,
+    get: () => (window.tabHidden ? 'hidden' : 'visible')});
+window.shown = [];
+window.permissionAsked = 0;
+const BrowsersNotification = window.Notification;
+window.Notification = class extends BrowsersNotification {
+    constructor(title, options) {
+        super(title, options);
+        window.shown.push(this);
+    }
+    static get permission() {
+        return BrowsersNotification.permission;
+    }
+    static requestPermission() {
+        window.permissionAsked += 1;
+        return BrowsersNotification.requestPermission();
+    }
+};
+"""
+
+
+def hide_tab(page, hidden):
+    page.evaluate("(hidden) => { window.tabHidden = hidden; document.dispatchEvent(new Event('visibilitychange')); }",
+                  hidden)
+
+
+def notifications_shown(page):
+    return page.evaluate("window.shown.map((shown) => [shown.title, shown.body])")
+
+
+def test_a_mention_or_direct_message_in_a_hidden_tab_is_a_notification_once_turned_on(new_page, api):
+    page = new_page(permissions=["notifications"],
+                    before_load=lambda page: page.add_init_script(SPY_ON_NOTIFICATIONS))
+    register(page, "carol")
+    create_room(page, "Staff")
+    create_room(page, "Lounge")  # carol stays in the Lounge
+    token, _, _ = api.register("dave")
+    staff = room_id_of(page, "Staff")
+    api.post("/rooms/join", {"room_id": staff}, token=token)
+    hide_tab(page, True)
+    api.post("/messages", {"room_id": staff, "content": "@carol are you there?"}, token=token)
+    expect(room_button(page, "Staff").get_by_role("img", name="1 mentions", exact=True)).to_be_visible()
+    assert notifications_shown(page) == [] and page.evaluate("window.permissionAsked") == 0  # not on load
+
+    page.get_by_role("button", name="Enable notifications").click()
+    expect(page.get_by_role("button", name="Turn off notifications")).to_be_visible()
+    assert page.evaluate("window.permissionAsked") == 1
+    api.post("/messages", {"room_id": staff, "content": "@Carol can you check the rota?"}, token=token)
+    api.post("/messages", {"room_id": staff, "content": "nobody named here"}, token=token)
+    expect(room_button(page, "Staff").get_by_role("img", name="3 unread", exact=True)).to_be_visible()
+    direct = api.post("/direct", {"user_id": page.evaluate("state.user.id")}, token=token).data["id"]
+    api.post("/messages", {"room_id": direct, "content": "just between us"}, token=token)
+    page.wait_for_function("window.shown.length === 2")
+    assert notifications_shown(page) == [["dave mentioned you in Staff", "@Carol can you check the rota?"],
+                                         ["dave sent you a message", "just between us"]]
+    expect(page).to_have_title("(4) SwiftChat")
+
+    page.evaluate("window.shown[0].dispatchEvent(new Event('click'))")  # opens the room at the mention
+    hide_tab(page, False)
+    expect(page.get_by_role("heading", name="Staff")).to_be_visible()
+    mention = message_item(page, "can you check the rota?")
+    expect(mention).to_be_focused()
+    expect(mention.locator("mark")).to_have_text("@Carol")
+    expect(room_button(page, "Staff").get_by_role("img")).to_have_count(0)  # read, now that it is seen
+    expect(page).to_have_title("(1) SwiftChat")  # the direct message is still unread
+
+    api.post("/messages", {"room_id": staff, "content": "@carol thanks!"}, token=token)
+    expect(message_item(page, "thanks!")).to_be_visible()  # a visible tab shows it; no notification
+    assert len(notifications_shown(page)) == 2
+
+
+def test_messages_show_links_emphasis_code_and_mentions_and_never_run_what_they_hold(new_page, api):
+    page = new_page()
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    register(page, "zoe")
+    create_room(page, "Formatting")
+    token, _, _ = api.register("yan")
+    room_id = page.evaluate("state.joinedRoomId")
+    api.post("/rooms/join", {"room_id": room_id}, token=token)
+    hostile = ["[x](javascript:alert(1))", "javascript:alert(1)", "<img src=x onerror=alert(1)>", "**<b>x</b>**"]
+    for text in ("see https://example.com/a_(b)?q=1. with **bold**, *italic* and `x < y`",
+                 "```\n**not bold** https://inside.example\n```",
+                 "hey @Zoe, not @zoey nor mail@zoe", *hostile):
+        api.post("/messages", {"room_id": room_id, "content": text}, token=token)
+    messages = page.get_by_role("list", name="Messages")
+
+    def shown_as_it_should_be():
+        expect(message_item(page, "<b>x</b>").locator("strong")).to_have_text("<b>x</b>")  # the last one
+        link = messages.get_by_role("link")
+        expect(link).to_have_text(["https://example.com/a_(b)?q=1"])  # the only link: none in the code
+        expect(link).to_have_attribute("href", "https://example.com/a_(b)?q=1")
+        expect(link).to_have_attribute("target", "_blank")
+        expect(link).to_have_attribute("rel", "noopener noreferrer")
+        first = message_item(page, "see https://")
+        expect(first.locator("strong")).to_have_text("bold")
+        expect(first.locator("em")).to_have_text("italic")
+        expect(first.locator("code")).to_have_text("x < y")
+        expect(messages.locator("pre")).to_have_text(["**not bold** https://inside.example"])
+        expect(messages.locator("mark")).to_have_text(["@Zoe"])  # only her own name, only as a word
+        for text in hostile[:3]:
+            expect(messages.get_by_text(text, exact=True)).to_have_count(1)
+        assert messages.locator("img, b, script, iframe").count() == 0
+
+    shown_as_it_should_be()  # live
+    page.reload()
+    expect(page.get_by_role("heading", name="Formatting")).to_be_visible()
+    shown_as_it_should_be()  # from history
+
+    say(page, "plain words for now")
+    edited = message_item(page, "plain words for now")
+    expect(edited).to_be_visible()
+    message_id = edited.get_attribute("data-id")
+    reply = api.call("PATCH", f"/messages/{message_id}", {"content": "now **bold** and https://example.org/x"},
+                     token=session_token(page))
+    assert reply.status == 200
+    expect(message_item(page, "now bold").locator("strong")).to_have_text("bold")  # re-rendered alike
+    expect(message_item(page, "now bold").get_by_role("link")).to_have_attribute("href", "https://example.org/x")
+    assert dialogs == []
+
+
+@pytest.mark.parametrize("server_options", [NO_LIMITS])
+def test_search_shows_room_author_time_and_words_and_opens_the_room_at_the_message(new_page, api):
+    token, _, _ = api.register("teacher")
+    room_id = api.create_room(token, "Homework")
+    api.post("/messages", {"room_id": room_id, "content": "The homework link is https://example.com/hw4"},
+             token=token)
+    for n in range(120):  # the message is far from the newest page
+        api.post("/messages", {"room_id": room_id, "content": f"filler {n}"}, token=token)
+    page = new_page()
+    register(page, "student")  # not a member of Homework
+    box = page.get_by_role("search").get_by_label("Search messages")
+    box.fill("nothing-like-this")
+    box.press("Enter")
+    results = page.get_by_role("region", name="Search results")
+    expect(results.get_by_role("status")).to_have_text("No messages match \u2068nothing-like-this\u2069")
+
+    box.fill("HOMEWORK lin*")
+    box.press("Enter")
+    result = results.get_by_role("button", name=re.compile("homework link is"))
+    expect(result).to_have_count(1)
+    expect(result.locator(".meta")).to_contain_text("Homework · teacher · ")
+    expect(result.locator("time")).to_have_count(1)
+    expect(result.locator("mark")).to_have_text(["homework", "link"])
+
+    result.click()
+    expect(page.get_by_role("heading", name="Homework")).to_be_visible()
+    found = message_item(page, "The homework link is")
+    expect(found).to_be_focused()
+    expect(found).to_be_in_viewport()
+    expect(message_item(page, "filler 119")).to_have_count(1)  # and what came after it, to the newest
+    say(page, "found it, thanks")  # joined: a member now
+    expect(message_item(page, "found it, thanks")).to_be_visible()
+
+
+@pytest.mark.parametrize("server_options", [NO_LIMITS])
+def test_the_room_list_reaches_past_the_first_100_rooms(new_page, api):
+    token, _, _ = api.register("founder")
+    for n in range(1, 151):
+        api.create_room(token, f"Room {n:03}")
+    page = new_page()
+    register(page, "explorer")
+    expect(rooms_panel(page).get_by_role("button", name=re.compile(r"^Room \d{3}"))).to_have_count(150)
+    room_button(page, "Room 150").click()
+    expect(page.get_by_role("heading", name="Room 150")).to_be_visible()
+    say(page, "made it to the end")
+    expect(message_item(page, "made it to the end")).to_be_visible()
+
+
+def test_member_counts_in_the_room_list_keep_up_with_the_member_list(new_page):
+    owner, guest = new_page(), new_page()
+    register(owner, "hank")
+    create_room(owner, "Club")
+    expect(room_button(owner, "Club")).to_contain_text("1 member")
+    register(guest, "ivy")
+    join(guest, "Club")
+    for page in (owner, guest):  # the one who joined counts herself too
+        expect(room_button(page, "Club")).to_contain_text("2 members")
+    guest.get_by_role("button", name="Leave").click()
+    for page in (owner, guest):
+        expect(room_button(page, "Club")).to_contain_text("1 member")
+    join(guest, "Club")
+    expect(room_button(owner, "Club")).to_contain_text("2 members")
+    members = owner.get_by_role("complementary", name="Members").get_by_role("listitem")
+    members.filter(has_text="ivy").get_by_role("button", name="Remove", exact=True).click()
+    expect(members).to_have_count(1)
+    expect(room_button(owner, "Club")).to_contain_text("1 member")
+
+
+def test_someone_who_types_on_after_sending_still_shows_as_typing(new_page):
+    ann, ben = new_page(), new_page()
+    register(ann, "ann")
+    create_room(ann, "Chatter")
+    register(ben, "ben")
+    join(ben, "Chatter")
+    ann.evaluate("""() => {
+        window.seen = [];  // after each change: [is ben's message shown, the typing line]
+        new MutationObserver(() => window.seen.push([
+            $('messages').textContent.includes('first thought'), $('typing').textContent,
+        ])).observe($('room-panel'), {childList: true, subtree: true, characterData: true});
+    }""")
+    composer = ben.get_by_role("textbox", name="Message", exact=True)
+    composer.press_sequentially("first thought")
+    expect(ann.locator("#typing")).to_have_text("ben is typing…")
+    composer.press("Enter")
+    composer.press_sequentially("and a second one, typed at once", delay=90)  # about 3 s of typing
+    expect(message_item(ann, "first thought")).to_be_visible()
+    expect(ann.locator("#typing")).to_have_text("ben is typing…")
+    seen = ann.evaluate("window.seen")
+    assert [True, "ben is typing…"] in seen and [True, ""] not in seen, seen  # never gone while he typed on
+
+    composer.press("Enter")
+    expect(message_item(ann, "and a second one")).to_be_visible()
+    expect(ann.locator("#typing")).to_have_text("")  # he stopped: the line goes soon after
