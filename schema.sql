@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS rooms (
     created_at  TEXT NOT NULL,
     visibility  TEXT NOT NULL DEFAULT 'public',   -- 'public' or 'private'
     kind        TEXT NOT NULL DEFAULT 'room',     -- 'room' or 'direct' (two users, private)
-    direct_key  TEXT UNIQUE                       -- a direct room's two user ids, sorted: one per pair
+    direct_key  TEXT UNIQUE,                      -- a direct room's two user ids, sorted: one per pair
+    last_position INTEGER NOT NULL DEFAULT 0      -- how many messages were ever posted here (1.2)
 );
 -- Rooms are listed in creation order, which is the order of their rowids
 -- (created_at has only one-second precision), so they need no index.
@@ -36,7 +37,8 @@ CREATE TABLE IF NOT EXISTS room_members (
     joined_at TEXT NOT NULL,
     -- The newest message this member has read (1.2): every message of the
     -- room after it, and not by them, is unread. Only moves forward.
-    last_read_id INTEGER NOT NULL DEFAULT 0,
+    last_read_id  INTEGER NOT NULL DEFAULT 0,
+    read_position INTEGER NOT NULL DEFAULT 0,     -- the position (in messages) of that message
     PRIMARY KEY (room_id, user_id)
 );
 -- A room's member list, in the order they joined, in one index scan.
@@ -60,15 +62,26 @@ CREATE TABLE IF NOT EXISTS messages (
     timestamp INTEGER NOT NULL,                   -- Unix seconds
     client_id TEXT,                               -- the sender's own id for it, if any
     edited_at INTEGER,                            -- Unix seconds of the last edit, or NULL
-    mentions  TEXT                                -- the mentioned users' ids, space-separated, or NULL
+    mentions  TEXT,                               -- the mentioned users' ids, space-separated, or NULL
+    position  INTEGER NOT NULL DEFAULT 0          -- 1 for a room's first message, 2 for its next... (1.2)
 );
--- A room's history, newest first, in one index scan. With the author in the
--- index, counting a member's unread messages (those after their read
--- marker and not their own) reads this index alone.
-CREATE INDEX IF NOT EXISTS messages_by_room_and_author ON messages (room_id, id, user_id);
+CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room_id, id);
+-- A member's own messages after their read marker, counted in one range.
+CREATE INDEX IF NOT EXISTS messages_by_author ON messages (room_id, user_id, id);
 -- A retried send_message with the same client_id finds the first one here.
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_client_id
     ON messages (user_id, client_id) WHERE client_id IS NOT NULL;
+
+-- The positions of a room's deleted messages (1.2). A member's unread
+-- count is then arithmetic, not a count of the messages after their
+-- marker: the positions after it (rooms.last_position minus their
+-- read_position), less those deleted, less their own. See
+-- store.UNREAD_COUNT.
+CREATE TABLE IF NOT EXISTS deleted_messages (
+    room_id  TEXT NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (room_id, position)
+) WITHOUT ROWID;
 
 -- Who was mentioned where (1.2): one row per mentioned user (not the
 -- author) and message, so that a member's mentions after their read marker

@@ -7,6 +7,7 @@ mentions, and GET /search finds words in the rooms the caller may read.
 The tests share one server: each makes its own users, rooms and words.
 """
 
+import random
 import sqlite3
 import time
 import urllib.parse
@@ -120,6 +121,36 @@ def test_a_deleted_message_is_no_longer_unread_nor_a_mention(api, pair):
     assert counts(listed(api, bob, room_id))[:2] == (1, 1)
     assert api.call("DELETE", f"/messages/{message['id']}", token=alice).status == 200
     assert counts(listed(api, bob, room_id))[:2] == (0, 0)
+
+
+def test_the_unread_count_is_the_messages_after_the_marker_not_ones_own_whatever_is_deleted(api, pair):
+    # The count is kept as arithmetic on positions (store.UNREAD_COUNT); here
+    # it is checked against its definition after each of a random run of
+    # posts, deletions and reads, by both users.
+    alice, bob, room_id, _ = pair
+    rng = random.Random(1724)
+    tokens = {"alice": alice, "bob": bob}
+    ids = {name: api.get("/users/me", token=token).data["user"]["id"]
+           for name, token in tokens.items()}
+    markers = {name: listed(api, token, room_id)["last_read_id"] for name, token in tokens.items()}
+    posted = []
+    for step in range(60):
+        who = rng.choice(["alice", "bob"])
+        action = rng.random()
+        if action < 0.5 or not posted:
+            posted.append(post(api, tokens[who], room_id, f"step {step}")["id"])
+        elif action < 0.7:
+            gone = posted.pop(rng.randrange(len(posted)))
+            assert api.call("DELETE", f"/messages/{gone}", token=alice).status == 200
+        else:
+            upto = rng.choice(posted + [posted[-1] + 1, 1])
+            markers[who] = api.post(f"/rooms/{room_id}/read", {"message_id": upto},
+                                    token=tokens[who]).data["last_read_id"]
+        messages = api.get(f"/messages?room_id={room_id}&limit=100", token=alice).data["messages"]
+        for name, token in tokens.items():
+            expected = sum(1 for m in messages
+                           if m["id"] > markers[name] and m["user_id"] != ids[name])
+            assert listed(api, token, room_id)["unread_count"] == expected, (step, name)
 
 
 @pytest.mark.parametrize("body, error", [
