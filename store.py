@@ -94,24 +94,22 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # The full-text index of messages, for search (SQLite's FTS5). Kept apart
 # from schema.sql because a Python may come with an SQLite built without
 # FTS5: then the server runs without search (Store.can_search is False). An
-# external-content table: it holds only the index, and these triggers keep
-# it in step with every insert, edit and delete (a room's deletion too:
-# its messages go by ON DELETE CASCADE, which fires them).
-SEARCH_INDEX = [
-    "CREATE VIRTUAL TABLE messages_search USING fts5(content, content='messages',"
-    " content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
-    "CREATE TRIGGER messages_search_add AFTER INSERT ON messages BEGIN"
+# external-content table: it holds only the index, and the triggers keep it
+# in step with every insert, edit and delete (a room's deletion too: its
+# messages go by ON DELETE CASCADE, which fires them).
+SEARCH_TABLE = ("CREATE VIRTUAL TABLE IF NOT EXISTS messages_search USING fts5(content,"
+                " content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2')")
+SEARCH_TRIGGERS = {
+    "messages_search_add": "AFTER INSERT ON messages BEGIN"
     " INSERT INTO messages_search (rowid, content) VALUES (new.id, new.content); END",
-    "CREATE TRIGGER messages_search_remove AFTER DELETE ON messages BEGIN"
+    "messages_search_remove": "AFTER DELETE ON messages BEGIN"
     " INSERT INTO messages_search (messages_search, rowid, content)"
     " VALUES ('delete', old.id, old.content); END",
-    "CREATE TRIGGER messages_search_edit AFTER UPDATE OF content ON messages BEGIN"
+    "messages_search_edit": "AFTER UPDATE OF content ON messages BEGIN"
     " INSERT INTO messages_search (messages_search, rowid, content)"
     " VALUES ('delete', old.id, old.content);"
     " INSERT INTO messages_search (rowid, content) VALUES (new.id, new.content); END",
-    # Index the messages already there (a database of an older release).
-    "INSERT INTO messages_search (messages_search) VALUES ('rebuild')",
-]
+}
 WRITE_TIMEOUT = 1.0  # seconds a write may wait for the lock and the database together
 
 log = logging.getLogger("swiftchat.store")
@@ -208,19 +206,43 @@ NEWEST_IN_ROOM = "(SELECT COALESCE(MAX(id), 0) FROM messages WHERE room_id = :ro
 
 
 def open_search_index(db):
-    """Make the search index if the database has none; return whether search works."""
-    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'messages_search'").fetchone():
+    """Bring the search index in step with the messages; return whether search works.
+
+    The index is whole while its triggers are there. Where this SQLite has
+    no FTS5, the triggers are dropped (they would fail every write of a
+    message), and the next start on an SQLite with FTS5 makes them again
+    and rebuilds the index from the messages.
+    """
+    triggers = db.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'"
+                          " AND name LIKE 'messages_search_%'").fetchone()[0]
+    try:
+        db.execute("CREATE VIRTUAL TABLE temp.fts5_probe USING fts5(x)")
+        db.execute("DROP TABLE temp.fts5_probe")
+        has_fts5 = True
+    except sqlite3.OperationalError as exc:  # "no such module: fts5"
+        log.warning("search is off: this Python's SQLite %s has no FTS5 (%s)",
+                    sqlite3.sqlite_version, exc)
+        has_fts5 = False
+    if has_fts5 and triggers == len(SEARCH_TRIGGERS):
         return True
+    if not has_fts5 and triggers == 0:
+        return False
     try:
         with db:
             db.execute("BEGIN")
-            for statement in SEARCH_INDEX:
-                db.execute(statement)
-    except sqlite3.OperationalError as exc:  # "no such module: fts5", or a read-only file
-        log.warning("search is off: this Python's SQLite %s cannot make a full-text index (%s)",
-                    sqlite3.sqlite_version, exc)
+            for name in SEARCH_TRIGGERS:
+                db.execute(f"DROP TRIGGER IF EXISTS {name}")
+            if has_fts5:
+                db.execute(SEARCH_TABLE)
+                for name, body in SEARCH_TRIGGERS.items():
+                    db.execute(f"CREATE TRIGGER {name} {body}")
+                # Index the messages already there (an older release's, or
+                # ones written where this SQLite had no FTS5).
+                db.execute("INSERT INTO messages_search (messages_search) VALUES ('rebuild')")
+    except sqlite3.OperationalError as exc:  # a read-only database
+        log.warning("search is off: could not make the search index (%s)", exc)
         return False
-    return True
+    return has_fts5
 
 
 def mention_ids(text):

@@ -394,3 +394,33 @@ def test_a_database_before_read_markers_upgrades_with_nothing_unread_and_all_sea
         assert {tuple(m["mentions"]) for m in found["messages"]} == {()}
         post(api, server.token_for("user_0000000a"), "room_00000001", "new @old0000000b")
         assert counts(listed(api, token, "room_00000001"))[:2] == (1, 1)
+
+
+def test_messages_written_while_search_was_off_are_found_after_a_start_with_fts5(tmp_path):
+    # A server on an SQLite without FTS5 drops the index's triggers and
+    # writes messages the index never sees; the next start with FTS5
+    # makes the triggers again and rebuilds the index.
+    db = tmp_path / "chat.db"
+    options = dict(http_port=0, ws_port=0, db=db, jwt_secret=TEST_SECRET,
+                   pbkdf2_iterations=TEST_ITERATIONS)
+    with swiftchat.serve(**options) as server:
+        api = Api(server.http_port)
+        token, user_id, _ = api.register()
+        room_id = api.create_room(token)
+        first = post(api, token, room_id, "lemon before")
+    without_fts5 = sqlite3.connect(db)
+    for name in store.SEARCH_TRIGGERS:
+        without_fts5.execute(f"DROP TRIGGER {name}")
+    without_fts5.execute("UPDATE messages SET content = 'kiwi edited' WHERE id = ?", (first["id"],))
+    without_fts5.execute("INSERT INTO messages (room_id, user_id, content, timestamp, position)"
+                         " VALUES (?, ?, 'kiwi written meanwhile', 2, 2)", (room_id, user_id))
+    without_fts5.commit()
+    without_fts5.close()
+    with swiftchat.serve(**options) as server:
+        api = Api(server.http_port)
+        token = server.token_for(user_id)
+        assert [m["content"] for m in search(api, token, "kiwi")["messages"]] == [
+            "kiwi written meanwhile", "kiwi edited"]
+        assert search(api, token, "lemon")["count"] == 0
+        post(api, token, room_id, "kiwi live again")
+        assert search(api, token, "kiwi")["count"] == 3
