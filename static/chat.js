@@ -1130,8 +1130,9 @@ function markRead() {
   if (!room || !newest || document.visibilityState !== 'visible' || state.pendingLive) return;
   if (newest.id <= (room.last_read_id || 0) && !room.unread_count && !room.mention_count) return;
   send({type: 'mark_read', room_id: room.id, message_id: newest.id}, true);
+  const shown = room.unread_count || room.mention_count;  // the list shows counts, not markers
   Object.assign(room, {last_read_id: Math.max(newest.id, room.last_read_id || 0), unread_count: 0, mention_count: 0});
-  renderRooms();
+  if (shown) renderRooms();
 }
 
 // read_marker: the answer to our mark_read, or another device of ours read
@@ -1144,9 +1145,9 @@ function onReadMarker(data) {
   if (room === currentRoom() && document.visibilityState === 'visible' && data.unread_count > 0) {
     return readSoon();  // what arrived since our mark_read is on screen: read, not a badge that blinks
   }
-  room.unread_count = data.unread_count;
-  if (data.unread_count === 0) room.mention_count = 0;
-  else refreshRoomsSoon();
+  if (data.unread_count > 0) return refreshRoomsSoon();  // GET /rooms says how many mention us
+  if (!room.unread_count && !room.mention_count) return;  // nothing shown changes
+  room.unread_count = room.mention_count = 0;
   renderRooms();
 }
 
