@@ -1196,6 +1196,13 @@ def test_search_shows_room_author_time_and_words_and_opens_the_room_at_the_messa
     box.press("Enter")
     results = page.get_by_role("region", name="Search results")
     expect(results.get_by_role("status")).to_have_text("No messages match \u2068nothing-like-this\u2069")
+    box.fill("filler")
+    box.press("Enter")
+    expect(results.get_by_role("button", name=re.compile("filler"))).to_have_count(20)  # newest first
+    expect(results.get_by_role("button", name=re.compile("filler")).first).to_contain_text("filler 119")
+    results.get_by_role("button", name="More results").click()
+    expect(results.get_by_role("button", name=re.compile("filler"))).to_have_count(40)
+    expect(results.get_by_role("button", name=re.compile("filler")).last).to_contain_text("filler 80")
 
     box.fill("HOMEWORK lin*")
     box.press("Enter")
