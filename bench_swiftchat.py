@@ -710,7 +710,7 @@ def bench_idle(swiftchat, baseline, rounds, count=2000):
     theirs = asyncio.run(idle_rss(baseline, count))
     return [{"load": f"idle: RSS KiB per connection ({count} authenticated)", "swiftchat": ours,
              "baseline": theirs, "ratio": ours / theirs if theirs > 0 else None,
-             "target": "<= 20 KB", "met": ours * 1.024 <= 20}]
+             "target": "<= 16 KB", "met": ours * 1.024 <= 16}]
 
 
 # -- a login storm at the default 600,000 rounds ------------------------------------------

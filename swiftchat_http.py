@@ -17,6 +17,7 @@ may take to arrive or its answer to leave (a watchdog on the serving
 thread). It knows nothing of WebSocket or the chat core.
 """
 
+import collections
 import contextlib
 import email.utils
 import errno
@@ -40,7 +41,7 @@ from store import (AuthorDisabled, Banned, ClientIdReused, DatabaseBusy, Databas
 from swiftchat_core import CannotChangeMessage, MessageNotFound, NotAMember, RoomNotFound
 from swiftchat_routes import ADMIN, JSON_TYPE, PUBLIC, RENEWING, ROUTES, Page, Request
 
-__all__ = ["HTTPServer", "RequestHandler", "find_route", "read_request_head", "HTTP_ERRORS",
+__all__ = ["HTTPServer", "RequestHandler", "Turns", "find_route", "read_request_head", "HTTP_ERRORS",
            "MAX_BODY"]
 
 MAX_BODY = 64 * 1024
@@ -160,6 +161,46 @@ def response_bytes(status, body, content_type, headers=None, close=False, head_o
         lines.append("Connection: close")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     return head if head_only else head + body
+
+
+class Turns:
+    """At most `width` threads at once inside, the others let in first come, first served.
+
+    Why: request threads take turns with the GIL, and CPython hands it
+    over in no particular order: at 50 connections, a request that lost
+    the hand-over could lose it again and again. GET /messages at 50
+    connections had a p99 of 130-290 ms against the bare server's 50-60;
+    with reads taking turns two at a time it is 35-42 ms (and 1,300-1,500
+    -> 1,950 requests/s), the bare server's /health or better. Two, not
+    one: while one waits on SQLite without the GIL, the other runs.
+
+    A thread leaving hands its place straight to the longest waiting one,
+    so a thread arriving meanwhile cannot jump the queue. Uses only
+    threading.Lock.
+    """
+
+    def __init__(self, width=2):
+        self._lock = threading.Lock()
+        self._free = width
+        self._waiting = collections.deque()  # a locked Lock per waiting thread, oldest first
+
+    def __enter__(self):
+        with self._lock:
+            if self._free:
+                self._free -= 1
+                return self
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiting.append(turn)
+        turn.acquire()  # until a leaving thread releases it: our place is then handed to us
+        return self
+
+    def __exit__(self, *exc_info):
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().release()
+            else:
+                self._free += 1
 
 
 class MalformedRequest(Exception):
@@ -304,6 +345,16 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
     def respond(self, path, query_string, body):
         if self.command == "OPTIONS":  # CORS preflight: the headers are the answer
             return 204, None, b"", None
+        if self.command in ("GET", "HEAD"):
+            # Reads take turns (Turns says why). A write does not: it may wait
+            # on the database, the event loop or a password's hash, and the
+            # reads queued behind it would wait too.
+            with self.server.read_turns:
+                return self.route(path, query_string, body)
+        return self.route(path, query_string, body)
+
+    def route(self, path, query_string, body):
+        """Find the route, check its access, run it: (status, content type, body, headers)."""
         function, access, params = find_route(self.command, path)
         query = {k: v[0] for k, v in urllib.parse.parse_qs(query_string, keep_blank_values=True).items()}
         request = Request(self.server.app, self.command, path, query, self.headers, body, params,
@@ -429,6 +480,7 @@ class HTTPServer(http.server.ThreadingHTTPServer):
         self._connections = 0
         self._idle = threading.Condition()
         self._deadlines = {}  # socket -> when its request must have arrived
+        self.read_turns = Turns()
         if ":" in address[0]:  # "::" or another IPv6 address
             self.address_family = socket.AF_INET6
         super().__init__(address, RequestHandler)

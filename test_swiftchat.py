@@ -865,3 +865,41 @@ def test_messages_saved_together_share_one_transaction_yet_fail_alone(tmp_path):
             db.add_message(gone["id"], user["id"], "alone", 5)
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("width", [1, 2])
+def test_reads_take_turns_first_come_first_served_and_never_more_at_once_than_allowed(width):
+    # swiftchat_http.Turns orders GET requests (why: its docstring). Threads
+    # queue one at a time behind the places held here; each leaving thread
+    # must hand its place to the oldest waiter, never to a later one.
+    turns = swiftchat_http.Turns(width)
+    for _ in range(width):
+        turns.__enter__()
+    entered, inside, most_inside, lock = [], [0], [0], threading.Lock()
+
+    def take_turn(n):
+        with turns:
+            with lock:
+                entered.append(n)
+                inside[0] += 1
+                most_inside[0] = max(most_inside[0], inside[0])
+            with lock:
+                inside[0] -= 1
+
+    threads = []
+    for n in range(8):
+        threads.append(threading.Thread(target=take_turn, args=(n,)))
+        threads[-1].start()
+        deadline = time.monotonic() + 5
+        while len(turns._waiting) < n + 1:  # thread n is queued before n + 1 starts
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+    for _ in range(width):
+        turns.__exit__(None, None, None)
+    for thread in threads:
+        thread.join(timeout=5)
+    assert most_inside[0] <= width and sorted(entered) == list(range(8))
+    if width == 1:
+        assert entered == list(range(8))
+    with turns:  # every place is free again
+        assert len(turns._waiting) == 0
