@@ -39,7 +39,7 @@ from protocol import encode, mentioned_names, now
 from store import AuthorDisabled, ClientIdReused, DatabaseBusy, StoreError
 
 __all__ = ["ChatCore", "StoreThreads", "RoomEvents", "Client", "GroupCommit", "broadcast_to", "message_data", "replay",
-           "watch_sessions", "edit_message", "delete_message", "visible_room", "mark_read",
+           "watch_sessions", "index_for_search", "edit_message", "delete_message", "visible_room", "mark_read",
            "Notices", "MessageNotFound", "RoomNotFound", "NotAMember",
            "CannotChangeMessage", "REPLACED", "SESSION_OVER"]
 
@@ -50,6 +50,7 @@ REPLAY_LIMIT = 100  # messages replayed after join_room with `since`
 TYPING_INTERVAL = 2.0  # seconds between two user_typing frames of one user
 SESSION_CHECK = 1.0  # seconds between two looks for sessions ended elsewhere or grown too old
 ACTIVITY_INTERVAL = 1.0  # seconds between two room_activity frames of one room
+SEARCH_INDEX_INTERVAL = 1.0  # seconds between two batches of new messages for the search index
 REPLACED = 4000  # close code: the user logged in again on a newer connection
 SESSION_OVER = 4001  # close code: the session ended (logout, new password) or passed its age
 
@@ -601,6 +602,22 @@ async def watch_sessions(core):
             log.warning("could not look for ended sessions: %s", exc)
         core.end_sessions([client.session_id for client in core.all_clients()
                            if client.expires_at <= checked], "session expired")
+
+
+async def index_for_search(core):
+    """Every SEARCH_INDEX_INTERVAL seconds, add the messages saved meanwhile to the search index.
+
+    On the writer thread, in line with the messages being saved: a batch a
+    second costs far less than indexing each message as it is saved
+    (store.SEARCH_TABLES says how much), and a message can be found a
+    second after it was sent at most.
+    """
+    while core.store.can_search:
+        await asyncio.sleep(SEARCH_INDEX_INTERVAL)
+        try:
+            await core.write(core.store.index_new_messages)
+        except StoreError as exc:  # tried again in a second
+            log.warning("could not add new messages to the search index: %s", exc)
 
 
 async def edit_message(core, user, message_id, content, sender=None):

@@ -33,8 +33,8 @@ from protocol import ApiError, bad_request, encode, iso, now
 from store import (Banned, ClientIdReused, DatabaseBusy, DatabaseReadOnly, DatabaseUnavailable,
                    DiskFull)
 from swiftchat_core import (CannotChangeMessage, Client, MessageNotFound, NotAMember,
-                            RoomNotFound, delete_message, edit_message, mark_read, replay,
-                            updated_data, visible_room, watch_sessions)
+                            RoomNotFound, delete_message, edit_message, index_for_search,
+                            mark_read, replay, updated_data, visible_room, watch_sessions)
 
 __all__ = ["WebSocketServer", "WebSocketEdge", "ACTIONS", "MAX_FRAME", "MAX_QUEUED"]
 
@@ -565,8 +565,10 @@ class WebSocketServer:
             self._server = server
             ready.set_result(listening.getsockname()[1])
             watching = asyncio.create_task(watch_sessions(self.core))
+            indexing = asyncio.create_task(index_for_search(self.core))
             await server.wait_closed()
             watching.cancel()
+            indexing.cancel()
 
     def _admit(self, connection, request):
         """Refuse a handshake beyond the cap (websockets' process_request hook)."""

@@ -1189,6 +1189,10 @@ def test_search_shows_room_author_time_and_words_and_opens_the_room_at_the_messa
              token=token)
     for n in range(120):  # the message is far from the newest page
         api.post("/messages", {"room_id": room_id, "content": f"filler {n}"}, token=token)
+    deadline = time.monotonic() + 10  # new messages are indexed within a second
+    while not api.get("/search?q=filler+119", token=token).data["count"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     page = new_page()
     register(page, "student")  # not a member of Homework
     box = page.get_by_role("search").get_by_label("Search messages")

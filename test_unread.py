@@ -299,6 +299,16 @@ def search(api, token, query, **params):
     return reply.data
 
 
+def search_until(api, token, query, count, **params):
+    """Search until at least `count` results come (a new message is indexed within a second)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = search(api, token, query, **params)
+        if found["count"] >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
 def test_search_finds_every_word_newest_first_in_readable_rooms(api, pair):
     alice, bob, room_id, _ = pair
     secret_id = api.post("/rooms", {"name": "secret search", "visibility": "private"},
@@ -307,6 +317,7 @@ def test_search_finds_every_word_newest_first_in_readable_rooms(api, pair):
     newer = post(api, bob, room_id, "the ZANZIBAR homework link is up")
     post(api, alice, room_id, "zanzibar only")
     hidden = post(api, alice, secret_id, "zanzibar homework in private")
+    assert search_until(api, alice, "homework zanzibar", 3)["count"] == 3  # all indexed now
     found = search(api, bob, "homework zanzibar")
     assert found["query"] == "homework zanzibar" and found["count"] == 2
     assert [m["id"] for m in found["messages"]] == [newer["id"], older["id"]]
@@ -324,12 +335,22 @@ def test_search_finds_every_word_newest_first_in_readable_rooms(api, pair):
 def test_search_follows_edits_and_deletions(api, pair):
     alice, bob, room_id, _ = pair
     message = post(api, alice, room_id, "quokka facts")
-    assert search(api, bob, "quokka")["count"] == 1
+    assert search_until(api, bob, "quokka", 1)["count"] == 1
+    # Once indexed, an edit or a deletion shows in search at once.
     api.call("PATCH", f"/messages/{message['id']}", {"content": "wombat facts"}, token=alice)
     assert search(api, bob, "quokka")["count"] == 0
     assert search(api, bob, "wombat")["messages"][0]["content"] == "wombat facts"
     api.call("DELETE", f"/messages/{message['id']}", token=alice)
     assert search(api, bob, "wombat")["count"] == 0
+    # Edited or deleted before it was indexed: indexed as it is then, or not at all.
+    early = post(api, alice, room_id, "durian facts")
+    api.call("PATCH", f"/messages/{early['id']}", {"content": "mangosteen facts"}, token=alice)
+    gone = post(api, alice, room_id, "rambutan facts")
+    api.call("DELETE", f"/messages/{gone['id']}", token=alice)
+    post(api, alice, room_id, "lychee facts")  # the newest: once it is found, so would the others be
+    assert search_until(api, bob, "lychee", 1)["count"] == 1
+    assert [search(api, bob, word)["count"] for word in ("durian", "mangosteen", "rambutan")] == \
+        [0, 1, 0]
 
 
 @pytest.mark.parametrize("query", [
@@ -423,4 +444,4 @@ def test_messages_written_while_search_was_off_are_found_after_a_start_with_fts5
             "kiwi written meanwhile", "kiwi edited"]
         assert search(api, token, "lemon")["count"] == 0
         post(api, token, room_id, "kiwi live again")
-        assert search(api, token, "kiwi")["count"] == 3
+        assert search_until(api, token, "kiwi", 3)["count"] == 3
