@@ -145,14 +145,16 @@ def mentioned_names(content):
     "@bob." at the end of a sentence may be the user "bob." or "bob": the
     store takes the first that exists. Usernames match in any case.
     """
-    mentioned = []
+    mentioned = {}  # the choices, in the order first met (a dict: looked up in one step)
     for match in MENTION.finditer(content):
         written = match.group(1).lower()
         choices = tuple(dict.fromkeys(name for name in (written, written.rstrip(".-"))
                                       if USERNAME_PATTERN.fullmatch(name)))
-        if choices and choices not in mentioned:
-            mentioned.append(choices)
-    return mentioned[:MAX_MENTIONS]
+        if choices:
+            mentioned[choices] = True
+            if len(mentioned) == MAX_MENTIONS:
+                break
+    return list(mentioned)
 
 
 def search_text(query):

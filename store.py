@@ -37,9 +37,11 @@ import sqlite3
 import stat
 import threading
 import time
+import unicodedata
 
 __all__ = ["Store", "StoreError", "Conflict", "DatabaseBusy", "DatabaseReadOnly", "DiskFull",
            "DatabaseUnavailable", "ClientIdReused", "AuthorDisabled", "Banned", "LastAdmin",
+           "SearchTooLong",
            "WRITE_TIMEOUT"]
 
 SCHEMA_PATH = pathlib.Path(__file__).with_name("schema.sql")
@@ -104,8 +106,10 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # (a room's deletion too: its messages go by ON DELETE CASCADE, which fires
 # them); what is not indexed yet is indexed as it is then.
 SEARCH_TABLES = [
+    # prefix='3': the words of each 3-letter start are kept together too, so
+    # that "hom*" reads one list instead of merging every word it starts.
     "CREATE VIRTUAL TABLE IF NOT EXISTS messages_search USING fts5(content, content='messages',"
-    " content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+    " content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='3')",
     # One row: the messages with ids up to `through` are in the index.
     "CREATE TABLE IF NOT EXISTS messages_search_done (through INTEGER NOT NULL)",
 ]
@@ -121,6 +125,10 @@ SEARCH_TRIGGERS = {
     " INSERT INTO messages_search (rowid, content) VALUES (new.id, new.content); END",
 }
 WRITE_TIMEOUT = 1.0  # seconds a write may wait for the lock and the database together
+SEARCH_SECONDS = 1.0  # a search still running after this long is stopped (SearchTooLong)
+MAX_SEARCH_WORDS = 10  # words of a query looked for; more are left out
+MIN_PREFIX = 3  # letters before the "*" of a prefix search; with fewer, the word is matched whole
+INDEX_BATCH = 5000  # messages added to the search index at most per batch
 
 log = logging.getLogger("swiftchat.store")
 
@@ -163,6 +171,10 @@ class Banned(StoreError):
 
 class LastAdmin(StoreError):
     """The change would leave no enabled admin."""
+
+
+class SearchTooLong(StoreError):
+    """A search ran past its time (SEARCH_SECONDS): it matches too much to sort through."""
 
 
 def store_error(exc):
@@ -257,6 +269,39 @@ def open_search_index(db):
         log.warning("search is off: could not make the search index (%s)", exc)
         return False
     return has_fts5
+
+
+def users_named(db, mentioned):
+    """The ids of the users mentioned, in order, once each.
+
+    mentioned: for each @mention, the names it may stand for, best
+    first (see protocol.mentioned_names); the first that is a user's
+    (any case) is the one. One query for them all.
+    """
+    names = sorted({name for choices in mentioned for name in choices})
+    if not names:
+        return []
+    ids_by_name = {row["username"].lower(): row["id"] for row in db.execute(
+        f"SELECT id, username FROM users WHERE username IN ({', '.join('?' * len(names))})",
+        names)}
+    mentions = []
+    for choices in mentioned:
+        user_id = next((ids_by_name[name] for name in choices if name in ids_by_name), None)
+        if user_id is not None and user_id not in mentions:
+            mentions.append(user_id)
+    return mentions
+
+
+def note_mentions(db, message_id, room_id, author_id, mentions):
+    """Record who a message mentions (for their mention counts); return those who are members."""
+    others = [user_id for user_id in mentions if user_id != author_id]
+    if not others:
+        return []
+    db.executemany("INSERT OR IGNORE INTO mentions (user_id, room_id, message_id)"
+                   " VALUES (?, ?, ?)", [(user_id, room_id, message_id) for user_id in others])
+    return [row["user_id"] for row in db.execute(
+        "SELECT user_id FROM room_members WHERE room_id = ?"
+        f" AND user_id IN ({', '.join('?' * len(others))})", (room_id, *others))]
 
 
 def mention_ids(text):
@@ -590,8 +635,8 @@ class ChatMessages:
                     saved.append(exc)
         return saved
 
-    @classmethod
-    def _insert_message(cls, db, room_id, user_id, content, timestamp, client_id, mentioned=()):
+    @staticmethod
+    def _insert_message(db, room_id, user_id, content, timestamp, client_id, mentioned=()):
         if client_id is not None:
             first = db.execute(
                 "SELECT id, room_id, content, timestamp, mentions FROM messages"
@@ -604,7 +649,7 @@ class ChatMessages:
                 return {"id": first["id"], "content": content, "timestamp": first["timestamp"],
                         "duplicate": True, "mentions": mention_ids(first["mentions"]),
                         "mentioned_members": []}
-        mentions = cls._users_named(db, mentioned)
+        mentions = users_named(db, mentioned)
         # Only while its author is not disabled: a message already on its way
         # when an admin disables the account is never saved, nor broadcast.
         cursor = db.execute(
@@ -618,42 +663,9 @@ class ChatMessages:
         if cursor.rowcount == 0:
             raise AuthorDisabled(user_id)
         db.execute("UPDATE rooms SET last_position = last_position + 1 WHERE id = ?", (room_id,))
-        members = cls._note_mentions(db, cursor.lastrowid, room_id, user_id, mentions)
+        members = note_mentions(db, cursor.lastrowid, room_id, user_id, mentions)
         return {"id": cursor.lastrowid, "content": content, "timestamp": timestamp,
                 "duplicate": False, "mentions": mentions, "mentioned_members": members}
-
-    @staticmethod
-    def _users_named(db, mentioned):
-        """The ids of the users mentioned, in order, once each.
-
-        mentioned: for each @mention, the names it may stand for, best
-        first (see protocol.mentioned_names); the first that is a user's
-        (any case) is the one. One query for them all.
-        """
-        names = sorted({name for choices in mentioned for name in choices})
-        if not names:
-            return []
-        ids_by_name = {row["username"].lower(): row["id"] for row in db.execute(
-            f"SELECT id, username FROM users WHERE username IN ({', '.join('?' * len(names))})",
-            names)}
-        mentions = []
-        for choices in mentioned:
-            user_id = next((ids_by_name[name] for name in choices if name in ids_by_name), None)
-            if user_id is not None and user_id not in mentions:
-                mentions.append(user_id)
-        return mentions
-
-    @staticmethod
-    def _note_mentions(db, message_id, room_id, author_id, mentions):
-        """Record who a message mentions (for their mention counts); return those who are members."""
-        others = [user_id for user_id in mentions if user_id != author_id]
-        if not others:
-            return []
-        db.executemany("INSERT OR IGNORE INTO mentions (user_id, room_id, message_id)"
-                       " VALUES (?, ?, ?)", [(user_id, room_id, message_id) for user_id in others])
-        return [row["user_id"] for row in db.execute(
-            "SELECT user_id FROM room_members WHERE room_id = ?"
-            f" AND user_id IN ({', '.join('?' * len(others))})", (room_id, *others))]
 
     def _messages(self, sql, params):
         """Rows of messages, each with its mentions as a list of user ids."""
@@ -673,7 +685,7 @@ class ChatMessages:
     def edit_message(self, message_id, content, edited_at, mentioned=()):
         """Replace a message's content and mentions; return the message as history shows it, or None."""
         with self._transaction() as db:
-            mentions = self._users_named(db, mentioned)
+            mentions = users_named(db, mentioned)
             db.execute("UPDATE messages SET content = ?, edited_at = ?, mentions = ? WHERE id = ?",
                        (content, edited_at, " ".join(mentions) or None, message_id))
             row = db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages m"
@@ -681,7 +693,7 @@ class ChatMessages:
                              (message_id,)).fetchone()
             if row is not None:
                 db.execute("DELETE FROM mentions WHERE message_id = ?", (message_id,))
-                self._note_mentions(db, message_id, row["room_id"], row["user_id"], mentions)
+                note_mentions(db, message_id, row["room_id"], row["user_id"], mentions)
         return None if row is None else {**row, "mentions": mention_ids(row["mentions"])}
 
     def delete_message(self, message_id):
@@ -722,21 +734,26 @@ class ChatMessages:
 
 
     def index_new_messages(self):
-        """Add the messages saved since the last call to the search index; return how many.
+        """Add messages saved since the last call to the search index; return how many.
 
-        One transaction for them all (SEARCH_TABLES says why), and none at
-        all when nothing is new.
+        One transaction for up to INDEX_BATCH of them (SEARCH_TABLES says
+        why), and none at all when nothing is new.
         """
         state = self._row("SELECT (SELECT through FROM messages_search_done) AS through,"
                           " (SELECT COALESCE(MAX(id), 0) FROM messages) AS newest")
         if state["through"] >= state["newest"]:
             return 0
+        # At most INDEX_BATCH at a time: a long backlog (messages a script
+        # wrote with the server stopped) must not hold the writer for long.
         with self._transaction() as db:
+            through = db.execute("SELECT COALESCE(MAX(id), (SELECT through FROM messages_search_done))"
+                                 " FROM (SELECT id FROM messages"
+                                 " WHERE id > (SELECT through FROM messages_search_done)"
+                                 " ORDER BY id LIMIT ?)", (INDEX_BATCH,)).fetchone()[0]
             added = db.execute("INSERT INTO messages_search (rowid, content)"
-                               " SELECT id, content FROM messages"
-                               " WHERE id > (SELECT through FROM messages_search_done)").rowcount
-            db.execute("UPDATE messages_search_done"
-                       " SET through = (SELECT COALESCE(MAX(id), 0) FROM messages)")
+                               " SELECT id, content FROM messages WHERE id > (SELECT through"
+                               " FROM messages_search_done) AND id <= ?", (through,)).rowcount
+            db.execute("UPDATE messages_search_done SET through = ?", (through,))
         return added
 
     def search(self, text, viewer_id, viewer_is_admin, limit, room_id=None, before=None):
@@ -749,22 +766,48 @@ class ChatMessages:
         """
         # Each word as an FTS5 string ("..." is a phrase of that word's
         # tokens; a "*" after it makes it a prefix): nothing a user types
-        # can be taken as a column filter, NEAR, NOT or a syntax error.
-        terms = [f'"{word}"{star}' for word, star in re.findall(r"(\w+)(\*?)", text)]
+        # can be taken as a column filter, NEAR, NOT or a syntax error. NFC
+        # first, so that an accent typed as a letter and a combining mark
+        # stays in its word. A word given twice is looked for once.
+        # A prefix needs MIN_PREFIX letters: "w*" would have FTS5 merge the
+        # lists of every word starting with w (seconds over a million
+        # messages, and not stoppable); shorter, it is a whole word.
+        words = re.findall(r"(\w+)(\*?)", unicodedata.normalize("NFC", text))
+        terms = list(dict.fromkeys(f'"{word}"' + (star if len(word) >= MIN_PREFIX else "")
+                                   for word, star in words))[:MAX_SEARCH_WORDS]
         if not terms:
             return []
         names = {"query": " ".join(terms), "viewer": viewer_id, "admin": int(viewer_is_admin),
                  "room": room_id, "before": 2**63 - 1 if before is None else before,
                  "limit": limit}
         # The index gives the matches newest first (ORDER BY its rowid, with
-        # the `before` bound inside it), so LIMIT stops the walk early.
-        return self._messages(
-            f"SELECT {MESSAGE_COLUMNS}, r.name AS room_name FROM messages_search"
-            " JOIN messages m ON m.id = messages_search.rowid"
-            " JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id"
-            " WHERE messages_search MATCH :query AND messages_search.rowid < :before"
-            f" AND (:room IS NULL OR m.room_id = :room) AND {SEEN_BY_VIEWER}"
-            " ORDER BY messages_search.rowid DESC LIMIT :limit", names)
+        # the `before` bound inside it), so LIMIT stops the walk early. A
+        # search whose words match too much (a one-letter prefix over a
+        # million messages: seconds) is stopped at SEARCH_SECONDS, so that
+        # no one's search can keep a core busy for long.
+        deadline = time.monotonic() + SEARCH_SECONDS
+        try:
+            with self._reading() as db:
+                db.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+                try:
+                    rows = [dict(row) for row in db.execute(
+                        f"SELECT {MESSAGE_COLUMNS}, r.name AS room_name FROM messages_search"
+                        " JOIN messages m ON m.id = messages_search.rowid"
+                        " JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id"
+                        " WHERE messages_search MATCH :query AND messages_search.rowid < :before"
+                        f" AND (:room IS NULL OR m.room_id = :room) AND {SEEN_BY_VIEWER}"
+                        " ORDER BY messages_search.rowid DESC LIMIT :limit", names)]
+                finally:
+                    db.set_progress_handler(None, 0)
+        except sqlite3.OperationalError as exc:
+            if time.monotonic() > deadline:  # stopped by the progress handler: "interrupted"
+                raise SearchTooLong(text) from exc
+            raise store_error(exc) from exc
+        except sqlite3.Error as exc:
+            raise store_error(exc) from exc
+        for row in rows:
+            row["mentions"] = mention_ids(row["mentions"])
+        return rows
 
 
 class UserTables:
@@ -975,23 +1018,28 @@ class RoomTables:
         is not a member. A marker never moves back.
         """
         names = {"room": room_id, "user": user_id, "read": message_id}
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE room_members SET last_read_id ="
-                f" MAX(last_read_id, MIN(:read, {NEWEST_IN_ROOM}))"
-                " WHERE room_id = :room AND user_id = :user", names)
-            # The marker's position: that of the newest message up to it
-            # (one read back along messages_by_room).
-            db.execute(
-                "UPDATE room_members SET read_position = MAX(read_position, COALESCE("
-                " (SELECT m.position FROM messages m WHERE m.room_id = :room"
-                "  AND m.id <= room_members.last_read_id ORDER BY m.id DESC LIMIT 1), 0))"
-                " WHERE room_id = :room AND user_id = :user", names)
-            row = db.execute(
-                f"SELECT me.room_id, me.last_read_id, {UNREAD_COUNT} AS unread_count"
-                " FROM room_members me JOIN rooms r ON r.id = me.room_id"
-                " WHERE me.room_id = :room AND me.user_id = :user", names).fetchone()
-        return None if row is None else dict(row)
+        marker = self._row(f"SELECT last_read_id, MIN(:read, {NEWEST_IN_ROOM}) AS wanted"
+                           " FROM room_members WHERE room_id = :room AND user_id = :user", names)
+        if marker is None:
+            return None
+        # Only a marker that moves is a write: a client that repeats
+        # itself (or floods) costs a read, and no one else's writes wait.
+        if marker["wanted"] > marker["last_read_id"]:
+            with self._transaction() as db:
+                db.execute("UPDATE room_members SET last_read_id = MAX(last_read_id, :wanted)"
+                           " WHERE room_id = :room AND user_id = :user",
+                           {**names, "wanted": marker["wanted"]})
+                # The marker's position: that of the newest message up to it
+                # (one read back along messages_by_room).
+                db.execute(
+                    "UPDATE room_members SET read_position = MAX(read_position, COALESCE("
+                    " (SELECT m.position FROM messages m WHERE m.room_id = :room"
+                    "  AND m.id <= room_members.last_read_id ORDER BY m.id DESC LIMIT 1), 0))"
+                    " WHERE room_id = :room AND user_id = :user", names)
+        # Counted after the write, outside the write lock.
+        return self._row(f"SELECT me.room_id, me.last_read_id, {UNREAD_COUNT} AS unread_count"
+                         " FROM room_members me JOIN rooms r ON r.id = me.room_id"
+                         " WHERE me.room_id = :room AND me.user_id = :user", names)
 
     def member_ids(self, room_id):
         """The ids of a room's members."""

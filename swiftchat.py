@@ -189,6 +189,9 @@ class SwiftChat:
         self.accounts = Accounts(self.store, secret, pbkdf2_iterations, login_attempts,
                                  registrations_per_minute, clock, session_days, rooms_per_hour)
         self.page_cache = PageCache(self.store)
+        # Searches run at once (swiftchat_routes.search): each may keep a core
+        # busy for up to store.SEARCH_SECONDS, and the machine has few cores.
+        self.search_slots = threading.BoundedSemaphore(2)
         self.core = ChatCore(self.store, self.accounts, sessions_per_user)
         edge = WebSocketEdge(self.core, self.accounts, auth_timeout, ws_rate, clock,
                              self.trusted_proxies, max_ws_unauthenticated)

@@ -37,9 +37,9 @@ from accounts import (AccountDisabled, InvalidToken, TooManyLogins, TooManyRegis
                       TooManyRooms, WrongPassword)
 from protocol import ApiError, bad_request, encode
 from store import (AuthorDisabled, Banned, ClientIdReused, DatabaseBusy, DatabaseReadOnly,
-                   DatabaseUnavailable, DiskFull, LastAdmin)
+                   DatabaseUnavailable, DiskFull, LastAdmin, SearchTooLong)
 from swiftchat_core import CannotChangeMessage, MessageNotFound, NotAMember, RoomNotFound
-from swiftchat_routes import ADMIN, JSON_TYPE, PUBLIC, RENEWING, ROUTES, Page, Request
+from swiftchat_routes import ADMIN, JSON_TYPE, PUBLIC, RENEWING, ROUTES, SLOW_READS, Page, Request
 
 __all__ = ["HTTPServer", "RequestHandler", "Turns", "find_route", "read_request_head", "HTTP_ERRORS",
            "MAX_BODY"]
@@ -99,6 +99,7 @@ HTTP_ERRORS = {
     AccountDisabled: (403, "Forbidden", "Account disabled"),
     AuthorDisabled: (403, "Forbidden", "Account disabled"),
     LastAdmin: (400, "Request failed", "At least one admin must remain"),
+    SearchTooLong: (400, "Request failed", "Query matches too much: use more or longer words"),
     Banned: (403, "Forbidden", "You are banned from this room"),
     MessageNotFound: (404, "Message not found", "Message not found"),
     RoomNotFound: (404, "Room not found", "Room not found"),
@@ -345,7 +346,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
     def respond(self, path, query_string, body):
         if self.command == "OPTIONS":  # CORS preflight: the headers are the answer
             return 204, None, b"", None
-        if self.command in ("GET", "HEAD"):
+        if self.command in ("GET", "HEAD") and path not in SLOW_READS:
             # Reads take turns (Turns says why). A write does not: it may wait
             # on the database, the event loop or a password's hash, and the
             # reads queued behind it would wait too.

@@ -417,10 +417,8 @@ def test_a_database_before_read_markers_upgrades_with_nothing_unread_and_all_sea
         assert counts(listed(api, token, "room_00000001"))[:2] == (1, 1)
 
 
-def test_messages_written_while_search_was_off_are_found_after_a_start_with_fts5(tmp_path):
-    # A server on an SQLite without FTS5 drops the index's triggers and
-    # writes messages the index never sees; the next start with FTS5
-    # makes the triggers again and rebuilds the index.
+def a_room_then_stopped(tmp_path):
+    """A server's database with a user and a room, the server stopped: (db, options, user, room)."""
     db = tmp_path / "chat.db"
     options = dict(http_port=0, ws_port=0, db=db, jwt_secret=TEST_SECRET,
                    pbkdf2_iterations=TEST_ITERATIONS)
@@ -428,7 +426,16 @@ def test_messages_written_while_search_was_off_are_found_after_a_start_with_fts5
         api = Api(server.http_port)
         token, user_id, _ = api.register()
         room_id = api.create_room(token)
-        first = post(api, token, room_id, "lemon before")
+    return db, options, user_id, room_id
+
+
+def test_messages_written_while_search_was_off_are_found_after_a_start_with_fts5(tmp_path):
+    # A server on an SQLite without FTS5 drops the index's triggers and
+    # writes messages the index never sees; the next start with FTS5
+    # makes the triggers again and rebuilds the index.
+    db, options, user_id, room_id = a_room_then_stopped(tmp_path)
+    with swiftchat.serve(**options) as server:
+        first = post(Api(server.http_port), server.token_for(user_id), room_id, "lemon before")
     without_fts5 = sqlite3.connect(db)
     for name in store.SEARCH_TRIGGERS:
         without_fts5.execute(f"DROP TRIGGER {name}")
@@ -445,3 +452,51 @@ def test_messages_written_while_search_was_off_are_found_after_a_start_with_fts5
         assert search(api, token, "lemon")["count"] == 0
         post(api, token, room_id, "kiwi live again")
         assert search_until(api, token, "kiwi", 3)["count"] == 3
+
+
+def test_accents_typed_as_combining_marks_are_found_either_way(api, pair):
+    alice, bob, room_id, _ = pair
+    post(api, alice, room_id, "a nai\u0308ve question")  # "naïve" with a combining diaeresis
+    post(api, alice, room_id, "another na\u00efve one")  # and with the precomposed letter
+    assert search_until(api, bob, "na\u00efve", 2)["count"] == 2
+    assert search(api, bob, "nai\u0308ve")["count"] == 2
+    assert search(api, bob, "naive")["count"] == 2
+
+
+def test_a_message_naming_60_users_mentions_the_first_50(api, pair):
+    alice, _, room_id, _ = pair
+    named = [api.register() for _ in range(60)]
+    content = " ".join(f"@{name}" for _, _, name in named)
+    assert post(api, alice, room_id, content)["mentions"] == [user_id for _, user_id, _ in named[:50]]
+
+
+def test_a_search_that_runs_too_long_is_stopped_with_a_clear_error(api, server, pair, monkeypatch):
+    alice, bob, room_id, _ = pair
+    for n in range(100):
+        post(api, alice, room_id, f"tortoise {n}")
+    assert search_until(api, bob, "tortoise", 100, limit=100)["count"] == 100
+    monkeypatch.setattr(store, "SEARCH_SECONDS", 0.0)  # every search is over its time at once
+    reply = api.get("/search?q=tortoise&limit=100", token=bob)
+    assert (reply.status, reply.json["error"]) == (
+        400, "Query matches too much: use more or longer words")
+    monkeypatch.undo()
+    assert search(api, bob, "tor*", limit=100)["count"] == 100  # and the server searches on
+    # A prefix needs three letters; shorter, the word is matched whole.
+    assert search(api, bob, "to*")["count"] == 0
+
+
+def test_a_backlog_of_messages_written_while_the_server_was_stopped_is_indexed_in_batches(tmp_path):
+    db, options, user_id, room_id = a_room_then_stopped(tmp_path)
+    script = sqlite3.connect(db)  # a script that wrote straight into the database
+    script.executemany("INSERT INTO messages (room_id, user_id, content, timestamp, position)"
+                       " VALUES (?, ?, ?, 1, ?)",
+                       [(room_id, user_id, f"backlog {n}", n + 1)
+                        for n in range(store.INDEX_BATCH + 500)])
+    script.commit()
+    script.close()
+    with swiftchat.serve(**options) as server:
+        api = Api(server.http_port)
+        token = server.token_for(user_id)
+        last = f"backlog {store.INDEX_BATCH + 499}"
+        assert search_until(api, token, last.replace(" ", "+"), 1)["messages"][0]["content"] == last
+        assert search(api, token, "backlog", limit=100)["count"] == 100
