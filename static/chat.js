@@ -54,6 +54,7 @@ const state = {
   users: [],           // the Admin view's accounts
   settingPasswordFor: null, // the user id whose "Set password" form is open there
   roomsAsked: 0,       // GET /rooms refreshes started: only the newest one's answer is drawn
+  roomsInFlight: 0,    // the refresh on its way, if any (its number)
   roomsTimer: null,    // a refresh of the room list, soon (refreshRoomsSoon)
   readTimer: null,     // a mark_read, soon (readSoon)
   connectedBefore: false, // this page has had a connection: a new one may have missed activity
@@ -963,11 +964,14 @@ async function changePassword() {
 async function refreshRooms() {
   const asked = ++state.roomsAsked;
   let rooms;
+  state.roomsInFlight = asked;
   try {
     rooms = await allRooms();
   } catch (error) {
     showError(error.message);
     return;
+  } finally {
+    if (state.roomsInFlight === asked) state.roomsInFlight = 0;
   }
   if (asked !== state.roomsAsked || !state.token) return;
   state.rooms = rooms;
@@ -1072,6 +1076,12 @@ function addRoom(room) {
 
 function onRoomListChanged(data) {
   const {type, ...listed} = data;
+  if (state.roomsInFlight) {
+    // A refresh asked before this change would undo it when it answers
+    // (a direct room just opened would vanish): drop it, and ask again.
+    state.roomsAsked += 1;
+    refreshRoomsSoon();
+  }
   if (type === 'room_created' || type === 'room_added') return addRoom(listed);
   if (type === 'room_updated') {
     const room = state.rooms.find((r) => r.id === data.room_id);
