@@ -9,7 +9,8 @@ takes from any source to the database and on to the room: a WebSocket
 ``post_message`` all call ``ChatCore.post``, which queues the message in a
 ``GroupCommit``; in the order the messages were committed,
 ``ChatCore.message_committed`` acknowledges the sender, broadcasts to the
-room and runs the ``on_message`` callbacks.
+room, tells the room's members who are elsewhere (``Notices``: mentions
+and room_activity) and runs the ``on_message`` callbacks.
 
 Threads: the loop never calls the store itself, since a store call may wait
 on a database lock (another process writing, a backup). Reads run on worker
@@ -38,10 +39,10 @@ from websockets.asyncio.server import broadcast
 from protocol import encode, mentioned_names, now
 from store import AuthorDisabled, ClientIdReused, DatabaseBusy, StoreError
 
-__all__ = ["ChatCore", "StoreThreads", "RoomEvents", "Client", "GroupCommit", "broadcast_to", "message_data", "replay",
-           "watch_sessions", "index_for_search", "edit_message", "delete_message", "visible_room", "mark_read",
-           "Notices", "MessageNotFound", "RoomNotFound", "NotAMember",
-           "CannotChangeMessage", "REPLACED", "SESSION_OVER"]
+__all__ = ["ChatCore", "StoreThreads", "RoomEvents", "Notices", "Client", "GroupCommit",
+           "broadcast_to", "message_data", "replay", "watch_sessions", "index_for_search",
+           "edit_message", "delete_message", "mark_read", "visible_room", "MessageNotFound",
+           "RoomNotFound", "NotAMember", "CannotChangeMessage", "REPLACED", "SESSION_OVER"]
 
 log = logging.getLogger("swiftchat.core")
 
