@@ -63,6 +63,19 @@ def new_page(browser, server):
         context.close()
 
 
+def wait_until(page, expression, arg=None, timeout=10):
+    """Wait until a page expression is true, looking every 50 ms.
+
+    Not page.wait_for_function: while it polls, it runs the expression
+    with eval, which the page's Content-Security-Policy forbids (it passes
+    only when the expression is true at its first look).
+    """
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression, arg):
+        assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
+        page.wait_for_timeout(50)
+
+
 def register(page, username, password="password123"):
     page.fill("#username", username)
     page.fill("#password", password)
@@ -187,7 +200,7 @@ def test_a_message_both_live_and_in_the_history_being_loaded_is_shown_once(serve
         page.locator("#room-list button", has_text="Overlap").click()
     speaker.recv_type("user_joined")
     assert speaker.request({"type": "send_message", "content": "said during the load"})["success"]
-    page.wait_for_function("state.pendingLive && state.pendingLive.length === 1")
+    wait_until(page, "state.pendingLive && state.pendingLive.length === 1")
     held[0].continue_()  # the history now holds the same message
     expect(page.locator(".message .content")).to_have_text(["said during the load"])
     speaker.close()
@@ -1042,8 +1055,8 @@ def test_two_devices_of_one_user_stay_connected_and_reading_on_one_clears_the_ot
 
     latest = api.post("/messages", {"room_id": homework, "content": "Friday, then"}, token=token).data["id"]
     expect(message_item(laptop, "Friday, then")).to_be_visible()  # read as it arrives, on both
-    phone.wait_for_function("(id) => state.rooms.find((room) => room.name === 'Homework').last_read_id === id",
-                            arg=latest)
+    wait_until(phone, "(id) => state.rooms.find((room) => room.name === 'Homework').last_read_id === id",
+               latest)
     expect(room_button(phone, "Homework").get_by_role("img")).to_have_count(0)
     expect(phone).to_have_title("SwiftChat")
     rooms = api.get("/rooms", token=session_token(phone)).data["rooms"]
@@ -1112,7 +1125,7 @@ def test_a_mention_or_direct_message_in_a_hidden_tab_is_a_notification_once_turn
     expect(room_button(page, "Staff").get_by_role("img", name="3 unread", exact=True)).to_be_visible()
     direct = api.post("/direct", {"user_id": page.evaluate("state.user.id")}, token=token).data["id"]
     api.post("/messages", {"room_id": direct, "content": "just between us"}, token=token)
-    page.wait_for_function("window.shown.length === 2")
+    wait_until(page, "window.shown.length === 2")
     assert notifications_shown(page) == [["dave mentioned you in Staff", "@Carol can you check the rota?"],
                                          ["dave sent you a message", "just between us"]]
     expect(page).to_have_title("(4) SwiftChat")
