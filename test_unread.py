@@ -214,15 +214,9 @@ def test_reading_on_one_device_is_heard_on_the_others(api, server, pair):
 
 # -- activity elsewhere and mentions -----------------------------------------------------
 
-def test_members_elsewhere_hear_of_activity_at_most_once_a_second_per_room(api, server, pair):
+def test_members_elsewhere_hear_of_activity_at_most_once_a_second_per_room(api, chat, pair):
     alice, bob, room_id, _ = pair
-    outsider_token, _, _ = api.register()
-    elsewhere = ChatClient(server.ws_port)
-    elsewhere.request({"type": "auth", "token": bob})
-    outsider = ChatClient(server.ws_port)
-    outsider.request({"type": "auth", "token": outsider_token})
-    talker = ChatClient(server.ws_port)
-    talker.request({"type": "auth", "token": alice})
+    elsewhere, outsider, talker = chat(bob), chat(api.register()[0]), chat(alice)
     talker.request({"type": "join_room", "room_id": room_id})
     sent = [say(talker, f"burst {n}")["data"]["id"] for n in range(6)]
     first = elsewhere.recv_type("room_activity")
@@ -237,16 +231,11 @@ def test_members_elsewhere_hear_of_activity_at_most_once_a_second_per_room(api, 
     assert nothing_more(talker)  # in the room: it hears the messages themselves
 
 
-def test_a_mentioned_member_elsewhere_is_told_and_others_are_not(api, server, pair):
+def test_a_mentioned_member_elsewhere_is_told_and_others_are_not(api, chat, pair):
     alice, bob, room_id, bob_name = pair
     carol_token, carol_id, carol_name = api.register()  # not a member
     bob_id = api.get("/users/me", token=bob).data["user"]["id"]
-    bobs_phone = ChatClient(server.ws_port)
-    bobs_phone.request({"type": "auth", "token": bob})
-    carols = ChatClient(server.ws_port)
-    carols.request({"type": "auth", "token": carol_token})
-    talker = ChatClient(server.ws_port)
-    talker.request({"type": "auth", "token": alice})
+    bobs_phone, carols, talker = chat(bob), chat(carol_token), chat(alice)
     talker.request({"type": "join_room", "room_id": room_id})
     sent = say(talker, f"@{carol_name} and @{bob_name}, look")["data"]
     assert sent["mentions"] == [carol_id, bob_id]
