@@ -19,10 +19,10 @@ __all__ = [
     "VERSION", "ApiError", "bad_request", "envelope", "encode", "parse_json_object", "text_field",
     "username", "password", "room_name", "description", "content", "trimmed_text",
     "client_id", "message_id", "role", "flag", "visibility", "mentioned_names", "search_text",
-    "query_int", "trusted_proxies", "client_address", "now", "iso",
+    "query_int", "trusted_proxies", "client_address", "limit_key", "now", "iso",
 ]
 
-VERSION = "1.2.0"  # the API's version (GET /info, OpenAPI); CONTRACT: 1.2.0 from the first 1.2 change
+VERSION = "1.3.0"  # the API's version (GET /info, OpenAPI); CONTRACT: 1.3.0 from the first 1.3 change
 
 MAX_USERNAME, MAX_PASSWORD, MAX_ROOM_NAME, MAX_DESCRIPTION, MAX_CONTENT = 32, 128, 64, 500, 4000
 MAX_SEARCH = 200  # characters of a search query
@@ -243,6 +243,25 @@ def client_address(peer, forwarded_for, trusted):
             except ValueError:
                 return peer
     return peer
+
+
+def limit_key(address):
+    """The address as the limits count it (CONTRACT 1.3): one key per IPv4 address or IPv6 /64.
+
+    An IPv4-mapped IPv6 address ("::ffff:10.0.0.7", from a dual-stack
+    socket) is its IPv4 address, and every address of one IPv6 /64 is one
+    client: a single machine is handed a whole /64 and may use any of it.
+    Anything that is not an address is its own key.
+    """
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6 and parsed.ipv4_mapped:
+        return str(parsed.ipv4_mapped)
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 def without_port(entry):
