@@ -13,10 +13,13 @@ is the one place a token is verified, for HTTP and WebSocket alike.
 
 Guessing passwords is made slow in two ways: failed logins are counted per
 (username, client address), per address, and per username across addresses
-(``RateLimit``), and a refused attempt is refused before any hash is
+(``LoginLimits``), and a refused attempt is refused before any hash is
 computed; and at most ``cpu_count - 1`` hashes run at once, so a storm of
 logins leaves a core free for everything else. The count per pair is what
-locks; so a stranger guessing at alice's password locks out only himself.
+locks; so a stranger guessing at alice's password locks out only himself,
+and a class behind one address is not locked out by its own typos.
+The same file holds the other limits on what one user or address may do:
+registrations, rooms per hour, and the REST write budget (``Allowances``).
 
 Hashing is slow on purpose and runs on the caller's thread, outside the
 store's lock. Nothing here knows about HTTP or WebSocket framing: failures
@@ -24,6 +27,7 @@ are the named exceptions below, which the two dispatchers turn into replies.
 """
 
 import collections
+import contextlib
 import hashlib
 import hmac
 import math
@@ -34,13 +38,13 @@ import time
 
 import jwt
 
-from protocol import iso, now
+from protocol import iso, limit_key, now
 
 __all__ = [
-    "Accounts", "Session", "RateLimit", "hash_password", "verify_password", "DEFAULT_ITERATIONS",
+    "Accounts", "Session", "RateLimit", "Allowances", "LoginLimits", "hash_password", "verify_password", "DEFAULT_ITERATIONS",
     "InvalidToken", "SessionExpired", "WrongPassword", "AccountDisabled", "Throttled",
     "TooManyLogins",
-    "TooManyRegistrations", "TooManyRooms",
+    "TooManyRegistrations", "TooManyRooms", "TooManyWrites",
 ]
 
 DEFAULT_ITERATIONS = 600_000  # OWASP's 2023 figure for PBKDF2-HMAC-SHA256
@@ -48,7 +52,9 @@ TOKEN_LIFETIME = 3600  # seconds, per the API document
 DEFAULT_SESSION_DAYS = 30
 ISSUER = "SwiftChat"
 LOGIN_WINDOW = 15 * 60  # seconds over which failed logins are counted
-ADDRESS_FACTOR = 6  # an address may fail 6x as often as one (username, address) pair
+ADDRESS_FACTOR = 6  # an address's allowance of failures is 6x a pair's count
+ADDRESS_REGROWTH = 20  # seconds in which an address's allowance grows back by one failure
+KNOWN_PAIR_DAYS = 30  # a successful login makes its (username, address) known for this long
 USERNAME_FACTOR = 20  # a username may fail 20x as often, from all addresses together
 REGISTRATION_WINDOW = 60
 ROOM_WINDOW = 3600
@@ -89,6 +95,10 @@ class TooManyRegistrations(Throttled):
 
 class TooManyRooms(Throttled):
     """Too many rooms created by this user within the hour."""
+
+
+class TooManyWrites(Throttled):
+    """The user's REST writes came faster than their budget (--rest-rate)."""
 
 
 # A session as a checked token shows it: its id, its user (a dict as the
@@ -144,8 +154,8 @@ class RateLimit:
         until = (times[-1] if self.lockout else times[0]) + self.window
         return max(0, math.ceil(until - self.clock()))
 
-    def take(self, key):
-        """Count an event now if key may go on (0), else count nothing and return retry_after.
+    def take(self, key, when=None):
+        """Count an event at `when` (now) if key may go on (0), else count nothing and return retry_after.
 
         One step under the lock: a hundred requests that arrive together
         cannot all pass a check made before any of them was counted.
@@ -153,7 +163,7 @@ class RateLimit:
         with self._lock:
             wait = self._retry_after(key)
             if not wait:
-                self._record(key, self.clock())
+                self._record(key, self.clock() if when is None else when)
             return wait
 
     def seen_lately(self, key):
@@ -187,49 +197,119 @@ class RateLimit:
             self._events.pop(key, None)
 
 
-class LoginLimits:
-    """The three counts of failed logins (CONTRACT 1.2), and what they refuse.
+class Allowances:
+    """For each key, an allowance of up to `capacity` that grows back by `rate` a second.
 
-    A (username, address) pair that failed `attempts` times in 15 minutes is
-    locked; so is an address that failed 6x as often on any names. A
-    username that failed 20x as often from all addresses together is locked
-    only for the addresses that failed on it lately: someone who never
-    guessed wrong still logs in. Every lock lasts until 15 minutes after its
-    last failure. attempts=0 turns all three off.
+    A token bucket per key: take(key) spends one if there is one (0) or
+    says how many whole seconds until one grows back; spend(key) spends one
+    whatever is left, never below empty; wait(key) only looks. A capacity
+    of 0 turns it off. Safe from any thread; `clock` is injectable for tests.
+    """
+
+    MAX_KEYS = 10_000  # past this many keys, those whose allowance is whole again are dropped
+
+    def __init__(self, capacity, rate, clock=time.monotonic):
+        self.capacity = capacity
+        self.rate = rate
+        self.clock = clock
+        self._left = {}  # key -> [what was left, when]
+        self._lock = threading.Lock()
+
+    def wait(self, key):
+        with self._lock:
+            return self._wait(self._refilled(key))
+
+    def take(self, key):
+        with self._lock:
+            left = self._refilled(key)
+            if left[0] >= 1:
+                left[0] -= 1
+                return 0
+            return self._wait(left)
+
+    def spend(self, key):
+        with self._lock:
+            left = self._refilled(key)
+            left[0] = max(0.0, left[0] - 1)
+
+    def _refilled(self, key):
+        now = self.clock()
+        left = self._left.get(key)
+        if left is None:
+            if len(self._left) >= self.MAX_KEYS:
+                self._left = {k: v for k, v in self._left.items()
+                              if v[0] + (now - v[1]) * self.rate < self.capacity}
+            left = self._left[key] = [float(self.capacity), now]
+        left[0] = min(self.capacity, left[0] + (now - left[1]) * self.rate)
+        left[1] = now
+        return left
+
+    def _wait(self, left):
+        if not self.capacity or left[0] >= 1:
+            return 0
+        return max(1, math.ceil((1 - left[0]) / self.rate))
+
+
+class LoginLimits:
+    """The counts of failed logins (CONTRACT 1.3, "A class behind one address"), and what they refuse.
+
+    - A (username, address) pair that failed `attempts` times in 15
+      minutes is locked until 15 minutes after its last failure.
+    - An address has an allowance of 6x `attempts` failures, which grows
+      back by one every 20 seconds: thirty students who each mistype once
+      cost the school's address a few minutes at most, never a lock-out.
+    - A username that failed 20x `attempts` times from all addresses
+      together is refused to the addresses that failed on it lately.
+    - A known pair (a past success from that address, see Accounts.login)
+      is locked only by its own count: a returning student gets in while
+      strangers' failures have used up the address or the name.
+    Only failures count, once their password has been checked, and the
+    attempts of one pair are decided one after another (turn): a right
+    password is never refused because other attempts were in flight, and
+    guesses sent together on one pair cannot overdraw its count.
+    attempts=0 turns all of it off. Addresses are protocol.limit_key's.
     """
 
     def __init__(self, attempts, clock):
-        self.clock = clock
         self.by_pair = RateLimit(attempts, LOGIN_WINDOW, True, clock)
-        self.by_address = RateLimit(attempts * ADDRESS_FACTOR, LOGIN_WINDOW, True, clock)
+        self.by_address = Allowances(attempts * ADDRESS_FACTOR, 1 / ADDRESS_REGROWTH, clock)
         self.by_name = RateLimit(attempts * USERNAME_FACTOR, LOGIN_WINDOW, True, clock)
-        self._lock = threading.Lock()
+        self._turns = {}  # pair -> [its lock, how many attempts hold or wait for it]
+        self._turns_lock = threading.Lock()
 
-    def attempt(self, name, address):
-        """Raise TooManyLogins if this login may not even be tried; else count it as failed.
+    @contextlib.contextmanager
+    def turn(self, name, address):
+        """Decide the attempts of one pair one at a time."""
+        pair = (name, address)
+        with self._turns_lock:
+            turn = self._turns.setdefault(pair, [threading.Lock(), 0])
+            turn[1] += 1
+        try:
+            with turn[0]:
+                yield
+        finally:
+            with self._turns_lock:
+                turn[1] -= 1
+                if not turn[1]:
+                    del self._turns[pair]
 
-        Counted before the password is checked, and taken back by
-        succeeded(): a burst of guesses sent together meets the limit as
-        surely as guesses sent one after another. Returns when it was
-        counted.
-        """
-        with self._lock:
-            wait = max(self.by_pair.retry_after((name, address)),
-                       self.by_address.retry_after(address))
-            if not wait and self.by_pair.seen_lately((name, address)):
-                wait = self.by_name.retry_after(name)
-            if wait:
-                raise TooManyLogins(wait)
-            when = self.clock()
-            self.by_pair.record((name, address), when)
-            self.by_address.record(address, when)
-            self.by_name.record(name, when)
-        return when
+    def check(self, name, address, known):
+        """Raise TooManyLogins if this attempt may not even be tried (no hash is computed)."""
+        wait = self.by_pair.retry_after((name, address))
+        if not known:
+            wait = max(wait, self.by_address.wait(address))
+            if self.by_pair.seen_lately((name, address)):
+                wait = max(wait, self.by_name.retry_after(name))
+        if wait:
+            raise TooManyLogins(wait)
 
-    def succeeded(self, name, address, when):
+    def failed(self, name, address):
+        self.by_pair.record((name, address))
+        self.by_address.spend(address)
+        self.by_name.record(name)
+
+    def succeeded(self, name, address):
         self.by_pair.clear((name, address))
-        self.by_address.forget(address, when)
-        self.by_name.forget(name, when)
 
 
 class Accounts:
@@ -246,15 +326,17 @@ class Accounts:
     session_for_token(token, renewing=False) -> Session; raises InvalidToken
                                  (SessionExpired when renewing a session past its age)
     end_sessions(user_id, keep=None, only=None) -> the ids of the sessions ended
-    change_password(session, old, new, address) -> raises WrongPassword, TooManyLogins
+    change_password(session, old, new, address) -> (new Session, ids of the sessions ended);
+                                 raises WrongPassword, TooManyLogins
     sessions_ended_since(when)   -> ids of sessions ended since then (by any process)
-    count_room(user_id)          raises TooManyRooms, else counts one room created
+    room_creation(user)          a with-block that counts one room created; raises TooManyRooms
+    rest_write(user_id)          spends one REST write of the user's budget; raises TooManyWrites
     hash_slots                   the semaphore every password hash runs under
     """
 
     def __init__(self, store, secret, iterations=DEFAULT_ITERATIONS, login_attempts=5,
                  registrations_per_minute=30, clock=time.monotonic,
-                 session_days=DEFAULT_SESSION_DAYS, rooms_per_hour=20):
+                 session_days=DEFAULT_SESSION_DAYS, rooms_per_hour=20, rest_rate=10):
         self.store = store
         self.iterations = iterations
         self.session_seconds = session_days * 24 * 3600
@@ -262,6 +344,7 @@ class Accounts:
         self._logins = LoginLimits(login_attempts, clock)
         self._registrations = RateLimit(registrations_per_minute, REGISTRATION_WINDOW, False, clock)
         self._rooms = RateLimit(rooms_per_hour, ROOM_WINDOW, False, clock)
+        self._rest_writes = Allowances(2 * rest_rate, rest_rate, clock)  # bursts of twice the rate
         # Each hash keeps one core busy for its whole run (hashlib releases
         # the GIL); leaving one core free keeps the server answering others.
         self.hash_slots = threading.BoundedSemaphore(max(1, (os.cpu_count() or 1) - 1))
@@ -275,10 +358,12 @@ class Accounts:
     # -- proving who you are ------------------------------------------------
 
     def register(self, username, password, address):
-        wait = self._registrations.take(address)
+        wait = self._registrations.take(limit_key(address))
         if wait:
             raise TooManyRegistrations(wait)
-        return self.create_user(username, password)
+        user = self.create_user(username, password)
+        self.store.remember_login(username.lower(), limit_key(address), now())  # as a login would
+        return user
 
     def create_user(self, username, password, role="user"):
         """A new account (an admin's doing, or a registration); raises store.Conflict."""
@@ -292,28 +377,36 @@ class Accounts:
         return user, ended
 
     def login(self, username, password, address):
-        name = username.lower()[:64]  # names are unique whatever their case
-        attempted = self._logins.attempt(name, address)  # before hashing: a refused guess costs nothing
-        user = self.store.user_with_password(username)
-        stored = user["password_hash"] if user else self._decoy_hash
-        with self.hash_slots:
-            correct = verify_password(password, stored)
-        if not correct or user is None:
-            return None  # counted as failed already
-        self._logins.succeeded(name, address, attempted)
+        name, address = username.lower()[:64], limit_key(address)  # names are unique in any case
+        with self._logins.turn(name, address):
+            known = self.store.known_login(name, address, now() - KNOWN_PAIR_DAYS * 24 * 3600)
+            self._logins.check(name, address, known)  # before hashing: a refused guess costs nothing
+            user = self.store.user_with_password(username)
+            stored = user["password_hash"] if user else self._decoy_hash
+            with self.hash_slots:
+                correct = verify_password(password, stored)
+            if not correct or user is None:
+                self._logins.failed(name, address)
+                return None
+            self._logins.succeeded(name, address)
         if user["disabled"]:  # said only to whoever knows the password
             raise AccountDisabled()
+        self.store.remember_login(name, address, now())
         del user["password_hash"]
         return user
 
     def change_password(self, session, old_password, new_password, address):
-        """Give the session's user a new password and end every other session of theirs."""
+        """Give the session's user a new password; return (a new Session, ids of the sessions ended).
+
+        Every earlier session ends, the caller's own included: a copy of
+        the caller's token (another tab, a stolen one) stops working too.
+        """
         if self.login(session.user["username"], old_password, address) is None:
             raise WrongPassword()
         ended = self.store.set_password(session.user["id"], self._hash(new_password), now(),
-                                        keep_session=session.id)
+                                        keep_session=None)
         self._forget_checked_tokens()
-        return ended
+        return self.start_session(session.user), ended
 
     def _hash(self, password):
         with self.hash_slots:
@@ -416,8 +509,28 @@ class Accounts:
 
     # -- other limits on what one user may do ----------------------------------
 
-    def count_room(self, user_id):
-        """Count a room about to be created by user_id; raises TooManyRooms past the hour's limit."""
-        wait = self._rooms.take(user_id)
+    @contextlib.contextmanager
+    def room_creation(self, user):
+        """Count a room user is about to create; raises TooManyRooms past the hour's limit.
+
+        Admins are exempt, and a creation refused inside the with (a taken
+        name, say) is given back: only rooms really made are counted.
+        """
+        if user["role"] == "admin":
+            yield
+            return
+        when = self._rooms.clock()
+        wait = self._rooms.take(user["id"], when)
         if wait:
             raise TooManyRooms(wait)
+        try:
+            yield
+        except BaseException:
+            self._rooms.forget(user["id"], when)
+            raise
+
+    def rest_write(self, user_id):
+        """Spend one of the user's REST writes; raises TooManyWrites when none is left."""
+        wait = self._rest_writes.take(user_id)
+        if wait:
+            raise TooManyWrites(wait)

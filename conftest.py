@@ -78,7 +78,7 @@ def server(tmp_path, server_options):
 
 
 # For tests that send faster than a person could: the flood limits off.
-NO_LIMITS = {"ws_rate": 0, "registrations_per_minute": 0, "login_attempts": 0,
+NO_LIMITS = {"ws_rate": 0, "rest_rate": 0, "registrations_per_minute": 0, "login_attempts": 0,
              "rooms_per_hour": 0, "max_ws_unauthenticated": 0}
 
 

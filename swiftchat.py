@@ -175,7 +175,7 @@ class SwiftChat:
                  header_timeout=10.0, max_connections=1000, clock=time.monotonic,
                  session_days=DEFAULT_SESSION_DAYS, rooms_per_hour=20, trusted_proxy="",
                  max_ws_connections=10_000, max_ws_unauthenticated=20, frame_ancestors=(),
-                 registration="open", public_ws_url=None, sessions_per_user=5):
+                 registration="open", public_ws_url=None, sessions_per_user=5, rest_rate=10):
         if registration not in ("open", "closed"):
             raise ValueError(f"registration must be 'open' or 'closed', not {registration!r}")
         self.registration_closed = registration == "closed"
@@ -187,7 +187,8 @@ class SwiftChat:
         self._open_store(db)
         secret = jwt_secret or self._stored_secret(db)
         self.accounts = Accounts(self.store, secret, pbkdf2_iterations, login_attempts,
-                                 registrations_per_minute, clock, session_days, rooms_per_hour)
+                                 registrations_per_minute, clock, session_days, rooms_per_hour,
+                                 rest_rate)
         self.page_cache = PageCache(self.store)
         # Searches run at once (swiftchat_routes.search): each may keep a core
         # busy for up to store.SEARCH_SECONDS, and the machine has few cores.
@@ -383,7 +384,8 @@ def serve(host="127.0.0.1", http_port=8080, ws_port=8081, db="swiftchat.db", jwt
           registrations_per_minute=30, ws_rate=20, header_timeout=10.0, max_connections=1000,
           clock=time.monotonic, session_days=DEFAULT_SESSION_DAYS, rooms_per_hour=20,
           trusted_proxy="", max_ws_connections=10_000, max_ws_unauthenticated=20,
-          frame_ancestors=(), registration="open", public_ws_url=None, sessions_per_user=5):
+          frame_ancestors=(), registration="open", public_ws_url=None, sessions_per_user=5,
+          rest_rate=10):
     """Start SwiftChat in background threads and return the running SwiftChat.
 
         with swiftchat.serve(http_port=0, ws_port=0, db=":memory:") as server:
@@ -471,14 +473,16 @@ OPTIONS = [
      f"PBKDF2 rounds per password hash (default {DEFAULT_ITERATIONS}); lower only for tests",
      positive_int),
     ("--login-attempts", "5", "failed logins per username from one address in 15 minutes "
-     "before that pair must wait; an address may fail 6x as often, a username from all "
-     "addresses 20x (default 5; 0 = no limit)", limit),
+     "before that pair must wait; an address may fail 6x as often (one more every 20 s), a "
+     "username from all addresses 20x (default 5; 0 = no limit)", limit),
     ("--registration", "open",
      "open: anyone may register (default); closed: admins create accounts", open_or_closed),
     ("--registrations-per-minute", "30",
      "registrations per client address per minute (default 30; 0 = no limit)", limit),
     ("--ws-rate", "20", "WebSocket frames per second per connection, bursts of twice that "
      "(default 20; 0 = no limit)", limit),
+    ("--rest-rate", "10", "REST writes (messages, edits, read markers, reports...) per second "
+     "per user, bursts of twice that (default 10; 0 = no limit)", limit),
     ("--header-timeout", "10", "seconds a client has to send a whole request (default 10)",
      positive_seconds),
     ("--max-connections", "1000", "HTTP connections served at once; more get 503 (default 1000)",
