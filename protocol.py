@@ -6,6 +6,9 @@ functions here before it reaches the store. ``ApiError`` is how any part of
 the server says "this request cannot be served" with a status and the two
 texts of an error envelope.
 
+The API's objects (users, history messages, reports) are shaped here too,
+so that REST, WebSocket and the embedding API show them alike.
+
 Nothing here touches sockets, threads or the database; the functions are
 plain and run on whichever thread calls them.
 """
@@ -19,13 +22,15 @@ __all__ = [
     "VERSION", "ApiError", "bad_request", "envelope", "encode", "parse_json_object", "text_field",
     "username", "password", "room_name", "description", "content", "trimmed_text",
     "client_id", "message_id", "role", "flag", "visibility", "mentioned_names", "search_text",
-    "query_int", "trusted_proxies", "client_address", "limit_key", "now", "iso",
+    "query_int", "trusted_proxies", "client_address", "limit_key", "shown_user",
+    "history_message", "shown_report", "now", "iso",
 ]
 
 VERSION = "1.3.0"  # the API's version (GET /info, OpenAPI); CONTRACT: 1.3.0 from the first 1.3 change
 
 MAX_USERNAME, MAX_PASSWORD, MAX_ROOM_NAME, MAX_DESCRIPTION, MAX_CONTENT = 32, 128, 64, 500, 4000
 MAX_SEARCH = 200  # characters of a search query
+MAX_REASON = 500  # characters of a report's reason
 MAX_CLIENT_ID = 64
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,%d}" % MAX_USERNAME)
 
@@ -281,6 +286,53 @@ def is_in(address, networks):
     if address.version == 6 and address.ipv4_mapped:  # "::ffff:10.0.0.1" from a dual-stack socket
         address = address.ipv4_mapped
     return any(address in network for network in networks)
+
+
+# -- the API's objects, as both edges show them ----------------------------------
+
+def shown_user(user, viewer):
+    """A user as the API shows it to viewer: with its role, and for an admin whether it is disabled."""
+    shown = {"id": user["id"], "username": user["username"], "created_at": user["created_at"],
+             "role": user["role"]}
+    if viewer["role"] == "admin":
+        shown["disabled"] = user["disabled"]
+    return shown
+
+
+def history_message(row, is_online):
+    """A message as history shows it."""
+    return {
+        "id": row["id"],
+        "room_id": row["room_id"],
+        "user_id": row["user_id"],
+        "content": row["content"],
+        "timestamp": row["timestamp"],
+        "edited_at": row["edited_at"],
+        "mentions": row["mentions"],
+        "sender": {
+            "id": row["user_id"],
+            "username": row["username"],
+            "password": "",  # the API document keeps the field; it is never filled
+            "is_online": is_online,
+        },
+    }
+
+
+def shown_report(report, author_online, viewer):
+    """A report (a store row) as the API shows it to viewer: its copy of the message, as history
+    shows messages (with room_id and room_name), and who reported it, why and when.
+    """
+    message = history_message({
+        "id": report["message_id"], "room_id": report["room_id"], "user_id": report["author_id"],
+        "content": report["content"], "timestamp": report["timestamp"],
+        "edited_at": report["edited_at"], "mentions": report["mentions"],
+        "username": report["author_name"]}, author_online)
+    reporter = {"id": report["reporter_id"], "username": report["reporter_name"],
+                "created_at": report["reporter_created_at"], "role": report["reporter_role"],
+                "disabled": bool(report["reporter_disabled"])}
+    return {"id": report["id"], "message": {**message, "room_name": report["current_room_name"]},
+            "reporter": shown_user(reporter, viewer), "reason": report["reason"],
+            "status": report["status"], "created_at": iso(report["created_at"])}
 
 
 def now():

@@ -115,3 +115,49 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id) WHERE ended_at IS NULL;
 CREATE INDEX IF NOT EXISTS sessions_by_end ON sessions (ended_at) WHERE ended_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sessions_by_age ON sessions (auth_time)
+;
+
+-- The (username, address) pairs that logged in successfully (1.3): a
+-- known pair is locked only by its own failures, not by those of the
+-- address or the username (accounts.LoginLimits). address is
+-- protocol.limit_key's (an IPv4 address, or an IPv6 /64).
+CREATE TABLE IF NOT EXISTS known_logins (
+    username     TEXT NOT NULL,                   -- lower-cased
+    address      TEXT NOT NULL,
+    last_success INTEGER NOT NULL,                -- Unix seconds
+    PRIMARY KEY (username, address)
+) WITHOUT ROWID;
+
+-- Who blocked whom (1.3). A blocked user cannot open a direct room with
+-- the blocker, add them to a room, or post in their direct room, and their
+-- mentions of the blocker are not counted.
+CREATE TABLE IF NOT EXISTS blocks (
+    blocker_id TEXT NOT NULL REFERENCES users (id),
+    blocked_id TEXT NOT NULL REFERENCES users (id),
+    created_at INTEGER NOT NULL,                  -- Unix seconds
+    PRIMARY KEY (blocker_id, blocked_id)
+) WITHOUT ROWID;
+-- Whether anyone blocked a message's author, asked as each message is saved.
+CREATE INDEX IF NOT EXISTS blocks_by_blocked ON blocks (blocked_id);
+
+-- Reports of messages (1.3). A report keeps its own copy of the message
+-- (and of its room's name), so it still says what was reported after the
+-- message, or its room, is deleted: no foreign key to either.
+CREATE TABLE IF NOT EXISTS reports (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id  INTEGER NOT NULL,
+    room_id     TEXT NOT NULL,
+    room_name   TEXT NOT NULL,
+    author_id   TEXT NOT NULL,
+    author_name TEXT NOT NULL,
+    content     TEXT NOT NULL,
+    timestamp   INTEGER NOT NULL,
+    edited_at   INTEGER,
+    mentions    TEXT,
+    reporter_id TEXT NOT NULL REFERENCES users (id),
+    reason      TEXT NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'open',     -- 'open', 'resolved' or 'dismissed'
+    created_at  INTEGER NOT NULL,                 -- Unix seconds
+    UNIQUE (message_id, reporter_id)              -- once per message and reporter
+);
+CREATE INDEX IF NOT EXISTS reports_by_room ON reports (room_id, id)

@@ -40,8 +40,8 @@ import time
 import unicodedata
 
 __all__ = ["Store", "StoreError", "Conflict", "DatabaseBusy", "DatabaseReadOnly", "DiskFull",
-           "DatabaseUnavailable", "ClientIdReused", "AuthorDisabled", "Banned", "LastAdmin",
-           "SearchTooLong",
+           "DatabaseUnavailable", "ClientIdReused", "AuthorDisabled", "Blocked", "Banned",
+           "LastAdmin", "SearchTooLong",
            "WRITE_TIMEOUT"]
 
 SCHEMA_PATH = pathlib.Path(__file__).with_name("schema.sql")
@@ -90,6 +90,8 @@ MIGRATIONS = [
     "UPDATE room_members SET read_position = (SELECT r.last_position FROM rooms r"
     " WHERE r.id = room_members.room_id), last_read_id = (SELECT COALESCE(MAX(m.id), 0)"
     " FROM messages m WHERE m.room_id = room_members.room_id)",
+    # 6 (1.3): known logins, blocks and reports: new tables only, which schema.sql creates.
+    "-- known_logins, blocks, reports: created by schema.sql",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -165,6 +167,10 @@ class AuthorDisabled(StoreError):
     """A message's author was disabled before it could be saved."""
 
 
+class Blocked(StoreError):
+    """The other member of a direct room has blocked the message's author."""
+
+
 class Banned(StoreError):
     """The user is banned from the room they would join."""
 
@@ -216,12 +222,18 @@ UNREAD_COUNT = ("(r.last_position - me.read_position"
 MESSAGE_COLUMNS = ("m.id, m.room_id, m.user_id, m.content, m.timestamp, m.edited_at, m.mentions,"
                    " u.username")
 # Whether the viewer (:viewer, an admin if :admin) may see room r: public
-# rooms; private rooms they are a member or the creator of; for an admin,
-# every private room that is not a direct one. swiftchat_core.visible_room
-# is the same rule for one room.
-SEEN_BY_VIEWER = ("(r.visibility = 'public' OR r.creator_id = :viewer OR (:admin AND r.kind = 'room')"
+# rooms; private rooms they are a member or the creator (not banned) of;
+# for an admin, every private room that is not a direct one.
+# swiftchat_core.visible_room is the same rule for one room.
+SEEN_BY_VIEWER = ("(r.visibility = 'public' OR (:admin AND r.kind = 'room')"
                   " OR EXISTS (SELECT 1 FROM room_members v"
-                  "            WHERE v.room_id = r.id AND v.user_id = :viewer))")
+                  "            WHERE v.room_id = r.id AND v.user_id = :viewer)"
+                  " OR (r.creator_id = :viewer AND NOT EXISTS (SELECT 1 FROM room_bans b"
+                  "     WHERE b.room_id = r.id AND b.user_id = :viewer)))")
+# Whether :room is a direct room whose other member has blocked :user.
+BLOCKED_IN_DIRECT_ROOM = ("EXISTS (SELECT 1 FROM rooms r JOIN room_members m ON m.room_id = r.id"
+                          " JOIN blocks b ON b.blocker_id = m.user_id AND b.blocked_id = :user"
+                          " WHERE r.id = :room AND r.kind = 'direct')")
 # The newest message of room :room (0 if it has none): where a new member's
 # read marker starts, and as far as a marker can move.
 NEWEST_IN_ROOM = "(SELECT COALESCE(MAX(id), 0) FROM messages WHERE room_id = :room)"
@@ -293,8 +305,17 @@ def users_named(db, mentioned):
 
 
 def note_mentions(db, message_id, room_id, author_id, mentions):
-    """Record who a message mentions (for their mention counts); return those who are members."""
+    """Record who a message mentions (for their mention counts); return those who are members.
+
+    Neither the author nor anyone who blocked the author counts as mentioned.
+    """
     others = [user_id for user_id in mentions if user_id != author_id]
+    if not others:
+        return []
+    blockers = {row["blocker_id"] for row in db.execute(
+        "SELECT blocker_id FROM blocks WHERE blocked_id = ?"
+        f" AND blocker_id IN ({', '.join('?' * len(others))})", (author_id, *others))}
+    others = [user_id for user_id in others if user_id not in blockers]
     if not others:
         return []
     db.executemany("INSERT OR IGNORE INTO mentions (user_id, room_id, message_id)"
@@ -631,7 +652,7 @@ class ChatMessages:
                 except sqlite3.IntegrityError as exc:
                     # SQLite undid only the failed statement; the transaction goes on.
                     saved.append(store_error(exc))
-                except (ClientIdReused, AuthorDisabled) as exc:
+                except (ClientIdReused, AuthorDisabled, Blocked) as exc:
                     saved.append(exc)
         return saved
 
@@ -650,18 +671,23 @@ class ChatMessages:
                         "duplicate": True, "mentions": mention_ids(first["mentions"]),
                         "mentioned_members": []}
         mentions = users_named(db, mentioned)
-        # Only while its author is not disabled: a message already on its way
-        # when an admin disables the account is never saved, nor broadcast.
+        # Only while its author is not disabled (a message already on its way
+        # when an admin disables the account is never saved, nor broadcast),
+        # and, in a direct room, not blocked by the other member. For any
+        # other room the second check is one look at the room's kind.
         cursor = db.execute(
             "INSERT INTO messages (room_id, user_id, content, timestamp, client_id, mentions,"
-            " position) SELECT ?, ?, ?, ?, ?, ?,"
-            "  (SELECT last_position + 1 FROM rooms WHERE id = ?)"
-            " FROM users WHERE id = ? AND disabled = 0",
-            (room_id, user_id, content, timestamp, client_id, " ".join(mentions) or None,
-             room_id, user_id),
+            " position) SELECT :room, :user, :content, :timestamp, :client_id, :mentions,"
+            "  (SELECT last_position + 1 FROM rooms WHERE id = :room)"
+            " FROM users WHERE id = :user AND disabled = 0"
+            f" AND NOT {BLOCKED_IN_DIRECT_ROOM}",
+            {"room": room_id, "user": user_id, "content": content, "timestamp": timestamp,
+             "client_id": client_id, "mentions": " ".join(mentions) or None},
         )
         if cursor.rowcount == 0:
-            raise AuthorDisabled(user_id)
+            blocked = db.execute(f"SELECT {BLOCKED_IN_DIRECT_ROOM}",
+                                 {"room": room_id, "user": user_id}).fetchone()[0]
+            raise Blocked(user_id) if blocked else AuthorDisabled(user_id)
         db.execute("UPDATE rooms SET last_position = last_position + 1 WHERE id = ?", (room_id,))
         members = note_mentions(db, cursor.lastrowid, room_id, user_id, mentions)
         return {"id": cursor.lastrowid, "content": content, "timestamp": timestamp,
@@ -732,6 +758,57 @@ class ChatMessages:
             (room_id, since, limit),
         )
 
+
+    # -- reports ---------------------------------------------------------------
+
+    def add_report(self, message_id, reporter_id, reason, created_at):
+        """Report a message, keeping a copy of it; return the report, or None if the message is gone.
+
+        Raises Conflict when the reporter reported this message already.
+        """
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO reports (message_id, room_id, room_name, author_id, author_name,"
+                " content, timestamp, edited_at, mentions, reporter_id, reason, created_at)"
+                " SELECT m.id, m.room_id, r.name, m.user_id, u.username, m.content, m.timestamp,"
+                " m.edited_at, m.mentions, ?, ?, ? FROM messages m JOIN rooms r ON r.id = m.room_id"
+                " JOIN users u ON u.id = m.user_id WHERE m.id = ?",
+                (reporter_id, reason, created_at, message_id))
+            report_id = cursor.lastrowid if cursor.rowcount else None
+        return None if report_id is None else self.report(report_id)
+
+    def report(self, report_id):
+        """A report, with its room's owner (room_owner_id, None once the room is gone); or None."""
+        reports = self._reports("WHERE p.id = :id", {"id": report_id})
+        return reports[0] if reports else None
+
+    def reports(self, status, viewer_id, viewer_is_admin):
+        """The reports of one status (None: all) that a viewer handles, newest first.
+
+        An admin handles every room's; anyone else the rooms they own.
+        """
+        return self._reports(
+            "WHERE (:status IS NULL OR p.status = :status)"
+            " AND (:admin OR (r.creator_id = :viewer AND r.kind = 'room'))"
+            " ORDER BY p.id DESC LIMIT 500",
+            {"status": status, "admin": int(viewer_is_admin), "viewer": viewer_id})
+
+    def _reports(self, where, names):
+        rows = self._rows(
+            "SELECT p.*, COALESCE(r.name, p.room_name) AS current_room_name,"
+            " r.creator_id AS room_owner_id, r.kind AS room_kind,"
+            " v.username AS reporter_name, v.created_at AS reporter_created_at,"
+            " v.role AS reporter_role, v.disabled AS reporter_disabled"
+            " FROM reports p LEFT JOIN rooms r ON r.id = p.room_id"
+            f" JOIN users v ON v.id = p.reporter_id {where}", names)
+        for row in rows:
+            row["mentions"] = mention_ids(row["mentions"])
+        return rows
+
+    def set_report_status(self, report_id, status):
+        with self._transaction() as db:
+            db.execute("UPDATE reports SET status = ? WHERE id = ?", (status, report_id))
+        return self.report(report_id)
 
     def index_new_messages(self):
         """Add messages saved since the last call to the search index; return how many.
@@ -925,6 +1002,44 @@ class UserTables:
         return [row["id"] for row in self._rows(
             "SELECT id FROM sessions WHERE ended_at >= ?", (when,))]
 
+    # -- known logins ------------------------------------------------------
+
+    def remember_login(self, username, address, when):
+        """Note that username (lower-cased) logged in from address at `when`."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO known_logins (username, address, last_success) VALUES (?, ?, ?)"
+                       " ON CONFLICT (username, address) DO UPDATE SET last_success = excluded.last_success",
+                       (username, address, when))
+
+    def known_login(self, username, address, since):
+        """Whether username (lower-cased) logged in from address at `since` or later."""
+        return self._row("SELECT 1 AS yes FROM known_logins WHERE username = ? AND address = ?"
+                         " AND last_success >= ?", (username, address, since)) is not None
+
+    # -- blocks -------------------------------------------------------------
+
+    def block(self, blocker_id, blocked_id, when):
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO blocks (blocker_id, blocked_id, created_at)"
+                       " VALUES (?, ?, ?)", (blocker_id, blocked_id, when))
+
+    def unblock(self, blocker_id, blocked_id):
+        with self._transaction() as db:
+            db.execute("DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?",
+                       (blocker_id, blocked_id))
+
+    def blocks(self, blocker_id, blocked_id):
+        """Whether blocker_id has blocked blocked_id."""
+        return self._row("SELECT 1 AS yes FROM blocks WHERE blocker_id = ? AND blocked_id = ?",
+                         (blocker_id, blocked_id)) is not None
+
+    def blocked_users(self, blocker_id):
+        """The users blocker_id has blocked, in the order they were blocked."""
+        return [as_user(row) for row in self._rows(
+            "SELECT u.id, u.username, u.created_at, u.role, u.disabled FROM blocks b"
+            " JOIN users u ON u.id = b.blocked_id WHERE b.blocker_id = ?"
+            " ORDER BY b.created_at, u.id", (blocker_id,))]
+
 
 
 class RoomTables:
@@ -971,16 +1086,22 @@ class RoomTables:
         return self._row(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,))
 
     def room_seen_by(self, room_id, user_id):
-        """A room, with whether user_id is a member and whether they are an admin now; or None.
+        """A room, with user_id's joined_at (None if not a member), is_member, is_banned
+        and viewer_is_admin (whether they are an admin now); or None.
 
         One read for everything a check of who may see the room needs.
         """
-        return self._row(
-            f"SELECT {ROOM_COLUMNS}, EXISTS (SELECT 1 FROM room_members m"
-            "  WHERE m.room_id = rooms.id AND m.user_id = :user) AS is_member,"
+        room = self._row(
+            f"SELECT {ROOM_COLUMNS}, (SELECT m.joined_at FROM room_members m"
+            "  WHERE m.room_id = rooms.id AND m.user_id = :user) AS joined_at,"
+            " EXISTS (SELECT 1 FROM room_bans b WHERE b.room_id = rooms.id"
+            "  AND b.user_id = :user) AS is_banned,"
             " EXISTS (SELECT 1 FROM users u WHERE u.id = :user AND u.role = 'admin'"
             "  AND u.disabled = 0) AS viewer_is_admin"
             " FROM rooms WHERE id = :room", {"user": user_id, "room": room_id})
+        if room is not None:
+            room["is_member"] = room["joined_at"] is not None
+        return room
 
     def list_rooms(self, limit, offset, viewer_id=None, viewer_is_admin=False):
         """One page of the rooms a viewer may see, in creation order, and how many they may see.
@@ -1126,11 +1247,13 @@ class RoomTables:
 class Store(UserTables, RoomTables, ChatMessages, Database):
     """Access to the SwiftChat database from any thread.
 
-    Users:    create_user, user, user_with_password, list_users, update_user, set_password
+    Users:    create_user, user, user_with_password, list_users, update_user, set_password,
+              remember_login, known_login, block, unblock, blocks, blocked_users
     Sessions: create_session, session_user, end_sessions, sessions_ended_since
     Rooms:    create_room, room, list_rooms, update_description, delete_room
     Members:  add_member, is_member, room_members, remove_member
     Messages: add_message, add_messages, message, edit_message, delete_message,
-              messages, messages_after
+              messages, messages_after, search, index_new_messages
+    Reports:  add_report, report, reports, set_report_status
     And from Database: setting, data_changed, generation, backup, close.
     """

@@ -36,13 +36,15 @@ import time
 
 from websockets.asyncio.server import broadcast
 
-from protocol import encode, mentioned_names, now
-from store import AuthorDisabled, ClientIdReused, DatabaseBusy, StoreError
+from protocol import encode, iso, mentioned_names, now, shown_report
+from store import AuthorDisabled, Banned, Blocked, ClientIdReused, DatabaseBusy, StoreError
 
 __all__ = ["ChatCore", "StoreThreads", "RoomEvents", "Notices", "Client", "GroupCommit",
            "broadcast_to", "message_data", "replay", "watch_sessions", "index_for_search",
-           "edit_message", "delete_message", "mark_read", "visible_room", "MessageNotFound",
-           "RoomNotFound", "NotAMember", "CannotChangeMessage", "REPLACED", "SESSION_OVER"]
+           "edit_message", "delete_message", "mark_read", "visible_room", "by_role", "join_room",
+           "block_user", "report_message", "update_report", "end_access_by_role",
+           "MessageNotFound", "RoomNotFound", "UserNotFound", "ReportNotFound", "NotAMember",
+           "CannotChangeMessage", "CannotChangeReport", "REPLACED", "SESSION_OVER"]
 
 log = logging.getLogger("swiftchat.core")
 
@@ -69,15 +71,37 @@ def visible_room(store, room_id, user_id):
 
     The one check every path that names a room goes through (REST routes,
     WebSocket frames, messages by id): a public room is seen by everyone;
-    a private one by its members, its creator, and admins (but a direct
-    room by its two members only).
+    a private one by its members, its creator (unless banned from it), and
+    admins (but a direct room by its two members only).
     """
     room = store.room_seen_by(room_id, user_id)
     if room is None or not (room["visibility"] == "public" or room["is_member"]
-                            or room["creator_id"] == user_id
+                            or (room["creator_id"] == user_id and not room["is_banned"])
                             or (room["viewer_is_admin"] and room["kind"] == "room")):
         raise RoomNotFound(room_id)
     return room
+
+
+def by_role(room, user_id):
+    """Whether user_id sees this room (from visible_room) only by being an admin.
+
+    Such an admin reads and moderates the room, but is never stored as one
+    of its members, and loses it with the role (end_access_by_role).
+    """
+    return (room["visibility"] == "private" and not room["is_member"]
+            and room["creator_id"] != user_id)
+
+
+class UserNotFound(Exception):
+    """No user has that id."""
+
+
+class ReportNotFound(Exception):
+    """No report has that id."""
+
+
+class CannotChangeReport(Exception):
+    """The user is neither an admin nor a moderator of the reported message's room."""
 
 
 class NotAMember(Exception):
@@ -100,6 +124,7 @@ class Client:
         self.expires_at = expires_at  # Unix seconds: when the session passes its maximum age
         self.room_id = None  # changed under ChatCore._lock: HTTP threads read it
         self.held = None  # while a replay is read: [(data, text)] of live frames held back
+        self.by_role = False  # whether it is in its room by its user's admin role alone (by_role)
         self.typed_at = float("-inf")  # when the room was last told this user is typing
         self.saving = None  # the Future of this connection's last message on its way to the store
         self.session_over = False  # set when its session ends: frames still arriving are dropped
@@ -490,6 +515,8 @@ class ChatCore(StoreThreads, RoomEvents, Notices):
             sender.reply_now("Request failed", error="client_id already used for another message")
         elif isinstance(error, AuthorDisabled):  # never broadcast
             sender.reply_now("Request failed", error="Account disabled")  # as WebSocket errors are
+        elif isinstance(error, Blocked):  # never broadcast either
+            sender.reply_now("Request failed", error="You cannot do this to this user")
         elif isinstance(error, StoreError):  # the store has logged it (once for a run of failures)
             sender.reply_now("Failed to save message", error="Database operation failed")
             # Per the API document, the room hears the message even if saving failed.
@@ -550,9 +577,13 @@ class ChatCore(StoreThreads, RoomEvents, Notices):
 
     # -- rooms ---------------------------------------------------------------------------
 
-    def join(self, client, room_id):
-        """Put client in room_id (out of the room it was in) and tell both rooms."""
+    def join(self, client, room_id, by_admin_role=False):
+        """Put client in room_id (out of the room it was in) and tell both rooms.
+
+        by_admin_role: the client may be there only while its user is an admin (by_role).
+        """
         self.leave(client)
+        client.by_role = by_admin_role
         members = self.rooms.setdefault(room_id, set())
         if not any(other.user_id == client.user_id for other in members):  # the user's first here
             broadcast_to(members, "User joined room", client.event("user_joined", room_id))
@@ -567,6 +598,7 @@ class ChatCore(StoreThreads, RoomEvents, Notices):
             return None
         with self._lock:
             client.room_id = None
+        client.by_role = False
         remaining = self.rooms.get(room_id, set())
         remaining.discard(client)
         if not remaining:
@@ -603,6 +635,28 @@ async def watch_sessions(core):
             log.warning("could not look for ended sessions: %s", exc)
         core.end_sessions([client.session_id for client in core.all_clients()
                            if client.expires_at <= checked], "session expired")
+        try:
+            await end_access_by_role(core)
+        except StoreError as exc:
+            log.warning("could not look for demoted admins: %s", exc)
+
+
+async def end_access_by_role(core):
+    """Take the connections that are in a room by an admin role their user lost out of it.
+
+    A demotion may come from another process (the command line): the
+    admins are read again, once a check and only while such a connection
+    exists. Their requests are refused at once anyway: visible_room reads
+    the role afresh every time.
+    """
+    joined_by_role = [client for client in core.all_clients() if client.by_role]
+    if not joined_by_role:
+        return
+    admins = set(await core.read(core.store.admin_ids))
+    for client in joined_by_role:
+        if client.user_id not in admins and client.by_role:
+            room_id = core.leave(client)
+            client.reply_now("Removed from room", {"type": "room_removed", "room_id": room_id})
 
 
 async def index_for_search(core):
@@ -630,6 +684,8 @@ async def edit_message(core, user, message_id, content, sender=None):
     message = await core.read(visible_message, core.store, message_id, user["id"])
     if message["user_id"] != user["id"]:
         raise CannotChangeMessage(message_id)
+    if message["viewer_is_banned"]:  # a ban holds: what they wrote stays as it was
+        raise Banned(message["room_id"])
     edited = await core.write(core.store.edit_message, message_id, content, now(),
                               mentioned_names(content))
     if edited is None:  # deleted a moment ago
@@ -647,7 +703,8 @@ def visible_message(store, message_id, user_id):
         room = None
     if room is None:
         raise MessageNotFound(message_id)
-    return {**message, "viewer_is_admin": room["viewer_is_admin"], "room_kind": room["kind"]}
+    return {**message, "viewer_is_admin": room["viewer_is_admin"], "room_kind": room["kind"],
+            "viewer_is_banned": room["is_banned"]}
 
 
 def updated_data(message):
@@ -662,7 +719,8 @@ async def delete_message(core, user, message_id, sender=None):
     The room hears message_deleted; returns {id, room_id}.
     """
     message = await core.read(visible_message, core.store, message_id, user["id"])
-    in_charge = message["creator_id"] == user["id"] and message["room_kind"] == "room"
+    in_charge = (message["creator_id"] == user["id"] and message["room_kind"] == "room"
+                 and not message["viewer_is_banned"])
     if user["id"] != message["user_id"] and not in_charge and not message["viewer_is_admin"]:
         raise CannotChangeMessage(message_id)
     if not await core.write(core.store.delete_message, message_id):
@@ -685,6 +743,69 @@ async def mark_read(core, user_id, room_id, message_id, sender=None):
         raise NotAMember(room_id)
     core.read_marker_moved(user_id, marker, sender)
     return marker
+
+
+async def join_room(core, user, room_id):
+    """Make user a member of room_id (REST join and WebSocket join_room alike); return the room.
+
+    The room is visible_room's, with joined_at the first join's time, or
+    None for an admin let in by role alone (by_role), who is not stored
+    as a member. A member already joins with a read alone, so joining
+    stays quick while another process holds the database's write lock.
+    Raises RoomNotFound, or store.Banned for a user banned from the room.
+    """
+    room = await core.read(visible_room, core.store, room_id, user["id"])
+    if room["is_member"] or by_role(room, user["id"]):
+        return room
+    joined_at = await core.write(core.store.add_member, room_id, user["id"], iso(now()))
+    if joined_at is None:  # deleted a moment ago
+        raise RoomNotFound(room_id)
+    return {**room, "joined_at": joined_at, "is_member": True}
+
+
+async def block_user(core, user, other_id, blocking):
+    """Block (or with blocking=False unblock) other_id for user; return the other user.
+
+    Nothing live changes: what a block refuses is refused when it is asked
+    for (a direct room, an addition, a message, a mention).
+    """
+    other = await core.read(core.store.user, other_id)
+    if other is None:
+        raise UserNotFound(other_id)
+    if blocking:
+        await core.write(core.store.block, user["id"], other_id, now())
+    else:
+        await core.write(core.store.unblock, user["id"], other_id)
+    return other
+
+
+async def report_message(core, user, message_id, reason):
+    """Report a message user may read; its room's moderators and every admin hear of it.
+
+    Returns the report (a store row). Raises MessageNotFound, or
+    store.Conflict when user reported this message already.
+    """
+    await core.read(visible_message, core.store, message_id, user["id"])
+    report = await core.write(core.store.add_report, message_id, user["id"], reason, now())
+    if report is None:  # deleted a moment ago
+        raise MessageNotFound(message_id)
+    admins = await core.read(core.store.admin_ids)
+    owner = [report["room_owner_id"]] if report["room_kind"] == "room" else []
+    author_online = bool(core.online_users({report["author_id"]}))
+    core.tell_everyone("New report", {"type": "report", "report": shown_report(
+        report, author_online, {"role": "user"})}, {*admins, *owner})
+    return report
+
+
+async def update_report(core, user, report_id, status):
+    """Mark a report resolved or dismissed: for admins and the moderators of its room."""
+    report = await core.read(core.store.report, report_id)
+    if report is None:
+        raise ReportNotFound(report_id)
+    moderates = report["room_owner_id"] == user["id"] and report["room_kind"] == "room"
+    if user["role"] != "admin" and not moderates:
+        raise CannotChangeReport(report_id)
+    return await core.write(core.store.set_report_status, report_id, status)
 
 
 async def replay(core, client, room_id, since, joined):

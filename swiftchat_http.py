@@ -34,12 +34,14 @@ import urllib.parse
 
 import protocol
 from accounts import (AccountDisabled, InvalidToken, TooManyLogins, TooManyRegistrations,
-                      TooManyRooms, WrongPassword)
+                      TooManyRooms, TooManyWrites, WrongPassword)
 from protocol import ApiError, bad_request, encode
-from store import (AuthorDisabled, Banned, ClientIdReused, DatabaseBusy, DatabaseReadOnly,
+from store import (AuthorDisabled, Banned, Blocked, ClientIdReused, DatabaseBusy, DatabaseReadOnly,
                    DatabaseUnavailable, DiskFull, LastAdmin, SearchTooLong)
-from swiftchat_core import CannotChangeMessage, MessageNotFound, NotAMember, RoomNotFound
-from swiftchat_routes import ADMIN, JSON_TYPE, PUBLIC, RENEWING, ROUTES, SLOW_READS, Page, Request
+from swiftchat_core import (CannotChangeMessage, CannotChangeReport, MessageNotFound, NotAMember,
+                            ReportNotFound, RoomNotFound, UserNotFound)
+from swiftchat_routes import (ADMIN, JSON_TYPE, PUBLIC, RENEWING, ROUTES, SLOW_READS, WRITE, Page,
+                              Request)
 
 __all__ = ["HTTPServer", "RequestHandler", "Turns", "find_route", "read_request_head", "HTTP_ERRORS",
            "MAX_BODY"]
@@ -94,6 +96,7 @@ HTTP_ERRORS = {
     TooManyLogins: (429, "Too many requests", "Too many failed logins; try again later"),
     TooManyRegistrations: (429, "Too many requests", "Too many registrations; try again later"),
     TooManyRooms: (429, "Too many requests", "Too many rooms created; try again later"),
+    TooManyWrites: (429, "Too many requests", "Rate limit exceeded"),
     WrongPassword: (401, "Invalid credentials", "Current password is incorrect"),
     ClientIdReused: (409, "Conflict", "client_id already used for another message"),
     AccountDisabled: (403, "Forbidden", "Account disabled"),
@@ -101,6 +104,10 @@ HTTP_ERRORS = {
     LastAdmin: (400, "Request failed", "At least one admin must remain"),
     SearchTooLong: (400, "Request failed", "Query matches too much: use more or longer words"),
     Banned: (403, "Forbidden", "You are banned from this room"),
+    Blocked: (403, "Forbidden", "You cannot do this to this user"),
+    UserNotFound: (404, "User not found", "User not found"),
+    ReportNotFound: (404, "Report not found", "Report not found"),
+    CannotChangeReport: (403, "Forbidden", "You cannot change this report"),
     MessageNotFound: (404, "Message not found", "Message not found"),
     RoomNotFound: (404, "Room not found", "Room not found"),
     CannotChangeMessage: (403, "Forbidden", "You cannot change this message"),
@@ -366,6 +373,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             request.session = request.bearer_session(renewing=access == RENEWING)
             if access == ADMIN and request.session.user["role"] != "admin":
                 raise ApiError(403, "Forbidden", "Admin only")
+            if access == WRITE:
+                request.app.accounts.rest_write(request.session.user["id"])
             result = function(request, request.session.user)
         if isinstance(result, Page):
             return 200, result.content_type, result.body, result.headers

@@ -27,10 +27,10 @@ import openapi
 import protocol
 import swiftchat_core
 from accounts import InvalidToken, SessionExpired
-from protocol import ApiError, bad_request, encode, now
-from store import SEARCH_SECONDS, Conflict
+from protocol import ApiError, bad_request, encode, history_message, now, shown_user
+from store import SEARCH_SECONDS, Banned, Blocked, Conflict
 
-__all__ = ["ROUTES", "LOGGED_IN", "RENEWING", "ADMIN", "PUBLIC", "Request", "Page", "PageCache",
+__all__ = ["ROUTES", "LOGGED_IN", "RENEWING", "ADMIN", "WRITE", "PUBLIC", "Request", "Page", "PageCache",
            "JSON_TYPE", "page_headers"]
 
 STATIC_DIR = pathlib.Path(__file__).with_name("static")
@@ -130,10 +130,10 @@ def change_password(request, user):
     body = request.json()
     old_password = protocol.text_field(body, "old_password")
     new_password = protocol.password(body, "new_password")
-    ended = request.app.accounts.change_password(request.session, old_password, new_password,
-                                                 request.address)
+    session, ended = request.app.accounts.change_password(request.session, old_password,
+                                                          new_password, request.address)
     request.app.core.call(request.app.core.end_sessions, ended)
-    return 200, "Password changed", token_answer(request, request.session)
+    return 200, "Password changed", token_answer(request, session)
 
 
 def new_session(request, user):
@@ -164,20 +164,32 @@ def get_user(request, user):
         "user": shown_user(existing_user(request), user)}
 
 
-def shown_user(user, viewer):
-    """A user as the API shows it to viewer: with its role, and for an admin whether it is disabled."""
-    shown = {"id": user["id"], "username": user["username"], "created_at": user["created_at"],
-             "role": user["role"]}
-    if viewer["role"] == "admin":
-        shown["disabled"] = user["disabled"]
-    return shown
-
-
 def existing_user(request):
     user = request.app.store.user(request.params["user_id"])
     if user is None:
         raise ApiError(404, "User not found")
     return user
+
+
+# -- routes: blocking ----------------------------------------------------------------
+
+def block_user(request, user):
+    if request.params["user_id"] == user["id"]:
+        raise bad_request("You cannot block yourself")
+    blocked = request.app.core.call(swiftchat_core.block_user, request.app.core, user,
+                                    request.params["user_id"], True)
+    return 200, "User blocked", {"user": shown_user(blocked, user)}
+
+
+def unblock_user(request, user):
+    unblocked = request.app.core.call(swiftchat_core.block_user, request.app.core, user,
+                                      request.params["user_id"], False)
+    return 200, "User unblocked", {"user": shown_user(unblocked, user)}
+
+
+def blocked_users(request, user):
+    return 200, "Blocked users", {
+        "users": [shown_user(blocked, user) for blocked in request.app.store.blocked_users(user["id"])]}
 
 
 # -- routes: administration (ADMIN rows) ------------------------------------------
@@ -212,10 +224,10 @@ def create_room(request, user):
     body = request.json()
     name, description = protocol.room_name(body), protocol.description(body, required=False)
     visibility = protocol.visibility(body)
-    request.app.accounts.count_room(user["id"])
     try:
-        room = request.app.store.create_room(name, description, user["id"],
-                                             protocol.iso(now()), visibility)
+        with request.app.accounts.room_creation(user):  # a refused creation is not counted
+            room = request.app.store.create_room(name, description, user["id"],
+                                                 protocol.iso(now()), visibility)
     except Conflict:
         raise ApiError(409, "Room name already exists") from None
     request.app.core.call(request.app.core.room_created, {**room, "member_count": 1},
@@ -230,6 +242,8 @@ def open_direct_room(request, user):
     other = request.app.store.user(other_id)
     if other is None:
         raise ApiError(404, "User not found")
+    if request.app.store.blocks(other_id, user["id"]):
+        raise Blocked(other_id)
     room, created = request.app.store.direct_room(
         user["id"], other_id, f"{user['username']} & {other['username']}", protocol.iso(now()))
     if created:
@@ -257,12 +271,12 @@ def list_rooms(request):
 
 
 def join_room(request, user):
-    room = seen_room(request, protocol.text_field(request.json(), "room_id"), user)
-    joined_at = request.app.store.add_member(room["id"], user["id"], protocol.iso(now()))
-    if joined_at is None:  # deleted a moment ago
-        raise ApiError(404, "Room not found")
+    room_id = protocol.text_field(request.json(), "room_id")
+    room = request.app.core.call(swiftchat_core.join_room, request.app.core, user, room_id)
     return 200, "Successfully joined room", {
-        "room_id": room["id"], "user_id": user["id"], "joined_at": joined_at}
+        "room_id": room["id"], "user_id": user["id"],
+        # An admin let in by role is not stored as a member: no first join to tell of.
+        "joined_at": room["joined_at"] or protocol.iso(now())}
 
 
 def leave_room(request, user):
@@ -315,6 +329,8 @@ def add_member(request, user):
     member = request.app.store.user(protocol.text_field(request.json(), "user_id"))
     if member is None:
         raise ApiError(404, "User not found")
+    if not room["viewer_is_admin"] and request.app.store.blocks(member["id"], user["id"]):
+        raise Blocked(member["id"])  # an admin keeps every admin power; nobody else
     added = add_member_and_tell(request.app.store, request.app.core, room, member)
     if added is None:  # deleted a moment ago
         raise ApiError(404, "Room not found")
@@ -351,10 +367,18 @@ def seen_room(request, room_id, user):
 
 
 def room_in_charge(request, user, verb):
-    """The room of the path, if user is in charge of it: its creator, or an admin."""
+    """The room of the path, if user is in charge of it: its creator, or an admin.
+
+    A creator banned from their own room (by an admin) is in charge of it
+    no more: not even of adding themselves back.
+    """
     room = seen_room(request, request.params["room_id"], user)
     not_direct(room)
-    if room["creator_id"] != user["id"] and not room["viewer_is_admin"]:
+    if room["viewer_is_admin"]:
+        return room
+    if room["creator_id"] == user["id"] and room["is_banned"]:
+        raise Banned(room["id"])
+    if room["creator_id"] != user["id"]:
         raise ApiError(403, "Forbidden", f"Only the room creator can {verb} this room")
     return room
 
@@ -457,25 +481,6 @@ def history_answer(room_id, rows, online):
         "messages": messages, "room_id": room_id, "count": len(messages)}).encode("utf-8")
 
 
-def history_message(row, is_online):
-    """A message as history shows it."""
-    return {
-        "id": row["id"],
-        "room_id": row["room_id"],
-        "user_id": row["user_id"],
-        "content": row["content"],
-        "timestamp": row["timestamp"],
-        "edited_at": row["edited_at"],
-        "mentions": row["mentions"],
-        "sender": {
-            "id": row["user_id"],
-            "username": row["username"],
-            "password": "",  # the API document keeps the field; it is never filled
-            "is_online": is_online,
-        },
-    }
-
-
 def edit_message(request, user):
     content = protocol.content(request.json())
     edited = request.app.core.call(swiftchat_core.edit_message, request.app.core, user,
@@ -506,6 +511,48 @@ def post_message(request, user):
         raise ApiError(403, "Forbidden", "You are not a member of this room")
     message = request.app.core.call(request.app.core.post, user, room_id, content, client_id)
     return 201, "Message sent successfully", message
+
+
+def report_message(request, user):
+    reason = protocol.text_field(request.optional_json(), "reason", required=False, default="")
+    if len(reason) > protocol.MAX_REASON:
+        raise bad_request(f"reason must be at most {protocol.MAX_REASON} characters")
+    try:
+        report = request.app.core.call(swiftchat_core.report_message, request.app.core, user,
+                                       path_message_id(request), reason.strip())
+    except Conflict:
+        raise ApiError(409, "Conflict", "Already reported") from None
+    return 201, "Report received", {"report": shown_report_to(request, report, user)}
+
+
+REPORT_STATUSES = ("open", "resolved", "dismissed")
+
+
+def list_reports(request, user):
+    status = request.query.get("status", "open")
+    if status not in (*REPORT_STATUSES, "all"):
+        raise bad_request('status must be "open", "resolved", "dismissed" or "all"')
+    reports = request.app.store.reports(None if status == "all" else status, user["id"],
+                                        user["role"] == "admin")
+    return 200, "Reports", {"reports": [shown_report_to(request, report, user)
+                                        for report in reports]}
+
+
+def update_report(request, user):
+    status = protocol.text_field(request.json(), "status")
+    if status not in REPORT_STATUSES[1:]:
+        raise bad_request('status must be "resolved" or "dismissed"')
+    text = request.params["report_id"]
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        raise swiftchat_core.ReportNotFound(text)
+    report = request.app.core.call(swiftchat_core.update_report, request.app.core, user,
+                                   int(text), status)
+    return 200, "Report updated", {"report": shown_report_to(request, report, user)}
+
+
+def shown_report_to(request, report, viewer):
+    online = request.app.core.online_users({report["author_id"]})
+    return protocol.shown_report(report, report["author_id"] in online, viewer)
 
 
 def mark_read(request, user):
@@ -648,8 +695,10 @@ def page_headers(frame_ancestors):
 # request.session is its session); a PUBLIC one as function(request).
 # RENEWING is LOGGED_IN for the route that renews tokens, which tells a
 # session past its maximum age apart from an expired token; ADMIN is
-# LOGGED_IN for an admin only (403 `Admin only` for anyone else).
-LOGGED_IN, RENEWING, ADMIN, PUBLIC = "logged in", "renewing", "admin", "public"
+# LOGGED_IN for an admin only (403 `Admin only` for anyone else); WRITE is
+# LOGGED_IN and spends one of the user's REST writes (429 `Rate limit
+# exceeded` when they come faster than --rest-rate, CONTRACT 1.3).
+LOGGED_IN, RENEWING, ADMIN, WRITE, PUBLIC = "logged in", "renewing", "admin", "write", "public"
 
 # (method, path pattern, route function, who may call it); {name} matches
 # one path segment. The first row whose pattern and method match wins.
@@ -660,25 +709,31 @@ ROUTES = [
     ("POST", "/api/v1/auth/logout", logout, LOGGED_IN),
     ("POST", "/api/v1/auth/password", change_password, LOGGED_IN),
     ("GET", "/api/v1/users/me", current_user, LOGGED_IN),
+    ("GET", "/api/v1/users/me/blocked", blocked_users, LOGGED_IN),
     ("GET", "/api/v1/users", list_users, LOGGED_IN),
     ("POST", "/api/v1/users", create_user, ADMIN),
     ("GET", "/api/v1/users/{user_id}", get_user, LOGGED_IN),
     ("PATCH", "/api/v1/users/{user_id}", update_user, ADMIN),
+    ("POST", "/api/v1/users/{user_id}/block", block_user, LOGGED_IN),
+    ("DELETE", "/api/v1/users/{user_id}/block", unblock_user, LOGGED_IN),
     ("POST", "/api/v1/rooms", create_room, LOGGED_IN),
     ("GET", "/api/v1/rooms", list_rooms, PUBLIC),
     ("POST", "/api/v1/rooms/join", join_room, LOGGED_IN),
-    ("POST", "/api/v1/direct", open_direct_room, LOGGED_IN),
+    ("POST", "/api/v1/direct", open_direct_room, WRITE),
     ("POST", "/api/v1/rooms/leave", leave_room, LOGGED_IN),
     ("PATCH", "/api/v1/rooms/{room_id}", update_room, LOGGED_IN),
     ("DELETE", "/api/v1/rooms/{room_id}", delete_room, LOGGED_IN),
     ("GET", "/api/v1/rooms/{room_id}/members", room_members, LOGGED_IN),
-    ("POST", "/api/v1/rooms/{room_id}/members", add_member, LOGGED_IN),
+    ("POST", "/api/v1/rooms/{room_id}/members", add_member, WRITE),
     ("DELETE", "/api/v1/rooms/{room_id}/members/{user_id}", remove_member, LOGGED_IN),
-    ("POST", "/api/v1/rooms/{room_id}/read", mark_read, LOGGED_IN),
+    ("POST", "/api/v1/rooms/{room_id}/read", mark_read, WRITE),
     ("GET", "/api/v1/messages", list_messages, LOGGED_IN),
-    ("POST", "/api/v1/messages", post_message, LOGGED_IN),
-    ("PATCH", "/api/v1/messages/{message_id}", edit_message, LOGGED_IN),
-    ("DELETE", "/api/v1/messages/{message_id}", delete_message, LOGGED_IN),
+    ("POST", "/api/v1/messages", post_message, WRITE),
+    ("PATCH", "/api/v1/messages/{message_id}", edit_message, WRITE),
+    ("DELETE", "/api/v1/messages/{message_id}", delete_message, WRITE),
+    ("POST", "/api/v1/messages/{message_id}/report", report_message, WRITE),
+    ("GET", "/api/v1/reports", list_reports, LOGGED_IN),
+    ("PATCH", "/api/v1/reports/{report_id}", update_report, LOGGED_IN),
     ("GET", "/api/v1/search", search, LOGGED_IN),
     ("GET", "/api/v1/health", health, PUBLIC),
     ("GET", "/api/v1/info", info, PUBLIC),

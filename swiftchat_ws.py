@@ -29,12 +29,13 @@ from websockets.exceptions import ConnectionClosed
 
 import protocol
 from accounts import InvalidToken
-from protocol import ApiError, bad_request, encode, iso, now
-from store import (Banned, ClientIdReused, DatabaseBusy, DatabaseReadOnly, DatabaseUnavailable,
-                   DiskFull)
+from protocol import ApiError, bad_request, encode, now
+from store import (Banned, Blocked, ClientIdReused, DatabaseBusy, DatabaseReadOnly,
+                   DatabaseUnavailable, DiskFull)
 from swiftchat_core import (CannotChangeMessage, Client, MessageNotFound, NotAMember,
-                            RoomNotFound, delete_message, edit_message, index_for_search,
-                            mark_read, replay, updated_data, visible_room, watch_sessions)
+                            RoomNotFound, by_role, delete_message, edit_message,
+                            index_for_search, join_room, mark_read, replay, updated_data,
+                            visible_room, watch_sessions)
 
 __all__ = ["WebSocketServer", "WebSocketEdge", "ACTIONS", "MAX_FRAME", "MAX_QUEUED"]
 
@@ -67,6 +68,7 @@ WS_ERRORS = {
     DatabaseUnavailable: "Database unavailable",
     ClientIdReused: "client_id already used for another message",
     Banned: "You are banned from this room",
+    Blocked: "You cannot do this to this user",
     MessageNotFound: "Message not found",
     RoomNotFound: "Room not found",
     CannotChangeMessage: "You cannot change this message",
@@ -235,19 +237,14 @@ class WebSocketEdge:
         if client.room_id == room_id:
             raise bad_request("You are already in this room")
         since = protocol.message_id(fields, "since")
-        # A member joins with a read alone, so joining stays quick while
-        # another process holds the database's write lock.
-        room = await self.core.read(visible_room, self.core.store, room_id, client.user_id)
-        if not room["is_member"]:
-            joined_at = await self.core.write(self.core.store.add_member, room_id,
-                                              client.user_id, iso(now()))
-            if joined_at is None:
-                raise RoomNotFound(room_id)
-        self.core.join(client, room_id)
-        if room["visibility"] == "private" and not await self.core.read(
-                self.core.store.is_member, room_id, client.user_id):
-            self.core.leave(client)  # removed while this join was on its way
-            raise RoomNotFound(room_id)
+        room = await join_room(self.core, client.user, room_id)
+        self.core.join(client, room_id, by_admin_role=by_role(room, client.user_id))
+        if room["visibility"] == "private":
+            try:  # removed (or demoted) while this join was on its way
+                await self.core.read(visible_room, self.core.store, room_id, client.user_id)
+            except RoomNotFound:
+                self.core.leave(client)
+                raise
         joined = {"type": "room_joined", "room_id": room_id, "user_id": client.user_id}
         if since is None:
             await client.reply("Room joined successfully", joined)

@@ -223,18 +223,22 @@ def change(api, token, old, new):
     return api.post("/auth/password", {"old_password": old, "new_password": new}, token=token)
 
 
-def test_a_new_password_keeps_this_session_and_ends_the_others(server, api):
+def test_a_new_password_starts_a_new_session_and_ends_every_earlier_one(server, api):
+    """CONTRACT 1.3: a copy of the caller's own token (another tab, a stolen one) stops working too."""
     token, user_id, name = api.register()
     other = login(api, name).data["token"]
-    client = connected(server, other)
+    own_client, other_client = connected(server, token), connected(server, other)
     reply = change(api, token, "password123", "a-new-password")
     assert reply.status == 200 and reply.json["message"] == "Password changed"
     assert reply.data["id"] == user_id and reply.data["username"] == name
-    assert claims_of(reply.data["token"])["sid"] == claims_of(token)["sid"]
-    assert api.get("/users/me", token=token).status == 200
-    assert api.get("/users/me", token=reply.data["token"]).status == 200
+    new_token = reply.data["token"]
+    assert claims_of(new_token)["sid"] not in (claims_of(token)["sid"], claims_of(other)["sid"])
+    assert api.get("/users/me", token=new_token).status == 200
+    assert api.get("/users/me", token=token).json == EXPIRED
     assert api.get("/users/me", token=other).json == EXPIRED
-    assert closed_with(client, timeout=1.0) == (4001, "session ended")
+    assert closed_with(own_client, timeout=1.0) == (4001, "session ended")
+    assert closed_with(other_client, timeout=1.0) == (4001, "session ended")
+    assert connected(server, new_token)  # the new session connects as any other
     assert login(api, name).status == 401
     assert login(api, name, "a-new-password").status == 200
 
