@@ -1,13 +1,14 @@
 """The OpenAPI 3.1 description of SwiftChat's REST API, as one Python structure.
 
-``DOCUMENT`` is what ``GET /api/v1/openapi.json`` serves, and what the test
+``document()`` builds what ``GET /api/v1/openapi.json`` serves, and what the test
 suite checks every JSON response it receives against. Keeping it in Python
 lets a few small functions (``success``, ``errors``, ``operation``) say once
-what every envelope looks like, instead of repeating it for 20 operations.
+what every envelope looks like, instead of repeating it for every operation.
 
-It describes; it decides nothing: the routes in swiftchat.py are the
+It describes; it decides nothing: the routes in swiftchat_routes.py are the
 behaviour, and the tests hold the two together. Nothing here runs per
-request except the one-time ``json.dumps`` in swiftchat.py.
+request except ``document()``, for a request of the document itself
+(``swiftchat_routes.openapi_document``).
 """
 
 import re
@@ -37,6 +38,13 @@ KIND = {"enum": ["room", "direct"]}
 MENTIONS = {"type": "array", "items": USER_ID,
             "description": "the users the content @mentions, in order"}
 MARKER = obj({"room_id": ROOM_ID, "last_read_id": INTEGER, "unread_count": INTEGER})
+REPORT_STATUS = {"enum": ["open", "resolved", "dismissed"]}
+MESSAGE_FIELDS = {  # a message as history shows it
+    "id": INTEGER, "room_id": ROOM_ID, "user_id": USER_ID, "content": STRING,
+    "timestamp": INTEGER, "edited_at": {"type": ["integer", "null"]}, "mentions": MENTIONS,
+    "sender": obj({"id": USER_ID, "username": STRING, "password": {"const": ""},
+                   "is_online": BOOLEAN}),
+}
 
 SCHEMAS = {
     "Error": obj({"success": {"const": False}, "message": STRING, "error": STRING}),
@@ -53,12 +61,11 @@ SCHEMAS = {
                        "mention_count": INTEGER}),
     "Member": obj({"id": USER_ID, "username": STRING, "joined_at": ISO_TIME,
                    "is_online": BOOLEAN, "in_room": BOOLEAN}),
-    "Message": obj({
-        "id": INTEGER, "room_id": ROOM_ID, "user_id": USER_ID, "content": STRING,
-        "timestamp": INTEGER, "edited_at": {"type": ["integer", "null"]}, "mentions": MENTIONS,
-        "sender": obj({"id": USER_ID, "username": STRING, "password": {"const": ""},
-                       "is_online": BOOLEAN}),
-    }),
+    "Message": obj(MESSAGE_FIELDS),
+    "RoomMessage": obj({**MESSAGE_FIELDS, "room_name": STRING}),  # as search and reports give it
+    "Report": obj({"id": INTEGER, "message": ref("RoomMessage"), "reporter": ref("User"),
+                   "reason": {"type": "string", "maxLength": 500}, "status": REPORT_STATUS,
+                   "created_at": ISO_TIME}),
     "PostedMessage": obj(
         {"id": INTEGER, "room_id": ROOM_ID, "user_id": USER_ID, "username": STRING,
          "content": STRING, "timestamp": INTEGER, "mentions": MENTIONS},
@@ -78,20 +85,26 @@ ERROR_TEXTS = {  # status -> what it means here, shown in the document
          "(also for a token of a session that ended)",
     403: "`Forbidden`: only the room's creator (or an admin) may do this; `Admin only`; "
          "`Account disabled`; `Registration is closed`; `You are banned from this room`; "
-         "`You cannot change this message`; `You are not a member of this room`",
-    409: "Conflict: the name is taken (whatever its letter case), or a client_id already used "
-         "for another message",
+         "`You cannot change this message`; `You are not a member of this room`; `You cannot "
+         "do this to this user` (they have blocked the caller); `You cannot change this report`",
+    409: "Conflict: the name is taken (whatever its letter case), a client_id already used "
+         "for another message, or `Already reported` (one report per message and reporter)",
     404: "Not found",
     413: "A body over 64 KiB",
-    431: "A header line over 64 KiB, or over 100 headers",
+    431: "A request head (request line and header lines together) over 64 KiB, a header line "
+         "over 64 KiB, or over 100 headers",
     505: "An HTTP version other than 1.0 and 1.1",
-    429: "`Too many requests`, with a `Retry-After` header in seconds",
+    429: "`Too many requests`, with a `Retry-After` header in seconds: `Rate limit exceeded` "
+         "(the REST write budget), `Too many failed logins; try again later`, `Too many rooms "
+         "created; try again later` or `Too many registrations; try again later`",
     500: "`Internal server error` (never details)",
     503: "`Service unavailable`: `Database busy`, `Database is read-only`, `Disk full`, "
          "`Database unavailable`, `Server busy`, `The server is shutting down` or `Search is "
          "not available on this server`",
 }
 ALWAYS = (400, 413, 431, 500, 503, 505)  # any request can meet these
+RETRY_AFTER = {"Retry-After": {"description": "whole seconds until a retry may succeed",
+                               "schema": {"type": "integer", "minimum": 1}}}
 
 
 def success(status, message, data_schema, description=None):
@@ -105,6 +118,8 @@ def errors(*statuses):
     for status in sorted(set(statuses) | set(ALWAYS)):
         responses[str(status)] = {"description": ERROR_TEXTS[status],
                                   "content": {"application/json": {"schema": ref("Error")}}}
+        if status == 429:
+            responses[str(status)]["headers"] = RETRY_AFTER
     return responses
 
 
@@ -117,12 +132,13 @@ def path_param(name):
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-def operation(summary, responses, auth=False, body=None, parameters=()):
+def operation(summary, responses, auth=False, body=None, parameters=(), body_optional=False):
     op = {"summary": summary, "responses": responses}
     if auth:
         op["security"] = [{"bearer": []}]
     if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        op["requestBody"] = {"required": not body_optional,
+                             "content": {"application/json": {"schema": body}}}
     if parameters:
         op["parameters"] = list(parameters)
     return op
@@ -137,8 +153,11 @@ PATHS = {
         "--registration closed)", {**success(201, "User registered successfully", ref("Session")),
                                    **errors(403, 409, 429)}, body=ref("Credentials"))},
     "/api/v1/auth/login": {"post": operation(
-        "Start a session and get its token (5 failures for one name from one address in 15 "
-        "minutes lock that pair for 15 minutes)",
+        "Start a session and get its token. 429 `Too many failed logins; try again later`, with "
+        "`Retry-After`: 5 failures for one name from one address in 15 minutes lock that pair; "
+        "an address's allowance of 30 failures grows back one every 20 s; 100 failures on one "
+        "name in 15 minutes refuse the addresses that failed on it. A pair that logged in "
+        "within 30 days is locked only by its own count",
         {**success(200, "Login successful", ref("Session")), **errors(401, 403, 429)},
         body={"type": "object", "required": ["username", "password"],
               "properties": {"username": STRING, "password": STRING}})},
@@ -150,10 +169,12 @@ PATHS = {
         "End the token's session, or with `{\"all\": true}` every session of its user; "
         "their WebSocket connections are closed with 4001",
         {**success(200, "Logged out", obj({"sessions_ended": INTEGER})), **errors(401)},
-        auth=True, body={"type": "object", "properties": {"all": BOOLEAN}})},
+        auth=True, body={"type": "object", "properties": {"all": BOOLEAN}}, body_optional=True)},
     "/api/v1/auth/password": {"post": operation(
-        "Change the password; every other session of the user ends. A wrong old password "
-        "(401 `Invalid credentials`/`Current password is incorrect`) counts as a failed login",
+        "Change the password. The answer's token is of a new session; every earlier session "
+        "of the user ends, the caller's own included (WebSocket connections close with 4001 "
+        "`session ended`). A wrong old password (401 `Invalid credentials`/`Current password "
+        "is incorrect`) counts as a failed login",
         {**success(200, "Password changed", ref("Session")), **errors(401, 429)}, auth=True,
         body={"type": "object", "required": ["old_password", "new_password"], "properties": {
             "old_password": STRING,
@@ -161,6 +182,10 @@ PATHS = {
     "/api/v1/users/me": {"get": operation(
         "The token's user", {**success(200, "User information retrieved successfully",
                                        obj({"user": ref("User")})), **errors(401)}, auth=True)},
+    "/api/v1/users/me/blocked": {"get": operation(
+        "The users the caller has blocked",
+        {**success(200, "Blocked users", obj({"users": {"type": "array", "items": ref("User")}})),
+         **errors(401)}, auth=True)},
     "/api/v1/users": {"get": operation(
         "Users, oldest first (limit default 10, max 100)",
         {**success(200, "Users retrieved successfully", obj({
@@ -184,8 +209,22 @@ PATHS = {
                 "role": ROLE, "disabled": BOOLEAN,
                 "password": {"type": "string", "minLength": 8, "maxLength": 128}}}),
     },
+    "/api/v1/users/{user_id}/block": {
+        "post": operation(
+            "Block a user: they cannot open a direct room with the caller, add the caller to a "
+            "room or post new messages in their direct room (403 `You cannot do this to this "
+            "user`), and their mentions of the caller are neither counted nor told. Admins' and "
+            "moderators' powers do not change. 400 `You cannot block yourself`",
+            {**success(200, "User blocked", obj({"user": ref("User")})), **errors(400, 401, 404)},
+            auth=True, parameters=[path_param("user_id")]),
+        "delete": operation(
+            "Unblock a user",
+            {**success(200, "User unblocked", obj({"user": ref("User")})), **errors(401, 404)},
+            auth=True, parameters=[path_param("user_id")]),
+    },
     "/api/v1/rooms": {
-        "post": operation("Create a room; its creator becomes its first member",
+        "post": operation("Create a room; its creator becomes its first member (429 past "
+                          "--rooms-per-hour; admins exempt, refused creations not counted)",
                           {**success(201, "Room created successfully", ref("Room")),
                            **errors(401, 409, 429)},
                           auth=True, body={"type": "object", "required": ["name"], "properties": {
@@ -202,10 +241,12 @@ PATHS = {
     },
     "/api/v1/direct": {"post": operation(
         "The direct room of the caller and another user, made on first use (201), the same "
-        "room from either side after (200); private, and its members are exactly the two",
+        "room from either side after (200); private, and its members are exactly the two. "
+        "403 `You cannot do this to this user` if that user has blocked the caller",
         {**success(201, "Direct room created", ref("Room")),
-         **success(200, "Direct room retrieved", ref("Room")), **errors(401, 404)}, auth=True,
-        body={"type": "object", "required": ["user_id"], "properties": {"user_id": STRING}})},
+         **success(200, "Direct room retrieved", ref("Room")), **errors(401, 403, 404, 429)},
+        auth=True, body={"type": "object", "required": ["user_id"],
+                         "properties": {"user_id": STRING}})},
     "/api/v1/rooms/{room_id}/members": {"get": operation(
         "A room's members in the order they joined, with who is online and in the room now",
         {**success(200, "Members retrieved successfully", obj({
@@ -213,10 +254,12 @@ PATHS = {
             "members": {"type": "array", "items": ref("Member")}})), **errors(401, 404)},
         auth=True, parameters=[path_param("room_id")]),
         "post": operation(
-            "Add a member (the room's creator or an admin; lifts a ban). The added user's "
-            "connections get `room_added`",
-            {**success(201, "Member added", ref("Member")), **errors(401, 403, 404)}, auth=True,
-            parameters=[path_param("room_id")],
+            "Add a member (the room's creator or an admin). It lifts a ban when an admin adds, "
+            "or the creator adds someone other than themselves; adding oneself back is 403 `You "
+            "are banned from this room`. 403 `You cannot do this to this user` if the user has "
+            "blocked the caller. The added user's connections get `room_added`",
+            {**success(201, "Member added", ref("Member")), **errors(401, 403, 404, 429)},
+            auth=True, parameters=[path_param("room_id")],
             body={"type": "object", "required": ["user_id"], "properties": {"user_id": STRING}})},
     "/api/v1/rooms/{room_id}/members/{user_id}": {"delete": operation(
         "Remove a member (the room's creator or an admin); `?ban=true` keeps them out. Their "
@@ -254,17 +297,20 @@ PATHS = {
             parameters=[query("room_id", "the room", required=True), query("limit", "how many"),
                         query("before", "only messages with a smaller id: the page before")]),
         "post": operation(
-            "Post a message to a room you are a member of; everyone live in it hears it",
+            "Post a message to a room you are a member of; everyone live in it hears it. In a "
+            "direct room whose other member has blocked the author: 403 `You cannot do this to "
+            "this user`",
             {**success(201, "Message sent successfully", ref("PostedMessage")),
-             **errors(401, 403, 404, 409)}, auth=True,
+             **errors(401, 403, 404, 409, 429)}, auth=True,
             body={"type": "object", "required": ["room_id", "content"], "properties": {
                 "room_id": STRING, "content": {"type": "string", "minLength": 1, "maxLength": 4000},
                 "client_id": {"type": "string", "minLength": 1, "maxLength": 64}}}),
     },
     "/api/v1/messages/{message_id}": {
         "patch": operation(
-            "Edit a message (its author only); the room hears `message_updated`",
-            {**success(200, "Message updated", ref("Message")), **errors(401, 403, 404)},
+            "Edit a message (its author only, and not after being banned from its room: 403 "
+            "`You are banned from this room`); the room hears `message_updated`",
+            {**success(200, "Message updated", ref("Message")), **errors(401, 403, 404, 429)},
             auth=True, parameters=[path_param("message_id")],
             body={"type": "object", "required": ["content"], "properties": {
                 "content": {"type": "string", "minLength": 1, "maxLength": 4000}}}),
@@ -272,12 +318,33 @@ PATHS = {
             "Delete a message (its author, the room's creator or an admin); it is gone from "
             "history and replay, and the room hears `message_deleted`",
             {**success(200, "Message deleted", obj({"id": INTEGER, "room_id": ROOM_ID})),
-             **errors(401, 403, 404)}, auth=True, parameters=[path_param("message_id")]),
+             **errors(401, 403, 404, 429)}, auth=True, parameters=[path_param("message_id")]),
     },
+    "/api/v1/messages/{message_id}/report": {"post": operation(
+        "Report a message to the admins and the room's moderators (anyone who may read it, "
+        "once per message: 409 `Already reported`); they get a `report` frame. The report keeps "
+        "a copy of the message's text",
+        {**success(201, "Report received", obj({"report": ref("Report")})),
+         **errors(400, 401, 404, 409, 429)}, auth=True, parameters=[path_param("message_id")],
+        body={"type": "object", "properties": {"reason": {"type": "string", "maxLength": 500}}},
+        body_optional=True)},
+    "/api/v1/reports": {"get": operation(
+        "Reports, newest first: an admin's from every room, direct rooms included; anyone "
+        "else's from the rooms they moderate (those they created). 400 for another status",
+        {**success(200, "Reports", obj({"reports": {"type": "array", "items": ref("Report")}})),
+         **errors(400, 401)}, auth=True,
+        parameters=[query("status", "open (the default), resolved, dismissed or all")])},
+    "/api/v1/reports/{report_id}": {"patch": operation(
+        "Resolve or dismiss a report (admins and the room's moderators; 403 `You cannot change "
+        "this report` for anyone else)",
+        {**success(200, "Report updated", obj({"report": ref("Report")})),
+         **errors(400, 401, 403, 404)}, auth=True, parameters=[path_param("report_id")],
+        body={"type": "object", "required": ["status"],
+              "properties": {"status": {"enum": ["resolved", "dismissed"]}}})},
     "/api/v1/rooms/{room_id}/read": {"post": operation(
         "Move the caller's read marker forward to message_id (a member only; never back, never "
         "past the room's newest message); the caller's other connections get `read_marker`",
-        {**success(200, "Read marker updated", MARKER), **errors(401, 403, 404)}, auth=True,
+        {**success(200, "Read marker updated", MARKER), **errors(401, 403, 404, 429)}, auth=True,
         parameters=[path_param("room_id")],
         body={"type": "object", "required": ["message_id"],
               "properties": {"message_id": {"type": "integer", "minimum": 0}}})},
@@ -286,10 +353,8 @@ PATHS = {
         "from the rooms the caller may read; 400 `Query must be 1-200 characters`; 503 if "
         "this server's SQLite has no FTS5",
         {**success(200, "Search results", obj({
-            "query": STRING, "count": INTEGER, "messages": {"type": "array", "items": {
-                **SCHEMAS["Message"], "properties": {**SCHEMAS["Message"]["properties"],
-                                                     "room_name": STRING},
-                "required": [*SCHEMAS["Message"]["required"], "room_name"]}}})),
+            "query": STRING, "count": INTEGER,
+            "messages": {"type": "array", "items": ref("RoomMessage")}})),
          **errors(401, 404)}, auth=True,
         parameters=[query("q", "the words to find", required=True),
                     query("room_id", "only this room"),
