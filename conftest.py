@@ -22,6 +22,7 @@ import urllib.parse
 
 import jsonschema
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 import openapi
@@ -145,13 +146,14 @@ class Api:
     """A keep-alive HTTP client for one server.
 
     source: the loopback address to connect from (127.0.0.2, say), to be
-    another client address in the server's eyes.
+    another client address in the server's eyes. timeout: seconds to wait
+    for an answer.
     """
 
-    def __init__(self, port, source=None):
+    def __init__(self, port, source=None, timeout=10):
         self.port = port
         self.connection = http.client.HTTPConnection(
-            "127.0.0.1", port, timeout=10, source_address=(source, 0) if source else None)
+            "127.0.0.1", port, timeout=timeout, source_address=(source, 0) if source else None)
         _open_clients.append(self)
 
     def close(self):
@@ -262,6 +264,37 @@ def history(api, room_id, token):
         if len(page) < 100:
             return messages
         before = f"&before={page[0]['id']}"
+
+
+def authed(server, token):
+    """A chat client authenticated with token (closed after the test)."""
+    client = ChatClient(server.ws_port)
+    reply = client.request({"type": "auth", "token": token})
+    assert reply["success"], reply
+    return client
+
+
+def closed_with(client, timeout=5.0):
+    """Read until the server closes the connection; return its (code, reason)."""
+    deadline = time.monotonic() + timeout
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:  # a TimeoutError here fails the test: the server never closed
+            client.recv(timeout=max(0.01, deadline - time.monotonic()))
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+def make_admin(server, user_id):
+    """Give user_id the admin role, straight in the store (as `users promote` would)."""
+    server.store.update_user(user_id, int(time.time()), role="admin")
+
+
+def wait_for_frame(client, frame_type, timeout=5.0):
+    """The next frame of this data type, skipping the others; fails after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = client.recv(timeout=max(0.01, deadline - time.monotonic()))
+        if frame.get("success") and frame["data"].get("type") == frame_type:
+            return frame
 
 
 @pytest.fixture
