@@ -100,7 +100,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # FTS5: then the server runs without search (Store.can_search is False). An
 # external-content table: it holds only the index of messages.content.
 #
-# New messages are added in batches (ChatMessages.index_new_messages, once
+# New messages are added in batches (Store.index_new_messages, once
 # a second), not as each is saved. Why: FTS5 writes a segment of its index
 # per transaction, which made saving a message cost 2.5 times as much (CPU
 # per message saved in batches of 10: 31 -> 78 us; batched: 35 us). The
@@ -609,286 +609,28 @@ class Database:
         return changed
 
 
+class Store(Database):
+    """Every query SwiftChat runs, for any thread: one class, one job (the database's rows).
 
-class ChatMessages:
-    """The chat messages' queries, for Store (a mix-in, as socketserver.ThreadingMixIn is one).
+    Database below it holds the connections and the one way to write
+    (_transaction); Store is everything asked of them, by topic:
 
-    The table every chat message is written to (in group commit's batches)
-    and read back from (history, replay), kept apart because it is the
-    hot path. It uses Database's _transaction and _rows.
+    Users:    create_user, user, user_with_password, list_users, update_user, set_password,
+              admin_ids
+    Sessions: create_session, session_user, end_sessions, sessions_ended_since
+    Logins:   remember_login, known_login
+    Blocks:   block, unblock, blocks, blocked_users
+    Rooms:    create_room, direct_room, room, room_seen_by, list_rooms, update_description,
+              delete_room, mark_read
+    Members:  add_member, is_member, member_ids, room_members, remove_member
+    Messages: add_message, add_messages, message, edit_message, delete_message,
+              messages, messages_after
+    Search:   index_new_messages, search (can_search says whether this SQLite has FTS5)
+    Reports:  add_report, report, reports, set_report_status
+    And from Database: setting, data_changed, generation, backup, close, writable.
     """
 
-    def add_message(self, room_id, user_id, content, timestamp, client_id=None, mentioned=()):
-        """Save a chat message; return {id, content, timestamp, duplicate, mentions, ...} once committed.
-
-        A client_id the same user already sent with the same room and
-        content saves nothing: the first message comes back, with
-        duplicate=True. With another room or content it is ClientIdReused.
-        mentioned: the names content may @mention (protocol.mentioned_names);
-        those that are users become the message's mentions.
-        """
-        [saved] = self.add_messages([(room_id, user_id, content, timestamp, client_id, mentioned)])
-        if isinstance(saved, StoreError):
-            raise saved
-        return saved
-
-    def add_messages(self, messages):
-        """Save (room_id, user_id, content, timestamp, client_id, mentioned) messages in one transaction.
-
-        Returns, in order, what add_message would for each, or the
-        StoreError that one message met on its own (its room was deleted a
-        moment ago); the others are saved all the same. A failure of the
-        transaction itself (busy, read-only, disk full) raises for all.
-
-        Why: the commit is most of the cost of saving a message (it writes
-        the table's and both indexes' pages to the log), and messages that
-        arrive together can share one (group commit).
-        """
-        saved = []
-        with self._transaction() as db:
-            for message in messages:
-                try:
-                    saved.append(self._insert_message(db, *message))
-                except sqlite3.IntegrityError as exc:
-                    # SQLite undid only the failed statement; the transaction goes on.
-                    saved.append(store_error(exc))
-                except (ClientIdReused, AuthorDisabled, Blocked) as exc:
-                    saved.append(exc)
-        return saved
-
-    @staticmethod
-    def _insert_message(db, room_id, user_id, content, timestamp, client_id, mentioned=()):
-        if client_id is not None:
-            first = db.execute(
-                "SELECT id, room_id, content, timestamp, mentions FROM messages"
-                " WHERE user_id = ? AND client_id = ?",
-                (user_id, client_id),
-            ).fetchone()
-            if first is not None and (first["room_id"], first["content"]) != (room_id, content):
-                raise ClientIdReused(client_id)
-            if first is not None:
-                return {"id": first["id"], "content": content, "timestamp": first["timestamp"],
-                        "duplicate": True, "mentions": mention_ids(first["mentions"]),
-                        "mentioned_members": []}
-        mentions = users_named(db, mentioned)
-        # Only while its author is not disabled (a message already on its way
-        # when an admin disables the account is never saved, nor broadcast),
-        # and, in a direct room, not blocked by the other member. For any
-        # other room the second check is one look at the room's kind.
-        cursor = db.execute(
-            "INSERT INTO messages (room_id, user_id, content, timestamp, client_id, mentions,"
-            " position) SELECT :room, :user, :content, :timestamp, :client_id, :mentions,"
-            "  (SELECT last_position + 1 FROM rooms WHERE id = :room)"
-            " FROM users WHERE id = :user AND disabled = 0"
-            f" AND NOT {BLOCKED_IN_DIRECT_ROOM}",
-            {"room": room_id, "user": user_id, "content": content, "timestamp": timestamp,
-             "client_id": client_id, "mentions": " ".join(mentions) or None},
-        )
-        if cursor.rowcount == 0:
-            blocked = db.execute(f"SELECT {BLOCKED_IN_DIRECT_ROOM}",
-                                 {"room": room_id, "user": user_id}).fetchone()[0]
-            raise Blocked(user_id) if blocked else AuthorDisabled(user_id)
-        db.execute("UPDATE rooms SET last_position = last_position + 1 WHERE id = ?", (room_id,))
-        members = note_mentions(db, cursor.lastrowid, room_id, user_id, mentions)
-        return {"id": cursor.lastrowid, "content": content, "timestamp": timestamp,
-                "duplicate": False, "mentions": mentions, "mentioned_members": members}
-
-    def _messages(self, sql, params):
-        """Rows of messages, each with its mentions as a list of user ids."""
-        rows = self._rows(sql, params)
-        for row in rows:
-            row["mentions"] = mention_ids(row["mentions"])
-        return rows
-
-    def message(self, message_id):
-        """A message with its author's name and its room's creator, or None."""
-        rows = self._messages(
-            f"SELECT {MESSAGE_COLUMNS}, r.creator_id FROM messages m"
-            " JOIN users u ON u.id = m.user_id JOIN rooms r ON r.id = m.room_id"
-            " WHERE m.id = ?", (message_id,))
-        return rows[0] if rows else None
-
-    def edit_message(self, message_id, content, edited_at, mentioned=()):
-        """Replace a message's content and mentions; return the message as history shows it, or None."""
-        with self._transaction() as db:
-            mentions = users_named(db, mentioned)
-            db.execute("UPDATE messages SET content = ?, edited_at = ?, mentions = ? WHERE id = ?",
-                       (content, edited_at, " ".join(mentions) or None, message_id))
-            row = db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages m"
-                             " JOIN users u ON u.id = m.user_id WHERE m.id = ?",
-                             (message_id,)).fetchone()
-            if row is not None:
-                db.execute("DELETE FROM mentions WHERE message_id = ?", (message_id,))
-                note_mentions(db, message_id, row["room_id"], row["user_id"], mentions)
-        return None if row is None else {**row, "mentions": mention_ids(row["mentions"])}
-
-    def delete_message(self, message_id):
-        """Delete a message for good; return whether there was one."""
-        with self._transaction() as db:
-            # Its position stays counted as deleted, for the unread counts (UNREAD_COUNT).
-            db.execute("INSERT OR IGNORE INTO deleted_messages (room_id, position)"
-                       " SELECT room_id, position FROM messages WHERE id = ?", (message_id,))
-            return db.execute("DELETE FROM messages WHERE id = ?", (message_id,)).rowcount > 0
-
-    def messages(self, room_id, limit, before=None):
-        """The newest `limit` messages of a room older than id `before`, oldest first."""
-        if before is None:
-            before = 2**63 - 1  # SQLite's largest integer: no upper bound
-        # The inner query walks messages_by_room backwards from `before` and
-        # stops after `limit` rows; the outer one puts them in reading order.
-        return self._messages(
-            "SELECT * FROM ("
-            f" SELECT {MESSAGE_COLUMNS}"
-            " FROM messages m JOIN users u ON u.id = m.user_id"
-            " WHERE m.room_id = ? AND m.id < ?"
-            " ORDER BY m.id DESC LIMIT ?"
-            ") ORDER BY id",
-            (room_id, before, limit),
-        )
-
-    def messages_after(self, room_id, since, limit):
-        """The newest `limit` messages of a room with ids above `since`, oldest first."""
-        return self._messages(
-            "SELECT * FROM ("
-            f" SELECT {MESSAGE_COLUMNS}"
-            " FROM messages m JOIN users u ON u.id = m.user_id"
-            " WHERE m.room_id = ? AND m.id > ?"
-            " ORDER BY m.id DESC LIMIT ?"
-            ") ORDER BY id",
-            (room_id, since, limit),
-        )
-
-
-    # -- reports ---------------------------------------------------------------
-
-    def add_report(self, message_id, reporter_id, reason, created_at):
-        """Report a message, keeping a copy of it; return the report, or None if the message is gone.
-
-        Raises Conflict when the reporter reported this message already.
-        """
-        with self._transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO reports (message_id, room_id, room_name, author_id, author_name,"
-                " content, timestamp, edited_at, mentions, reporter_id, reason, created_at)"
-                " SELECT m.id, m.room_id, r.name, m.user_id, u.username, m.content, m.timestamp,"
-                " m.edited_at, m.mentions, ?, ?, ? FROM messages m JOIN rooms r ON r.id = m.room_id"
-                " JOIN users u ON u.id = m.user_id WHERE m.id = ?",
-                (reporter_id, reason, created_at, message_id))
-            report_id = cursor.lastrowid if cursor.rowcount else None
-        return None if report_id is None else self.report(report_id)
-
-    def report(self, report_id):
-        """A report, with its room's owner (room_owner_id, None once the room is gone); or None."""
-        reports = self._reports("WHERE p.id = :id", {"id": report_id})
-        return reports[0] if reports else None
-
-    def reports(self, status, viewer_id, viewer_is_admin):
-        """The reports of one status (None: all) that a viewer handles, newest first.
-
-        An admin handles every room's; anyone else the rooms they own.
-        """
-        return self._reports(
-            "WHERE (:status IS NULL OR p.status = :status)"
-            " AND (:admin OR (r.creator_id = :viewer AND r.kind = 'room'))"
-            " ORDER BY p.id DESC LIMIT 500",
-            {"status": status, "admin": int(viewer_is_admin), "viewer": viewer_id})
-
-    def _reports(self, where, names):
-        rows = self._rows(
-            "SELECT p.*, COALESCE(r.name, p.room_name) AS current_room_name,"
-            " r.creator_id AS room_owner_id, r.kind AS room_kind,"
-            " v.username AS reporter_name, v.created_at AS reporter_created_at,"
-            " v.role AS reporter_role, v.disabled AS reporter_disabled"
-            " FROM reports p LEFT JOIN rooms r ON r.id = p.room_id"
-            f" JOIN users v ON v.id = p.reporter_id {where}", names)
-        for row in rows:
-            row["mentions"] = mention_ids(row["mentions"])
-        return rows
-
-    def set_report_status(self, report_id, status):
-        with self._transaction() as db:
-            db.execute("UPDATE reports SET status = ? WHERE id = ?", (status, report_id))
-        return self.report(report_id)
-
-    def index_new_messages(self):
-        """Add messages saved since the last call to the search index; return how many.
-
-        One transaction for up to INDEX_BATCH of them (SEARCH_TABLES says
-        why), and none at all when nothing is new.
-        """
-        state = self._row("SELECT (SELECT through FROM messages_search_done) AS through,"
-                          " (SELECT COALESCE(MAX(id), 0) FROM messages) AS newest")
-        if state["through"] >= state["newest"]:
-            return 0
-        # At most INDEX_BATCH at a time: a long backlog (messages a script
-        # wrote with the server stopped) must not hold the writer for long.
-        with self._transaction() as db:
-            through = db.execute("SELECT COALESCE(MAX(id), (SELECT through FROM messages_search_done))"
-                                 " FROM (SELECT id FROM messages"
-                                 " WHERE id > (SELECT through FROM messages_search_done)"
-                                 " ORDER BY id LIMIT ?)", (INDEX_BATCH,)).fetchone()[0]
-            added = db.execute("INSERT INTO messages_search (rowid, content)"
-                               " SELECT id, content FROM messages WHERE id > (SELECT through"
-                               " FROM messages_search_done) AND id <= ?", (through,)).rowcount
-            db.execute("UPDATE messages_search_done SET through = ?", (through,))
-        return added
-
-    def search(self, text, viewer_id, viewer_is_admin, limit, room_id=None, before=None):
-        """The newest `limit` messages that have every word of text, from the rooms the viewer may see.
-
-        Only messages indexed already (index_new_messages). Newest first, each with its room's name (room_name). A word ending
-        in "*" matches as a prefix; case and accents are ignored (FTS5's
-        unicode61). Only the words of text count: quotes, operators and the
-        like are not FTS5 syntax here, but spaces.
-        """
-        # Each word as an FTS5 string ("..." is a phrase of that word's
-        # tokens; a "*" after it makes it a prefix): nothing a user types
-        # can be taken as a column filter, NEAR, NOT or a syntax error. NFC
-        # first, so that an accent typed as a letter and a combining mark
-        # stays in its word. A word given twice is looked for once.
-        # A prefix needs MIN_PREFIX letters: "w*" would have FTS5 merge the
-        # lists of every word starting with w (seconds over a million
-        # messages, and not stoppable); shorter, it is a whole word.
-        words = re.findall(r"(\w+)(\*?)", unicodedata.normalize("NFC", text))
-        terms = list(dict.fromkeys(f'"{word}"' + (star if len(word) >= MIN_PREFIX else "")
-                                   for word, star in words))[:MAX_SEARCH_WORDS]
-        if not terms:
-            return []
-        names = {"query": " ".join(terms), "viewer": viewer_id, "admin": int(viewer_is_admin),
-                 "room": room_id, "before": 2**63 - 1 if before is None else before,
-                 "limit": limit}
-        # The index gives the matches newest first (ORDER BY its rowid, with
-        # the `before` bound inside it), so LIMIT stops the walk early. A
-        # search whose words match too much (a one-letter prefix over a
-        # million messages: seconds) is stopped at SEARCH_SECONDS, so that
-        # no one's search can keep a core busy for long.
-        deadline = time.monotonic() + SEARCH_SECONDS
-        try:
-            with self._reading() as db:
-                db.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
-                try:
-                    rows = [dict(row) for row in db.execute(
-                        f"SELECT {MESSAGE_COLUMNS}, r.name AS room_name FROM messages_search"
-                        " JOIN messages m ON m.id = messages_search.rowid"
-                        " JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id"
-                        " WHERE messages_search MATCH :query AND messages_search.rowid < :before"
-                        f" AND (:room IS NULL OR m.room_id = :room) AND {SEEN_BY_VIEWER}"
-                        " ORDER BY messages_search.rowid DESC LIMIT :limit", names)]
-                finally:
-                    db.set_progress_handler(None, 0)
-        except sqlite3.OperationalError as exc:
-            if time.monotonic() > deadline:  # stopped by the progress handler: "interrupted"
-                raise SearchTooLong(text) from exc
-            raise store_error(exc) from exc
-        except sqlite3.Error as exc:
-            raise store_error(exc) from exc
-        for row in rows:
-            row["mentions"] = mention_ids(row["mentions"])
-        return rows
-
-
-class UserTables:
-    """Users and their sessions, for Store (a mix-in on Database)."""
+    # -- users -------------------------------------------------------------
 
     def create_user(self, username, password_hash, created_at, role="user"):
         with self._transaction() as db:
@@ -1040,10 +782,7 @@ class UserTables:
             " JOIN users u ON u.id = b.blocked_id WHERE b.blocker_id = ?"
             " ORDER BY b.created_at, u.id", (blocker_id,))]
 
-
-
-class RoomTables:
-    """Rooms, their members and their bans, for Store (a mix-in on Database)."""
+    # -- rooms -------------------------------------------------------------
 
     def create_room(self, name, description, creator_id, created_at, visibility="public",
                     members=()):
@@ -1243,17 +982,273 @@ class RoomTables:
                            " VALUES (?, ?, ?)", (room_id, user_id, banned_at))
             return cursor.rowcount > 0
 
+    # -- messages ------------------------------------------------------------
 
-class Store(UserTables, RoomTables, ChatMessages, Database):
-    """Access to the SwiftChat database from any thread.
+    def add_message(self, room_id, user_id, content, timestamp, client_id=None, mentioned=()):
+        """Save a chat message; return {id, content, timestamp, duplicate, mentions, ...} once committed.
 
-    Users:    create_user, user, user_with_password, list_users, update_user, set_password,
-              remember_login, known_login, block, unblock, blocks, blocked_users
-    Sessions: create_session, session_user, end_sessions, sessions_ended_since
-    Rooms:    create_room, room, list_rooms, update_description, delete_room
-    Members:  add_member, is_member, room_members, remove_member
-    Messages: add_message, add_messages, message, edit_message, delete_message,
-              messages, messages_after, search, index_new_messages
-    Reports:  add_report, report, reports, set_report_status
-    And from Database: setting, data_changed, generation, backup, close.
-    """
+        A client_id the same user already sent with the same room and
+        content saves nothing: the first message comes back, with
+        duplicate=True. With another room or content it is ClientIdReused.
+        mentioned: the names content may @mention (protocol.mentioned_names);
+        those that are users become the message's mentions.
+        """
+        [saved] = self.add_messages([(room_id, user_id, content, timestamp, client_id, mentioned)])
+        if isinstance(saved, StoreError):
+            raise saved
+        return saved
+
+    def add_messages(self, messages):
+        """Save (room_id, user_id, content, timestamp, client_id, mentioned) messages in one transaction.
+
+        Returns, in order, what add_message would for each, or the
+        StoreError that one message met on its own (its room was deleted a
+        moment ago); the others are saved all the same. A failure of the
+        transaction itself (busy, read-only, disk full) raises for all.
+
+        Why: the commit is most of the cost of saving a message (it writes
+        the table's and both indexes' pages to the log), and messages that
+        arrive together can share one (group commit).
+        """
+        saved = []
+        with self._transaction() as db:
+            for message in messages:
+                try:
+                    saved.append(self._insert_message(db, *message))
+                except sqlite3.IntegrityError as exc:
+                    # SQLite undid only the failed statement; the transaction goes on.
+                    saved.append(store_error(exc))
+                except (ClientIdReused, AuthorDisabled, Blocked) as exc:
+                    saved.append(exc)
+        return saved
+
+    @staticmethod
+    def _insert_message(db, room_id, user_id, content, timestamp, client_id, mentioned=()):
+        if client_id is not None:
+            first = db.execute(
+                "SELECT id, room_id, content, timestamp, mentions FROM messages"
+                " WHERE user_id = ? AND client_id = ?",
+                (user_id, client_id),
+            ).fetchone()
+            if first is not None and (first["room_id"], first["content"]) != (room_id, content):
+                raise ClientIdReused(client_id)
+            if first is not None:
+                return {"id": first["id"], "content": content, "timestamp": first["timestamp"],
+                        "duplicate": True, "mentions": mention_ids(first["mentions"]),
+                        "mentioned_members": []}
+        mentions = users_named(db, mentioned)
+        # Only while its author is not disabled (a message already on its way
+        # when an admin disables the account is never saved, nor broadcast),
+        # and, in a direct room, not blocked by the other member. For any
+        # other room the second check is one look at the room's kind.
+        cursor = db.execute(
+            "INSERT INTO messages (room_id, user_id, content, timestamp, client_id, mentions,"
+            " position) SELECT :room, :user, :content, :timestamp, :client_id, :mentions,"
+            "  (SELECT last_position + 1 FROM rooms WHERE id = :room)"
+            " FROM users WHERE id = :user AND disabled = 0"
+            f" AND NOT {BLOCKED_IN_DIRECT_ROOM}",
+            {"room": room_id, "user": user_id, "content": content, "timestamp": timestamp,
+             "client_id": client_id, "mentions": " ".join(mentions) or None},
+        )
+        if cursor.rowcount == 0:
+            blocked = db.execute(f"SELECT {BLOCKED_IN_DIRECT_ROOM}",
+                                 {"room": room_id, "user": user_id}).fetchone()[0]
+            raise Blocked(user_id) if blocked else AuthorDisabled(user_id)
+        db.execute("UPDATE rooms SET last_position = last_position + 1 WHERE id = ?", (room_id,))
+        members = note_mentions(db, cursor.lastrowid, room_id, user_id, mentions)
+        return {"id": cursor.lastrowid, "content": content, "timestamp": timestamp,
+                "duplicate": False, "mentions": mentions, "mentioned_members": members}
+
+    def _messages(self, sql, params):
+        """Rows of messages, each with its mentions as a list of user ids."""
+        rows = self._rows(sql, params)
+        for row in rows:
+            row["mentions"] = mention_ids(row["mentions"])
+        return rows
+
+    def message(self, message_id):
+        """A message with its author's name and its room's creator, or None."""
+        rows = self._messages(
+            f"SELECT {MESSAGE_COLUMNS}, r.creator_id FROM messages m"
+            " JOIN users u ON u.id = m.user_id JOIN rooms r ON r.id = m.room_id"
+            " WHERE m.id = ?", (message_id,))
+        return rows[0] if rows else None
+
+    def edit_message(self, message_id, content, edited_at, mentioned=()):
+        """Replace a message's content and mentions; return the message as history shows it, or None."""
+        with self._transaction() as db:
+            mentions = users_named(db, mentioned)
+            db.execute("UPDATE messages SET content = ?, edited_at = ?, mentions = ? WHERE id = ?",
+                       (content, edited_at, " ".join(mentions) or None, message_id))
+            row = db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages m"
+                             " JOIN users u ON u.id = m.user_id WHERE m.id = ?",
+                             (message_id,)).fetchone()
+            if row is not None:
+                db.execute("DELETE FROM mentions WHERE message_id = ?", (message_id,))
+                note_mentions(db, message_id, row["room_id"], row["user_id"], mentions)
+        return None if row is None else {**row, "mentions": mention_ids(row["mentions"])}
+
+    def delete_message(self, message_id):
+        """Delete a message for good; return whether there was one."""
+        with self._transaction() as db:
+            # Its position stays counted as deleted, for the unread counts (UNREAD_COUNT).
+            db.execute("INSERT OR IGNORE INTO deleted_messages (room_id, position)"
+                       " SELECT room_id, position FROM messages WHERE id = ?", (message_id,))
+            return db.execute("DELETE FROM messages WHERE id = ?", (message_id,)).rowcount > 0
+
+    def messages(self, room_id, limit, before=None):
+        """The newest `limit` messages of a room older than id `before`, oldest first."""
+        if before is None:
+            before = 2**63 - 1  # SQLite's largest integer: no upper bound
+        # The inner query walks messages_by_room backwards from `before` and
+        # stops after `limit` rows; the outer one puts them in reading order.
+        return self._messages(
+            "SELECT * FROM ("
+            f" SELECT {MESSAGE_COLUMNS}"
+            " FROM messages m JOIN users u ON u.id = m.user_id"
+            " WHERE m.room_id = ? AND m.id < ?"
+            " ORDER BY m.id DESC LIMIT ?"
+            ") ORDER BY id",
+            (room_id, before, limit),
+        )
+
+    def messages_after(self, room_id, since, limit):
+        """The newest `limit` messages of a room with ids above `since`, oldest first."""
+        return self._messages(
+            "SELECT * FROM ("
+            f" SELECT {MESSAGE_COLUMNS}"
+            " FROM messages m JOIN users u ON u.id = m.user_id"
+            " WHERE m.room_id = ? AND m.id > ?"
+            " ORDER BY m.id DESC LIMIT ?"
+            ") ORDER BY id",
+            (room_id, since, limit),
+        )
+
+    # -- search --------------------------------------------------------------
+
+    def index_new_messages(self):
+        """Add messages saved since the last call to the search index; return how many.
+
+        One transaction for up to INDEX_BATCH of them (SEARCH_TABLES says
+        why), and none at all when nothing is new.
+        """
+        state = self._row("SELECT (SELECT through FROM messages_search_done) AS through,"
+                          " (SELECT COALESCE(MAX(id), 0) FROM messages) AS newest")
+        if state["through"] >= state["newest"]:
+            return 0
+        # At most INDEX_BATCH at a time: a long backlog (messages a script
+        # wrote with the server stopped) must not hold the writer for long.
+        with self._transaction() as db:
+            through = db.execute("SELECT COALESCE(MAX(id), (SELECT through FROM messages_search_done))"
+                                 " FROM (SELECT id FROM messages"
+                                 " WHERE id > (SELECT through FROM messages_search_done)"
+                                 " ORDER BY id LIMIT ?)", (INDEX_BATCH,)).fetchone()[0]
+            added = db.execute("INSERT INTO messages_search (rowid, content)"
+                               " SELECT id, content FROM messages WHERE id > (SELECT through"
+                               " FROM messages_search_done) AND id <= ?", (through,)).rowcount
+            db.execute("UPDATE messages_search_done SET through = ?", (through,))
+        return added
+
+    def search(self, text, viewer_id, viewer_is_admin, limit, room_id=None, before=None):
+        """The newest `limit` messages that have every word of text, from the rooms the viewer may see.
+
+        Only messages indexed already (index_new_messages). Newest first, each with its room's name (room_name). A word ending
+        in "*" matches as a prefix; case and accents are ignored (FTS5's
+        unicode61). Only the words of text count: quotes, operators and the
+        like are not FTS5 syntax here, but spaces.
+        """
+        # Each word as an FTS5 string ("..." is a phrase of that word's
+        # tokens; a "*" after it makes it a prefix): nothing a user types
+        # can be taken as a column filter, NEAR, NOT or a syntax error. NFC
+        # first, so that an accent typed as a letter and a combining mark
+        # stays in its word. A word given twice is looked for once.
+        # A prefix needs MIN_PREFIX letters: "w*" would have FTS5 merge the
+        # lists of every word starting with w (seconds over a million
+        # messages, and not stoppable); shorter, it is a whole word.
+        words = re.findall(r"(\w+)(\*?)", unicodedata.normalize("NFC", text))
+        terms = list(dict.fromkeys(f'"{word}"' + (star if len(word) >= MIN_PREFIX else "")
+                                   for word, star in words))[:MAX_SEARCH_WORDS]
+        if not terms:
+            return []
+        names = {"query": " ".join(terms), "viewer": viewer_id, "admin": int(viewer_is_admin),
+                 "room": room_id, "before": 2**63 - 1 if before is None else before,
+                 "limit": limit}
+        # The index gives the matches newest first (ORDER BY its rowid, with
+        # the `before` bound inside it), so LIMIT stops the walk early. A
+        # search whose words match too much (a one-letter prefix over a
+        # million messages: seconds) is stopped at SEARCH_SECONDS, so that
+        # no one's search can keep a core busy for long.
+        deadline = time.monotonic() + SEARCH_SECONDS
+        try:
+            with self._reading() as db:
+                db.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+                try:
+                    rows = [dict(row) for row in db.execute(
+                        f"SELECT {MESSAGE_COLUMNS}, r.name AS room_name FROM messages_search"
+                        " JOIN messages m ON m.id = messages_search.rowid"
+                        " JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id"
+                        " WHERE messages_search MATCH :query AND messages_search.rowid < :before"
+                        f" AND (:room IS NULL OR m.room_id = :room) AND {SEEN_BY_VIEWER}"
+                        " ORDER BY messages_search.rowid DESC LIMIT :limit", names)]
+                finally:
+                    db.set_progress_handler(None, 0)
+        except sqlite3.OperationalError as exc:
+            if time.monotonic() > deadline:  # stopped by the progress handler: "interrupted"
+                raise SearchTooLong(text) from exc
+            raise store_error(exc) from exc
+        except sqlite3.Error as exc:
+            raise store_error(exc) from exc
+        for row in rows:
+            row["mentions"] = mention_ids(row["mentions"])
+        return rows
+
+    # -- reports ---------------------------------------------------------------
+
+    def add_report(self, message_id, reporter_id, reason, created_at):
+        """Report a message, keeping a copy of it; return the report, or None if the message is gone.
+
+        Raises Conflict when the reporter reported this message already.
+        """
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO reports (message_id, room_id, room_name, author_id, author_name,"
+                " content, timestamp, edited_at, mentions, reporter_id, reason, created_at)"
+                " SELECT m.id, m.room_id, r.name, m.user_id, u.username, m.content, m.timestamp,"
+                " m.edited_at, m.mentions, ?, ?, ? FROM messages m JOIN rooms r ON r.id = m.room_id"
+                " JOIN users u ON u.id = m.user_id WHERE m.id = ?",
+                (reporter_id, reason, created_at, message_id))
+            report_id = cursor.lastrowid if cursor.rowcount else None
+        return None if report_id is None else self.report(report_id)
+
+    def report(self, report_id):
+        """A report, with its room's owner (room_owner_id, None once the room is gone); or None."""
+        reports = self._reports("WHERE p.id = :id", {"id": report_id})
+        return reports[0] if reports else None
+
+    def reports(self, status, viewer_id, viewer_is_admin):
+        """The reports of one status (None: all) that a viewer handles, newest first.
+
+        An admin handles every room's; anyone else the rooms they own.
+        """
+        return self._reports(
+            "WHERE (:status IS NULL OR p.status = :status)"
+            " AND (:admin OR (r.creator_id = :viewer AND r.kind = 'room'))"
+            " ORDER BY p.id DESC LIMIT 500",
+            {"status": status, "admin": int(viewer_is_admin), "viewer": viewer_id})
+
+    def _reports(self, where, names):
+        rows = self._rows(
+            "SELECT p.*, COALESCE(r.name, p.room_name) AS current_room_name,"
+            " r.creator_id AS room_owner_id, r.kind AS room_kind,"
+            " v.username AS reporter_name, v.created_at AS reporter_created_at,"
+            " v.role AS reporter_role, v.disabled AS reporter_disabled"
+            " FROM reports p LEFT JOIN rooms r ON r.id = p.room_id"
+            f" JOIN users v ON v.id = p.reporter_id {where}", names)
+        for row in rows:
+            row["mentions"] = mention_ids(row["mentions"])
+        return rows
+
+    def set_report_status(self, report_id, status):
+        with self._transaction() as db:
+            db.execute("UPDATE reports SET status = ? WHERE id = ?", (status, report_id))
+        return self.report(report_id)
