@@ -1298,3 +1298,20 @@ def test_someone_who_types_on_after_sending_still_shows_as_typing(new_page):
     composer.press("Enter")
     expect(message_item(ann, "and a second one")).to_be_visible()
     expect(ann.locator("#typing")).to_have_text("")  # he stopped: the line goes soon after
+
+
+# -- links that cannot pass for another site ---------------------------------------------
+
+def test_a_link_is_isolated_and_a_look_alike_host_shows_its_punycode_beside_it(new_page):
+    page = new_page()
+    register(page, "ines")
+    create_room(page, "Links")
+    say(page, "real https://example.com/a and fake http://ex\u0430mple.com/login")  # a Cyrillic а
+    links = message_item(page, "real https://").get_by_role("link")
+    expect(links).to_have_count(2)
+    real, fake = links.nth(0), links.nth(1)
+    expect(real).to_have_text("https://example.com/a")  # ASCII: nothing beside it
+    expect(real.locator("bdi")).to_have_text(["https://example.com/a"])
+    expect(fake).to_have_text("http://ex\u0430mple.com/login (xn--exmple-4nf.com)")
+    expect(fake.locator("bdi")).to_have_text(["http://ex\u0430mple.com/login", "xn--exmple-4nf.com"])
+    expect(fake).to_have_attribute("href", "http://xn--exmple-4nf.com/login")

@@ -213,11 +213,23 @@ function linkNode(written) {
     return [null, 0];
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return [null, 0];  // the pattern says so too
-  const link = element('a', text);
+  const link = element('a', isolated(text));
+  const host = lookAlikeHost(text, url);
+  if (host) link.append(' (', isolated(host, 'host'), ')');
   link.href = url.href;
   link.target = '_blank';
   link.rel = 'noopener noreferrer';
   return [link, text.length];
+}
+
+// A host written with letters beyond ASCII may pass for another site
+// ("exаmple.com" with a Cyrillic а): its punycode form, where the browser
+// really goes, is shown beside it. The host as written is what follows
+// "//", up to the path, without any "user@" before it.
+function lookAlikeHost(text, url) {
+  const authority = text.slice(url.protocol.length + 2).split(/[/?#\\]/)[0];
+  const host = authority.slice(authority.lastIndexOf('@') + 1);
+  return /[^\x00-\x7f]/.test(host) ? url.hostname : null;
 }
 
 // -- the conversation ----------------------------------------------------------
