@@ -1300,7 +1300,7 @@ def test_someone_who_types_on_after_sending_still_shows_as_typing(new_page):
     expect(ann.locator("#typing")).to_have_text("")  # he stopped: the line goes soon after
 
 
-# -- links that cannot pass for another site ---------------------------------------------
+# -- links that cannot pass for another site, a new password's session ---------------------
 
 def test_a_link_is_isolated_and_a_look_alike_host_shows_its_punycode_beside_it(new_page):
     page = new_page()
@@ -1315,3 +1315,39 @@ def test_a_link_is_isolated_and_a_look_alike_host_shows_its_punycode_beside_it(n
     expect(fake).to_have_text("http://ex\u0430mple.com/login (xn--exmple-4nf.com)")
     expect(fake.locator("bdi")).to_have_text(["http://ex\u0430mple.com/login", "xn--exmple-4nf.com"])
     expect(fake).to_have_attribute("href", "http://xn--exmple-4nf.com/login")
+
+
+def test_a_new_passwords_session_reconnects_the_page_even_when_the_old_socket_closes_first(server, new_page, api):
+    page = new_page()
+    sockets, held = [], []
+    page.on("websocket", lambda socket: sockets.append(socket))
+    register(page, "nora")
+    create_room(page, "Night shift")
+    token, _, _ = api.register("owl")
+    friend = ChatClient(server.ws_port)
+    friend.request({"type": "auth", "token": token})
+    friend.request({"type": "join_room", "room_id": page.evaluate("state.joinedRoomId")})
+    page.route("**/api/v1/auth/password", lambda route: held.append(route))
+    page.get_by_role("button", name="Change password").click()
+    page.get_by_label("Current password", exact=True).fill("password123")
+    page.get_by_label("New password", exact=True).fill("a much better passphrase")
+    page.get_by_role("button", name="Save password").click()
+    deadline = time.monotonic() + 10
+    while not held:  # the route's handler runs once Playwright hears of the request
+        assert time.monotonic() < deadline, "the password change was never sent"
+        page.wait_for_timeout(50)
+    answer = held[0].fetch()  # the server changes the password and ends the page's session...
+    wait_until(page, "state.awaitingSession")  # ...whose socket closes (4001) before the answer arrives
+    held[0].fulfill(response=answer)
+
+    expect(page.get_by_role("form", name="Change password").get_by_role("status")).to_have_text("Password changed")
+    expect(page.locator("#status")).to_have_text("Connected")
+    assert len(sockets) == 2 and sockets[0].is_closed()
+    assert session_token(page) == answer.json()["data"]["token"]
+    friend.send({"type": "send_message", "content": "still up?"})
+    expect(message_item(page, "still up?")).to_be_visible()  # back in the room
+    say(page, "wide awake")
+    heard(friend, "wide awake")
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    expect(page.locator("#error")).to_be_hidden()
+    friend.close()

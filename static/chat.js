@@ -62,20 +62,24 @@ const state = {
   search: null,        // {query, results, more}: the search results shown
   notify: localStorage.getItem('swiftchat.notify') === 'on',  // turned on with "Enable notifications"
   notified: new Set(), // message ids already notified (a mention may also be a direct message)
+  changingPassword: false, // POST /auth/password is on its way: a 4001 meanwhile is its doing
+  awaitingSession: false,  // our socket was closed by that change; its answer brings the new session
 };
 
 // -- REST -------------------------------------------------------------------
 
 async function api(method, path, body) {
+  const token = state.token;
   const headers = {'Content-Type': 'application/json'};
-  if (state.token) headers.Authorization = 'Bearer ' + state.token;
+  if (token) headers.Authorization = 'Bearer ' + token;
   const response = await fetch('/api/v1' + path, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
   });
   const reply = await response.json();
   // "Invalid credentials" is about a password just typed (at login, or the
-  // current one when changing it); any other 401 means the session is over.
-  if (response.status === 401 && state.token && reply.message !== 'Invalid credentials') {
+  // current one when changing it); any other 401 means the session is over,
+  // unless the page has moved to a new session while this request was out.
+  if (response.status === 401 && token && token === state.token && reply.message !== 'Invalid credentials') {
     logout('Your session has expired. Please log in again.');
   }
   if (!reply.success) throw new Error(reply.error || reply.message);
@@ -799,27 +803,39 @@ function tellTyping() {
 // -- signing in and out, and staying signed in ---------------------------------
 
 function saveSession(data) {
+  const previousSession = tokenClaims(state.token).sid;
   state.token = data.token;
   state.user = {id: data.id, username: data.username};
   sessionStorage.setItem('swiftchat.token', state.token);
   sessionStorage.setItem('swiftchat.user', JSON.stringify(state.user));
   scheduleRefresh();
-  // An open connection is given each new token (after a refresh or a new
-  // password); the server keeps it in its room, and onAuthenticated ignores the answer.
-  send({type: 'auth', token: state.token}, true);
+  carryConnectionOver(previousSession);
+}
+
+// A token of the connection's own session (a refresh) is sent on it: the
+// server keeps it in its room, and onAuthenticated ignores the answer. A
+// token of a new session (a new password) needs a new connection, as after
+// a drop: the old one's session has ended, and the server closes it.
+function carryConnectionOver(previousSession) {
+  if (tokenClaims(state.token).sid === previousSession) send({type: 'auth', token: state.token}, true);
+  else if (state.socket || state.awaitingSession) reconnectNow();
+}
+
+// What a token says of itself (sid, exp, ...); {} for one that is not a JWT.
+function tokenClaims(token) {
+  try {
+    return JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+  } catch (error) {
+    return {};
+  }
 }
 
 // A token lives an hour; ask for a new one a few minutes before it ends,
 // so a page left open stays signed in.
 function scheduleRefresh() {
   clearTimeout(state.refreshTimer);
-  let expires;
-  try {
-    const claims = JSON.parse(atob(state.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
-    expires = claims.exp * 1000;
-  } catch (error) {
-    return;
-  }
+  const expires = tokenClaims(state.token).exp * 1000;
+  if (!expires) return;
   const wait = Math.max(10_000, expires - Date.now() - REFRESH_BEFORE_MS);
   state.refreshTimer = setTimeout(async () => {
     try {
@@ -890,6 +906,7 @@ function logout(reason) {
   if (state.socket) state.socket.close(1000);
   sessionStorage.clear();
   Object.assign(state, {user: null, roomId: null, joinedRoomId: null, socket: null, items: [], unsent: [],
+                        awaitingSession: false,
                         role: 'user', moderating: false, inDirectRoom: false, editing: null,
                         confirmingDelete: null, users: [], rooms: [], connectedBefore: false, jumpTo: null});
   state.roomsAsked += 1;  // a refresh still on its way is for the user who left
@@ -955,10 +972,13 @@ function showPasswordOutcome(error, done) {
   $('password-changed').textContent = done;
 }
 
-// The answer is a token of this same session, as login's; every other
-// session of the user ends (their sockets are closed with 4001).
+// The answer is a token of a new session, as login's; every earlier
+// session of the user ends, this page's own included, so its socket is
+// closed with 4001, maybe before the answer is here. Until then that close
+// is this change's doing (onSocketClosed), and the new token reconnects.
 async function changePassword() {
   showPasswordOutcome('', '');
+  state.changingPassword = true;
   try {
     saveSession(await api('POST', '/auth/password',
                           {old_password: $('old-password').value, new_password: $('new-password').value}));
@@ -966,7 +986,11 @@ async function changePassword() {
     showPasswordOutcome('', 'Password changed');
   } catch (error) {
     showPasswordOutcome(error.message, '');
+  } finally {
+    state.changingPassword = false;
   }
+  // Ended, yet no new session came: it was ended by something else.
+  if (state.awaitingSession) logout('Your session has ended. Please log in again.');
 }
 
 // -- rooms ------------------------------------------------------------------
@@ -1746,20 +1770,40 @@ function send(frame, quietly) {
 
 function onSocketClosed(socket, event) {
   if (socket !== state.socket || !state.token) return;  // replaced, or logged out
-  state.socket = null;
-  state.rejoinRoomId = state.joinedRoomId;  // to rejoin with `since`
-  state.joinedRoomId = null;
-  setConnected(false);
+  forgetSocket();
   if (event.code === 4000) {
     setStatus('Disconnected');
     showError('You signed in from another window, so this one was disconnected. Reload to take over.');
   } else if (event.code === 1008) {
     logout('Your session has expired. Please log in again.');
+  } else if (event.code === SESSION_ENDED && state.changingPassword) {
+    state.awaitingSession = true;  // the answer's new session reconnects (carryConnectionOver)
+    setStatus('Reconnecting…');
   } else if (event.code === SESSION_ENDED) {  // a new connection would be refused too
     logout('Your session has ended. Please log in again.');
   } else {
     reconnectLater();
   }
+}
+
+// The page's socket is gone: the room it was in is rejoined with `since`.
+function forgetSocket() {
+  state.socket = null;
+  state.rejoinRoomId = state.joinedRoomId;
+  state.joinedRoomId = null;
+  setConnected(false);
+}
+
+// A new connection now, with the page's new token; the old one (if still
+// open) is let go first, so that its close is not taken for a drop.
+function reconnectNow() {
+  const old = state.socket;
+  state.awaitingSession = false;
+  if (old) {
+    forgetSocket();
+    old.close(1000);
+  }
+  connect();
 }
 
 function reconnectLater() {
