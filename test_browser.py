@@ -1300,7 +1300,7 @@ def test_someone_who_types_on_after_sending_still_shows_as_typing(new_page):
     expect(ann.locator("#typing")).to_have_text("")  # he stopped: the line goes soon after
 
 
-# -- links that cannot pass for another site, a new password's session ---------------------
+# -- links that cannot pass for another site, blocking, a new password's session -----------
 
 def test_a_link_is_isolated_and_a_look_alike_host_shows_its_punycode_beside_it(new_page):
     page = new_page()
@@ -1315,6 +1315,44 @@ def test_a_link_is_isolated_and_a_look_alike_host_shows_its_punycode_beside_it(n
     expect(fake).to_have_text("http://ex\u0430mple.com/login (xn--exmple-4nf.com)")
     expect(fake.locator("bdi")).to_have_text(["http://ex\u0430mple.com/login", "xn--exmple-4nf.com"])
     expect(fake).to_have_attribute("href", "http://xn--exmple-4nf.com/login")
+
+
+def members_of(page):
+    return page.get_by_role("complementary", name="Members").get_by_role("listitem")
+
+
+def test_a_blocked_users_messages_wait_behind_a_button_live_and_in_history_until_unblocked(new_page, api):
+    sue, tom = new_page(), new_page()
+    register(sue, "sue")
+    create_room(sue, "Class 5B")
+    register(tom, "tom")
+    join(tom, "Class 5B")
+    say(tom, "before the block")
+    expect(message_item(sue, "before the block")).to_be_visible()
+    expect(members_of(sue).filter(has_text="sue").get_by_role("button")).to_have_count(0)  # not oneself
+
+    members_of(sue).filter(has_text="tom").get_by_role("button", name="Block", exact=True).click()
+    expect(members_of(sue).filter(has_text="tom").get_by_role("button", name="Unblock", exact=True)).to_be_focused()
+    messages = sue.get_by_role("list", name="Messages")
+    hidden = messages.get_by_role("button", name="Blocked message - show", exact=True)
+    expect(hidden).to_have_count(1)
+    say(tom, "said while blocked")  # live
+    expect(hidden).to_have_count(2)
+    expect(messages).not_to_contain_text("before the block")
+    expect(messages).not_to_contain_text("said while blocked")
+
+    sue.reload()  # and in history
+    expect(sue.get_by_role("heading", name="Class 5B")).to_be_visible()
+    expect(hidden).to_have_count(2)
+    expect(messages).not_to_contain_text("said while blocked")
+    hidden.last.click()
+    expect(messages.get_by_role("paragraph")).to_have_text(["said while blocked"])
+    expect(hidden).to_have_count(1)  # only the one pressed is shown
+
+    members_of(sue).filter(has_text="tom").get_by_role("button", name="Unblock", exact=True).click()
+    expect(hidden).to_have_count(0)
+    expect(messages.get_by_role("paragraph")).to_have_text(["before the block", "said while blocked"])
+    assert api.get("/users/me/blocked", token=session_token(sue)).data["users"] == []
 
 
 def test_a_new_passwords_session_reconnects_the_page_even_when_the_old_socket_closes_first(server, new_page, api):

@@ -62,6 +62,8 @@ const state = {
   search: null,        // {query, results, more}: the search results shown
   notify: localStorage.getItem('swiftchat.notify') === 'on',  // turned on with "Enable notifications"
   notified: new Set(), // message ids already notified (a mention may also be a direct message)
+  blocked: new Map(),  // user id -> user: their messages wait behind "Blocked message - show"
+  revealed: new Set(), // ids of blocked users' messages shown all the same
   changingPassword: false, // POST /auth/password is on its way: a 4001 meanwhile is its doing
   awaitingSession: false,  // our socket was closed by that change; its answer brings the new session
 };
@@ -285,6 +287,11 @@ function messageElement(item, continued) {
   li.className = 'message' + (item.user_id === state.user.id ? ' mine' : '') + (continued ? ' continued' : '');
   li.dataset.id = item.id ?? '';
   li.tabIndex = -1;  // a tap or click focuses the message, and that shows its actions (chat.css)
+  if (hiddenAsBlocked(item)) {
+    li.classList.add('blocked');
+    li.append(controlButton('Blocked message - show', 'show-blocked'));
+    return li;
+  }
   const when = new Date(item.timestamp * 1000);
   li.title = `${isolatedString(item.username)}, ${when.toLocaleString()}`;
   if (!continued) li.append(metaFor(item, when));
@@ -748,6 +755,7 @@ function applyMessageFrame(data) {
 
 // What each button in a message does, by its data-control (one listener on the list).
 const MESSAGE_CONTROLS = {
+  'show-blocked': showBlockedMessage,
   edit: startEditing,
   'cancel-edit': stopEditing,
   delete: askToDelete,
@@ -768,6 +776,7 @@ function renderTyping() {
 
 function showTyping(data) {
   if (data.room_id !== state.joinedRoomId || data.user_id === state.user.id) return;
+  if (state.blocked.has(data.user_id)) return;  // what they write is hidden; so is their typing
   const now = Date.now();
   state.typing.set(data.user_id, {username: data.username, heardAt: now, until: now + TYPING_SHOWN_MS});
   renderTyping();
@@ -906,7 +915,7 @@ function logout(reason) {
   if (state.socket) state.socket.close(1000);
   sessionStorage.clear();
   Object.assign(state, {user: null, roomId: null, joinedRoomId: null, socket: null, items: [], unsent: [],
-                        awaitingSession: false,
+                        awaitingSession: false, blocked: new Map(), revealed: new Set(),
                         role: 'user', moderating: false, inDirectRoom: false, editing: null,
                         confirmingDelete: null, users: [], rooms: [], connectedBefore: false, jumpTo: null});
   state.roomsAsked += 1;  // a refresh still on its way is for the user who left
@@ -937,7 +946,7 @@ function showChat() {
   scheduleRefresh();
   refreshRooms();
   loadRole();
-  connect();
+  loadBlockedThenConnect();
 }
 
 // The role decides who sees "Admin" and may moderate every room. It is
@@ -1248,6 +1257,7 @@ function notificationsOn() {
 // at that message.
 function notify(message) {
   if (!notificationsOn() || !document.hidden || message.user_id === state.user.id) return;
+  if (state.blocked.has(message.user_id)) return;
   if (state.notified.has(message.id)) return;
   state.notified.add(message.id);
   const room = state.rooms.find((r) => r.id === message.room_id);
@@ -1509,8 +1519,12 @@ function renderMembers() {
       li.append(here);
     }
     if (member.id === state.user.id) return li;
-    if (!state.inDirectRoom) li.append(messageButton(member));  // it would lead back here
-    if (mayRemove) li.append(removeButton(member));
+    const buttons = element('span');
+    buttons.className = 'buttons';
+    if (!state.inDirectRoom) buttons.append(messageButton(member));  // it would lead back here
+    if (mayRemove) buttons.append(removeButton(member));
+    buttons.append(blockButton(member));
+    li.append(buttons);
     return li;
   }));
 }
@@ -1559,7 +1573,68 @@ async function openDirect(userId) {
 const MEMBER_CONTROLS = {
   message: openDirect,
   remove: removeMember,
+  block: (userId) => setBlocked(userId, true),
+  unblock: (userId) => setBlocked(userId, false),
 };
+
+// -- blocking -------------------------------------------------------------------
+// Blocking is the blocker's own choice: the server stops the blocked user
+// from opening a direct room with them or mentioning them, and this page
+// hides the blocked user's messages behind a button, one at a time.
+
+// Known before any message is drawn, so that a blocked user's words never
+// show, not even for a moment; then the connection (and the room's history).
+async function loadBlockedThenConnect() {
+  try {
+    const {users} = await api('GET', '/users/me/blocked');
+    state.blocked = new Map(users.map((user) => [user.id, user]));
+  } catch (error) {
+    // Nobody is hidden; the page is usable all the same (a 401 has signed it out).
+  }
+  if (state.token) connect();
+}
+
+function hiddenAsBlocked(item) {
+  return state.blocked.has(item.user_id) && !state.revealed.has(item.id);
+}
+
+function showBlockedMessage(id) {
+  state.revealed.add(id);
+  redrawMessage(id);
+}
+
+function blockButton(member) {
+  const blocked = state.blocked.has(member.id);
+  const button = controlButton(blocked ? 'Unblock' : 'Block', blocked ? 'unblock' : 'block');
+  button.title = blocked ? `Show ${isolatedString(member.username)}’s messages again`
+    : `Hide ${isolatedString(member.username)}’s messages from you`;
+  return button;
+}
+
+// Blocking hides again what was shown of theirs; either way the
+// conversation is drawn again, and the keyboard stays on the button.
+async function setBlocked(userId, blocked) {
+  showError('');
+  try {
+    const {user} = await api(blocked ? 'POST' : 'DELETE', `/users/${encodeURIComponent(userId)}/block`);
+    if (blocked) {
+      state.blocked.set(userId, user);
+      forgetRevealed(userId);
+    } else {
+      state.blocked.delete(userId);
+    }
+  } catch (error) {
+    return showError(error.message);
+  }
+  renderConversation();
+  renderMembers();
+  const row = $('member-list').querySelector(`li[data-user-id="${CSS.escape(userId)}"]`);
+  row?.querySelector(`[data-control="${blocked ? 'unblock' : 'block'}"]`)?.focus();
+}
+
+function forgetRevealed(userId) {
+  for (const item of state.items) if (item.user_id === userId) state.revealed.delete(item.id);
+}
 
 // Nobody joins a private room by themselves: its creator, or an admin, adds them.
 function mayAddMembers() {
