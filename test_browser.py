@@ -764,7 +764,7 @@ def test_only_the_author_edits_and_the_rooms_creator_deletes_anyones_message(new
     own = message_item(guest, "spam spam spam")
     expect(own.get_by_role("button", name="Edit", exact=True)).to_have_count(1)
     expect(own.get_by_role("button", name="Delete", exact=True)).to_have_count(1)
-    expect(message_item(guest, "house rules").get_by_role("button")).to_have_count(0)
+    expect(message_item(guest, "house rules").get_by_role("button")).to_have_text(["Report"])  # no Edit, no Delete
     by_the_guest = message_item(owner, "spam spam spam")
     expect(by_the_guest.get_by_role("button", name="Delete", exact=True)).to_have_count(1)
     expect(by_the_guest.get_by_role("button", name="Edit", exact=True)).to_have_count(0)
@@ -1300,7 +1300,7 @@ def test_someone_who_types_on_after_sending_still_shows_as_typing(new_page):
     expect(ann.locator("#typing")).to_have_text("")  # he stopped: the line goes soon after
 
 
-# -- links that cannot pass for another site, blocking, a new password's session -----------
+# -- links that cannot pass for another site, blocking, reports, a new password's session ---------
 
 def test_a_link_is_isolated_and_a_look_alike_host_shows_its_punycode_beside_it(new_page):
     page = new_page()
@@ -1353,6 +1353,93 @@ def test_a_blocked_users_messages_wait_behind_a_button_live_and_in_history_until
     expect(hidden).to_have_count(0)
     expect(messages.get_by_role("paragraph")).to_have_text(["before the block", "said while blocked"])
     assert api.get("/users/me/blocked", token=session_token(sue)).data["users"] == []
+
+
+def report_message(page, text, reason):
+    """Report the message that shows this text, and return the report dialog."""
+    item = message_item(page, text)
+    item.hover()
+    item.get_by_role("button", name="Report", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Report message")
+    expect(dialog.get_by_label("Reason")).to_be_focused()
+    dialog.get_by_label("Reason").fill(reason)
+    dialog.get_by_role("button", name="Send report").click()
+    return dialog
+
+
+def reports_button(page):
+    return page.get_by_role("button", name=re.compile(r"^Reports\b"))
+
+
+def test_a_report_reaches_the_rooms_creator_live_who_resolves_it_and_the_count_drops(new_page, api):
+    teacher, student = new_page(), new_page()
+    register(teacher, "mrs_reed")
+    create_room(teacher, "Biology")
+    expect(reports_button(teacher)).to_have_accessible_name("Reports, 0 open")
+    token, _, _ = api.register("troll")
+    room_id = teacher.evaluate("state.joinedRoomId")
+    api.post("/rooms/join", {"room_id": room_id}, token=token)
+    register(student, "stu")
+    join(student, "Biology")
+    expect(reports_button(student)).to_be_hidden()  # a student moderates no room
+    api.post("/messages", {"room_id": room_id, "content": "you are all fools"}, token=token)
+    say(student, "my own words")
+    expect(message_item(student, "my own words").get_by_role("button", name="Report")).to_have_count(0)
+
+    dialog = report_message(student, "you are all fools", "insults the class")
+    expect(dialog).to_be_hidden()
+    expect(student.get_by_role("list", name="Messages")).to_contain_text("Report received")
+    expect(reports_button(teacher)).to_have_accessible_name("Reports, 1 open")  # live
+    expect(reports_button(teacher)).to_have_text("Reports 1")
+
+    report_message(student, "you are all fools", "and again")
+    expect(dialog.get_by_role("alert")).to_have_text("Already reported")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+
+    reports_button(teacher).click()
+    view = teacher.get_by_role("dialog", name="Reports", exact=True)
+    report = view.get_by_role("listitem")
+    expect(report).to_have_count(1)
+    for shown in ("Biology · troll", "you are all fools", "Reported by stu · ", "insults the class"):
+        expect(report).to_contain_text(shown)
+    expect(report.locator("time")).to_have_count(1)
+    report.get_by_role("button", name="Resolve", exact=True).click()
+    expect(report).to_have_count(0)
+    expect(view).to_contain_text("No open reports.")
+    expect(reports_button(teacher)).to_have_accessible_name("Reports, 0 open")
+    [resolved] = api.get("/reports?status=resolved", token=session_token(teacher)).data["reports"]
+    assert resolved["reason"] == "insults the class" and resolved["reporter"]["username"] == "stu"
+
+
+def test_an_admin_sees_a_direct_messages_report_live_and_dismisses_it(server, new_page, api):
+    make_admin(server, api, "principal")
+    admin, student = new_page(), new_page()
+    log_in(admin, "principal")
+    expect(reports_button(admin)).to_have_accessible_name("Reports, 0 open")
+    reports_button(admin).click()
+    view = admin.get_by_role("dialog", name="Reports", exact=True)
+    expect(view).to_contain_text("No open reports.")  # open while the report comes in
+
+    token, user_id, _ = api.register("pest")
+    register(student, "lily")
+    room_id = api.post("/direct", {"user_id": student.evaluate("state.user.id")}, token=token).data["id"]
+    api.post("/messages", {"room_id": room_id, "content": "nobody likes you"}, token=token)
+    student.get_by_role("region", name="Direct messages").get_by_role("button", name="pest").click()
+    report_message(student, "nobody likes you", "")  # a reason may be left out
+
+    report = view.get_by_role("listitem")
+    expect(report).to_have_count(1)
+    expect(report).to_contain_text("nobody likes you")
+    expect(report).to_contain_text("No reason given")
+    expect(reports_button(admin)).to_have_accessible_name("Reports, 1 open")
+    report.get_by_role("button", name="Dismiss", exact=True).click()
+    expect(report).to_have_count(0)
+    expect(reports_button(admin)).to_have_accessible_name("Reports, 0 open")
+    view.get_by_label("Show").select_option("Dismissed")
+    expect(report).to_have_count(1)
+    expect(report).to_contain_text("Dismissed")
+    expect(report.get_by_role("button")).to_have_count(0)
 
 
 def test_a_new_passwords_session_reconnects_the_page_even_when_the_old_socket_closes_first(server, new_page, api):

@@ -64,6 +64,10 @@ const state = {
   notified: new Set(), // message ids already notified (a mention may also be a direct message)
   blocked: new Map(),  // user id -> user: their messages wait behind "Blocked message - show"
   revealed: new Set(), // ids of blocked users' messages shown all the same
+  reporting: null,     // the id of the message the report dialog is about
+  openReports: [],     // reports waiting for us as a moderator, newest first ("Reports" counts them)
+  listedReports: [],   // what the Reports view lists when it shows other than open ones
+  reportsHeard: null,  // reports told live while GET /reports is on its way
   changingPassword: false, // POST /auth/password is on its way: a 4001 meanwhile is its doing
   awaitingSession: false,  // our socket was closed by that change; its answer brings the new session
 };
@@ -559,7 +563,8 @@ function permissionsChanged() {
   renderMembers();
 }
 
-// "Edit" on one's own messages; "Delete" on those, and on all for moderators.
+// "Edit" on one's own messages; "Delete" on those, and on all for moderators;
+// "Report" on everyone else's.
 function actionsFor(item) {
   if (item.id == null) return null;  // never saved: nothing to change
   if (state.confirmingDelete === item.id) return deleteQuestion(item);
@@ -567,7 +572,7 @@ function actionsFor(item) {
   const buttons = [];
   if (mine) buttons.push(controlButton('Edit', 'edit'));
   if (mine || moderating()) buttons.push(controlButton('Delete', 'delete'));
-  if (buttons.length === 0) return null;
+  if (!mine) buttons.push(controlButton('Report', 'report'));
   const actions = document.createElement('div');
   actions.className = 'actions';
   actions.append(...buttons);
@@ -761,6 +766,7 @@ const MESSAGE_CONTROLS = {
   delete: askToDelete,
   'confirm-delete': deleteMessage,
   'cancel-delete': cancelDelete,
+  report: askToReport,
 };
 
 // -- typing -------------------------------------------------------------------
@@ -916,6 +922,7 @@ function logout(reason) {
   sessionStorage.clear();
   Object.assign(state, {user: null, roomId: null, joinedRoomId: null, socket: null, items: [], unsent: [],
                         awaitingSession: false, blocked: new Map(), revealed: new Set(),
+                        openReports: [], listedReports: [], reportsHeard: null, reporting: null,
                         role: 'user', moderating: false, inDirectRoom: false, editing: null,
                         confirmingDelete: null, users: [], rooms: [], connectedBefore: false, jumpTo: null});
   state.roomsAsked += 1;  // a refresh still on its way is for the user who left
@@ -923,11 +930,12 @@ function logout(reason) {
   closeSearch();
   showPasswordForm(false);
   showAddMember(false);
-  if ($('admin-view').open) $('admin-view').close();
+  for (const dialog of ['admin-view', 'report-dialog', 'reports-view']) if ($(dialog).open) $(dialog).close();
   $('chat-view').hidden = true;
   $('login-view').hidden = false;
   $('change-password').hidden = true;
   $('admin').hidden = true;
+  $('reports').hidden = true;
   $('logout').hidden = true;
   $('whoami').textContent = '';
   setStatus('');
@@ -964,6 +972,7 @@ function setRole(role) {
   $('admin').hidden = role !== 'admin';
   if (role !== 'admin' && $('admin-view').open) $('admin-view').close();
   permissionsChanged();
+  loadOpenReports();  // an admin's are every room's
 }
 
 // -- a new password -------------------------------------------------------------
@@ -1059,6 +1068,7 @@ function renderRooms() {
   if (focused) document.querySelector(`#rooms-panel button[data-room-id="${CSS.escape(focused)}"]`)?.focus();
   renderRoomHeader();
   showUnreadInTitle();
+  showReportsButton();  // a room of our own makes us its moderator
 }
 
 function roomItem(room) {
@@ -1706,6 +1716,205 @@ async function findUser(username) {
   }
 }
 
+// -- reports --------------------------------------------------------------------
+// Anyone may report someone else's message, once, with a reason. It goes to
+// the room's moderators (for now its creator) and to the admins, who hear
+// of it at once ("New report") and settle it in the Reports view.
+
+function askToReport(id) {
+  const item = findMessage(id);
+  if (!item) return;
+  state.reporting = id;
+  $('report-form').reset();
+  $('report-error').textContent = '';
+  const text = element('p', ...formatted(item.content));
+  text.className = 'content';
+  text.dir = 'auto';
+  $('report-quote').replaceChildren(isolated(item.username, 'author'), text);
+  $('report-dialog').showModal();  // and the reason's box has the focus
+}
+
+// A second report of the same message is refused (409 "Already reported"):
+// the dialog stays open and says so.
+async function sendReport() {
+  $('report-error').textContent = '';
+  try {
+    await api('POST', `/messages/${state.reporting}/report`, {reason: $('report-reason').value});
+  } catch (error) {
+    $('report-error').textContent = error.message;
+    return;
+  }
+  $('report-dialog').close();
+  addNotice('Report received: the moderators will look at it.');
+}
+
+// Who sees "Reports": admins see every room's reports, and a room's creator
+// moderates it; a moderator of another kind once the server lists a report for them.
+function seesReports() {
+  return state.role === 'admin' || state.openReports.length > 0
+    || state.rooms.some((room) => room.kind !== 'direct' && room.creator_id === state.user?.id);
+}
+
+function showReportsButton() {
+  const count = state.openReports.length;
+  $('reports').hidden = !state.token || !seesReports();
+  $('reports').setAttribute('aria-label', `Reports, ${count} open`);
+  $('reports-count').textContent = String(count);
+  $('reports-count').hidden = count === 0;
+}
+
+async function fetchReports(status) {
+  return (await api('GET', `/reports?status=${status}`)).reports;
+}
+
+// The open reports, for the count and the view. A report told live while the
+// list was on its way is kept: the list may have been read before it was made.
+// Answers with what went wrong ('' if nothing), for the view to show.
+async function loadOpenReports() {
+  const heard = state.reportsHeard = [];
+  let reports = null, problem = '';
+  try {
+    reports = await fetchReports('open');  // none for a user who moderates nothing
+  } catch (error) {
+    problem = error.message;  // the count stays as it was; the view says what went wrong
+  }
+  if (heard !== state.reportsHeard || !state.token) return problem;  // a newer load, or signed out
+  state.reportsHeard = null;
+  if (reports) state.openReports = reports;
+  heard.forEach(addOpenReport);
+  showReportsButton();
+  if ($('reports-view').open) renderReports();
+  return problem;
+}
+
+// "New report": a report in a room we moderate, just made.
+function onReport(report) {
+  if (state.reportsHeard) state.reportsHeard.push(report);
+  addOpenReport(report);
+}
+
+function addOpenReport(report) {
+  if (state.openReports.some((r) => r.id === report.id)) return;
+  state.openReports = [report, ...state.openReports].sort((a, b) => b.id - a.id);
+  if ($('report-filter').value === 'all') state.listedReports = [report, ...state.listedReports];
+  showReportsButton();
+  if ($('reports-view').open) renderReports();
+}
+
+async function openReportsView() {
+  showReportsError('');
+  $('reports-view').showModal();
+  await listReports();
+}
+
+// Asked again each time: another moderator may have settled some meanwhile.
+async function listReports() {
+  const status = $('report-filter').value;
+  showReportsError('');
+  if (status === 'open') {
+    showReportsError(await loadOpenReports());
+  } else {
+    try {
+      state.listedReports = await fetchReports(status);
+    } catch (error) {
+      state.listedReports = [];
+      showReportsError(error.message);
+    }
+  }
+  if (status === $('report-filter').value) renderReports();  // else a newer choice draws its own
+}
+
+function showReportsError(text) {
+  $('reports-error').textContent = text;
+  $('reports-error').hidden = !text;
+}
+
+function shownReports() {
+  return $('report-filter').value === 'open' ? state.openReports : state.listedReports;
+}
+
+function renderReports() {
+  const status = $('report-filter').value;
+  const reports = shownReports();
+  const focused = focusInReports();
+  $('report-list').replaceChildren(...reports.map(reportItem));
+  $('reports-empty').textContent = status === 'all' ? 'No reports.' : `No ${status} reports.`;
+  $('reports-empty').hidden = reports.length > 0;
+  restoreReportFocus(focused);
+}
+
+// A keyboard user stays on their button while reports come and go; when
+// its report has left the list, on the one that took its place.
+function focusInReports() {
+  const row = document.activeElement?.closest('#report-list li');
+  if (!row) return null;
+  return {id: row.dataset.reportId, control: document.activeElement.dataset.control,
+          place: [...$('report-list').children].indexOf(row)};
+}
+
+function restoreReportFocus(focused) {
+  if (!focused) return;
+  const rows = [...$('report-list').children];
+  const same = rows.find((row) => row.dataset.reportId === focused.id);
+  const target = same?.querySelector(`[data-control="${focused.control}"]`)
+    || rows[Math.min(focused.place, rows.length - 1)]?.querySelector('button');
+  (target || $('report-filter')).focus();
+}
+
+// Where and by whom, what was written (the report's own copy), who reported
+// it, when, and why.
+function reportItem(report) {
+  const {message} = report;
+  const where = element('p', isolated(message.room_name, 'room-name'), ' · ',
+                        isolated(message.sender.username, 'author'));
+  where.className = 'meta';
+  const text = element('p', ...formatted(message.content));
+  text.className = 'content';
+  text.dir = 'auto';
+  const when = new Date(report.created_at);
+  const time = element('time', when.toLocaleString([], {dateStyle: 'medium', timeStyle: 'short'}));
+  time.dateTime = report.created_at;
+  const by = element('p', 'Reported by ', isolated(report.reporter.username), ' · ', time);
+  by.className = 'meta';
+  const reason = report.reason ? element('p', isolated(report.reason)) : element('p', 'No reason given');
+  reason.className = report.reason ? 'reason' : 'reason empty';
+  const li = element('li', where, text, by, reason, reportActions(report));
+  li.className = 'report';
+  li.dataset.reportId = report.id;
+  return li;
+}
+
+function reportActions(report) {
+  if (report.status !== 'open') {
+    const settled = element('p', report.status === 'resolved' ? 'Resolved' : 'Dismissed');
+    settled.className = 'settled';
+    return settled;
+  }
+  const buttons = element('div', controlButton('Resolve', 'resolve'), controlButton('Dismiss', 'dismiss'));
+  buttons.className = 'buttons';
+  return buttons;
+}
+
+// Settled, a report leaves the open list and the count.
+async function settleReport(id, status) {
+  showReportsError('');
+  try {
+    const {report} = await api('PATCH', `/reports/${id}`, {status});
+    state.openReports = state.openReports.filter((r) => r.id !== id);
+    state.listedReports = state.listedReports.map((r) => (r.id === id ? report : r));
+  } catch (error) {
+    showReportsError(error.message);
+  }
+  showReportsButton();
+  renderReports();
+}
+
+// What each button of a report does, by its data-control.
+const REPORT_CONTROLS = {
+  resolve: (id) => settleReport(id, 'resolved'),
+  dismiss: (id) => settleReport(id, 'dismissed'),
+};
+
 // -- administration (admins only) -----------------------------------------------
 
 async function openAdmin() {
@@ -1919,6 +2128,7 @@ function onFrame(frame) {
     case 'read_marker': return onReadMarker(data);
     case 'room_activity': return onRoomActivity(data);
     case 'mention': return onMention(data);
+    case 'report': return onReport(data.report);
     case 'room_created':
     case 'room_added':
     case 'room_updated':
@@ -1933,7 +2143,10 @@ function onAuthenticated() {
   setStatus('Connected');
   showError('');
   state.retryDelay = 500;
-  if (state.connectedBefore) refreshRoomsSoon();  // back after a drop: counts moved meanwhile
+  if (state.connectedBefore) {  // back after a drop: counts moved, reports came meanwhile
+    refreshRoomsSoon();
+    loadOpenReports();
+  }
   state.connectedBefore = true;
   if (!state.roomId) return;
   const join = {type: 'join_room', room_id: state.roomId};
@@ -2098,6 +2311,21 @@ $('notify').addEventListener('click', toggleNotifications);
 // Back to a tab that was hidden: what arrived meanwhile is read now.
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible' && state.joinedRoomId) readSoon();
+});
+
+$('report-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  sendReport();
+});
+$('cancel-report').addEventListener('click', () => $('report-dialog').close());
+
+$('reports').addEventListener('click', openReportsView);
+$('close-reports').addEventListener('click', () => $('reports-view').close());
+$('report-filter').addEventListener('change', listReports);
+$('report-list').addEventListener('click', (event) => {
+  const button = event.target.closest('button[data-control]');
+  const action = button && REPORT_CONTROLS[button.dataset.control];
+  if (action) action(Number(button.closest('li').dataset.reportId));
 });
 
 $('admin').addEventListener('click', openAdmin);
