@@ -3,6 +3,7 @@
     python bench_swiftchat.py                    # every load, 3 interleaved pairs each
     python bench_swiftchat.py --only rest --only ws-fanout --rounds 5
     python bench_swiftchat.py --json
+    python bench_swiftchat.py --only ws-fixed --compare-ref 4735899   # and beside an older release
 
 The baseline is the same process layout with nothing on top: a bare
 ``ThreadingHTTPServer`` answering /health, and a bare ``websockets`` server
@@ -17,10 +18,15 @@ limit. Loads run interleaved (SwiftChat, baseline, SwiftChat, ...), and
 the table shows medians, and the median of the per-pair ratios.
 
 SwiftChat runs with its defaults (INFO access log included) except
---ws-rate 0, --registrations-per-minute 0, --rooms-per-hour 0 and
---max-ws-unauthenticated 0, since the load comes from one address far
+--ws-rate 0, --rest-rate 0, --registrations-per-minute 0, --rooms-per-hour 0
+and --max-ws-unauthenticated 0, since the load comes from one address far
 faster than people type, and --pbkdf2-iterations 1000 to set up
 thousands of users quickly (the login storm uses the default 600,000).
+
+With --compare-ref REF, the loads that an older release also serves run a
+second time with that release (a git ref, checked out into a temporary
+folder) in the baseline's place, interleaved with this one the same way:
+those rows' ratio is this tree against that release, measured side by side.
 
 This is a measuring tool, not a test: nothing here is run by pytest.
 """
@@ -165,11 +171,20 @@ class ServerProcess:
 
 
 class SwiftChatProcess(ServerProcess):
-    def __init__(self, *args, db=None):
+    """SwiftChat from this tree, or from `root`, a checkout of another release.
+
+    Options that release does not know (a limit added since) are left out.
+    """
+
+    def __init__(self, *args, db=None, root=HERE):
         self.folder = tempfile.TemporaryDirectory()
-        super().__init__([sys.executable, os.path.join(HERE, "swiftchat.py"), "--http-port", "0",
-                          "--ws-port", "0", "--db", db or os.path.join(self.folder.name, "bench.db"),
-                          *args])
+        program = os.path.join(root, "swiftchat.py")
+        known = subprocess.run([sys.executable, program, "--help"], capture_output=True,
+                               text=True, timeout=30).stdout
+        options = [word for flag, value in zip(args[::2], args[1::2]) if flag in known
+                   for word in (flag, value)]
+        super().__init__([sys.executable, program, "--http-port", "0", "--ws-port", "0",
+                          "--db", db or os.path.join(self.folder.name, "bench.db"), *options])
         self.is_swiftchat = True
         self._users = []
 
@@ -794,6 +809,37 @@ LOADS = {
 }
 
 
+# The server options of every run (the module docstring says why).
+BENCH_OPTIONS = ("--ws-rate", "0", "--rest-rate", "0", "--registrations-per-minute", "0",
+                 "--rooms-per-hour", "0", "--max-ws-unauthenticated", "0",
+                 "--pbkdf2-iterations", "1000")
+# The loads an older release (1.1 on) serves as this one does.
+COMPARABLE = ("rest", "ws-fanout", "ws-fixed", "idle", "capacity")
+
+
+def compared_with(ref, swiftchat, loads, rounds):
+    """The comparable loads again, with release `ref` in the baseline's place."""
+    with tempfile.TemporaryDirectory() as folder:
+        checkout = os.path.join(folder, "release")
+        subprocess.run(["git", "-C", HERE, "worktree", "add", "--detach", "-q", checkout, ref],
+                       check=True)
+        try:
+            release = SwiftChatProcess(*BENCH_OPTIONS, root=checkout)
+            rows = []
+            try:
+                for name in loads:
+                    if name in COMPARABLE:
+                        rows += LOADS[name](swiftchat, release, rounds)
+            finally:
+                release.stop()
+        finally:
+            subprocess.run(["git", "-C", HERE, "worktree", "remove", "--force", checkout],
+                           check=False)
+    for row_ in rows:  # this tree against the release: a report, not a target of its own
+        row_.update(load=f"{row_['load']} [vs {ref}]", target="-", met=None)
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(LOADS), action="append", help="run only this load (repeatable)")
@@ -801,18 +847,21 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if a target is missed (a normal run reports and exits 0)")
+    parser.add_argument("--compare-ref", metavar="REF",
+                        help="also run the loads an older release serves beside that release "
+                             f"(a git ref; loads: {', '.join(COMPARABLE)})")
     parser.add_argument("--baseline-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.baseline_server:
         return run_baseline()
-    swiftchat = SwiftChatProcess("--ws-rate", "0", "--registrations-per-minute", "0",
-                                 "--rooms-per-hour", "0", "--max-ws-unauthenticated", "0",
-                                 "--pbkdf2-iterations", "1000")
+    swiftchat = SwiftChatProcess(*BENCH_OPTIONS)
     baseline = BaselineProcess()
     rows = []
     try:
         for name in args.only or LOADS:
             rows += LOADS[name](swiftchat, baseline, args.rounds)
+        if args.compare_ref:
+            rows += compared_with(args.compare_ref, swiftchat, args.only or LOADS, args.rounds)
     finally:
         swiftchat.stop()
         baseline.stop()
