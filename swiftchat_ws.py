@@ -141,23 +141,29 @@ class WebSocketEdge:
 
         An address may keep at most max_unauthenticated connections
         waiting to authenticate, so one machine cannot hold thousands of
-        sockets (and file descriptors) open without an account.
+        sockets (and file descriptors) open without an account. One more
+        closes that address's oldest waiting connection, not the new one:
+        idle sockets must never keep out a client that authenticates at
+        once (CONTRACT 1.3). An address is counted by its limit_key.
         """
-        address = protocol.client_address(
+        address = protocol.limit_key(protocol.client_address(
             websocket.remote_address[0],
-            ", ".join(websocket.request.headers.get_all("X-Forwarded-For")), self.trusted_proxies)
-        waiting = self._unauthenticated.get(address, 0)
-        if self.max_unauthenticated and waiting >= self.max_unauthenticated:
-            await websocket.close(POLICY_VIOLATION, "too many unauthenticated connections")
-            return None
-        self._unauthenticated[address] = waiting + 1
+            ", ".join(websocket.request.headers.get_all("X-Forwarded-For")), self.trusted_proxies))
+        waiting = self._unauthenticated.setdefault(address, {})  # a dict keeps arrival order
+        if self.max_unauthenticated and len(waiting) >= self.max_unauthenticated:
+            oldest = next(iter(waiting))
+            del waiting[oldest]  # its own handler ends when the close does
+            self.core.in_background(oldest.close(POLICY_VIOLATION,
+                                                 "too many unauthenticated connections"))
+        waiting[websocket] = None
         try:
             return await self.authenticate(websocket)
-        except ConnectionClosed:  # gone before it said who it was
+        except ConnectionClosed:  # gone before it said who it was, or closed as the oldest
             return None
         finally:
-            self._unauthenticated[address] -= 1
-            if not self._unauthenticated[address]:
+            waiting.pop(websocket, None)
+            # `is`: once emptied and removed, a newer set of this address's may be in its place.
+            if not waiting and self._unauthenticated.get(address) is waiting:
                 del self._unauthenticated[address]
 
     async def authenticate(self, websocket):
@@ -427,10 +433,12 @@ class Admission:
     and one that never sends its handshake holds it for the opening
     timeout. So: at most `most` connections at once (the cap that
     swiftchat.py fitted under the file limit, plus HANDSHAKE_ROOM so that
-    a handshake over the cap can still be answered 503), and at most
-    `per_peer` of them still in their handshake from one address (a
-    trusted proxy's clients are told apart after the handshake, by the
-    edge). A connection over either is dropped at once. 0 means no limit.
+    a handshake over the cap can still be answered 503); one over it is
+    dropped at once. And at most `per_peer` of them still in their
+    handshake from one address (counted by its limit_key; a trusted
+    proxy's clients are told apart after the handshake, by the edge): one
+    more aborts that address's oldest, so silent sockets cannot lock their
+    own address out (CONTRACT 1.3). 0 means no limit.
     """
 
     HANDSHAKE_ROOM = 50
@@ -440,27 +448,35 @@ class Admission:
         self.per_peer = per_peer
         self.trusted_proxies = trusted_proxies
         self.open = 0
-        self._handshaking = {}  # peer address -> its connections still in their handshake
+        self._handshaking = {}  # limit key -> its connections still in their handshake, oldest first
 
     def arrived(self, connection):
         """Count a new connection; False if it must be dropped."""
-        peer = connection.remote_address[0] if connection.remote_address else ""
-        waiting = self._handshaking.get(peer, 0)
-        if (self.most and self.open >= self.most) or (
-                self.per_peer and waiting >= self.per_peer
-                and not protocol.is_in(peer, self.trusted_proxies)):
+        if self.most and self.open >= self.most:
             return False
+        peer = connection.remote_address[0] if connection.remote_address else ""
+        key = protocol.limit_key(peer)
+        if self.per_peer and len(self._handshaking.get(key, ())) >= self.per_peer \
+                and not protocol.is_in(peer, self.trusted_proxies):
+            self.abort_oldest(key)
         self.open += 1
-        self._handshaking[peer] = waiting + 1
-        connection.handshaking_from = peer
+        self._handshaking.setdefault(key, {})[connection] = None  # a dict keeps arrival order
+        connection.handshaking_from = key
         return True
 
+    def abort_oldest(self, key):
+        """Drop the connection of this key that has been in its handshake the longest."""
+        oldest = next(iter(self._handshaking[key]))
+        self.shook_hands(oldest)  # its connection_lost, soon, counts it out of `open`
+        oldest.transport.abort()
+
     def shook_hands(self, connection):
-        peer, connection.handshaking_from = connection.handshaking_from, None
-        if peer is not None:
-            self._handshaking[peer] -= 1
-            if not self._handshaking[peer]:
-                del self._handshaking[peer]
+        key, connection.handshaking_from = connection.handshaking_from, None
+        if key is not None:
+            handshaking = self._handshaking[key]
+            del handshaking[connection]
+            if not handshaking:
+                del self._handshaking[key]
 
     def left(self, connection):
         self.shook_hands(connection)

@@ -1,13 +1,16 @@
-"""Limits that cannot be turned against users (CONTRACT 1.2), tried through the real ports.
+"""Limits that cannot be turned against users (CONTRACT 1.2 and 1.3), tried through the real ports.
 
 Failed logins are counted per (username, client address), so a stranger's
 guesses lock out only the stranger; a trusted proxy's X-Forwarded-For names
 the client; rooms, WebSocket connections and unauthenticated sockets are
-capped; a client_id cannot be reused for another message. Other loopback
-addresses (127.0.0.2, ...) stand for other machines.
+capped, and idle sockets push out only the oldest of their own address;
+both connection caps fit under the file limit; a client_id cannot be reused
+for another message. Other loopback addresses (127.0.0.2, ...) stand for
+other machines. test_class.py has the login limits of a class behind one address.
 """
 
 import asyncio
+import json
 import logging
 import resource
 import signal
@@ -163,10 +166,21 @@ def test_rooms_per_hour_limits_each_user_and_says_when_to_retry(limited, clock):
 
 # -- WebSocket connections ------------------------------------------------------------------
 
-def bare_socket(port, source="127.0.0.1"):
+@pytest.fixture(scope="module")
+def doorway(tmp_path_factory):
+    """One server with the default limits, for tests that each come from loopback addresses of
+    their own (so that none counts another's connections)."""
+    db = tmp_path_factory.mktemp("doorway") / "chat.db"
+    with swiftchat.serve(http_port=0, ws_port=0, db=db, jwt_secret=TEST_SECRET,
+                         pbkdf2_iterations=TEST_ITERATIONS) as running:
+        yield running
+
+
+def bare_socket(port, source="127.0.0.1", forwarded_for=None):
     """A WebSocket connection that completed its handshake and never authenticates."""
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else None
     return connect(f"ws://127.0.0.1:{port}", proxy=None, open_timeout=5, max_queue=None,
-                   source_address=(source, 0)).__enter__()
+                   source_address=(source, 0), additional_headers=headers).__enter__()
 
 
 def close_reason(websocket, timeout=5):
@@ -175,49 +189,72 @@ def close_reason(websocket, timeout=5):
     return closed.value.rcvd.code, closed.value.rcvd.reason
 
 
-def test_at_most_20_unauthenticated_connections_per_address(server, api):
-    waiting = [bare_socket(server.ws_port) for _ in range(20)]
+def still_waiting(websocket):
+    """Whether the server still waits for this connection's auth: a ping is told to authenticate
+    (and the connection is then closed). Once the answer is read, the server has admitted it."""
+    websocket.send('{"type": "ping"}')
+    return "First message must be auth" in websocket.recv(timeout=5)
+
+
+def authenticates(websocket, token):
+    """Whether auth on this connection succeeds; once it has, the connection no longer waits."""
+    websocket.send(json.dumps({"type": "auth", "token": token}))
+    return "WebSocket authentication successful" in websocket.recv(timeout=5)
+
+
+PUSHED_OUT = (1008, "too many unauthenticated connections")
+
+
+def test_a_21st_unauthenticated_connection_is_served_and_the_oldest_closed(doorway):
+    """Idle sockets cannot keep out a client that authenticates at once (CONTRACT 1.3)."""
+    token, _, _ = Api(doorway.http_port).register()
+    elsewhere = bare_socket(doorway.ws_port, "127.0.0.12")
+    idle = [bare_socket(doorway.ws_port, "127.0.0.11") for _ in range(20)]
     try:
-        extra = bare_socket(server.ws_port)
-        assert close_reason(extra) == (1008, "too many unauthenticated connections")
-        extra.close()
-        elsewhere = ChatClient(server.ws_port)  # ChatClient connects from 127.0.0.1 too
-        assert close_reason(elsewhere.ws)[0] == 1008
-        other_address = bare_socket(server.ws_port, source="127.0.0.2")
-        token, _, _ = api.register()
-        other_address.send(f'{{"type": "auth", "token": "{token}"}}')
-        assert "WebSocket authentication successful" in other_address.recv(timeout=5)
-        other_address.close()
-        waiting.pop().close()  # one fewer waiting: there is room for one more
-        deadline_client = None
-        for _ in range(50):  # the server notices the close within a few loop turns
-            deadline_client = bare_socket(server.ws_port)
-            try:
-                deadline_client.send('{"type": "ping"}')  # not auth: answered, then closed
-                assert "First message must be auth" in deadline_client.recv(timeout=5)
-                break
-            except ConnectionClosed:
-                deadline_client.close()
-        else:
-            pytest.fail("a place among the 20 never came free")
-        deadline_client.close()
+        assert authenticates(bare_socket(doorway.ws_port, "127.0.0.11"), token)
+        assert close_reason(idle[0]) == PUSHED_OUT
+        quiet = bare_socket(doorway.ws_port, "127.0.0.11")  # 20 waiting: one authenticated, gone
+        assert authenticates(bare_socket(doorway.ws_port, "127.0.0.11"), token)
+        assert close_reason(idle[1]) == PUSHED_OUT  # the oldest again, not quiet's doing
+        assert still_waiting(idle[2]) and still_waiting(quiet) and still_waiting(elsewhere)
     finally:
-        for websocket in waiting:
+        for websocket in idle:
             websocket.close()
 
 
 @pytest.mark.parametrize("server_options", [{**PROXIED, "max_ws_unauthenticated": 2}])
 def test_behind_a_trusted_proxy_unauthenticated_sockets_are_counted_per_client(limited):
-    def through_proxy(client):
-        return connect(f"ws://127.0.0.1:{limited.ws_port}", proxy=None, open_timeout=5,
-                       additional_headers={"X-Forwarded-For": client}).__enter__()
-    first = [through_proxy("10.2.2.2") for _ in range(2)]
-    refused = through_proxy("10.2.2.2")
-    assert close_reason(refused) == (1008, "too many unauthenticated connections")
-    other = through_proxy("10.3.3.3")
-    other.send('{"type": "ping"}')
-    assert "First message must be auth" in other.recv(timeout=5)
-    for websocket in (*first, refused, other):
+    first = [bare_socket(limited.ws_port, forwarded_for="10.2.2.2") for _ in range(2)]
+    other = bare_socket(limited.ws_port, forwarded_for="10.3.3.3")
+    third = bare_socket(limited.ws_port, forwarded_for="10.2.2.2")
+    assert still_waiting(third)
+    assert close_reason(first[0]) == PUSHED_OUT
+    assert still_waiting(first[1]) and still_waiting(other)
+    for websocket in (*first, other, third):
+        websocket.close()
+
+
+@pytest.mark.parametrize("server_options", [{"trusted_proxy": "127.0.0.1",
+                                             "max_ws_unauthenticated": 1}])
+@pytest.mark.parametrize("first, then, one_client", [
+    ("10.4.4.4", "::ffff:10.4.4.4", True),        # IPv4-mapped: the IPv4 address
+    ("::ffff:10.4.4.4", "10.4.4.4", True),
+    ("2001:db8::1", "2001:db8::ffff:2", True),    # one IPv6 /64
+    ("2001:db8::1", "2001:db8:0:1::1", False),    # the next /64
+    ("10.4.4.4", "10.4.4.5", False),
+])
+def test_one_client_is_one_address_for_unauthenticated_sockets_however_written(
+        limited, first, then, one_client):
+    """Addresses as every limit counts them (protocol.limit_key). A dual-stack listener sees each
+    IPv4 peer in its mapped form only, so the forms meet here through X-Forwarded-For."""
+    waiting = bare_socket(limited.ws_port, forwarded_for=first)
+    newcomer = bare_socket(limited.ws_port, forwarded_for=then)
+    assert still_waiting(newcomer)
+    if one_client:
+        assert close_reason(waiting) == PUSHED_OUT
+    else:
+        assert still_waiting(waiting)
+    for websocket in (waiting, newcomer):
         websocket.close()
 
 
@@ -256,16 +293,27 @@ def dropped(sock):
         return False
 
 
-@pytest.mark.parametrize("server_options", [{"max_ws_unauthenticated": 5}])
-def test_connections_that_never_send_a_handshake_are_capped_per_address(limited):
-    held = silent_sockets(limited.ws_port, 5)
-    extra = silent_sockets(limited.ws_port, 3)
+HANDSHAKE = (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+
+
+def shakes_hands(sock):
+    """Whether a handshake sent now on this TCP connection is answered 101."""
+    sock.sendall(HANDSHAKE)
+    return sock.recv(12) == b"HTTP/1.1 101"
+
+
+def test_silent_connections_cannot_keep_out_one_that_shakes_hands_at_once(doorway):
+    """20 TCP connections that never send a handshake; a 21st from their address is served and
+    the oldest silent one is dropped (CONTRACT 1.3)."""
+    token, _, _ = Api(doorway.http_port).register()
+    silent = silent_sockets(doorway.ws_port, 20, "127.0.0.21")
     try:
-        assert all(dropped(sock) for sock in extra)
-        other = bare_socket(limited.ws_port, source="127.0.0.2")  # another address is not held up
-        other.close()
+        assert authenticates(bare_socket(doorway.ws_port, "127.0.0.21"), token)
+        assert dropped(silent[0])
+        assert shakes_hands(silent[1])  # the others were kept
     finally:
-        for sock in held + extra:
+        for sock in silent:
             sock.close()
 
 
