@@ -136,29 +136,53 @@ class OncePer:
         log.warning(self.warning)
 
 
-def fit_under_file_limit(max_ws_connections, max_connections):
-    """Raise this process's soft file limit to its hard one; return a WebSocket cap that fits.
+FEWEST_CONNECTIONS = 64  # neither cap is lowered below this to fit the file limit (CONTRACT 1.3)
+OTHER_FILES = 100  # descriptors kept for all but connections: the database, listeners, logs
+
+
+def fit_under_file_limit(max_connections, max_ws_connections):
+    """Raise this process's soft file limit to its hard one; return (HTTP cap, WebSocket cap) that fit.
 
     Each connection is a file descriptor. Past the limit, accepting fails
-    for everyone, the database's files included; so the cap on WebSocket
-    connections leaves room for the HTTP connections and 100 more.
+    for everyone, the database's files included; so the two caps together
+    leave OTHER_FILES for the rest. Where they would not fit, both are
+    lowered in proportion, with one warning, neither below
+    FEWEST_CONNECTIONS (a machine with the common limit of 1,024 still
+    serves a class); a limit too small even for that is a StartupError.
+    A cap of 0 (no cap) is taken at its word: it counts as 0 and stays 0.
     """
+    soft = raised_file_limit()
+    if soft is None or max_connections + max_ws_connections + OTHER_FILES <= soft:
+        return max_connections, max_ws_connections
+    room = soft - OTHER_FILES
+    least_http = min(max_connections, FEWEST_CONNECTIONS)
+    least_ws = min(max_ws_connections, FEWEST_CONNECTIONS)
+    if least_http + least_ws > room:
+        raise StartupError(f"the file limit of {soft} open files is too small: SwiftChat needs at "
+                           f"least {least_http + least_ws + OTHER_FILES} ({least_http} HTTP and "
+                           f"{least_ws} WebSocket connections, {OTHER_FILES} other files); "
+                           "raise it with ulimit -n")
+    share = max_ws_connections * room // (max_connections + max_ws_connections)
+    ws = min(max(share, least_ws), room - least_http)
+    http = min(max_connections, room - ws)  # what the WebSocket share leaves, up to the cap asked
+    lowered = [f"{kind} {cap} (not {asked})" for kind, cap, asked in
+               [("HTTP", http, max_connections), ("WebSocket", ws, max_ws_connections)]
+               if cap != asked]
+    log.warning("connections at once lowered to fit the file limit of %d, %d files kept for the "
+                "rest: %s", soft, OTHER_FILES, ", ".join(lowered))
+    return http, ws
+
+
+def raised_file_limit():
+    """The soft file limit, after raising it to the hard one; None where there is no limit."""
     if resource is None:
-        return max_ws_connections
+        return None
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if soft == resource.RLIM_INFINITY:
-        return max_ws_connections
-    fits = max(1, soft - max_connections - 100)
-    if max_ws_connections > fits:  # 0, no cap, is taken at its word
-        log.warning("at most %d WebSocket connections at once: the process may open %d files, "
-                    "%d of them for HTTP connections and 100 for the rest", fits, soft,
-                    max_connections)
-        return fits
-    return max_ws_connections
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 class SwiftChat:
@@ -184,6 +208,9 @@ class SwiftChat:
         self.page_headers = page_headers(frame_ancestors)
         self.out_of_files = OncePer(10, "out of file descriptors: new connections wait")
         self.started_at = time.monotonic()
+        # First: a file limit too small to serve is a StartupError with nothing open yet.
+        max_connections, max_ws_connections = fit_under_file_limit(max_connections,
+                                                                   max_ws_connections)
         self._open_store(db)
         secret = jwt_secret or self._stored_secret(db)
         self.accounts = Accounts(self.store, secret, pbkdf2_iterations, login_attempts,
@@ -197,8 +224,7 @@ class SwiftChat:
         edge = WebSocketEdge(self.core, self.accounts, auth_timeout, ws_rate, clock,
                              self.trusted_proxies, max_ws_unauthenticated)
         self._listen(host, http_port, header_timeout, max_connections)
-        self.websocket = WebSocketServer(edge, host, ws_port,
-                                         fit_under_file_limit(max_ws_connections, max_connections),
+        self.websocket = WebSocketServer(edge, host, ws_port, max_ws_connections,
                                          self.out_of_files)
         self._start(host, ws_port)
 

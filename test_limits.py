@@ -12,17 +12,20 @@ other machines. test_class.py has the login limits of a class behind one address
 import asyncio
 import json
 import logging
+import os
 import resource
 import signal
 import socket
+import subprocess
+import sys
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 import swiftchat
-from conftest import (NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient, FakeClock,
-                      start_cli)
+from conftest import (HERE, NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient,
+                      FakeClock, start_cli)
 
 TOO_MANY_LOGINS = {"success": False, "message": "Too many requests",
                    "error": "Too many failed logins; try again later"}
@@ -330,37 +333,62 @@ def test_connections_that_never_send_a_handshake_count_against_the_cap(limited):
             sock.close()
 
 
+# -- the file limit (CONTRACT 1.3) --------------------------------------------------------------
+
 def lower_file_limit(limit):
     def in_child():
         resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
     return in_child
 
 
-def test_the_connection_cap_is_fitted_under_the_file_limit(tmp_path):
-    process, _, ws_port = start_cli("--db", str(tmp_path / "fds.db"), "--max-connections", "50",
-                                    "--max-ws-unauthenticated", "0",
-                                    preexec_fn=lower_file_limit(200))
+def served_503(port):
+    """Whether a new HTTP connection is answered 503 at once, before it sends a request."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        return sock.makefile("rb").readline().startswith(b"HTTP/1.1 503")
+
+
+def test_a_hard_file_limit_of_1024_starts_with_both_caps_lowered_in_proportion(tmp_path):
+    process, http_port, ws_port = start_cli("--db", str(tmp_path / "fds.db"),
+                                            "--max-ws-unauthenticated", "0",
+                                            preexec_fn=lower_file_limit(1024))
+    held, websockets = [], []
     try:
-        held = [bare_socket(ws_port) for _ in range(50)]  # 200 - 50 - 100
-        with pytest.raises(InvalidStatus):
-            bare_socket(ws_port)
-        for websocket in held:
-            websocket.close()
+        # 1,024 - 100 = 924 shared as the 1,000 and 10,000 asked for: 84 and 840.
+        held = [socket.create_connection(("127.0.0.1", http_port), timeout=5) for _ in range(84)]
+        assert served_503(http_port)
+        websockets = [bare_socket(ws_port) for _ in range(100)]  # 1.2 allowed 1 here
     finally:
+        for connection in held + websockets:
+            connection.close()
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=15)
-    assert "at most 50 WebSocket connections at once" in stderr
+    assert stderr.count("lowered to fit the file limit of 1024, 100 files kept for the rest: "
+                        "HTTP 84 (not 1000), WebSocket 840 (not 10000)") == 1, stderr
+    assert stderr.count(" WARNING ") == 1, stderr
+
+
+@pytest.mark.parametrize("limit", [200, 227])  # 64 + 64 + 100 = 228 would do
+def test_a_file_limit_too_small_for_64_connections_of_each_kind_ends_the_start(tmp_path, limit):
+    # conftest.run_cli cannot lower the child's limit, so the process is run here.
+    ended = subprocess.run([sys.executable, os.path.join(HERE, "swiftchat.py"), "--http-port", "0",
+                            "--ws-port", "0", "--db", str(tmp_path / "fds.db")],
+                           capture_output=True, text=True, timeout=20,
+                           preexec_fn=lower_file_limit(limit))
+    assert ended.returncode == 1 and ended.stdout == ""
+    assert ended.stderr.splitlines() == [
+        f"swiftchat: the file limit of {limit} open files is too small: SwiftChat needs at least 228 "
+        "(64 HTTP and 64 WebSocket connections, 100 other files); raise it with ulimit -n"]
 
 
 def test_running_out_of_file_descriptors_logs_one_line_and_recovers(tmp_path):
     process, http_port, ws_port = start_cli(
         "--db", str(tmp_path / "fds.db"), "--max-ws-connections", "0",
         "--max-ws-unauthenticated", "0", "--max-connections", "20",
-        preexec_fn=lower_file_limit(100))
+        preexec_fn=lower_file_limit(200))
     sockets = []
     try:
         async def flood():  # more connections than the process has descriptors
-            for port in [ws_port] * 150:
+            for port in [ws_port] * 250:
                 sockets.append(socket.create_connection(("127.0.0.1", port), timeout=5))
                 await asyncio.sleep(0)
         asyncio.run(flood())
