@@ -37,13 +37,13 @@ except ImportError:
 import protocol
 import swiftchat_admin
 from accounts import DEFAULT_ITERATIONS, DEFAULT_SESSION_DAYS, Accounts
-from protocol import VERSION, ApiError
+from protocol import VERSION, ApiError, history_message, shown_user
 import store
 from store import Store, StoreError
+import swiftchat_core
 from swiftchat_core import ChatCore
 from swiftchat_http import HTTPServer
-from swiftchat_routes import (ROUTES, PageCache, add_member_and_tell, history_message,
-                              members_with_presence, page_headers, room_audience, shown_user)
+from swiftchat_routes import ROUTES, PageCache, page_headers
 from swiftchat_ws import WebSocketEdge, WebSocketServer
 
 __all__ = ["SwiftChat", "serve", "main", "ROUTES", "VERSION", "ApiError", "StartupError",
@@ -306,28 +306,25 @@ class SwiftChat:
         name, description = checked(protocol.room_name, fields), checked(
             lambda f: protocol.description(f, required=False), fields)
         visibility = checked(protocol.visibility, fields)
-        self.known_user(creator_id)
+        creator = self.known_user(creator_id)
         try:
-            room = self.store.create_room(name, description, creator_id,
-                                          protocol.iso(protocol.now()), visibility)
+            return self.core.perform(swiftchat_core.create_room, creator, name, description,
+                                     visibility)
         except store.Conflict:
             raise Conflict(f"room name {name!r} is taken") from None
-        self.core.call(self.core.room_created, {**room, "member_count": 1},
-                       room_audience(self.store, room))
-        return room
 
     def add_member(self, room_id, user_id):
         """Make user_id a member of room_id (lifting a ban); returns the member as the list shows it."""
-        added = add_member_and_tell(self.store, self.core, self.known_room(room_id),
-                                    self.known_user(user_id))
-        if added is None:  # deleted a moment ago
-            raise NotFound(f"room {room_id!r} not found")
-        return added
+        try:
+            return self.core.perform(swiftchat_core.add_member_and_tell, self.known_room(room_id),
+                                     self.known_user(user_id))
+        except swiftchat_core.RoomNotFound:  # deleted a moment ago
+            raise NotFound(f"room {room_id!r} not found") from None
 
     def members(self, room_id):
         """A room's members, as GET /rooms/{room_id}/members lists them."""
         self.known_room(room_id)
-        return members_with_presence(self.store, self.core, room_id)
+        return swiftchat_core.members_with_presence(self.core, room_id)
 
     def messages(self, room_id, limit=50, before=None):
         """The newest `limit` messages before id `before`, oldest first, as GET /messages gives them."""
@@ -511,8 +508,8 @@ OPTIONS = [
      "per user, bursts of twice that (default 10; 0 = no limit)", limit),
     ("--header-timeout", "10", "seconds a client has to send a whole request (default 10)",
      positive_seconds),
-    ("--max-connections", "1000", "HTTP connections served at once; more get 503 (default 1000)",
-     positive_int),
+    ("--max-connections", "1000", "HTTP connections served at once, lowered to fit the file "
+     "limit; more get 503 (default 1000)", positive_int),
     ("--session-days", str(DEFAULT_SESSION_DAYS),
      f"days a login session lasts at most (default {DEFAULT_SESSION_DAYS})", positive_int),
     ("--rooms-per-hour", "20", "rooms one user may create per hour (default 20; 0 = no limit)",

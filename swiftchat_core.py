@@ -1,30 +1,42 @@
-"""SwiftChat's chat core: who is connected, who is in which room, and the one path of a message.
+"""SwiftChat's chat core: the live chat on the event loop, and every change of chat state.
 
-``ChatCore`` owns the live state, which lives on the event loop that
-swiftchat_ws.py runs in its thread: the authenticated connections (one
-``Client`` each), which room each is in, and presence. It is the one place
-frames go out to rooms (``broadcast_to``), and the one path a chat message
-takes from any source to the database and on to the room: a WebSocket
-``send_message``, a REST ``POST /messages`` and an embedding program's
-``post_message`` all call ``ChatCore.post``, which queues the message in a
-``GroupCommit``; in the order the messages were committed,
-``ChatCore.message_committed`` acknowledges the sender, broadcasts to the
-room, tells the room's members who are elsewhere (``Notices``: mentions
-and room_activity) and runs the ``on_message`` callbacks.
+Two parts, read in this order:
+
+- ``ChatCore``, the live state: the authenticated connections (one
+  ``Client`` each), which room each is in, presence, the one place frames
+  go out (``broadcast_to``), and the store's threads as the loop uses
+  them. A chat message takes one path from any source: a WebSocket
+  ``send_message``, a REST ``POST /messages`` and an embedding program's
+  ``post_message`` all come to ``ChatCore.post``, which queues it in a
+  ``GroupCommit``; in commit order, ``ChatCore.message_committed``
+  acknowledges the sender, tells the room, tells members elsewhere
+  (mentions and room activity) and runs the ``on_message`` callbacks.
+- The operations, one function each (``create_room``, ``join_room``,
+  ``add_member``, ``edit_message``, ``report_message``...): every other
+  change of chat state. Each checks who may (``visible_room``, the one
+  rule of who sees a room, and the rights of the change), writes through
+  the writer thread, and tells who must hear. REST routes, WebSocket
+  actions and the embedding API call the same function; a thread that is
+  not the loop's calls it through ``ChatCore.perform``.
+
+The one rule for adding an operation: an ``async def name(core, user,
+...)`` here that raises this module's (or the store's) named exceptions,
+then one REST route and/or one WebSocket action that parse their input,
+call it, and answer; the two edges map the exceptions to replies.
 
 Threads: the loop never calls the store itself, since a store call may wait
 on a database lock (another process writing, a backup). Reads run on worker
-threads through ``asyncio.to_thread`` (``read``); writes run one at a time
-on the writer thread (``write``, ``queue_write``), in the order the loop
-queued them. Other threads (HTTP requests, embedding programs) reach the
-loop only through ``call``, the one bridge; they may read who is online
+threads (``read``); writes run one at a time on the writer thread
+(``write``, ``queue_write``), in the order the loop queued them. Other
+threads (HTTP requests, embedding programs) reach the loop only through
+``call`` (``perform``), the one bridge; they may read who is online
 (``online_users``, ``presence``) under ``_lock``, which guards every change
 of who is connected and where. Callbacks run on a thread of their own.
 
 This module knows nothing of HTTP and little of WebSocket framing: it hands
 frames (envelopes from protocol.encode) to ``websockets.broadcast`` and
-closes connections with the codes the contract names. Failures are the
-store's named exceptions; what a client asked wrongly is for the edges to say.
+closes connections with the codes the contract names. Failures are named
+exceptions; what a client asked wrongly is for the edges to say.
 """
 
 import asyncio
@@ -39,12 +51,17 @@ from websockets.asyncio.server import broadcast
 from protocol import encode, iso, mentioned_names, now, shown_report
 from store import AuthorDisabled, Banned, Blocked, ClientIdReused, DatabaseBusy, StoreError
 
-__all__ = ["ChatCore", "StoreThreads", "RoomEvents", "Notices", "Client", "GroupCommit",
-           "broadcast_to", "message_data", "replay", "watch_sessions", "index_for_search",
-           "edit_message", "delete_message", "mark_read", "visible_room", "by_role", "join_room",
-           "block_user", "report_message", "update_report", "end_access_by_role",
-           "MessageNotFound", "RoomNotFound", "UserNotFound", "ReportNotFound", "NotAMember",
-           "CannotChangeMessage", "CannotChangeReport", "REPLACED", "SESSION_OVER"]
+__all__ = [
+    "ChatCore", "Client", "GroupCommit", "broadcast_to", "message_data", "updated_data",
+    "visible_room", "by_role", "room_audience", "members_with_presence",
+    "post_message", "edit_message", "delete_message", "mark_read", "create_room",
+    "open_direct_room", "update_room", "delete_room", "join_room", "replay", "leave_room",
+    "add_member", "add_member_and_tell", "remove_member", "block_user", "report_message",
+    "update_report", "watch_sessions", "end_access_by_role", "index_for_search",
+    "MessageNotFound", "RoomNotFound", "UserNotFound", "ReportNotFound", "NotAMember",
+    "NotJoined", "NotInCharge", "NotInDirectRoom", "DirectWithOneself", "CannotChangeMessage",
+    "CannotChangeReport", "REPLACED", "SESSION_OVER",
+]
 
 log = logging.getLogger("swiftchat.core")
 
@@ -58,6 +75,8 @@ REPLACED = 4000  # close code: the user logged in again on a newer connection
 SESSION_OVER = 4001  # close code: the session ended (logout, new password) or passed its age
 
 
+# -- what an operation may refuse --------------------------------------------------
+
 class MessageNotFound(Exception):
     """No message has that id (or none the user may see)."""
 
@@ -66,8 +85,50 @@ class RoomNotFound(Exception):
     """No room has that id, or none the user may see: to them, a private room does not exist."""
 
 
+class UserNotFound(Exception):
+    """No user has that id."""
+
+
+class ReportNotFound(Exception):
+    """No report has that id."""
+
+
+class NotAMember(Exception):
+    """The user may see the room but is not one of its members (who alone may post or mark it read)."""
+
+
+class NotJoined(Exception):
+    """The user would leave a room they are not a member of."""
+
+
+class NotInCharge(Exception):
+    """Only the room's creator (or an admin) may do this to a room; `verb` says what."""
+
+    def __init__(self, verb):
+        super().__init__(verb)
+        self.verb = verb
+
+
+class NotInDirectRoom(Exception):
+    """A direct room's two members are fixed: it cannot be changed, left or deleted."""
+
+
+class DirectWithOneself(Exception):
+    """A direct room needs another user."""
+
+
+class CannotChangeMessage(Exception):
+    """The message is not the user's to edit (or delete)."""
+
+
+class CannotChangeReport(Exception):
+    """The user is neither an admin nor a moderator of the reported message's room."""
+
+
+# -- who may see and change what (plain functions of the store, for any thread) ----
+
 def visible_room(store, room_id, user_id):
-    """The room as user_id may see it, with "is_member"; raises RoomNotFound. From any thread.
+    """The room as user_id may see it (store.room_seen_by's fields); raises RoomNotFound.
 
     The one check every path that names a room goes through (REST routes,
     WebSocket frames, messages by id): a public room is seen by everyone;
@@ -92,25 +153,53 @@ def by_role(room, user_id):
             and room["creator_id"] != user_id)
 
 
-class UserNotFound(Exception):
-    """No user has that id."""
+def room_in_charge(store, room_id, user_id, verb):
+    """The room, if user_id is in charge of it: its creator, or an admin; else NotInCharge(verb).
+
+    A creator banned from their own room (by an admin) is in charge of it
+    no more: not even of adding themselves back (store.Banned).
+    """
+    room = visible_room(store, room_id, user_id)
+    if room["kind"] == "direct":
+        raise NotInDirectRoom(room_id)
+    if room["viewer_is_admin"]:
+        return room
+    if room["creator_id"] == user_id and room["is_banned"]:
+        raise Banned(room_id)
+    if room["creator_id"] != user_id:
+        raise NotInCharge(verb)
+    return room
 
 
-class ReportNotFound(Exception):
-    """No report has that id."""
+def visible_message(store, message_id, user_id):
+    """A message in a room user_id may see, with what the user may do there; raises MessageNotFound."""
+    message = store.message(message_id)
+    try:
+        room = visible_room(store, message["room_id"], user_id) if message else None
+    except RoomNotFound:
+        room = None
+    if room is None:
+        raise MessageNotFound(message_id)
+    return {**message, "viewer_is_admin": room["viewer_is_admin"], "room_kind": room["kind"],
+            "viewer_is_banned": room["is_banned"]}
 
 
-class CannotChangeReport(Exception):
-    """The user is neither an admin nor a moderator of the reported message's room."""
+def room_audience(store, room):
+    """Who hears of changes to a room in the room list: everyone (None) for a public room."""
+    if room["visibility"] == "public":
+        return None
+    admins = store.admin_ids() if room["kind"] == "room" else []
+    return {*store.member_ids(room["id"]), room["creator_id"], *admins}
 
 
-class NotAMember(Exception):
-    """The user may see the room but is not one of its members (who alone may post or mark it read)."""
+def room_as_listed(store, room):
+    """The room as GET /rooms lists it (with its member count)."""
+    fields = ("id", "name", "description", "creator_id", "created_at", "visibility", "kind")
+    return {**{field: room[field] for field in fields},
+            "member_count": len(store.member_ids(room["id"]))}
 
 
-class CannotChangeMessage(Exception):
-    """The message is not the user's to edit (or delete)."""
-
+# -- one connection, and frames to many ------------------------------------------------
 
 class Client:
     """One authenticated connection: its socket, its user and session, and the room it is in."""
@@ -126,7 +215,7 @@ class Client:
         self.held = None  # while a replay is read: [(data, text)] of live frames held back
         self.by_role = False  # whether it is in its room by its user's admin role alone (by_role)
         self.typed_at = float("-inf")  # when the room was last told this user is typing
-        self.saving = None  # the Future of this connection's last message on its way to the store
+        self.saving = None  # the Future of this connection's last message, until it is answered
         self.session_over = False  # set when its session ends: frames still arriving are dropped
 
     async def reply(self, message, data=None, error=None):
@@ -171,6 +260,13 @@ def message_data(frame_type, message):
             "mentions": message["mentions"]}
 
 
+def updated_data(message):
+    """The data of a message_updated frame."""
+    return {"type": "message_updated", "id": message["id"], "room_id": message["room_id"],
+            "content": message["content"], "edited_at": message["edited_at"],
+            "mentions": message["mentions"]}
+
+
 class GroupCommit:
     """Chat messages saved in batches, one transaction each, told in commit order.
 
@@ -184,32 +280,31 @@ class GroupCommit:
     message alone: call save_batch with a list of one in add.
 
     save_batch(messages) runs on the writer (it returns a Future of what
-    Store.add_messages returns). add() returns a Future of one message's
-    result; then(future) is called on the loop once its batch is done, in
-    the same turn as the batch's answer arrives and before any coroutine
-    that was waiting resumes. Why not a done callback: that runs a turn
-    later, and a `since` replay read in between would see a message that
-    reaches the room (and the replaying client, live) only after it.
+    Store.add_messages returns). add(message, then) queues one message;
+    then(result) is called on the loop once its batch is done, with the
+    message's row as stored, the exception it met, or None when the server
+    is stopping: in the same turn as the batch's answer arrives and before
+    any coroutine that was waiting resumes. Why not a Future's done
+    callback: that runs a turn later, and a `since` replay read in between
+    would see a message that reaches the room (and the replaying client,
+    live) only after it.
     """
 
     def __init__(self, save_batch):
         self.save_batch = save_batch
-        self._waiting = []  # [(message, its Future, then)] for the next batch
+        self._waiting = []  # [(message, then)] for the next batch
         self._committing = False  # whether a batch is with the writer now
 
     def add(self, message, then):
-        loop = asyncio.get_running_loop()
-        saving = loop.create_future()
-        self._waiting.append((message, saving, then))
+        self._waiting.append((message, then))
         if not self._committing:
             self._committing = True
-            loop.call_soon(self._commit)
-        return saving
+            asyncio.get_running_loop().call_soon(self._commit)
 
     def _commit(self):
         batch, self._waiting = self._waiting, []
         self._committing = True
-        committing = self.save_batch([message for message, _, _ in batch])
+        committing = self.save_batch([message for message, _ in batch])
         committing.add_done_callback(lambda done: self._committed(batch, done))
 
     def _committed(self, batch, committing):
@@ -222,32 +317,94 @@ class GroupCommit:
             results = [committing.exception()] * len(batch)
         else:
             results = committing.result()
-        for (_, saving, then), result in zip(batch, results):
-            if saving.cancelled():  # awaited by a task cancelled as the loop stops: no one to tell
-                continue
-            if result is None:
-                saving.cancel()
-            elif isinstance(result, Exception):
-                saving.set_exception(result)
-            else:
-                saving.set_result(result)
+        for (_, then), result in zip(batch, results):
             try:
-                then(saving)
+                then(result)
             except Exception:  # one message's failure must not leave the rest of its batch untold
                 log.exception("telling about a saved message failed")
 
 
-class StoreThreads:
-    """The store, called from the loop without the loop ever waiting on it (a mix-in for ChatCore).
+def settle(future, result=None, error=None):
+    """Give a Future its result (or error), unless its waiter gave up on it already."""
+    if future.done():  # cancelled: awaited by a task cancelled as the loop stops
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
-    Reads run on worker threads; writes on the one writer thread, in the
-    order they were queued. A store call may wait on a database lock
-    (another process writing, a backup); the loop must not.
+
+# -- the live chat ---------------------------------------------------------------------
+
+class ChatCore:
+    """The live chat on the event loop: connections, rooms, presence, and the message path.
+
+    Also the store as the loop uses it (read, write, queue_write: the loop
+    never waits on the database) and the one bridge from other threads
+    (call, perform).
     """
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, store, accounts, sessions_per_user=5):
+        self.store = store
+        self.accounts = accounts
+        self.sessions_per_user = sessions_per_user  # 0: no cap
+        self.loop = None  # the event loop, once swiftchat_ws has started it
+        # user_id -> {session_id: Client}, least recently connected first: one
+        # connection per session, up to sessions_per_user sessions (devices).
+        self.clients = {}
+        self.rooms = {}  # room_id -> set of Clients in that room now
+        self._lock = threading.Lock()  # HTTP threads read clients and their room_id
         self._writer = concurrent.futures.ThreadPoolExecutor(1, "swiftchat-writer")
+        self._messages = GroupCommit(lambda batch: self.queue_write(self.store.add_messages, batch))
+        # room_id -> the newest message id not yet told, or None: told lately, nothing new since
+        self._activity = {}
+        self._background = set()  # tasks started here, kept alive until done
+        # on_message callbacks run here, one at a time and in message order,
+        # so a slow or failing callback never touches the loop.
+        self._callbacks = []
+        self._callback_runner = concurrent.futures.ThreadPoolExecutor(1, "swiftchat-callbacks")
+
+    # -- from other threads: the one bridge ------------------------------------------
+
+    def call(self, function, *args, timeout=10):
+        """Run function(*args) on the event loop and return its result (from another thread).
+
+        function may be a coroutine function: its coroutine is awaited there.
+        This is the one bridge from other threads to the loop: the loop's
+        state may only be changed on the loop itself.
+        """
+        async def run():
+            result = function(*args)
+            return await result if inspect.isawaitable(result) else result
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+    def perform(self, operation, *args):
+        """Run one of this module's operations, operation(core, *args), from another thread."""
+        return self.call(operation, self, *args)
+
+    def online_users(self, user_ids):
+        """Those of user_ids with an authenticated connection. Safe from any thread."""
+        with self._lock:
+            return {user_id for user_id in user_ids if user_id in self.clients}
+
+    def presence(self, room_id):
+        """(users online, users whose connection is in room_id). Safe from any thread."""
+        with self._lock:
+            online = set(self.clients)
+            here = {client.user_id for sessions in self.clients.values()
+                    for client in sessions.values() if client.room_id == room_id}
+        return online, here
+
+    def on_message(self, callback):
+        """Call callback(message) after each stored message, on a thread of its own."""
+        self._callbacks.append(callback)
+
+    def close(self):
+        """Let the writer and callback threads finish what they were given, then end them."""
+        self._writer.shutdown(wait=True)
+        self._callback_runner.shutdown(wait=True)
+
+    # -- the store, without the loop ever waiting on it ----------------------------
 
     async def read(self, function, *args):
         """Run a store read (or a token check) on a worker thread."""
@@ -274,186 +431,11 @@ class StoreThreads:
         """Run a store write on the writer thread, after the writes asked for before it."""
         return await self.queue_write(function, *args)
 
-
-class RoomEvents:
-    """What live connections are told when rooms change (a mix-in for ChatCore, on the loop).
-
-    A room's list events go to everyone for a public room, and for a
-    private one to the users in `audience` (its members, creator, admins).
-    Members added, removed or gone have their connections told, and taken
-    out of the room where they were in it.
-    """
-
-    def room_created(self, room, audience=None):
-        self.tell_everyone("Room created", {"type": "room_created", **room}, audience)
-
-    def room_updated(self, room_id, description, audience=None):
-        self.tell_everyone("Room updated", {"type": "room_updated", "room_id": room_id,
-                                            "description": description}, audience)
-
-    def room_deleted(self, room_id, audience=None):
-        """A room was deleted: put its clients in no room and tell everyone (or its audience)."""
-        for client in self.rooms.pop(room_id, set()):
-            with self._lock:
-                client.room_id = None
-        self.tell_everyone("Room deleted", {"type": "room_deleted", "room_id": room_id}, audience)
-
-    def member_added(self, room, user_id):
-        """user_id was added to room (as GET /rooms lists it): their connections are told."""
-        self.tell_everyone("Added to room", {"type": "room_added", **room}, {user_id})
-
-    def member_removed(self, room_id, user_id):
-        """user_id was removed from room_id: their connections there leave it, and are told."""
-        for client in self.connections_in(room_id, user_id):
-            self.leave(client)
-            client.reply_now("Removed from room", {"type": "room_removed", "room_id": room_id})
-
-    def member_left(self, room_id, user_id):
-        """user_id left room_id (over REST): their connections there leave it, as with leave_room."""
-        for client in self.connections_in(room_id, user_id):
-            self.leave(client)
-            client.reply_now("Room left successfully",
-                             {"type": "room_left", "room_id": room_id, "user_id": user_id})
-
-    def connections_in(self, room_id, user_id):
-        return [client for client in self.rooms.get(room_id, ()) if client.user_id == user_id]
-
-    def tell_room(self, room_id, message, data, sender=None):
-        """One frame for every connection in a room but the sender's (which was answered)."""
-        broadcast_to(self.rooms.get(room_id, set()) - {sender}, message, data)
-
-    def tell_everyone(self, message, data, audience=None):
-        """One frame for every authenticated connection, or those of the users in audience."""
-        broadcast_to([client for client in self.all_clients()
-                      if audience is None or client.user_id in audience], message, data)
-
-
-class Notices:
-    """What members hear of a room they are not in (a mix-in for ChatCore, on the loop).
-
-    - room_activity: to the connections of the room's members that are
-      elsewhere, at most once per ACTIVITY_INTERVAL per room while messages
-      arrive (the first at once, then the newest id when the interval is
-      up), so a busy room costs one read of its members a second, not one
-      per message.
-    - mention: to a mentioned member's connections elsewhere, at once.
-    - read_marker: a user's read marker moved; their other connections hear it.
-    """
-
-    def __init__(self):
-        super().__init__()
-        # room_id -> the newest message id not yet told, or None: told lately, nothing new since
-        self._activity = {}
-        self._background = set()  # tasks started here, kept alive until done
-
-    def tell_elsewhere(self, message, mentioned_members):
-        """A message was saved in its room: tell its members who are not there."""
-        room_id = message["room_id"]
-        mentioned = [client for user_id in mentioned_members
-                     for client in self.clients.get(user_id, {}).values()
-                     if client.room_id != room_id]
-        if mentioned:
-            data = message_data("message_received", message)
-            del data["type"]
-            broadcast_to(mentioned, "You were mentioned", {"type": "mention", "message": data})
-        if room_id in self._activity:  # told less than ACTIVITY_INTERVAL ago: told when it is up
-            self._activity[room_id] = message["id"]
-        else:
-            self._tell_activity(room_id, message["id"])
-
-    def _tell_activity(self, room_id, message_id):
-        self._activity[room_id] = None
-        self.loop.call_later(ACTIVITY_INTERVAL, self._activity_interval_over, room_id)
-        self.in_background(self._send_activity(room_id, message_id))
-
-    def _activity_interval_over(self, room_id):
-        newest = self._activity.pop(room_id, None)
-        if newest is not None:
-            self._tell_activity(room_id, newest)
-
-    async def _send_activity(self, room_id, message_id):
-        try:
-            members = await self.read(self.store.member_ids, room_id)
-        except StoreError as exc:  # told with the next message
-            log.warning("could not read the members of %s: %s", room_id, exc)
-            return
-        broadcast_to([client for user_id in members
-                      for client in self.clients.get(user_id, {}).values()
-                      if client.room_id != room_id],
-                     "New activity", {"type": "room_activity", "room_id": room_id,
-                                      "last_message_id": message_id})
-
-    def read_marker_moved(self, user_id, marker, sender=None):
-        """user_id read up to marker ({room_id, last_read_id, unread_count}): tell their other connections."""
-        broadcast_to([client for client in self.clients.get(user_id, {}).values()
-                      if client is not sender],
-                     "Read marker updated", {"type": "read_marker", **marker})
-
     def in_background(self, coroutine):
         """Run a coroutine as a task of its own, kept alive until it is done."""
         task = asyncio.create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-class ChatCore(StoreThreads, RoomEvents, Notices):
-    """The live chat: connections, rooms, presence, and every message on its way to a room."""
-
-    def __init__(self, store, accounts, sessions_per_user=5):
-        super().__init__()
-        self.store = store
-        self.accounts = accounts
-        self.sessions_per_user = sessions_per_user  # 0: no cap
-        self.loop = None  # the event loop, once swiftchat_ws has started it
-        # user_id -> {session_id: Client}, least recently connected first: one
-        # connection per session, up to sessions_per_user sessions (devices).
-        self.clients = {}
-        self.rooms = {}  # room_id -> set of Clients in that room now
-        self._lock = threading.Lock()  # HTTP threads read clients and their room_id
-        self._messages = GroupCommit(lambda batch: self.queue_write(self.store.add_messages, batch))
-        # on_message callbacks run here, one at a time and in message order,
-        # so a slow or failing callback never touches the loop.
-        self._callbacks = []
-        self._callback_runner = concurrent.futures.ThreadPoolExecutor(1, "swiftchat-callbacks")
-
-    # -- from other threads ------------------------------------------------------
-
-    def call(self, function, *args, timeout=10):
-        """Run function(*args) on the event loop and return its result (from another thread).
-
-        function may be a coroutine function: its coroutine is awaited there.
-        This is the one bridge from other threads to the loop: the loop's
-        state may only be changed on the loop itself.
-        """
-        async def run():
-            result = function(*args)
-            return await result if inspect.isawaitable(result) else result
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
-
-    def online_users(self, user_ids):
-        """Those of user_ids with an authenticated connection. Safe from any thread."""
-        with self._lock:
-            return {user_id for user_id in user_ids if user_id in self.clients}
-
-    def all_clients(self):
-        return [client for sessions in self.clients.values() for client in sessions.values()]
-
-    def presence(self, room_id):
-        """(users online, users whose connection is in room_id). Safe from any thread."""
-        with self._lock:
-            online = set(self.clients)
-            here = {client.user_id for sessions in self.clients.values()
-                    for client in sessions.values() if client.room_id == room_id}
-        return online, here
-
-    def on_message(self, callback):
-        """Call callback(message) after each stored message, on a thread of its own."""
-        self._callbacks.append(callback)
-
-    def close(self):
-        """Let the writer and callback threads finish what they were given, then end them."""
-        self._writer.shutdown(wait=True)
-        self._callback_runner.shutdown(wait=True)
 
     # -- a chat message, from any source -------------------------------------------
 
@@ -466,31 +448,35 @@ class ChatCore(StoreThreads, RoomEvents, Notices):
         connection in the room hears it, the author's own included. The
         Future's result is the message as POST /messages answers it, or
         the store's error (ClientIdReused, DatabaseBusy, ...); a sender is
-        told instead, and its Future's result is None.
+        told instead, and its Future's result is None. Whoever calls this
+        has checked that the author may post there (post_message does).
         """
         message = {"id": None, "user_id": author["id"], "username": author["username"],
                    "room_id": room_id, "content": content, "timestamp": now(), "mentions": []}
         posted = asyncio.get_running_loop().create_future()
         row = (room_id, author["id"], content, message["timestamp"], client_id,
                mentioned_names(content))
-        self._messages.add(row, lambda saving: self.message_committed(
-            message, client_id, sender, saving, posted))
+        self._messages.add(row, lambda stored: self.message_committed(
+            message, client_id, sender, stored, posted))
         return posted
 
-    def message_committed(self, message, client_id, sender, saving, posted):
-        """Tell the sender, the room and the callbacks about a saved message, in commit order."""
-        if saving.cancelled():  # the server is stopping
+    def message_committed(self, message, client_id, sender, stored, posted):
+        """Tell the sender, the room, members elsewhere and the callbacks about a saved message.
+
+        Called by the group commit in commit order, with the row as stored,
+        the error the message met, or None when the server is stopping.
+        """
+        if stored is None:
             posted.cancel()
             return
         echo = {} if client_id is None else {"client_id": client_id}
-        if saving.exception() is not None:
-            if sender is None and not posted.cancelled():
-                posted.set_exception(saving.exception())
-            elif sender is not None:
-                self.refuse_message(message, sender, saving.exception(), echo)
-                posted.set_result(None)
+        if isinstance(stored, Exception):
+            if sender is None:
+                settle(posted, error=stored)
+            else:
+                self.refuse_message(message, sender, stored, echo)
+                settle(posted)
             return
-        stored = saving.result()
         message.update(id=stored["id"], timestamp=stored["timestamp"], mentions=stored["mentions"])
         if stored["duplicate"]:  # a retry: the first one's answer again, and nothing else
             echo["duplicate"] = True
@@ -506,8 +492,7 @@ class ChatCore(StoreThreads, RoomEvents, Notices):
             self.tell_elsewhere(message, stored["mentioned_members"])
             for callback in self._callbacks:
                 self._callback_runner.submit(run_callback, callback, dict(message))
-        if not posted.cancelled():  # its caller may have given up (the loop is stopping)
-            posted.set_result({**message, **echo})
+        settle(posted, {**message, **echo})
 
     def refuse_message(self, message, sender, error, echo):
         """A WebSocket sender's message could not be saved: say so, and tell the room as the seed says."""
@@ -561,6 +546,9 @@ class ChatCore(StoreThreads, RoomEvents, Notices):
                 if not sessions:
                     del self.clients[client.user_id]
 
+    def all_clients(self):
+        return [client for sessions in self.clients.values() for client in sessions.values()]
+
     def close_soon(self, client, code, reason):
         """Start closing a client's connection without waiting for its peer's answer."""
         self.in_background(client.websocket.close(code, reason))
@@ -575,7 +563,7 @@ class ChatCore(StoreThreads, RoomEvents, Notices):
                 client.session_over = True
                 self.close_soon(client, SESSION_OVER, reason)
 
-    # -- rooms ---------------------------------------------------------------------------
+    # -- where each connection is ------------------------------------------------------
 
     def join(self, client, room_id, by_admin_role=False):
         """Put client in room_id (out of the room it was in) and tell both rooms.
@@ -607,6 +595,22 @@ class ChatCore(StoreThreads, RoomEvents, Notices):
             broadcast_to(remaining, "User left room", client.event("user_left", room_id))
         return room_id
 
+    def empty(self, room_id):
+        """Put every connection in room_id (which is gone) in no room, telling no one."""
+        for client in self.rooms.pop(room_id, set()):
+            with self._lock:
+                client.room_id = None
+            client.by_role = False
+
+    def connections_in(self, room_id, user_id):
+        return [client for client in self.rooms.get(room_id, ()) if client.user_id == user_id]
+
+    def take_out(self, room_id, user_id, message, data):
+        """Take user_id's connections out of room_id, and tell each of them why."""
+        for client in self.connections_in(room_id, user_id):
+            self.leave(client)
+            client.reply_now(message, data)
+
     def typing(self, client, clock):
         """Tell client's room that its user is typing, at most once per TYPING_INTERVAL."""
         if clock - client.typed_at < TYPING_INTERVAL:
@@ -616,63 +620,85 @@ class ChatCore(StoreThreads, RoomEvents, Notices):
                   if other.user_id != client.user_id]
         broadcast_to(others, "User is typing", client.event("user_typing", client.room_id))
 
+    # -- telling ----------------------------------------------------------------------
 
-async def watch_sessions(core):
-    """Every SESSION_CHECK seconds, close the connections whose session is over.
+    def tell_room(self, room_id, message, data, sender=None):
+        """One frame for every connection in a room but the sender's (which was answered)."""
+        broadcast_to(self.rooms.get(room_id, set()) - {sender}, message, data)
 
-    A session may end in another process (a command-line tool on the
-    same database): the store says which ended lately. One that passes
-    its maximum age ends by the clock. Sessions this process ends are
-    closed at once by end_sessions, without waiting for this.
-    """
-    checked = now()
-    while True:
-        await asyncio.sleep(SESSION_CHECK)
-        since, checked = checked - 1, now()  # a second of overlap: ended_at is in seconds
+    def tell_everyone(self, message, data, audience=None):
+        """One frame for every authenticated connection, or those of the users in audience."""
+        broadcast_to([client for client in self.all_clients()
+                      if audience is None or client.user_id in audience], message, data)
+
+    def tell_elsewhere(self, message, mentioned_members):
+        """A message was saved in its room: tell its members who are not there.
+
+        A mentioned member's connections elsewhere hear `mention` at once.
+        Every member elsewhere hears `room_activity`, at most once per
+        ACTIVITY_INTERVAL per room while messages arrive (the first at once,
+        then the newest id when the interval is up): a busy room costs one
+        read of its members a second, not one per message.
+        """
+        room_id = message["room_id"]
+        mentioned = [client for user_id in mentioned_members
+                     for client in self.clients.get(user_id, {}).values()
+                     if client.room_id != room_id]
+        if mentioned:
+            data = message_data("message_received", message)
+            del data["type"]
+            broadcast_to(mentioned, "You were mentioned", {"type": "mention", "message": data})
+        if room_id in self._activity:  # told less than ACTIVITY_INTERVAL ago: told when it is up
+            self._activity[room_id] = message["id"]
+        else:
+            self._tell_activity(room_id, message["id"])
+
+    def _tell_activity(self, room_id, message_id):
+        self._activity[room_id] = None
+        self.loop.call_later(ACTIVITY_INTERVAL, self._activity_interval_over, room_id)
+        self.in_background(self._send_activity(room_id, message_id))
+
+    def _activity_interval_over(self, room_id):
+        newest = self._activity.pop(room_id, None)
+        if newest is not None:
+            self._tell_activity(room_id, newest)
+
+    async def _send_activity(self, room_id, message_id):
         try:
-            core.end_sessions(await core.read(core.accounts.sessions_ended_since, since))
-        except StoreError as exc:
-            log.warning("could not look for ended sessions: %s", exc)
-        core.end_sessions([client.session_id for client in core.all_clients()
-                           if client.expires_at <= checked], "session expired")
-        try:
-            await end_access_by_role(core)
-        except StoreError as exc:
-            log.warning("could not look for demoted admins: %s", exc)
+            members = await self.read(self.store.member_ids, room_id)
+        except StoreError as exc:  # told with the next message
+            log.warning("could not read the members of %s: %s", room_id, exc)
+            return
+        broadcast_to([client for user_id in members
+                      for client in self.clients.get(user_id, {}).values()
+                      if client.room_id != room_id],
+                     "New activity", {"type": "room_activity", "room_id": room_id,
+                                      "last_message_id": message_id})
 
 
-async def end_access_by_role(core):
-    """Take the connections that are in a room by an admin role their user lost out of it.
+def run_callback(callback, message):
+    try:
+        callback(message)
+    except Exception:
+        log.exception("an on_message callback failed")
 
-    A demotion may come from another process (the command line): the
-    admins are read again, once a check and only while such a connection
-    exists. Their requests are refused at once anyway: visible_room reads
-    the role afresh every time.
+
+# -- operations: every other change of chat state ------------------------------------
+# Each: check who may, write through the writer thread, tell who must hear.
+# Called on the loop by the WebSocket actions, and through ChatCore.perform
+# by the REST routes and the embedding API.
+
+async def post_message(core, user, room_id, content, client_id=None):
+    """Post as user in a room they are a member of (REST); returns the message as stored.
+
+    A WebSocket connection posts with ChatCore.post straight away: being in
+    the room is its check, made when it joined. An embedding program,
+    trusted code, posts anywhere with ChatCore.post too.
     """
-    joined_by_role = [client for client in core.all_clients() if client.by_role]
-    if not joined_by_role:
-        return
-    admins = set(await core.read(core.store.admin_ids))
-    for client in joined_by_role:
-        if client.user_id not in admins and client.by_role:
-            room_id = core.leave(client)
-            client.reply_now("Removed from room", {"type": "room_removed", "room_id": room_id})
-
-
-async def index_for_search(core):
-    """Every SEARCH_INDEX_INTERVAL seconds, add the messages saved meanwhile to the search index.
-
-    On the writer thread, in line with the messages being saved: a batch a
-    second costs far less than indexing each message as it is saved
-    (store.SEARCH_TABLES says how much), and a message can be found a
-    second after it was sent at most.
-    """
-    while core.store.can_search:
-        await asyncio.sleep(SEARCH_INDEX_INTERVAL)
-        try:
-            await core.write(core.store.index_new_messages)
-        except StoreError as exc:  # tried again in a second
-            log.warning("could not add new messages to the search index: %s", exc)
+    room = await core.read(visible_room, core.store, room_id, user["id"])
+    if not room["is_member"]:
+        raise NotAMember(room_id)
+    return await core.post(user, room_id, content, client_id)
 
 
 async def edit_message(core, user, message_id, content, sender=None):
@@ -692,25 +718,6 @@ async def edit_message(core, user, message_id, content, sender=None):
         raise MessageNotFound(message_id)
     core.tell_room(edited["room_id"], "Message updated", updated_data(edited), sender)
     return edited
-
-
-def visible_message(store, message_id, user_id):
-    """A message in a room user_id may see, with viewer_is_admin; raises MessageNotFound."""
-    message = store.message(message_id)
-    try:
-        room = visible_room(store, message["room_id"], user_id) if message else None
-    except RoomNotFound:
-        room = None
-    if room is None:
-        raise MessageNotFound(message_id)
-    return {**message, "viewer_is_admin": room["viewer_is_admin"], "room_kind": room["kind"],
-            "viewer_is_banned": room["is_banned"]}
-
-
-def updated_data(message):
-    return {"type": "message_updated", "id": message["id"], "room_id": message["room_id"],
-            "content": message["content"], "edited_at": message["edited_at"],
-            "mentions": message["mentions"]}
 
 
 async def delete_message(core, user, message_id, sender=None):
@@ -741,8 +748,67 @@ async def mark_read(core, user_id, room_id, message_id, sender=None):
     marker = await core.write(core.store.mark_read, room_id, user_id, message_id)
     if marker is None:
         raise NotAMember(room_id)
-    core.read_marker_moved(user_id, marker, sender)
+    broadcast_to([client for client in core.clients.get(user_id, {}).values()
+                  if client is not sender],
+                 "Read marker updated", {"type": "read_marker", **marker})
     return marker
+
+
+async def create_room(core, user, name, description, visibility):
+    """A new room of user's, with them its first member; whoever may see it hears room_created.
+
+    Raises store.Conflict for a public room's taken name.
+    """
+    room = await core.write(core.store.create_room, name, description, user["id"], iso(now()),
+                            visibility)
+    audience = await core.read(room_audience, core.store, room)
+    core.tell_everyone("Room created", {"type": "room_created", **room, "member_count": 1},
+                       audience)
+    return room
+
+
+async def open_direct_room(core, user, other_id):
+    """The direct room of user and other_id, made on first use; returns (room, whether made).
+
+    Raises DirectWithOneself, UserNotFound, or store.Blocked when the
+    other has blocked user. The two hear room_created when it is made.
+    """
+    if other_id == user["id"]:
+        raise DirectWithOneself(other_id)
+    other = await core.read(core.store.user, other_id)
+    if other is None:
+        raise UserNotFound(other_id)
+    if await core.read(core.store.blocks, other_id, user["id"]):
+        raise Blocked(other_id)
+    room, created = await core.write(core.store.direct_room, user["id"], other_id,
+                                     f"{user['username']} & {other['username']}", iso(now()))
+    if created:
+        core.tell_everyone("Room created", {"type": "room_created", **room, "member_count": 2},
+                           {user["id"], other_id})
+    return room, created
+
+
+async def update_room(core, user, room_id, description):
+    """Change a room's description (its creator, or an admin); whoever may see it hears room_updated."""
+    room = await core.read(room_in_charge, core.store, room_id, user["id"], "update")
+    await core.write(core.store.update_description, room_id, description)
+    audience = await core.read(room_audience, core.store, room)
+    core.tell_everyone("Room updated", {"type": "room_updated", "room_id": room_id,
+                                        "description": description}, audience)
+    return room
+
+
+async def delete_room(core, user, room_id):
+    """Delete a room (its creator, or an admin) with its members and messages.
+
+    Its connections are put in no room, and whoever could see it hears room_deleted.
+    """
+    room = await core.read(room_in_charge, core.store, room_id, user["id"], "delete")
+    audience = await core.read(room_audience, core.store, room)  # before its members go with it
+    await core.write(core.store.delete_room, room_id)
+    core.empty(room_id)
+    core.tell_everyone("Room deleted", {"type": "room_deleted", "room_id": room_id}, audience)
+    return room
 
 
 async def join_room(core, user, room_id):
@@ -761,6 +827,114 @@ async def join_room(core, user, room_id):
     if joined_at is None:  # deleted a moment ago
         raise RoomNotFound(room_id)
     return {**room, "joined_at": joined_at, "is_member": True}
+
+
+async def replay(core, client, room_id, since, joined):
+    """room_joined, then the messages after `since`, then live ones: no gap, no duplicate.
+
+    The client is in the room already, but live frames for it are held
+    while history is read: a message committed before the read is in
+    the history (and, if broadcast meanwhile, dropped from the held
+    frames by its id); one committed after it is among the held frames.
+    """
+    client.held = []
+    try:
+        # Read on the writer thread, in line with the writes: every
+        # message committed before this read has been broadcast (into
+        # client.held) by the time the read's answer reaches the loop. A
+        # read on another thread could answer first, and a message it
+        # replays would then also arrive live.
+        missed = await core.queue_write(core.store.messages_after, room_id, since,
+                                        REPLAY_LIMIT + 1)
+    except StoreError as exc:
+        log.error("could not replay %s since %s: %s", room_id, since, exc)
+        missed = None
+    recovered = missed is not None and len(missed) <= REPLAY_LIMIT
+    missed = (missed or [])[-REPLAY_LIMIT:]
+    frames = [encode("Room joined successfully", {**joined, "recovered": recovered})]
+    frames += [encode("Message sent successfully",
+                      {**message_data("message_received", row), "replayed": True})
+               for row in missed]
+    last_replayed = missed[-1]["id"] if missed else since
+    frames += [text for data, text in client.held
+               if data.get("type") != "message_received" or (data["id"] or 0) > last_replayed
+               or data["id"] is None]
+    client.held = None
+    # Queued in one go, with no await between: nothing can slip in between.
+    for text in frames:
+        client.send_now(text)
+
+
+async def leave_room(core, user, room_id):
+    """End user's membership of room_id (REST); their connections there leave it too.
+
+    Raises NotInDirectRoom, or NotJoined when user is not a member.
+    """
+    room = await core.read(visible_room, core.store, room_id, user["id"])
+    if room["kind"] == "direct":
+        raise NotInDirectRoom(room_id)
+    if not await core.write(core.store.remove_member, room_id, user["id"]):
+        raise NotJoined(room_id)
+    core.take_out(room_id, user["id"], "Room left successfully",
+                  {"type": "room_left", "room_id": room_id, "user_id": user["id"]})
+    return room
+
+
+async def add_member(core, user, room_id, member_id):
+    """user (the room's creator, or an admin) adds member_id to room_id; see add_member_and_tell.
+
+    Raises UserNotFound, NotInCharge, or store.Blocked when member_id has
+    blocked user (an admin keeps every admin power, blocked or not).
+    """
+    room = await core.read(room_in_charge, core.store, room_id, user["id"], "add members to")
+    member = await core.read(core.store.user, member_id)
+    if member is None:
+        raise UserNotFound(member_id)
+    if not room["viewer_is_admin"] and await core.read(core.store.blocks, member_id, user["id"]):
+        raise Blocked(member_id)
+    return await add_member_and_tell(core, room, member)
+
+
+async def add_member_and_tell(core, room, member):
+    """Make member a member of room (lifting a ban) and tell their connections (room_added).
+
+    Returns the member as the member list shows it. Raises RoomNotFound
+    when the room was deleted a moment ago. The embedding API, trusted
+    code, calls this straight away.
+    """
+    joined_at = await core.write(core.store.add_member, room["id"], member["id"], iso(now()),
+                                 True)
+    if joined_at is None:
+        raise RoomNotFound(room["id"])
+    listed = await core.read(room_as_listed, core.store, room)
+    core.tell_everyone("Added to room", {"type": "room_added", **listed}, {member["id"]})
+    online, here = core.presence(room["id"])
+    return {"id": member["id"], "username": member["username"], "joined_at": joined_at,
+            "is_online": member["id"] in online, "in_room": member["id"] in here}
+
+
+async def remove_member(core, user, room_id, member_id, ban):
+    """user (the room's creator, or an admin) removes member_id from room_id, and bans them if asked.
+
+    Their connections there leave it and hear room_removed; the room hears user_left.
+    """
+    room = await core.read(room_in_charge, core.store, room_id, user["id"], "remove members from")
+    if await core.read(core.store.user, member_id) is None:
+        raise UserNotFound(member_id)
+    await core.write(core.store.remove_member, room_id, member_id, now() if ban else None)
+    core.take_out(room_id, member_id, "Removed from room",
+                  {"type": "room_removed", "room_id": room_id})
+    return room
+
+
+def members_with_presence(core, room_id):
+    """A room's members as GET /rooms/{id}/members lists them, with presence. From any thread."""
+    members = core.store.room_members(room_id)
+    online, here = core.presence(room_id)
+    for member in members:
+        member["is_online"] = member["id"] in online
+        member["in_room"] = member["id"] in here
+    return members
 
 
 async def block_user(core, user, other_id, blocking):
@@ -808,44 +982,59 @@ async def update_report(core, user, report_id, status):
     return await core.write(core.store.set_report_status, report_id, status)
 
 
-async def replay(core, client, room_id, since, joined):
-    """room_joined, then the messages after `since`, then live ones: no gap, no duplicate.
+# -- on the loop, every second ------------------------------------------------------------
 
-    The client is in the room already, but live frames for it are held
-    while history is read: a message committed before the read is in
-    the history (and, if broadcast meanwhile, dropped from the held
-    frames by its id); one committed after it is among the held frames.
+async def watch_sessions(core):
+    """Every SESSION_CHECK seconds, close the connections whose session is over.
+
+    A session may end in another process (a command-line tool on the
+    same database): the store says which ended lately. One that passes
+    its maximum age ends by the clock. Sessions this process ends are
+    closed at once by end_sessions, without waiting for this. Admins
+    demoted meanwhile leave the rooms they were in by role alone.
     """
-    client.held = []
-    try:
-        # Read on the writer thread, in line with the writes: every
-        # message committed before this read has been broadcast (into
-        # client.held) by the time the read's answer reaches the loop. A
-        # read on another thread could answer first, and a message it
-        # replays would then also arrive live.
-        missed = await core.queue_write(core.store.messages_after, room_id, since,
-                                        REPLAY_LIMIT + 1)
-    except StoreError as exc:
-        log.error("could not replay %s since %s: %s", room_id, since, exc)
-        missed = None
-    recovered = missed is not None and len(missed) <= REPLAY_LIMIT
-    missed = (missed or [])[-REPLAY_LIMIT:]
-    frames = [encode("Room joined successfully", {**joined, "recovered": recovered})]
-    frames += [encode("Message sent successfully",
-                      {**message_data("message_received", row), "replayed": True})
-               for row in missed]
-    last_replayed = missed[-1]["id"] if missed else since
-    frames += [text for data, text in client.held
-               if data.get("type") != "message_received" or (data["id"] or 0) > last_replayed
-               or data["id"] is None]
-    client.held = None
-    # Queued in one go, with no await between: nothing can slip in between.
-    for text in frames:
-        client.send_now(text)
+    checked = now()
+    while True:
+        await asyncio.sleep(SESSION_CHECK)
+        since, checked = checked - 1, now()  # a second of overlap: ended_at is in seconds
+        try:
+            core.end_sessions(await core.read(core.accounts.sessions_ended_since, since))
+            await end_access_by_role(core)
+        except StoreError as exc:
+            log.warning("could not look for ended sessions: %s", exc)
+        core.end_sessions([client.session_id for client in core.all_clients()
+                           if client.expires_at <= checked], "session expired")
 
 
-def run_callback(callback, message):
-    try:
-        callback(message)
-    except Exception:
-        log.exception("an on_message callback failed")
+async def end_access_by_role(core):
+    """Take the connections that are in a room by an admin role their user lost out of it.
+
+    A demotion may come from another process (the command line): the
+    admins are read again, once a check and only while such a connection
+    exists. Their requests are refused at once anyway: visible_room reads
+    the role afresh every time.
+    """
+    joined_by_role = [client for client in core.all_clients() if client.by_role]
+    if not joined_by_role:
+        return
+    admins = set(await core.read(core.store.admin_ids))
+    for client in joined_by_role:
+        if client.user_id not in admins and client.by_role:  # it may have left meanwhile
+            room_id = core.leave(client)
+            client.reply_now("Removed from room", {"type": "room_removed", "room_id": room_id})
+
+
+async def index_for_search(core):
+    """Every SEARCH_INDEX_INTERVAL seconds, add the messages saved meanwhile to the search index.
+
+    On the writer thread, in line with the messages being saved: a batch a
+    second costs far less than indexing each message as it is saved
+    (store.SEARCH_TABLES says how much), and a message can be found a
+    second after it was sent at most.
+    """
+    while core.store.can_search:
+        await asyncio.sleep(SEARCH_INDEX_INTERVAL)
+        try:
+            await core.write(core.store.index_new_messages)
+        except StoreError as exc:  # tried again in a second
+            log.warning("could not add new messages to the search index: %s", exc)

@@ -38,7 +38,8 @@ from accounts import (AccountDisabled, InvalidToken, TooManyLogins, TooManyRegis
 from protocol import ApiError, bad_request, encode
 from store import (AuthorDisabled, Banned, Blocked, ClientIdReused, DatabaseBusy, DatabaseReadOnly,
                    DatabaseUnavailable, DiskFull, LastAdmin, SearchTooLong)
-from swiftchat_core import (CannotChangeMessage, CannotChangeReport, MessageNotFound, NotAMember,
+from swiftchat_core import (CannotChangeMessage, CannotChangeReport, DirectWithOneself,
+                            MessageNotFound, NotAMember, NotInCharge, NotInDirectRoom, NotJoined,
                             ReportNotFound, RoomNotFound, UserNotFound)
 from swiftchat_routes import (ADMIN, JSON_TYPE, PUBLIC, RENEWING, ROUTES, SLOW_READS, WRITE, Page,
                               Request)
@@ -90,7 +91,8 @@ def find_route(method, path):
     raise ApiError(404, "Not found", f"No such endpoint: {path}")
 
 
-# What the named exceptions of the layers below mean over HTTP.
+# What the named exceptions of the layers below mean over HTTP. An error text
+# may name an attribute of the exception in braces ({verb}).
 HTTP_ERRORS = {
     InvalidToken: (401, "Authentication required", "Invalid or expired token"),
     TooManyLogins: (429, "Too many requests", "Too many failed logins; try again later"),
@@ -112,6 +114,10 @@ HTTP_ERRORS = {
     RoomNotFound: (404, "Room not found", "Room not found"),
     CannotChangeMessage: (403, "Forbidden", "You cannot change this message"),
     NotAMember: (403, "Forbidden", "You are not a member of this room"),
+    NotJoined: (400, "Request failed", "You are not a member of this room"),
+    NotInCharge: (403, "Forbidden", "Only the room creator can {verb} this room"),
+    NotInDirectRoom: (403, "Forbidden", "Not allowed in a direct room"),
+    DirectWithOneself: (400, "Request failed", "A direct room needs another user"),
     DatabaseBusy: (503, "Service unavailable", "Database busy"),
     DatabaseReadOnly: (503, "Service unavailable", "Database is read-only"),
     DiskFull: (503, "Service unavailable", "Disk full"),
@@ -122,6 +128,7 @@ HTTP_ERRORS = {
 def http_error(exc):
     """The ApiError that tells an HTTP client about one of HTTP_ERRORS."""
     status, message, error = HTTP_ERRORS[type(exc)]
+    error = error.format_map(vars(exc))
     retry_after = getattr(exc, "retry_after", None)
     headers = {"Retry-After": str(retry_after)} if retry_after else None
     return ApiError(status, message, error, headers)

@@ -28,7 +28,7 @@ import protocol
 import swiftchat_core
 from accounts import InvalidToken, SessionExpired
 from protocol import ApiError, bad_request, encode, history_message, now, shown_user
-from store import SEARCH_SECONDS, Banned, Blocked, Conflict
+from store import SEARCH_SECONDS, Conflict
 
 __all__ = ["ROUTES", "LOGGED_IN", "RENEWING", "ADMIN", "WRITE", "PUBLIC", "Request", "Page", "PageCache",
            "JSON_TYPE", "page_headers"]
@@ -176,14 +176,14 @@ def existing_user(request):
 def block_user(request, user):
     if request.params["user_id"] == user["id"]:
         raise bad_request("You cannot block yourself")
-    blocked = request.app.core.call(swiftchat_core.block_user, request.app.core, user,
-                                    request.params["user_id"], True)
+    blocked = request.app.core.perform(swiftchat_core.block_user, user, request.params["user_id"],
+                                       True)
     return 200, "User blocked", {"user": shown_user(blocked, user)}
 
 
 def unblock_user(request, user):
-    unblocked = request.app.core.call(swiftchat_core.block_user, request.app.core, user,
-                                      request.params["user_id"], False)
+    unblocked = request.app.core.perform(swiftchat_core.block_user, user,
+                                         request.params["user_id"], False)
     return 200, "User unblocked", {"user": shown_user(unblocked, user)}
 
 
@@ -226,29 +226,17 @@ def create_room(request, user):
     visibility = protocol.visibility(body)
     try:
         with request.app.accounts.room_creation(user):  # a refused creation is not counted
-            room = request.app.store.create_room(name, description, user["id"],
-                                                 protocol.iso(now()), visibility)
+            room = request.app.core.perform(swiftchat_core.create_room, user, name, description,
+                                            visibility)
     except Conflict:
         raise ApiError(409, "Room name already exists") from None
-    request.app.core.call(request.app.core.room_created, {**room, "member_count": 1},
-                          room_audience(request.app.store, room))
     return 201, "Room created successfully", room
 
 
 def open_direct_room(request, user):
     other_id = protocol.text_field(request.json(), "user_id")
-    if other_id == user["id"]:
-        raise bad_request("A direct room needs another user")
-    other = request.app.store.user(other_id)
-    if other is None:
-        raise ApiError(404, "User not found")
-    if request.app.store.blocks(other_id, user["id"]):
-        raise Blocked(other_id)
-    room, created = request.app.store.direct_room(
-        user["id"], other_id, f"{user['username']} & {other['username']}", protocol.iso(now()))
+    room, created = request.app.core.perform(swiftchat_core.open_direct_room, user, other_id)
     if created:
-        request.app.core.call(request.app.core.room_created, {**room, "member_count": 2},
-                              {user["id"], other_id})
         return 201, "Direct room created", room
     return 200, "Direct room retrieved", room
 
@@ -272,7 +260,7 @@ def list_rooms(request):
 
 def join_room(request, user):
     room_id = protocol.text_field(request.json(), "room_id")
-    room = request.app.core.call(swiftchat_core.join_room, request.app.core, user, room_id)
+    room = request.app.core.perform(swiftchat_core.join_room, user, room_id)
     return 200, "Successfully joined room", {
         "room_id": room["id"], "user_id": user["id"],
         # An admin let in by role is not stored as a member: no first join to tell of.
@@ -280,127 +268,49 @@ def join_room(request, user):
 
 
 def leave_room(request, user):
-    room = seen_room(request, protocol.text_field(request.json(), "room_id"), user)
-    not_direct(room)
-    if not request.app.store.remove_member(room["id"], user["id"]):
-        raise bad_request("You are not a member of this room")
-    # A member no more: their live connections in the room leave it too.
-    request.app.core.call(request.app.core.member_left, room["id"], user["id"])
-    return 200, "Successfully left room", {"room_id": room["id"], "user_id": user["id"]}
+    room_id = protocol.text_field(request.json(), "room_id")
+    request.app.core.perform(swiftchat_core.leave_room, user, room_id)
+    return 200, "Successfully left room", {"room_id": room_id, "user_id": user["id"]}
 
 
 def update_room(request, user):
-    room = room_in_charge(request, user, "update")
     description = protocol.description(request.json(), required=True)
-    request.app.store.update_description(room["id"], description)
-    request.app.core.call(request.app.core.room_updated, room["id"], description,
-                          room_audience(request.app.store, room))
+    room = request.app.core.perform(swiftchat_core.update_room, user, request.params["room_id"],
+                                    description)
     return 200, "Room description updated successfully", {
         "room_id": room["id"], "new_description": description, "updated_by": user["id"]}
 
 
 def delete_room(request, user):
-    room = room_in_charge(request, user, "delete")
-    told = room_audience(request.app.store, room)  # before its members are gone with it
-    request.app.store.delete_room(room["id"])
-    request.app.core.call(request.app.core.room_deleted, room["id"], told)
+    room = request.app.core.perform(swiftchat_core.delete_room, user, request.params["room_id"])
     return 200, "Room deleted successfully", {"room_id": room["id"], "deleted_by": user["id"]}
 
 
 def room_members(request, user):
     room = seen_room(request, request.params["room_id"], user)
-    members = members_with_presence(request.app.store, request.app.core, room["id"])
+    members = swiftchat_core.members_with_presence(request.app.core, room["id"])
     return 200, "Members retrieved successfully", {
         "room_id": room["id"], "members": members, "count": len(members)}
 
 
-def members_with_presence(store, core, room_id):
-    """A room's members as GET /rooms/{id}/members lists them, with presence."""
-    members = store.room_members(room_id)
-    online, here = core.presence(room_id)
-    for member in members:
-        member["is_online"] = member["id"] in online
-        member["in_room"] = member["id"] in here
-    return members
-
-
 def add_member(request, user):
-    room = room_in_charge(request, user, "add members to")
-    member = request.app.store.user(protocol.text_field(request.json(), "user_id"))
-    if member is None:
-        raise ApiError(404, "User not found")
-    if not room["viewer_is_admin"] and request.app.store.blocks(member["id"], user["id"]):
-        raise Blocked(member["id"])  # an admin keeps every admin power; nobody else
-    added = add_member_and_tell(request.app.store, request.app.core, room, member)
-    if added is None:  # deleted a moment ago
-        raise ApiError(404, "Room not found")
+    member_id = protocol.text_field(request.json(), "user_id")
+    added = request.app.core.perform(swiftchat_core.add_member, user, request.params["room_id"],
+                                     member_id)
     return 201, "Member added", added
 
 
-def add_member_and_tell(store, core, room, user):
-    """Make user a member of room (lifting a ban) and tell their connections.
-
-    Returns the member as the member list shows it, or None when the room
-    was deleted a moment ago.
-    """
-    joined_at = store.add_member(room["id"], user["id"], protocol.iso(now()), lift_ban=True)
-    if joined_at is None:
-        return None
-    core.call(core.member_added, room_as_listed(store, room), user["id"])
-    online, here = core.presence(room["id"])
-    return {"id": user["id"], "username": user["username"], "joined_at": joined_at,
-            "is_online": user["id"] in online, "in_room": user["id"] in here}
-
-
 def remove_member(request, user):
-    room = room_in_charge(request, user, "remove members from")
-    member = existing_user(request)
     ban = request.query.get("ban", "false").lower() in ("true", "1", "yes")
-    request.app.store.remove_member(room["id"], member["id"], now() if ban else None)
-    request.app.core.call(request.app.core.member_removed, room["id"], member["id"])
-    return 200, "Member removed", {"room_id": room["id"], "user_id": member["id"], "banned": ban}
+    room = request.app.core.perform(swiftchat_core.remove_member, user, request.params["room_id"],
+                                    request.params["user_id"], ban)
+    return 200, "Member removed", {"room_id": room["id"], "user_id": request.params["user_id"],
+                                   "banned": ban}
 
 
 def seen_room(request, room_id, user):
     """The room, if user may see it; else 404 Room not found, as if it did not exist."""
     return swiftchat_core.visible_room(request.app.store, room_id, user["id"])
-
-
-def room_in_charge(request, user, verb):
-    """The room of the path, if user is in charge of it: its creator, or an admin.
-
-    A creator banned from their own room (by an admin) is in charge of it
-    no more: not even of adding themselves back.
-    """
-    room = seen_room(request, request.params["room_id"], user)
-    not_direct(room)
-    if room["viewer_is_admin"]:
-        return room
-    if room["creator_id"] == user["id"] and room["is_banned"]:
-        raise Banned(room["id"])
-    if room["creator_id"] != user["id"]:
-        raise ApiError(403, "Forbidden", f"Only the room creator can {verb} this room")
-    return room
-
-
-def not_direct(room):
-    if room["kind"] == "direct":
-        raise ApiError(403, "Forbidden", "Not allowed in a direct room")
-
-
-def room_audience(store, room):
-    """Who hears of changes to a room in the room list: everyone (None) for a public room."""
-    if room["visibility"] == "public":
-        return None
-    admins = store.admin_ids() if room["kind"] == "room" else []
-    return {*store.member_ids(room["id"]), room["creator_id"], *admins}
-
-
-def room_as_listed(store, room):
-    """The room as GET /rooms lists it (with its member count)."""
-    fields = ("id", "name", "description", "creator_id", "created_at", "visibility", "kind")
-    return {**{field: room[field] for field in fields},
-            "member_count": len(store.member_ids(room["id"]))}
 
 
 # -- routes: messages ---------------------------------------------------------
@@ -483,15 +393,15 @@ def history_answer(room_id, rows, online):
 
 def edit_message(request, user):
     content = protocol.content(request.json())
-    edited = request.app.core.call(swiftchat_core.edit_message, request.app.core, user,
-                                   path_message_id(request), content)
+    edited = request.app.core.perform(swiftchat_core.edit_message, user, path_message_id(request),
+                                      content)
     online = request.app.core.online_users({edited["user_id"]})
     return 200, "Message updated", history_message(edited, edited["user_id"] in online)
 
 
 def delete_message(request, user):
-    deleted = request.app.core.call(swiftchat_core.delete_message, request.app.core, user,
-                                    path_message_id(request))
+    deleted = request.app.core.perform(swiftchat_core.delete_message, user,
+                                       path_message_id(request))
     return 200, "Message deleted", deleted
 
 
@@ -507,9 +417,8 @@ def post_message(request, user):
     body = request.json()
     room_id = protocol.text_field(body, "room_id")
     content, client_id = protocol.content(body), protocol.client_id(body)
-    if not seen_room(request, room_id, user)["is_member"]:
-        raise ApiError(403, "Forbidden", "You are not a member of this room")
-    message = request.app.core.call(request.app.core.post, user, room_id, content, client_id)
+    message = request.app.core.perform(swiftchat_core.post_message, user, room_id, content,
+                                       client_id)
     return 201, "Message sent successfully", message
 
 
@@ -518,8 +427,8 @@ def report_message(request, user):
     if len(reason) > protocol.MAX_REASON:
         raise bad_request(f"reason must be at most {protocol.MAX_REASON} characters")
     try:
-        report = request.app.core.call(swiftchat_core.report_message, request.app.core, user,
-                                       path_message_id(request), reason.strip())
+        report = request.app.core.perform(swiftchat_core.report_message, user,
+                                          path_message_id(request), reason.strip())
     except Conflict:
         raise ApiError(409, "Conflict", "Already reported") from None
     return 201, "Report received", {"report": shown_report_to(request, report, user)}
@@ -545,8 +454,7 @@ def update_report(request, user):
     text = request.params["report_id"]
     if not (text.isascii() and text.isdigit() and len(text) <= 18):
         raise swiftchat_core.ReportNotFound(text)
-    report = request.app.core.call(swiftchat_core.update_report, request.app.core, user,
-                                   int(text), status)
+    report = request.app.core.perform(swiftchat_core.update_report, user, int(text), status)
     return 200, "Report updated", {"report": shown_report_to(request, report, user)}
 
 
@@ -559,8 +467,8 @@ def mark_read(request, user):
     message_id = protocol.message_id(request.json(), "message_id")
     if message_id is None:
         raise bad_request("message_id is required")
-    marker = request.app.core.call(swiftchat_core.mark_read, request.app.core, user["id"],
-                                   request.params["room_id"], message_id)
+    marker = request.app.core.perform(swiftchat_core.mark_read, user["id"],
+                                      request.params["room_id"], message_id)
     return 200, "Read marker updated", marker
 
 

@@ -123,7 +123,7 @@ class WebSocketEdge:
         self.trusted_proxies = trusted_proxies
         self.max_unauthenticated = max_unauthenticated  # per client address; 0 = no limit
         self.connection_count = 0  # connections past the handshake, authenticated or not
-        self._unauthenticated = {}  # client address -> its connections not authenticated yet
+        self._unauthenticated = {}  # limit key -> its connections not authenticated yet
 
     # -- one connection, from handshake to close -----------------------------------
 
@@ -222,9 +222,8 @@ class WebSocketEdge:
             action = ACTIONS.get(frame_type) if isinstance(frame_type, str) else None
             if action is None:
                 raise bad_request(f"Unknown message type: {frame_type}")
-            if action is not WebSocketEdge.send_message and client.saving is not None \
-                    and not client.saving.done():
-                await asyncio.wait((client.saving,))  # answers keep the order of the frames
+            if action is not WebSocketEdge.send_message:
+                await answered(client.saving)
             await action(self, client, frame_fields(frame))
         except ApiError as exc:
             await client.reply(exc.message, error=exc.error)
@@ -319,6 +318,18 @@ ACTIONS = {
     "mark_read": WebSocketEdge.mark_read,
     "auth": WebSocketEdge.auth_again,
 }
+
+
+async def answered(saving):
+    """Wait until the connection's last message (a Future, or None) has been answered.
+
+    The order rule of a connection's answers: an action waits for the
+    message sent before it, so its answer comes after that message's
+    message_sent. send_message itself does not wait: the writer's line
+    keeps a connection's messages in the order they came.
+    """
+    if saving is not None and not saving.done():
+        await asyncio.wait((saving,))
 
 
 def required_message_id(fields, name="id"):
@@ -491,7 +502,7 @@ def corked_connections(corks, admission):
 
     class CorkedConnection(ServerConnection):
         dropping = None  # the task closing this connection for being too slow
-        handshaking_from = None  # the peer address while its handshake is under way
+        handshaking_from = None  # the peer's limit key while its handshake is under way
         counted = False
 
         def connection_made(self, transport):
