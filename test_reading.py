@@ -49,6 +49,25 @@ def test_every_function_the_reading_guide_names_exists(reference):
         target = getattr(target, name)
 
 
+def stated_sizes():
+    """(file, lines) for each `**file** (about N lines)` of the guide."""
+    with open(os.path.join(HERE, "docs", "READING.md"), encoding="utf-8") as guide:
+        text = " ".join(guide.read().split())  # a statement may wrap across lines
+    return [(name, int(lines.replace(",", ""))) for name, lines in
+            re.findall(r"\*\*`([\w/.-]+)`\*\* \(about ([\d,]+) lines\)", text)]
+
+
+def test_the_guide_states_the_size_of_every_file_it_names():
+    assert len(stated_sizes()) >= 10
+
+
+@pytest.mark.parametrize("name, stated", stated_sizes())
+def test_the_guide_states_each_files_size_within_15_percent(name, stated):
+    with open(os.path.join(HERE, name), encoding="utf-8") as file:
+        lines = len(file.readlines())
+    assert abs(lines - stated) <= 0.15 * lines, f"{name} has {lines} lines, the guide says {stated}"
+
+
 def sizes(kind):
     for module in MODULES:
         for node in ast.walk(ast.parse(source(module))):
