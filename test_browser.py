@@ -109,7 +109,7 @@ def test_the_page_is_served_with_its_assets(server, new_page):
     page = new_page()
     expect(page).to_have_title("SwiftChat")
     expect(page.locator("#login-form")).to_be_visible()
-    response = page.request.get(f"http://127.0.0.1:{server.http_port}/static/chat.js")
+    response = page.request.get(f"http://127.0.0.1:{server.http_port}/static/main.js")
     assert response.ok and "javascript" in response.headers["content-type"]
 
 

@@ -377,8 +377,8 @@ def test_a_client_that_never_reads_its_answers_is_cut_off(server):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", server.http_port))
     try:
-        # 2,000 answers of the chat page's script: far more than the socket buffers hold.
-        sock.sendall(b"GET /static/chat.js HTTP/1.1\r\nHost: x\r\n\r\n" * 2000)
+        # 2,000 answers of the page's style sheet: far more than the socket buffers hold.
+        sock.sendall(b"GET /static/chat.css HTTP/1.1\r\nHost: x\r\n\r\n" * 2000)
         assert server.http.wait_for_connections(0, timeout=10)  # the watchdog cut it off
     finally:
         sock.close()

@@ -59,8 +59,8 @@ HOSTILE_NAMES = [
     b"/static/..%5cswiftchat.py",                    # backslashes
     b"/static/..\\swiftchat.py",
     b"/static/%5cetc%5chostname",
-    b"/static/chat.js%00.png",                       # NUL
-    b"/static/chat.js%00",
+    b"/static/main.js%00.png",                       # NUL
+    b"/static/main.js%00",
     b"/static/%c0%ae%c0%ae%c0%afswiftchat.py",       # overlong UTF-8 dots and slash
     b"/static/" + b"a" * 300,                        # longer than a file name may be
     b"/static/" + b"%2e" * 100 + b"%2f" * 100,
@@ -98,7 +98,7 @@ def test_a_symlink_out_of_the_static_folder_is_not_followed(server, tmp_path, mo
 
 
 def test_the_real_assets_are_still_served(server):
-    status, head, body = raw_request(server.http_port, b"GET /static/chat.js HTTP/1.1")
+    status, head, body = raw_request(server.http_port, b"GET /static/main.js HTTP/1.1")
     assert status == 200 and "javascript" in head and body
 
 
@@ -645,7 +645,7 @@ def page_headers(port, path):
             ("Content-Security-Policy", "X-Frame-Options", "Referrer-Policy")}
 
 
-@pytest.mark.parametrize("path", ["/", "/static/chat.js", "/static/chat.css"])
+@pytest.mark.parametrize("path", ["/", "/static/main.js", "/static/chat.css"])
 def test_the_page_and_static_files_may_not_be_framed_or_leak_their_address(server, path):
     assert page_headers(server.http_port, path) == {
         "Content-Security-Policy": [CSP], "X-Frame-Options": ["DENY"],
@@ -654,7 +654,7 @@ def test_the_page_and_static_files_may_not_be_framed_or_leak_their_address(serve
 
 @pytest.mark.parametrize("server_options", [
     {"frame_ancestors": ["https://tool.example", "https://other.example"]}])
-@pytest.mark.parametrize("path", ["/", "/static/chat.js", "/static/chat.css"])
+@pytest.mark.parametrize("path", ["/", "/static/main.js", "/static/chat.css"])
 def test_frame_ancestors_names_the_origins_that_may_frame_the_page(server, path):
     assert page_headers(server.http_port, path) == {
         "Content-Security-Policy": [FRAMED_CSP], "X-Frame-Options": None,

@@ -567,7 +567,7 @@ def test_concurrent_registrations_and_room_creations_all_land(server):
 
 def test_the_chat_page_and_its_assets_are_served_with_their_types(server):
     connection = http_connection(server.http_port)
-    for path, content_type in [("/", "text/html"), ("/static/chat.js", "javascript"),
+    for path, content_type in [("/", "text/html"), ("/static/main.js", "javascript"),
                                ("/static/chat.css", "text/css")]:
         connection.request("GET", path)
         reply = connection.getresponse()

@@ -1,0 +1,116 @@
+// The composer and the typing line above it: writing a message (Enter
+// sends, Shift+Enter is a new line; the box grows with its text), sending
+// it with a client_id so that a resend after a reconnect is safe, telling
+// the room we are typing, and showing who else is. Whether the composer
+// may be used at all (in a room, connected) is room.js's; the message,
+// once the server confirms it, is drawn by messages.js like anyone's.
+
+import {state} from './state.js';
+import {$, isolated} from './dom.js';
+import {send} from './socket.js';
+import {onMessageFrame} from './messages.js';
+
+// The server passes one `typing` per user per 2 s and drops the rest; a little
+// more than that here, so that a frame arriving early never gets dropped.
+const TYPING_EVERY_MS = 2200;       // we tell the room we are typing at most this often
+const TYPING_SHOWN_MS = 4000;       // and show someone else's typing for this long
+const TYPING_NEXT_MS = TYPING_EVERY_MS + 1000;  // by then someone still typing has told us again
+
+function newClientId() {
+  // crypto.randomUUID exists only on https or localhost; a lab machine's address is neither.
+  return (crypto.randomUUID && window.isSecureContext)
+    ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+function sendMessage() {
+  const content = $('message-input').value;
+  if (!content.trim() || !state.joinedRoomId) return;
+  const client_id = newClientId();
+  state.unsent.push({content, client_id, room_id: state.joinedRoomId});
+  send({type: 'send_message', content, client_id});
+  $('message-input').value = '';
+  fitComposer();
+}
+
+// message_sent: ours, saved; it need not be sent again.
+export function onMessageSent(data) {
+  state.unsent = state.unsent.filter((m) => m.client_id !== data.client_id);
+  onMessageFrame(data);
+}
+
+// Messages we sent in this room but never saw confirmed (the connection
+// dropped): the same client_id makes a resend safe.
+export function resendUnsent(roomId) {
+  state.unsent = state.unsent.filter((message) => message.room_id === roomId);
+  for (const {content, client_id} of state.unsent) send({type: 'send_message', content, client_id});
+}
+
+function fitComposer() {
+  const input = $('message-input');
+  input.style.height = 'auto';
+  input.style.height = `${input.scrollHeight + 2}px`;
+}
+
+// -- typing -------------------------------------------------------------------
+
+function renderTyping() {
+  const now = Date.now();
+  for (const [userId, who] of state.typing) if (who.until <= now) state.typing.delete(userId);
+  const names = [...state.typing.values()].map((who) => isolated(who.username));
+  const line = names.flatMap((name, i) => (i === 0 ? [name] : [', ', name]));
+  if (names.length > 0) line.push(names.length === 1 ? ' is typing…' : ' are typing…');
+  $('typing').replaceChildren(...line);
+}
+
+// user_typing
+export function showTyping(data) {
+  if (data.room_id !== state.joinedRoomId || data.user_id === state.user.id) return;
+  if (state.blocked.has(data.user_id)) return;  // what they write is hidden; so is their typing
+  const now = Date.now();
+  state.typing.set(data.user_id, {username: data.username, heardAt: now, until: now + TYPING_SHOWN_MS});
+  renderTyping();
+  setTimeout(renderTyping, TYPING_SHOWN_MS + 50);
+}
+
+export function clearTyping(userId) {
+  if (state.typing.delete(userId)) renderTyping();
+}
+
+// Someone who was typing sent their message. They may type on (a reply, a
+// second thought), but the server passes at most one `typing` of theirs
+// per 2 s, so it cannot tell us at once: clearing their line here made it
+// vanish for up to 2 s exactly while the next message was being typed.
+// Instead it stays until their next `typing` would have come, and goes
+// then if none did.
+export function typingAfterMessage(userId) {
+  const who = state.typing.get(userId);
+  if (!who) return;
+  who.until = Math.min(who.until, who.heardAt + TYPING_NEXT_MS);
+  setTimeout(renderTyping, who.until - Date.now() + 50);
+}
+
+// Not sooner after sending a message either: the server would drop that
+// `typing` and the next one would wait on it (see typingAfterMessage).
+function tellTyping() {
+  const now = Date.now();
+  if (now - state.lastTypingSent < TYPING_EVERY_MS || !state.joinedRoomId) return;
+  state.lastTypingSent = now;
+  send({type: 'typing'}, true);
+}
+
+// -- wiring -----------------------------------------------------------------
+
+$('send-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  sendMessage();
+});
+$('message-input').addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();  // Enter sends; Shift+Enter is a new line
+    sendMessage();
+  }
+});
+$('message-input').addEventListener('input', () => {
+  fitComposer();
+  if ($('message-input').value.trim()) tellTyping();
+});

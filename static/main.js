@@ -1,0 +1,37 @@
+// SwiftChat's browser client starts here; index.html loads only this
+// module. The page uses only the public API, like any other client: REST
+// for accounts, rooms, members and history (api.js), the WebSocket for live
+// chat (socket.js). Its state is in state.js; everything a user wrote is put
+// on the page with text nodes, never as HTML (dom.js, format.js); and
+// nothing is inline script or style, since the server sends a
+// Content-Security-Policy that forbids both. This module brings in the
+// parts of the screen, each of which wires its own controls as it loads,
+// then signs in: with a token an embedding program put in the URL's
+// fragment, or with the one this tab kept; else the login form waits.
+
+import {state} from './state.js';
+import {$, showError} from './dom.js';
+import {tokenFromFragment, signInWithToken, showChat} from './session.js';
+// The parts of the screen, top to bottom and left to right.
+import './search.js';
+import './rooms.js';
+import './room.js';
+import './messages.js';
+import './editing.js';
+import './composer.js';
+import './members.js';
+import './reports.js';
+import './admin.js';
+
+// test_browser.py looks into the page through these names, as a reader may
+// at the browser's console; a module's names are its own, so they are put
+// on window on purpose. The page itself never reads them from there.
+Object.assign(window, {state, $, showError});
+
+const embeddedToken = tokenFromFragment();
+if (embeddedToken) signInWithToken(embeddedToken);
+else if (state.token && state.user) showChat();
+// A host that hands an open page a new token changes only the fragment, which loads nothing.
+window.addEventListener('hashchange', () => {
+  if (new URLSearchParams(location.hash.slice(1)).has('token')) location.reload();
+});

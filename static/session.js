@@ -1,0 +1,230 @@
+// Signing in and out, and staying signed in: the login form, a token from
+// an embedding program, the token kept in sessionStorage and renewed
+// before it expires, the user's role, "Log out", and "Change password"
+// (a new password is a new session). Signed in, it shows the chat and asks
+// each part of the screen to fill itself in; signed out, it puts the page
+// back as it was. The connection itself is socket.js's.
+
+import {state, forgetSession} from './state.js';
+import {$, showError, setStatus, showPane} from './dom.js';
+import {api} from './api.js';
+import {send, reconnectNow} from './socket.js';
+import {refreshRooms} from './rooms.js';
+import {permissionsChanged} from './room.js';
+import {showAddMember} from './members.js';
+import {loadBlockedThenConnect} from './blocking.js';
+import {showNotifyButton} from './reading.js';
+import {closeSearch} from './search.js';
+import {loadOpenReports} from './reports.js';
+
+const REFRESH_BEFORE_MS = 5 * 60 * 1000;  // a token is renewed this long before it expires
+
+function saveSession(data) {
+  const previousSession = tokenClaims(state.token).sid;
+  state.token = data.token;
+  state.user = {id: data.id, username: data.username};
+  sessionStorage.setItem('swiftchat.token', state.token);
+  sessionStorage.setItem('swiftchat.user', JSON.stringify(state.user));
+  scheduleRefresh();
+  carryConnectionOver(previousSession);
+}
+
+// A token of the connection's own session (a refresh) is sent on it: the
+// server keeps it in its room, and onAuthenticated ignores the answer. A
+// token of a new session (a new password) needs a new connection, as after
+// a drop: the old one's session has ended, and the server closes it.
+function carryConnectionOver(previousSession) {
+  if (tokenClaims(state.token).sid === previousSession) send({type: 'auth', token: state.token}, true);
+  else if (state.socket || state.awaitingSession) reconnectNow();
+}
+
+// What a token says of itself (sid, exp, ...); {} for one that is not a JWT.
+function tokenClaims(token) {
+  try {
+    return JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+  } catch (error) {
+    return {};
+  }
+}
+
+// A token lives an hour; ask for a new one a few minutes before it ends,
+// so a page left open stays signed in.
+function scheduleRefresh() {
+  clearTimeout(state.refreshTimer);
+  const expires = tokenClaims(state.token).exp * 1000;
+  if (!expires) return;
+  const wait = Math.max(10_000, expires - Date.now() - REFRESH_BEFORE_MS);
+  state.refreshTimer = setTimeout(async () => {
+    try {
+      saveSession(await api('POST', '/auth/refresh'));
+    } catch (error) {
+      showError('Could not renew your session: ' + error.message);
+    }
+  }, wait);
+}
+
+// A program that embeds the chat signs its own users in: it opens the page
+// with a token of theirs in the URL's fragment (#token=...), which a browser
+// never sends to any server (README, "Embedding"). The token leaves the
+// address bar and the history at once, before anything can fail.
+export function tokenFromFragment() {
+  const token = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (token) history.replaceState(history.state, '', location.pathname + location.search);
+  return token;
+}
+
+// Then it is kept as a login's token is; GET /users/me says whose it is.
+export async function signInWithToken(token) {
+  showError('');
+  state.token = token;
+  try {
+    const {user} = await api('GET', '/users/me');
+    if (!state.user || state.user.id !== user.id) {  // another user's room and place are not ours
+      sessionStorage.clear();
+      Object.assign(state, {roomId: null, lastIdByRoom: {}, unsent: []});
+    }
+    saveSession({token, id: user.id, username: user.username});
+    showChat();
+  } catch (error) {
+    if (state.token) logout(error.message);  // else a 401 signed the page out, saying why
+  }
+}
+
+async function signIn(path) {
+  showError('');
+  try {
+    saveSession(await api('POST', path, {username: $('username').value, password: $('password').value}));
+    $('password').value = '';
+    showChat();
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+// "Log out": the server ends the session, then the page forgets it. Our
+// socket goes first, so that neither its close nor the server's 4001 is
+// taken for a dropped connection.
+async function endSession() {
+  const socket = state.socket;
+  state.socket = null;
+  if (socket) socket.close(1000);
+  try {
+    await api('POST', '/auth/logout');
+  } catch (error) {
+    // Ended already, or the server is out of reach: signing out here is all that is left.
+  }
+  logout();
+}
+
+// Forget the session on this page (the server may not know: see endSession).
+export function logout(reason) {
+  const socket = state.socket;
+  forgetSession();  // first, so the socket's close does not reconnect
+  clearTimeout(state.refreshTimer);
+  if (socket) socket.close(1000);
+  document.title = 'SwiftChat';
+  closeSearch();
+  showPasswordForm(false);
+  showAddMember(false);
+  for (const dialog of ['admin-view', 'report-dialog', 'reports-view']) if ($(dialog).open) $(dialog).close();
+  $('chat-view').hidden = true;
+  $('login-view').hidden = false;
+  $('change-password').hidden = true;
+  $('admin').hidden = true;
+  $('reports').hidden = true;
+  $('logout').hidden = true;
+  $('whoami').textContent = '';
+  setStatus('');
+  showError(reason || '');
+}
+
+export function showChat() {
+  $('login-view').hidden = true;
+  $('chat-view').hidden = false;
+  $('change-password').hidden = false;
+  $('logout').hidden = false;
+  $('whoami').textContent = state.user.username;
+  $('whoami').title = state.user.username;
+  showPane(state.roomId ? 'conversation' : 'rooms');
+  showNotifyButton();
+  scheduleRefresh();
+  refreshRooms();
+  loadRole();
+  loadBlockedThenConnect();
+}
+
+// The role decides who sees "Admin" and may moderate every room. It is
+// not kept with the session: an admin may have changed it since.
+async function loadRole() {
+  try {
+    setRole((await api('GET', '/users/me')).user.role);
+  } catch (error) {
+    if (state.token) showError(error.message);  // else the session ended, and logout said so
+  }
+}
+
+export function setRole(role) {
+  state.role = role;
+  $('admin').hidden = role !== 'admin';
+  if (role !== 'admin' && $('admin-view').open) $('admin-view').close();
+  permissionsChanged();
+  loadOpenReports();  // an admin's are every room's
+}
+
+// -- a new password -------------------------------------------------------------
+
+function showPasswordForm(shown) {
+  $('password-form').hidden = !shown;
+  $('change-password').setAttribute('aria-expanded', String(shown));
+  $('password-form').reset();
+  showPasswordOutcome('', '');
+  if (shown) $('old-password').focus();
+}
+
+function showPasswordOutcome(error, done) {
+  $('password-error').textContent = error;
+  $('password-changed').textContent = done;
+}
+
+// The answer is a token of a new session, as login's; every earlier
+// session of the user ends, this page's own included, so its socket is
+// closed with 4001, maybe before the answer is here. Until then that close
+// is this change's doing (socket.js), and the new token reconnects.
+async function changePassword() {
+  showPasswordOutcome('', '');
+  state.changingPassword = true;
+  try {
+    saveSession(await api('POST', '/auth/password',
+                          {old_password: $('old-password').value, new_password: $('new-password').value}));
+    $('password-form').reset();
+    showPasswordOutcome('', 'Password changed');
+  } catch (error) {
+    showPasswordOutcome(error.message, '');
+  } finally {
+    state.changingPassword = false;
+  }
+  // Ended, yet no new session came: it was ended by something else.
+  if (state.awaitingSession) logout('Your session has ended. Please log in again.');
+}
+
+// -- wiring -----------------------------------------------------------------
+
+$('login-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  signIn('/auth/login');
+});
+$('register-button').addEventListener('click', () => {
+  if ($('login-form').reportValidity()) signIn('/auth/register');
+});
+$('logout').addEventListener('click', endSession);
+
+$('change-password').addEventListener('click', () => showPasswordForm($('password-form').hidden));
+$('password-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  changePassword();
+});
+$('password-form').addEventListener('keydown', (event) => {
+  if (event.key !== 'Escape') return;
+  showPasswordForm(false);
+  $('change-password').focus();
+});
