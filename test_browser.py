@@ -8,6 +8,7 @@ import contextlib
 import http.server
 import json
 import os
+import pathlib
 import re
 import shutil
 import threading
@@ -683,6 +684,41 @@ def test_the_page_works_under_its_content_security_policy(new_page):
     expect(page.get_by_role("list", name="Messages").get_by_role("paragraph")).to_have_text(["nothing inline here"])
     page.get_by_role("button", name="Change password").click()
     expect(page.get_by_role("form", name="Change password")).to_be_visible()
+    assert problems == []
+
+
+# -- the page in modules (issue 32) ------------------------------------------------------
+
+STATIC = pathlib.Path(__file__).with_name("static")
+
+
+def test_the_page_is_made_of_es_modules_that_load_under_its_content_security_policy(server, new_page):
+    """index.html loads only module scripts; every static/*.js is under 600 lines, served as
+    JavaScript, and one of the modules Chromium loads, without an error, under the page's policy."""
+    base = f"http://127.0.0.1:{server.http_port}"
+    files = sorted(STATIC.glob("*.js"))
+    for path in files:
+        assert len(path.read_text(encoding="utf-8").splitlines()) < 600, path.name
+    problems, responses = [], []
+
+    def watch(page):
+        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("requestfailed", lambda request: problems.append(f"{request.url}: {request.failure}"))
+        page.on("response", lambda response: responses.append(response))
+    page = new_page(before_load=watch)
+    loaded = {kind: [response for response in responses if response.request.resource_type == kind]
+              for kind in ("document", "script")}
+    policy = dict(directive.strip().split(" ", 1)
+                  for directive in loaded["document"][0].headers["content-security-policy"].split(";"))
+    assert policy.get("script-src", policy["default-src"]) == "'self'"  # no inline script, no eval
+    tags = page.evaluate("[...document.scripts].map((script) => [script.type, script.src, script.text])")
+    assert tags and all(kind == "module" and src and not text for kind, src, text in tags), tags
+    assert sorted(response.url for response in loaded["script"]) == [f"{base}/static/{js.name}" for js in files]
+    for response in loaded["script"]:
+        assert response.status == 200 and "javascript" in response.headers["content-type"], response.url
+    assert problems == []  # each module found what it imports
+    register(page, "modular")  # and they run: the page signs in and connects
     assert problems == []
 
 
