@@ -70,9 +70,9 @@ export function editorFor() {
 }
 
 function focusControl(id, control) {
-  const element = $('messages').querySelector(`li[data-id="${id}"] [data-control="${control}"]`);
-  if (element) element.focus();
-  return element;
+  const target = $('messages').querySelector(`li[data-id="${id}"] [data-control="${control}"]`);
+  if (target) target.focus();
+  return target;
 }
 
 export function startEditing(id) {

@@ -8,12 +8,20 @@
 // parts of the screen, each of which wires its own controls as it loads,
 // then signs in: with a token an embedding program put in the URL's
 // fragment, or with the one this tab kept; else the login form waits.
+//
+// The modules import one another in cycles (the socket hands frames to the
+// parts of the screen, which send on the socket). That is safe because a
+// module's top level only declares functions and tables and wires its
+// listeners, calling nothing of another module but dom.js's `$` (which
+// imports nothing, so it is always ready); the first calls across modules
+// come from the code below, once every module has loaded.
 
 import {state} from './state.js';
 import {$, showError} from './dom.js';
 import {tokenFromFragment, signInWithToken, showChat} from './session.js';
-// The parts of the screen, top to bottom and left to right.
+// The other parts of the screen, top to bottom and left to right.
 import './search.js';
+import './reading.js';
 import './rooms.js';
 import './room.js';
 import './messages.js';

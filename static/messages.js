@@ -3,9 +3,10 @@
 // one name; its history, loaded a page at a time as the reader scrolls
 // back; the live frames about its messages (new, edited, deleted), held
 // while history loads; and opening a room at one message (a search result,
-// a notification). A message's buttons are drawn by editing.js (Edit,
-// Delete), which this list's one click listener hands them to, as it hands
-// "Report" to reports.js and a blocked message's "show" to blocking.js.
+// a notification). A message's buttons and its editor are editing.js's to
+// draw and to act on; this list's one click listener only hands each
+// button to its module (MESSAGE_CONTROLS): editing.js, reports.js for
+// "Report", blocking.js for a blocked message's "show".
 
 import {state} from './state.js';
 import {$, controlButton, isolated, isolatedString, showError, showPane} from './dom.js';
