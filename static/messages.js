@@ -304,7 +304,11 @@ async function loadOlder() {
     state.items = [...older, ...state.items];
     renderConversation();
   } catch (error) {
+    // Said once; the next scroll to the top tries again. Not fillTheView
+    // here: with the server out of reach that would ask again at once, and
+    // again, as fast as the network says no.
     showError(error.message);
+    return;
   } finally {
     state.loadingOlder = false;
   }
