@@ -342,6 +342,30 @@ def test_scrolling_back_reaches_the_first_message_of_a_long_room(server, new_pag
     assert contents(page) == [f"message {n}" for n in range(260)]
 
 
+@pytest.mark.parametrize("server_options", [NO_LIMITS])
+def test_older_history_that_fails_to_load_is_not_asked_for_again_and_again(server, new_page, api):
+    """A tall window keeps loading older pages; if one fails, the page says so and waits for
+    the reader to scroll, rather than asking again as fast as the network refuses."""
+    token, _, _ = api.register("chronicler")
+    room_id = api.create_room(token, "Chronicle")
+    for n in range(120):
+        api.post("/messages", {"room_id": room_id, "content": f"entry {n}"}, token=token)
+    page = new_page(viewport={"width": 1280, "height": 4000})
+    refused = []
+
+    def refuse(route):
+        refused.append(route.request.url)
+        route.abort()
+
+    page.route(re.compile(r".*/api/v1/messages\?.*before=.*"), refuse)
+    register(page, "reader")
+    join(page, "Chronicle")
+    expect(page.get_by_role("alert")).to_be_visible()
+    for _ in range(5):  # round trips in which a retry loop would have asked many times
+        page.evaluate("fetch('/api/v1/health').then((r) => r.status)")
+    assert len(refused) == 1, refused
+
+
 def test_days_are_separated_and_a_reader_scrolled_up_is_not_moved(server, new_page, api):
     token, user_id, _ = api.register("historian")
     room_id = api.create_room(token, "Old and new")
