@@ -84,6 +84,8 @@ class TokenBucket:
     it off. Used on the event loop only.
     """
 
+    __slots__ = ("rate", "capacity", "tokens", "clock", "updated")  # one per connection, as Client
+
     def __init__(self, rate, clock=time.monotonic):
         self.rate = rate
         self.capacity = 2 * rate
@@ -191,7 +193,7 @@ class WebSocketEdge:
         if not isinstance(token, str):
             return None
         try:
-            return await self.core.read(self.accounts.session_for_token, token)
+            return await self.core.read(self.accounts.session_for_token, token, False, False)
         except InvalidToken:
             return None
 
@@ -374,6 +376,8 @@ class CorkedTransport(asyncio.Transport):
     client with more than MAX_QUEUED bytes unsent (it stopped reading) is
     too_slow().
     """
+
+    __slots__ = ("transport", "corks", "too_slow", "held")  # one per connection, as Client
 
     def __init__(self, transport, corks, too_slow):
         super().__init__()
