@@ -5,6 +5,7 @@ http.client (which, unlike urllib, ignores proxy settings) and WebSocket
 through the websockets library's clients.
 """
 
+import collections
 import contextlib
 import http.client
 import itertools
@@ -49,6 +50,8 @@ def pytest_configure(config):
     # as it would under python -X dev -W error::ResourceWarning.
     config.addinivalue_line("filterwarnings", "error::ResourceWarning")
     config.addinivalue_line("filterwarnings", "error::pytest.PytestUnraisableExceptionWarning")
+    config.addinivalue_line("markers", "shared_server: the file's tests share one server (see the "
+                                       "shared_server fixture)")
 
 
 class FakeClock:
@@ -65,6 +68,61 @@ class FakeClock:
 
 
 @pytest.fixture
+def clock():
+    """A FakeClock for serve_with(clock=clock), moved by the test."""
+    return FakeClock()
+
+
+# For tests that send faster than a person could: the flood limits off.
+NO_LIMITS = {"ws_rate": 0, "rest_rate": 0, "registrations_per_minute": 0, "login_attempts": 0,
+             "rooms_per_hour": 0, "max_ws_unauthenticated": 0}
+
+# Answers that several test files expect.
+ROOM_NOT_FOUND = {"success": False, "message": "Room not found", "error": "Room not found"}
+TOO_MANY_LOGINS = {"success": False, "message": "Too many requests",
+                   "error": "Too many failed logins; try again later"}
+
+
+def serve_for_tests(db, **options):
+    """swiftchat.serve on free ports with the test secret and cheap hashes; options win."""
+    return swiftchat.serve(**{"http_port": 0, "ws_port": 0, "db": db, "jwt_secret": TEST_SECRET,
+                              "pbkdf2_iterations": TEST_ITERATIONS, **options})
+
+
+@pytest.fixture
+def serve_with(tmp_path):
+    """serve_with(**options) starts a SwiftChat with the test defaults and these options.
+
+    The database is tmp_path / "chat.db" unless db= is given; jwt_secret=None
+    signs with the secret kept in the database, as the command line does.
+    Every server started is stopped after the test; one that must stop sooner
+    (to start another on the same file) is stopped by stop() or a `with` block.
+    """
+    started = []
+
+    def serve_with(**options):
+        server = serve_for_tests(options.pop("db", tmp_path / "chat.db"), **options)
+        started.append(server)
+        return server
+
+    yield serve_with
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory):
+    """One SwiftChat for a whole test file, flood limits off (every test comes from one address).
+
+    A file whose tests each make their own users and rooms and count nothing
+    server-wide (GET /users totals, the admins, an admin's reports) says
+    `pytestmark = pytest.mark.shared_server`, and its `server` is this one.
+    """
+    with serve_for_tests(tmp_path_factory.mktemp("shared") / "chat.db", **NO_LIMITS) as running:
+        yield running
+
+
+@pytest.fixture
 def server_options():
     """Extra serve() options; a test overrides them with
     @pytest.mark.parametrize("server_options", [{...}])."""
@@ -72,15 +130,12 @@ def server_options():
 
 
 @pytest.fixture
-def server(tmp_path, server_options):
-    with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "chat.db", jwt_secret=TEST_SECRET,
-                         pbkdf2_iterations=TEST_ITERATIONS, **server_options) as running:
-        yield running
-
-
-# For tests that send faster than a person could: the flood limits off.
-NO_LIMITS = {"ws_rate": 0, "rest_rate": 0, "registrations_per_minute": 0, "login_attempts": 0,
-             "rooms_per_hour": 0, "max_ws_unauthenticated": 0}
+def server(request, serve_with, server_options):
+    """The test's SwiftChat, on tmp_path / "chat.db" with server_options; in a file marked
+    shared_server, a test without server_options gets the file's shared server instead."""
+    if request.node.get_closest_marker("shared_server") and not server_options:
+        return request.getfixturevalue("shared_server")
+    return serve_with(**server_options)
 
 
 @pytest.fixture
@@ -288,6 +343,37 @@ def make_admin(server, user_id):
     server.store.update_user(user_id, int(time.time()), role="admin")
 
 
+@pytest.fixture
+def admin(server, api):
+    """(token, user_id, username) of a new admin, as api.register() gives them."""
+    token, user_id, name = api.register()
+    make_admin(server, user_id)
+    return token, user_id, name
+
+
+def login(api, username, password="password123", **kwargs):
+    """The Response of POST /auth/login; kwargs (headers=...) go to api.post."""
+    return api.post("/auth/login", {"username": username, "password": password}, **kwargs)
+
+
+Room = collections.namedtuple("Room", "id token user_id")
+
+
+@pytest.fixture
+def room(api):
+    """A new user's new public room: Room(id, token, user_id), the token and id its creator's."""
+    token, user_id, _ = api.register()
+    return Room(api.create_room(token), token, user_id)
+
+
+def wait_until(condition, timeout=5):
+    """Poll condition() until it is true; fails after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time the contract gives"
+        time.sleep(0.05)
+
+
 def wait_for_frame(client, frame_type, timeout=5.0):
     """The next frame of this data type, skipping the others; fails after timeout seconds."""
     deadline = time.monotonic() + timeout
@@ -456,31 +542,29 @@ http {{
 
 
 @pytest.fixture
-def behind_nginx(tmp_path):
+def behind_nginx(tmp_path, serve_with):
     """(https port, a TLS context that trusts the test's certificate) of SwiftChat behind nginx."""
     if not (shutil.which("nginx") and shutil.which("openssl")):
         pytest.skip("nginx or openssl is not installed")
     key, cert = self_signed_certificate(tmp_path)
     https_port = free_port()
-    with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "chat.db", jwt_secret=TEST_SECRET,
-                         pbkdf2_iterations=TEST_ITERATIONS, trusted_proxy="127.0.0.1",
-                         public_ws_url=f"wss://127.0.0.1:{https_port}/ws") as server:
-        config = nginx_config(tmp_path, https_port, server.http_port, server.ws_port, key, cert)
-        nginx = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(config),
-                                  "-g", "daemon off;"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 15
-            while True:  # until nginx listens
-                try:
-                    socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
-                    break
-                except OSError:
-                    assert nginx.poll() is None, nginx.stderr.read()
-                    assert time.monotonic() < deadline, "nginx did not start"
-                    time.sleep(0.05)
-            context = ssl.create_default_context(cafile=str(cert))
-            yield https_port, context
-        finally:
-            nginx.terminate()
-            nginx.communicate(timeout=15)
+    server = serve_with(trusted_proxy="127.0.0.1", public_ws_url=f"wss://127.0.0.1:{https_port}/ws")
+    config = nginx_config(tmp_path, https_port, server.http_port, server.ws_port, key, cert)
+    nginx = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(config),
+                              "-g", "daemon off;"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15
+        while True:  # until nginx listens
+            try:
+                socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
+                break
+            except OSError:
+                assert nginx.poll() is None, nginx.stderr.read()
+                assert time.monotonic() < deadline, "nginx did not start"
+                time.sleep(0.05)
+        context = ssl.create_default_context(cafile=str(cert))
+        yield https_port, context
+    finally:
+        nginx.terminate()
+        nginx.communicate(timeout=15)

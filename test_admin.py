@@ -14,42 +14,12 @@ import threading
 import time
 
 import pytest
-from websockets.exceptions import ConnectionClosed
 
 import store
-from conftest import HERE, TEST_ITERATIONS, Api, ChatClient, WriteLock, history
+from conftest import (HERE, TEST_ITERATIONS, Api, WriteLock, authed, closed_with, history, login,
+                      make_admin, wait_until)
 
 FORBIDDEN_ADMIN_ONLY = {"success": False, "message": "Forbidden", "error": "Admin only"}
-
-
-def make_admin(server, user_id):
-    server.store.update_user(user_id, int(time.time()), role="admin")
-
-
-@pytest.fixture
-def admin(server, api):
-    """(token, user_id) of an admin."""
-    token, user_id, _ = api.register()
-    make_admin(server, user_id)
-    return token, user_id
-
-
-def authed(server, token):
-    client = ChatClient(server.ws_port)
-    assert client.request({"type": "auth", "token": token})["success"]
-    return client
-
-
-def closed_with(client, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    with pytest.raises(ConnectionClosed) as closed:
-        while True:
-            client.recv(timeout=max(0.01, deadline - time.monotonic()))
-    return closed.value.rcvd.code, closed.value.rcvd.reason
-
-
-def login(api, username, password="password123"):
-    return api.post("/auth/login", {"username": username, "password": password})
 
 
 # -- roles, and who sees what ----------------------------------------------------------------
@@ -143,7 +113,7 @@ LAST_ADMIN = {"success": False, "message": "Request failed", "error": "At least 
 
 @pytest.mark.parametrize("change", [{"role": "user"}, {"disabled": True}])
 def test_the_last_admin_cannot_demote_or_disable_themselves(api, admin, change):
-    token, user_id = admin
+    token, user_id, _ = admin
     assert api.call("PATCH", f"/users/{user_id}", change, token=token).json == LAST_ADMIN
     assert api.get("/users/me", token=token).data["user"]["role"] == "admin"
 
@@ -375,13 +345,6 @@ def one_line(result):
     out = result.stdout if result.returncode == 0 else result.stderr
     assert out.count("\n") == 1, (result.returncode, result.stdout, result.stderr)
     return out.strip()
-
-
-def wait_until(condition, timeout=5):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "not within the time the contract gives"
-        time.sleep(0.05)
 
 
 def test_the_command_line_manages_accounts_beside_a_running_server(server, api, tmp_path):

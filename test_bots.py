@@ -18,16 +18,9 @@ import jwt
 import pytest
 
 import swiftchat
-from conftest import TEST_SECRET, Api, ChatClient, frames_of_type, history, in_room, say
+from conftest import HERE, TEST_SECRET, Api, ChatClient, frames_of_type, history, in_room, say
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.join(HERE, "examples")
-
-
-@pytest.fixture
-def room(api):
-    token, user_id, _ = api.register()
-    return api.create_room(token, "Bots"), token, user_id
 
 
 # -- POST /messages -------------------------------------------------------------------

@@ -14,31 +14,20 @@ import time
 import pytest
 
 import accounts
-import swiftchat
-from conftest import NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, FakeClock
+from conftest import NO_LIMITS, TOO_MANY_LOGINS, Api, login
 
-TOO_MANY_LOGINS = {"success": False, "message": "Too many requests",
-                   "error": "Too many failed logins; try again later"}
 RATE_LIMITED = {"success": False, "message": "Too many requests", "error": "Rate limit exceeded"}
 
 
 @pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def school(tmp_path, clock, server_options):
+def school(serve_with, clock, server_options):
     """A server whose limits run on `clock`, with these server_options."""
-    with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "school.db", jwt_secret=TEST_SECRET,
-                         pbkdf2_iterations=TEST_ITERATIONS, clock=clock,
-                         **server_options) as running:
-        yield running
+    return serve_with(clock=clock, **server_options)
 
 
-def login(api, username, password="the-right-password", forwarded_for=None):
-    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else None
-    return api.post("/auth/login", {"username": username, "password": password}, headers=headers)
+def from_address(address):
+    """The headers of a request the trusted proxy passes on from this client address."""
+    return {"X-Forwarded-For": address}
 
 
 def all_at_once(count, attempt):
@@ -83,29 +72,28 @@ class HealthWatch:
 
 # -- right passwords are never refused for a crowd --------------------------------------------
 
-def test_sixty_students_log_in_at_once_from_one_address_with_the_default_rounds(tmp_path):
+def test_sixty_students_log_in_at_once_from_one_address_with_the_default_rounds(serve_with):
     """60 right passwords at the same moment, 600,000 rounds each: every one is 200, and /health
     stays quick meanwhile (1.2 refused half of them: attempts in flight counted as failures)."""
     rounds = accounts.DEFAULT_ITERATIONS
-    with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "class.db", jwt_secret=TEST_SECRET,
-                         pbkdf2_iterations=rounds) as server:
-        hashed = accounts.hash_password("the-right-password", rounds)  # one hash serves the class
-        for n in range(60):
-            server.store.create_user(f"student{n}", hashed, "2026-09-01T08:00:00Z")
-        health = HealthWatch(server.http_port)
-        try:
-            # Logins take turns for the hash slots: the last waits for 59 hashes before its own.
-            replies = all_at_once(60, lambda n: login(Api(server.http_port, timeout=120),
-                                                      f"student{n}"))
-        finally:
-            health.stop()
-        assert [reply.status for reply in replies] == [200] * 60
-        assert health.answers > 10 and health.slowest < 1.0, (health.answers, health.slowest)
+    server = serve_with(pbkdf2_iterations=rounds)
+    hashed = accounts.hash_password("password123", rounds)  # one hash serves the class
+    for n in range(60):
+        server.store.create_user(f"student{n}", hashed, "2026-09-01T08:00:00Z")
+    health = HealthWatch(server.http_port)
+    try:
+        # Logins take turns for the hash slots: the last waits for 59 hashes before its own.
+        replies = all_at_once(60, lambda n: login(Api(server.http_port, timeout=120),
+                                                  f"student{n}"))
+    finally:
+        health.stop()
+    assert [reply.status for reply in replies] == [200] * 60
+    assert health.answers > 10 and health.slowest < 1.0, (health.answers, health.slowest)
 
 
 def test_twelve_logins_of_one_account_at_once_all_succeed(school):
     api = Api(school.http_port)
-    api.register("twelve", "the-right-password")
+    api.register("twelve", "password123")
     replies = all_at_once(12, lambda n: login(Api(school.http_port), "twelve"))
     assert [reply.status for reply in replies] == [200] * 12
 
@@ -113,7 +101,7 @@ def test_twelve_logins_of_one_account_at_once_all_succeed(school):
 def test_guesses_sent_at_once_on_one_pair_are_decided_one_after_another(school):
     """Five of ten simultaneous wrong guesses are checked and count; the pair is then locked,
     so the other five are refused without a hash and cannot overdraw its count."""
-    Api(school.http_port).register("target", "the-right-password")
+    Api(school.http_port).register("target", "password123")
     replies = all_at_once(10, lambda n: login(Api(school.http_port), "target", "wrong-password"))
     assert sorted(reply.status for reply in replies) == [401] * 5 + [429] * 5
     assert login(Api(school.http_port), "target").json == TOO_MANY_LOGINS
@@ -124,7 +112,7 @@ def test_guesses_sent_at_once_on_one_pair_are_decided_one_after_another(school):
 def test_thirty_typos_lock_no_returning_student_and_a_new_one_is_told_when_to_retry(school, clock):
     api = Api(school.http_port)
     for name in ["returning", "newcomer", *(f"typist{n}" for n in range(30))]:
-        school.create_user(name, "the-right-password")
+        school.create_user(name, "password123")
     assert login(api, "returning").status == 200  # a known pair from now on
     for n in range(30):
         assert login(api, f"typist{n}", "the-wrong-password").status == 401
@@ -140,7 +128,7 @@ def test_thirty_typos_lock_no_returning_student_and_a_new_one_is_told_when_to_re
 
 def test_a_typo_costs_the_address_one_failure_that_grows_back(school, clock):
     api = Api(school.http_port)
-    school.create_user("bystander", "the-right-password")
+    school.create_user("bystander", "password123")
     for n in range(29):
         assert login(api, f"ghost{n}", "wrong-password").status == 401
     assert login(api, "bystander").status == 200  # one failure left in the allowance
@@ -152,13 +140,11 @@ def test_a_typo_costs_the_address_one_failure_that_grows_back(school, clock):
     assert login(api, "later2", "wrong-password").status == 429
 
 
-def test_a_known_pair_is_kept_in_the_database_across_a_restart(tmp_path, clock):
-    options = dict(http_port=0, ws_port=0, db=tmp_path / "kept.db", jwt_secret=TEST_SECRET,
-                   pbkdf2_iterations=TEST_ITERATIONS, clock=clock)
-    with swiftchat.serve(**options) as server:
-        server.create_user("returning", "the-right-password")
+def test_a_known_pair_is_kept_in_the_database_across_a_restart(serve_with, clock):
+    with serve_with(clock=clock) as server:
+        server.create_user("returning", "password123")
         assert login(Api(server.http_port), "returning").status == 200
-    with swiftchat.serve(**options) as server:
+    with serve_with(clock=clock) as server:
         api = Api(server.http_port)
         for n in range(30):
             assert login(api, f"typist{n}", "wrong-password").status == 401
@@ -167,7 +153,7 @@ def test_a_known_pair_is_kept_in_the_database_across_a_restart(tmp_path, clock):
 
 def test_registering_makes_the_pair_known(school):
     api = Api(school.http_port)
-    api.register("fresh", "the-right-password")
+    api.register("fresh", "password123")
     for n in range(30):
         assert login(api, f"typist{n}", "wrong-password").status == 401
     assert login(api, "fresh").status == 200
@@ -175,7 +161,7 @@ def test_registering_makes_the_pair_known(school):
 
 def test_a_known_pair_is_still_locked_by_its_own_failures(school, clock):
     api = Api(school.http_port)
-    school.create_user("careless", "the-right-password")
+    school.create_user("careless", "password123")
     assert login(api, "careless").status == 200
     for _ in range(5):
         assert login(api, "careless", "wrong-password").status == 401
@@ -192,32 +178,35 @@ def test_a_known_pair_is_still_locked_by_its_own_failures(school, clock):
 ])
 def test_one_client_is_counted_once_however_its_address_is_written(school, failing_from, then_from):
     api = Api(school.http_port)
-    school.create_user("victim", "the-right-password")
+    school.create_user("victim", "password123")
     for _ in range(5):
-        assert login(api, "victim", "wrong-password", failing_from).status == 401
-    assert login(api, "victim", forwarded_for=then_from).json == TOO_MANY_LOGINS
+        assert login(api, "victim", "wrong-password", headers=from_address(failing_from)).status == 401
+    assert login(api, "victim", headers=from_address(then_from)).json == TOO_MANY_LOGINS
 
 
 @pytest.mark.parametrize("server_options", [{"trusted_proxy": "127.0.0.1"}])
 def test_another_ipv6_64_is_another_client(school):
     api = Api(school.http_port)
-    school.create_user("victim", "the-right-password")
+    school.create_user("victim", "password123")
+    failing, other_64 = from_address("2001:db8:1:2::1"), from_address("2001:db8:1:3::1")
     for _ in range(5):
-        assert login(api, "victim", "wrong-password", "2001:db8:1:2::1").status == 401
-    assert login(api, "victim", forwarded_for="2001:db8:1:3::1").status == 200
+        assert login(api, "victim", "wrong-password", headers=failing).status == 401
+    assert login(api, "victim", headers=other_64).status == 200
 
 
 @pytest.mark.parametrize("server_options", [{"trusted_proxy": "127.0.0.1"}])
 def test_a_username_failing_100_times_spares_its_known_pairs(school):
     api = Api(school.http_port)
-    school.create_user("popular", "the-right-password")
-    assert login(api, "popular", forwarded_for="10.9.9.9").status == 200  # known from there
-    assert login(api, "popular", "wrong-password", "10.9.9.9").status == 401  # and failed there
+    school.create_user("popular", "password123")
+    known = from_address("10.9.9.9")
+    assert login(api, "popular", headers=known).status == 200  # known from there
+    assert login(api, "popular", "wrong-password", headers=known).status == 401  # and failed there
     for n in range(99):  # four failures from each of 25 addresses: no pair locked
-        assert login(api, "popular", "wrong-password", f"10.0.{n // 4}.1").status == 401
-    assert login(api, "popular", forwarded_for="10.0.0.1").json == TOO_MANY_LOGINS
-    assert login(api, "popular", forwarded_for="10.9.9.9").status == 200
-    assert login(api, "popular", forwarded_for="10.5.5.5").status == 200  # never failed on it
+        failing = from_address(f"10.0.{n // 4}.1")
+        assert login(api, "popular", "wrong-password", headers=failing).status == 401
+    assert login(api, "popular", headers=from_address("10.0.0.1")).json == TOO_MANY_LOGINS
+    assert login(api, "popular", headers=known).status == 200
+    assert login(api, "popular", headers=from_address("10.5.5.5")).status == 200  # never failed on it
 
 
 # -- the REST write budget --------------------------------------------------------------------
@@ -301,7 +290,7 @@ def test_a_refused_room_creation_is_not_counted(school):
 @pytest.mark.parametrize("server_options", [{**NO_LIMITS, "rooms_per_hour": 1}])
 def test_admins_are_exempt_from_rooms_per_hour(school):
     api = Api(school.http_port)
-    school.create_user("teacher", "the-right-password", role="admin")
+    school.create_user("teacher", "password123", role="admin")
     token = login(api, "teacher").data["token"]
     for n in range(5):
         api.create_room(token, f"lesson {n}")

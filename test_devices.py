@@ -6,36 +6,25 @@ user. A reconnect of the same session still replaces the older connection.
 """
 
 import pytest
-from websockets.exceptions import ConnectionClosed
 
-from conftest import Api
+from conftest import Api, closed_with, login
 
-
-def login(api, username):
-    return api.post("/auth/login", {"username": username, "password": "password123"}).data["token"]
-
-
-def closed_with(client, timeout=5):
-    with pytest.raises(ConnectionClosed) as closed:
-        while True:
-            client.recv(timeout=timeout)
-    return closed.value.rcvd.code, closed.value.rcvd.reason
+# Each test makes its own users and rooms.
+pytestmark = pytest.mark.shared_server
 
 
 @pytest.fixture
-def room_with_watcher(api, chat):
-    """(room id, a watcher's client in the room, the watcher's token)."""
-    token, _, _ = api.register()
-    room_id = api.create_room(token, "Devices")
-    watcher = chat(token)
-    watcher.request({"type": "join_room", "room_id": room_id})
-    return room_id, watcher, token
+def room_with_watcher(room, chat):
+    """(room id, its creator's client in the room, the creator's token)."""
+    watcher = chat(room.token)
+    watcher.request({"type": "join_room", "room_id": room.id})
+    return room.id, watcher, room.token
 
 
 def test_two_devices_stay_connected_and_the_room_sees_one_person(api, chat, room_with_watcher):
     room_id, watcher, watcher_token = room_with_watcher
     laptop_token, user_id, name = api.register()
-    phone_token = login(api, name)
+    phone_token = login(api, name).data["token"]
     laptop, phone = chat(laptop_token), chat(phone_token)
     laptop.request({"type": "join_room", "room_id": room_id})
     assert watcher.recv_type("user_joined")["data"]["user_id"] == user_id
@@ -55,7 +44,7 @@ def test_two_devices_stay_connected_and_the_room_sees_one_person(api, chat, room
 def test_a_message_is_sent_from_one_device_and_heard_on_the_other(api, chat, room_with_watcher):
     room_id, watcher, _ = room_with_watcher
     laptop_token, _, name = api.register()
-    laptop, phone = chat(laptop_token), chat(login(api, name))
+    laptop, phone = chat(laptop_token), chat(login(api, name).data["token"])
     for device in (laptop, phone):
         device.request({"type": "join_room", "room_id": room_id})
     watcher.recv_type("user_joined")
@@ -70,7 +59,7 @@ def test_the_user_is_online_while_any_device_is(api, chat, room_with_watcher):
     room_id, _, watcher_token = room_with_watcher
     token, user_id, name = api.register()
     api.post("/rooms/join", {"room_id": room_id}, token=token)
-    first, second = chat(token), chat(login(api, name))
+    first, second = chat(token), chat(login(api, name).data["token"])
 
     def online():
         members = api.get(f"/rooms/{room_id}/members", token=watcher_token).data["members"]
@@ -85,8 +74,8 @@ def test_the_user_is_online_while_any_device_is(api, chat, room_with_watcher):
 @pytest.mark.parametrize("server_options", [{"sessions_per_user": 2}])
 def test_one_session_too_many_closes_the_least_recently_connected(server, api, chat):
     token, _, name = api.register()
-    oldest, newer = chat(token), chat(login(api, name))
-    newest = chat(login(api, name))
+    oldest, newer = chat(token), chat(login(api, name).data["token"])
+    newest = chat(login(api, name).data["token"])
     assert closed_with(oldest) == (4000, "logged in from another location")
     for device in (newer, newest):
         assert device.request({"type": "ping"})["data"]["type"] == "pong"
@@ -94,9 +83,10 @@ def test_one_session_too_many_closes_the_least_recently_connected(server, api, c
 
 def test_five_sessions_by_default(server, api, chat):
     token, _, name = api.register()
-    devices = [chat(token)] + [chat(login(Api(server.http_port), name)) for _ in range(4)]
+    other_sessions = [login(Api(server.http_port), name).data["token"] for _ in range(4)]
+    devices = [chat(token)] + [chat(other) for other in other_sessions]
     for device in devices:
         assert device.request({"type": "ping"})["data"]["type"] == "pong"
-    sixth = chat(login(api, name))
+    sixth = chat(login(api, name).data["token"])
     assert closed_with(devices[0]) == (4000, "logged in from another location")
     assert sixth.request({"type": "ping"})["data"]["type"] == "pong"

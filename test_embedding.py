@@ -17,21 +17,16 @@ import urllib.request
 import pytest
 
 import swiftchat
-from conftest import HERE, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient
+from conftest import HERE, Api, authed
+
+# Each test names its own users and rooms, and none is named twice.
+pytestmark = pytest.mark.shared_server
 
 
 @pytest.fixture
-def host(tmp_path):
-    """A SwiftChat embedded as a host program would run it."""
-    with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "host.db", jwt_secret=TEST_SECRET,
-                         pbkdf2_iterations=TEST_ITERATIONS) as server:
-        yield server
-
-
-def connected(host, token):
-    client = ChatClient(host.ws_port)
-    assert client.request({"type": "auth", "token": token})["success"]
-    return client
+def host(server):
+    """A SwiftChat embedded as a host program would run it (serve()'s answer)."""
+    return server
 
 
 def test_the_host_creates_users_and_finds_them_by_id_or_name(host):
@@ -82,7 +77,7 @@ def test_token_for_signs_a_user_in_like_a_login_and_logout_ends_it(host):
     token = host.token_for(user["id"])
     api = Api(host.http_port)
     assert api.get("/users/me", token=token).data["user"]["id"] == user["id"]
-    client = connected(host, token)
+    client = authed(host, token)
     assert client.request({"type": "ping"})["data"]["type"] == "pong"
     assert api.post("/auth/logout", token=token).data == {"sessions_ended": 1}
     assert api.get("/users/me", token=token).status == 401
@@ -91,7 +86,7 @@ def test_token_for_signs_a_user_in_like_a_login_and_logout_ends_it(host):
 def test_rooms_members_and_history_as_the_api_shows_them(host):
     owner = host.create_user("owner_one", "password123")
     guest = host.create_user("guest_one", "password123")
-    guest_socket = connected(host, host.token_for(guest["id"]))
+    guest_socket = authed(host, host.token_for(guest["id"]))
     room = host.create_room("Team", owner["id"], "work talk", visibility="private")
     assert (room["name"], room["visibility"], room["kind"]) == ("Team", "private", "room")
     member = host.add_member(room["id"], guest["id"])

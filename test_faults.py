@@ -26,8 +26,8 @@ from websockets.frames import Opcode
 from websockets.uri import parse_uri
 
 import swiftchat
-from conftest import (NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient, WriteLock,
-                      end_process, frames_of_type, history, run_cli, start_cli)
+from conftest import (NO_LIMITS, Api, ChatClient, WriteLock, end_process, frames_of_type, history,
+                      run_cli, start_cli)
 
 BUSY = {"success": False, "message": "Service unavailable", "error": "Database busy"}
 FAILED_SAVE = {"success": False, "message": "Failed to save message",
@@ -111,30 +111,29 @@ def tiny_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
-def test_a_full_disk_is_a_clear_503_and_the_server_recovers_when_space_returns(tiny_disk):
-    with swiftchat.serve(http_port=0, ws_port=0, db=tiny_disk / "chat.db", jwt_secret=TEST_SECRET,
-                         pbkdf2_iterations=TEST_ITERATIONS, **NO_LIMITS) as server:
-        api = Api(server.http_port)
-        token, _, _ = api.register()
-        room_id = api.create_room(token, "Filling up")
-        client = ChatClient(server.ws_port)
-        client.request({"type": "auth", "token": token})
-        client.request({"type": "join_room", "room_id": room_id})
-        filler = tiny_disk / "filler"
-        with open(filler, "wb") as f:
-            with pytest.raises(OSError):
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-        reply = api.post("/rooms", {"name": "No room for it", "description": "x" * 500}, token=token)
-        assert reply.status == 503
-        assert reply.json == {"success": False, "message": "Service unavailable", "error": "Disk full"}
-        assert client.request({"type": "send_message", "content": "y" * 4000}) == FAILED_SAVE
-        assert api.get("/rooms").status == 200  # reads go on
-        filler.unlink()
-        assert api.post("/rooms", {"name": "Room again"}, token=token).status == 201
-        assert client.request({"type": "send_message", "content": "and again"})["success"]
-        client.close()
+def test_a_full_disk_is_a_clear_503_and_the_server_recovers_when_space_returns(tiny_disk, serve_with):
+    server = serve_with(db=tiny_disk / "chat.db", **NO_LIMITS)
+    api = Api(server.http_port)
+    token, _, _ = api.register()
+    room_id = api.create_room(token, "Filling up")
+    client = ChatClient(server.ws_port)
+    client.request({"type": "auth", "token": token})
+    client.request({"type": "join_room", "room_id": room_id})
+    filler = tiny_disk / "filler"
+    with open(filler, "wb") as f:
+        with pytest.raises(OSError):
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+    reply = api.post("/rooms", {"name": "No room for it", "description": "x" * 500}, token=token)
+    assert reply.status == 503
+    assert reply.json == {"success": False, "message": "Service unavailable", "error": "Disk full"}
+    assert client.request({"type": "send_message", "content": "y" * 4000}) == FAILED_SAVE
+    assert api.get("/rooms").status == 200  # reads go on
+    filler.unlink()
+    assert api.post("/rooms", {"name": "Room again"}, token=token).status == 201
+    assert client.request({"type": "send_message", "content": "and again"})["success"]
+    client.close()
 
 
 @pytest.fixture
@@ -152,10 +151,9 @@ def read_only_view(tmp_path):
         subprocess.run(["umount", "-l", str(view)], check=True)
 
 
-def test_a_read_only_database_serves_reads_refuses_writes_and_recovers(read_only_view):
+def test_a_read_only_database_serves_reads_refuses_writes_and_recovers(read_only_view, serve_with):
     writable, view = read_only_view
-    with swiftchat.serve(http_port=0, ws_port=0, db=writable / "chat.db", jwt_secret=TEST_SECRET,
-                         pbkdf2_iterations=TEST_ITERATIONS) as before:
+    with serve_with(db=writable / "chat.db") as before:
         api = Api(before.http_port)
         token, _, _ = api.register()
         other_token, _, _ = api.register()  # not a member: joining would need a write
@@ -165,8 +163,7 @@ def test_a_read_only_database_serves_reads_refuses_writes_and_recovers(read_only
     keeper = sqlite3.connect(writable / "chat.db")
     keeper.execute("SELECT COUNT(*) FROM users").fetchone()
     try:
-        with swiftchat.serve(http_port=0, ws_port=0, db=view / "chat.db", jwt_secret=TEST_SECRET,
-                             pbkdf2_iterations=TEST_ITERATIONS) as server:
+        with serve_with(db=view / "chat.db") as server:
             api = Api(server.http_port)
             assert api.get("/rooms").data["total"] == 1
             assert api.get(f"/messages?room_id={room_id}", token=token).status == 200
@@ -193,7 +190,7 @@ def test_a_read_only_database_serves_reads_refuses_writes_and_recovers(read_only
 
 # -- crashes -------------------------------------------------------------------------
 
-def test_every_acknowledged_message_survives_kill_9_exactly_once(tmp_path):
+def test_every_acknowledged_message_survives_kill_9_exactly_once(tmp_path, serve_with):
     db = tmp_path / "crash.db"
     process, http_port, ws_port = start_cli("--db", str(db), "--ws-rate", "0",
                                             "--registrations-per-minute", "0")
@@ -234,7 +231,7 @@ def test_every_acknowledged_message_survives_kill_9_exactly_once(tmp_path):
         process.stdout.close()
         process.stderr.close()
     assert len(acknowledged) >= 200
-    with swiftchat.serve(http_port=0, ws_port=0, db=db, pbkdf2_iterations=TEST_ITERATIONS) as again:
+    with serve_with(db=db, jwt_secret=None) as again:  # the secret the process kept in db
         stored = [m["content"] for m in history(Api(again.http_port), room_id, token)]
     assert len(stored) == len(set(stored))  # nothing twice
     assert set(acknowledged) <= set(stored)  # nothing acknowledged is lost
@@ -387,21 +384,19 @@ def test_a_client_that_never_reads_its_answers_is_cut_off(server):
 
 # -- another server holds the database -------------------------------------------------
 
-def test_a_second_server_on_a_held_database_is_refused_with_the_files_name(server, tmp_path):
+def test_a_second_server_on_a_held_database_is_refused_with_the_files_name(server, serve_with,
+                                                                            tmp_path):
     db = tmp_path / "chat.db"  # the file the server fixture serves
     with pytest.raises(swiftchat.StartupError) as refused:
-        swiftchat.serve(http_port=0, ws_port=0, db=db, jwt_secret=TEST_SECRET,
-                        pbkdf2_iterations=TEST_ITERATIONS).stop()
+        serve_with(db=db)
     assert str(db) in str(refused.value) and "in use" in str(refused.value)
     assert Api(server.http_port).get("/health").status == 200  # the first goes on
 
 
-def test_a_memory_database_may_be_served_twice_in_one_process():
-    with swiftchat.serve(http_port=0, ws_port=0, db=":memory:", pbkdf2_iterations=TEST_ITERATIONS) as one:
-        with swiftchat.serve(http_port=0, ws_port=0, db=":memory:",
-                             pbkdf2_iterations=TEST_ITERATIONS) as two:
-            assert Api(one.http_port).get("/health").status == 200
-            assert Api(two.http_port).get("/health").status == 200
+def test_a_memory_database_may_be_served_twice_in_one_process(serve_with):
+    one, two = serve_with(db=":memory:"), serve_with(db=":memory:")
+    assert Api(one.http_port).get("/health").status == 200
+    assert Api(two.http_port).get("/health").status == 200
 
 
 def test_a_second_server_process_on_a_held_database_exits_1_with_one_line(tmp_path):

@@ -8,11 +8,10 @@ room's owner and the admins, who alone can see direct messages that way.
 
 import pytest
 
-from conftest import authed, make_admin, run_cli, wait_for_frame
+from conftest import ROOM_NOT_FOUND, authed, make_admin, run_cli, wait_for_frame
 
 BANNED = {"success": False, "message": "Forbidden", "error": "You are banned from this room"}
 BLOCKED = {"success": False, "message": "Forbidden", "error": "You cannot do this to this user"}
-ROOM_NOT_FOUND = {"success": False, "message": "Room not found", "error": "Room not found"}
 
 
 def heard(client):
@@ -38,14 +37,6 @@ def classroom(server, api):
     return {"room_id": room_id, "teacher": teacher, "teacher_id": teacher_id,
             "student": student, "student_id": student_id, "student_name": student_name,
             "message_id": message["id"], "watching": watching}
-
-
-@pytest.fixture
-def admin(server, api):
-    """(token, user_id, username) of an admin."""
-    token, user_id, name = api.register()
-    make_admin(server, user_id)
-    return token, user_id, name
 
 
 def ban(api, room_id, user_id, token):

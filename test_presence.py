@@ -5,14 +5,7 @@ import asyncio
 import pytest
 from websockets.asyncio.client import connect as async_connect
 
-import swiftchat
-from conftest import NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient, FakeClock, in_room
-
-
-def authed(server, token):
-    client = ChatClient(server.ws_port)
-    client.request({"type": "auth", "token": token})
-    return client
+from conftest import NO_LIMITS, Api, authed, in_room
 
 
 # -- GET /rooms/{room_id}/members -----------------------------------------------------
@@ -77,27 +70,25 @@ def test_a_room_of_500_members_150_of_them_live_is_listed_whole(server, api):
 
 # -- typing ------------------------------------------------------------------------------
 
-def test_typing_tells_the_others_at_most_every_two_seconds(tmp_path):
-    clock = FakeClock()
-    with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "t.db", jwt_secret=TEST_SECRET,
-                         pbkdf2_iterations=TEST_ITERATIONS, clock=clock) as server:
-        api = Api(server.http_port)
-        token, user_id, username = api.register()
-        room_id = api.create_room(token, "Typing")
-        typist, _ = in_room(api, server, room_id, token)
-        reader, _ = in_room(api, server, room_id)
-        typist.recv_type("user_joined")
-        for _ in range(5):
-            typist.send({"type": "typing"})
-        assert reader.recv() == {"success": True, "message": "User is typing", "data": {
-            "type": "user_typing", "user_id": user_id, "username": username, "room_id": room_id}}
-        clock.advance(1.9)
-        typist.send({"type": "typing"})  # still within 2 s: dropped
-        clock.advance(0.1)
+def test_typing_tells_the_others_at_most_every_two_seconds(serve_with, clock):
+    server = serve_with(clock=clock)
+    api = Api(server.http_port)
+    token, user_id, username = api.register()
+    room_id = api.create_room(token, "Typing")
+    typist, _ = in_room(api, server, room_id, token)
+    reader, _ = in_room(api, server, room_id)
+    typist.recv_type("user_joined")
+    for _ in range(5):
         typist.send({"type": "typing"})
-        assert reader.recv_type("user_typing")["data"]["user_id"] == user_id
-        assert reader.request({"type": "ping"})["data"]["type"] == "pong"  # nothing more came
-        assert typist.request({"type": "ping"})["data"]["type"] == "pong"  # the typist got nothing
+    assert reader.recv() == {"success": True, "message": "User is typing", "data": {
+        "type": "user_typing", "user_id": user_id, "username": username, "room_id": room_id}}
+    clock.advance(1.9)
+    typist.send({"type": "typing"})  # still within 2 s: dropped
+    clock.advance(0.1)
+    typist.send({"type": "typing"})
+    assert reader.recv_type("user_typing")["data"]["user_id"] == user_id
+    assert reader.request({"type": "ping"})["data"]["type"] == "pong"  # nothing more came
+    assert typist.request({"type": "ping"})["data"]["type"] == "pong"  # the typist got nothing
 
 
 def test_typing_in_no_room_is_an_error(server, api):

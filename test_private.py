@@ -7,22 +7,13 @@ that never existed, and no room event reaches them.
 
 import sqlite3
 import threading
-import time
 
 import pytest
 
-import swiftchat
-from conftest import RELEASE_1_1_SCHEMA, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient
+from conftest import RELEASE_1_1_SCHEMA, ROOM_NOT_FOUND, Api, authed, make_admin
 
-ROOM_NOT_FOUND = {"success": False, "message": "Room not found", "error": "Room not found"}
 MESSAGE_NOT_FOUND = {"success": False, "message": "Message not found", "error": "Message not found"}
 NOT_IN_DIRECT = {"success": False, "message": "Forbidden", "error": "Not allowed in a direct room"}
-
-
-def authed(server, token):
-    client = ChatClient(server.ws_port)
-    assert client.request({"type": "auth", "token": token})["success"]
-    return client
 
 
 @pytest.fixture
@@ -140,7 +131,7 @@ def test_the_creator_keeps_their_rights_after_leaving(api, secret):
 
 def test_admins_see_private_rooms_but_not_direct_ones(server, api, secret):
     admin, admin_id, _ = api.register()
-    server.store.update_user(admin_id, int(time.time()), role="admin")
+    make_admin(server, admin_id)
     assert api.get(f"/messages?room_id={secret['room_id']}", token=admin).status == 200
     assert api.call("DELETE", f"/messages/{secret['message_id']}", token=admin).status == 200
     direct = api.post("/direct", {"user_id": secret["member_id"]}, token=secret["owner"]).data
@@ -192,7 +183,7 @@ def test_nothing_may_change_a_direct_rooms_two_members(server, api):
     alice, _, _ = api.register()
     bob, bob_id, _ = api.register()
     admin, admin_id, _ = api.register()
-    server.store.update_user(admin_id, int(time.time()), role="admin")
+    make_admin(server, admin_id)
     room_id = api.post("/direct", {"user_id": bob_id}, token=alice).data["id"]
     for token in (alice, bob):
         for method, path, body in [
@@ -214,7 +205,7 @@ def test_a_direct_room_with_oneself_or_nobody_is_refused(api):
 
 # -- a database of the 1.1 release ------------------------------------------------------------
 
-def test_rooms_of_a_1_1_database_stay_public_in_order_and_names_stay_unique(tmp_path):
+def test_rooms_of_a_1_1_database_stay_public_in_order_and_names_stay_unique(tmp_path, serve_with):
     db = tmp_path / "release-1.1.db"
     old = sqlite3.connect(db)
     old.executescript(RELEASE_1_1_SCHEMA)
@@ -228,18 +219,17 @@ def test_rooms_of_a_1_1_database_stay_public_in_order_and_names_stay_unique(tmp_
                 " VALUES ('room_00000001', 'user_0000000a', 'kept', 1)")
     old.commit()
     old.close()
-    with swiftchat.serve(http_port=0, ws_port=0, db=db, jwt_secret=TEST_SECRET,
-                         pbkdf2_iterations=TEST_ITERATIONS) as server:
-        api = Api(server.http_port)
-        rooms = api.get("/rooms").data["rooms"]
-        assert [(r["name"], r["visibility"], r["kind"], r["member_count"]) for r in rooms] == [
-            ("Zebra", "public", "room", 1), ("Apple", "public", "room", 1),
-            ("Mango", "public", "room", 1)]
-        token, _, _ = api.register()
-        assert api.post("/rooms", {"name": "apple"}, token=token).status == 409
-        assert api.post("/rooms", {"name": "apple", "visibility": "private"}, token=token).status == 201
-        assert [(m["content"], m["edited_at"]) for m in server.store.messages("room_00000001", 10)] \
-            == [("kept", None)]  # migration 3: no older message was edited
+    server = serve_with(db=db)
+    api = Api(server.http_port)
+    rooms = api.get("/rooms").data["rooms"]
+    assert [(r["name"], r["visibility"], r["kind"], r["member_count"]) for r in rooms] == [
+        ("Zebra", "public", "room", 1), ("Apple", "public", "room", 1),
+        ("Mango", "public", "room", 1)]
+    token, _, _ = api.register()
+    assert api.post("/rooms", {"name": "apple"}, token=token).status == 409
+    assert api.post("/rooms", {"name": "apple", "visibility": "private"}, token=token).status == 201
+    assert [(m["content"], m["edited_at"]) for m in server.store.messages("room_00000001", 10)] \
+        == [("kept", None)]  # migration 3: no older message was edited
 
 
 def test_leaving_a_private_room_over_rest_takes_the_open_connection_out_too(server, api, secret):

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import swiftchat
-from conftest import NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient
+from conftest import Api, ChatClient
 
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
                              suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -24,20 +24,17 @@ PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(shared_server):
     """A running server, a user's token, one of their rooms, and a WebSocket client in it."""
-    db = tmp_path_factory.mktemp("properties") / "chat.db"
-    with swiftchat.serve(http_port=0, ws_port=0, db=db, jwt_secret=TEST_SECRET,
-                         pbkdf2_iterations=TEST_ITERATIONS, **NO_LIMITS) as server:
-        api = Api(server.http_port)
-        token, user_id, _ = api.register("prober")
-        room_id = api.create_room(token, "Probed")
-        client = ChatClient(server.ws_port)
-        client.request({"type": "auth", "token": token})
-        yield {"server": server, "token": token, "user_id": user_id, "room_id": room_id,
-               "client": client}
-        client.close()
-        api.close()
+    api = Api(shared_server.http_port)
+    token, user_id, _ = api.register("prober")
+    room_id = api.create_room(token, "Probed")
+    client = ChatClient(shared_server.ws_port)
+    client.request({"type": "auth", "token": token})
+    yield {"server": shared_server, "token": token, "user_id": user_id, "room_id": room_id,
+           "client": client}
+    client.close()
+    api.close()
 
 
 def assert_envelope(envelope):

@@ -10,21 +10,16 @@ import pytest
 
 import accounts
 import store
-import swiftchat
-from conftest import (NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient, history, in_room,
-                      say)
+from conftest import NO_LIMITS, TEST_ITERATIONS, Api, ChatClient, history, in_room, login, say
 
-
-@pytest.fixture
-def room(api):
-    token, _, _ = api.register()
-    return api.create_room(token, "Recovery"), token
+# Each test makes its own users and rooms, and a client_id is one user's.
+pytestmark = pytest.mark.shared_server
 
 
 # -- client_id ---------------------------------------------------------------------
 
 def test_a_retry_with_the_same_client_id_is_stored_and_heard_once(server, api, room):
-    room_id, token = room
+    room_id, token, _ = room
     sender, _ = in_room(api, server, room_id, token)
     listener, _ = in_room(api, server, room_id)
     sender.recv_type("user_joined")
@@ -40,17 +35,15 @@ def test_a_retry_with_the_same_client_id_is_stored_and_heard_once(server, api, r
     assert [m["content"] for m in history(api, room_id, token)] == ["only once", "only once"]
 
 
-def test_client_ids_are_remembered_across_a_restart(tmp_path):
-    db = tmp_path / "retry.db"
-    options = dict(http_port=0, ws_port=0, db=db, jwt_secret=TEST_SECRET, pbkdf2_iterations=TEST_ITERATIONS)
-    with swiftchat.serve(**options) as server:
+def test_client_ids_are_remembered_across_a_restart(serve_with):
+    with serve_with() as server:
         api = Api(server.http_port)
         token, _, _ = api.register()
         room_id = api.create_room(token)
         client, _ = in_room(api, server, room_id, token)
         first = say(client, "before the restart", client_id="uuid-123")
         client.close()
-    with swiftchat.serve(**options) as server:
+    with serve_with() as server:
         client, _ = in_room(Api(server.http_port), server, room_id, token)
         again = say(client, "before the restart", client_id="uuid-123")
         assert again["data"]["duplicate"] is True and again["data"]["id"] == first["data"]["id"]
@@ -61,7 +54,7 @@ def test_client_ids_are_remembered_across_a_restart(tmp_path):
     ("", "client_id must be 1-64 characters"), ("x" * 65, "client_id must be 1-64 characters"),
     (42, "client_id must be a string"), (["a"], "client_id must be a string")])
 def test_a_bad_client_id_is_refused(server, api, room, client_id, error):
-    client, _ = in_room(api, server, room[0])
+    client, _ = in_room(api, server, room.id)
     assert say(client, "hello", client_id=client_id) == {
         "success": False, "message": "Request failed", "error": error}
 
@@ -69,7 +62,7 @@ def test_a_bad_client_id_is_refused(server, api, room, client_id, error):
 # -- since -----------------------------------------------------------------------------
 
 def test_a_client_that_comes_back_with_since_gets_exactly_what_it_missed(server, api, room):
-    room_id, token = room
+    room_id, token, _ = room
     talker, _ = in_room(api, server, room_id, token)
     dropper, dropper_token = in_room(api, server, room_id)
     talker.recv_type("user_joined")
@@ -95,7 +88,7 @@ def test_a_client_that_comes_back_with_since_gets_exactly_what_it_missed(server,
 
 
 def test_since_with_nothing_missed_replays_nothing(server, api, room):
-    room_id, token = room
+    room_id, token, _ = room
     talker, _ = in_room(api, server, room_id, token)
     last = say(talker, "the last one")["data"]["id"]
     other = ChatClient(server.ws_port)
@@ -107,7 +100,7 @@ def test_since_with_nothing_missed_replays_nothing(server, api, room):
 
 @pytest.mark.parametrize("server_options", [NO_LIMITS])
 def test_more_than_100_missed_replays_the_newest_100_and_says_not_recovered(server, api, room):
-    room_id, token = room
+    room_id, token, _ = room
     talker, _ = in_room(api, server, room_id, token)
     ids = [say(talker, f"message {n}")["data"]["id"] for n in range(105)]
     back = ChatClient(server.ws_port)
@@ -120,7 +113,7 @@ def test_more_than_100_missed_replays_the_newest_100_and_says_not_recovered(serv
 
 @pytest.mark.parametrize("server_options", [NO_LIMITS])
 def test_messages_sent_during_the_replay_follow_it_with_no_gap_and_no_duplicate(server, api, room):
-    room_id, token = room
+    room_id, token, _ = room
     senders = [in_room(api, server, room_id)[0] for _ in range(3)]
     start = say(senders[0], "the start")["data"]["id"]
     for _ in range(40):  # missed before the rejoin
@@ -163,7 +156,7 @@ def test_messages_sent_during_the_replay_follow_it_with_no_gap_and_no_duplicate(
 def test_a_bad_since_is_refused(server, api, room, since):
     client = ChatClient(server.ws_port)
     client.request({"type": "auth", "token": api.register()[0]})
-    assert client.request({"type": "join_room", "room_id": room[0], "since": since}) == {
+    assert client.request({"type": "join_room", "room_id": room.id, "since": since}) == {
         "success": False, "message": "Request failed", "error": "since must be a non-negative integer"}
 
 
@@ -190,7 +183,7 @@ CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-def test_a_database_of_the_first_release_is_upgraded_in_place_with_nothing_lost(tmp_path):
+def test_a_database_of_the_first_release_is_upgraded_in_place_with_nothing_lost(tmp_path, serve_with):
     db = tmp_path / "old.db"
     old = sqlite3.connect(db)
     old.executescript(FIRST_RELEASE_SCHEMA)
@@ -206,12 +199,11 @@ def test_a_database_of_the_first_release_is_upgraded_in_place_with_nothing_lost(
     old.commit()
     old.close()
 
-    with swiftchat.serve(http_port=0, ws_port=0, db=db, jwt_secret=TEST_SECRET,
-                         pbkdf2_iterations=TEST_ITERATIONS) as server:
+    with serve_with(db=db) as server:
         api = Api(server.http_port)
-        login = api.post("/auth/login", {"username": "veteran", "password": "old-password"})
-        assert login.status == 200
-        token = login.data["token"]
+        reply = login(api, "veteran", "old-password")
+        assert reply.status == 200
+        token = reply.data["token"]
         assert [r["name"] for r in api.get("/rooms").data["rooms"]] == ["Old times"]
         assert [m["content"] for m in history(api, "room_0000000b", token)] == ["first words",
                                                                                "second words"]

@@ -18,8 +18,8 @@ from websockets.exceptions import ConnectionClosed
 
 import accounts
 import store
-import swiftchat
-from conftest import HERE, RELEASE_1_1_SCHEMA, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient
+from conftest import (HERE, RELEASE_1_1_SCHEMA, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient,
+                      authed, closed_with, login, wait_until)
 
 DAY = 24 * 3600
 EXPIRED = {"success": False, "message": "Authentication required", "error": "Invalid or expired token"}
@@ -27,25 +27,6 @@ EXPIRED = {"success": False, "message": "Authentication required", "error": "Inv
 
 def claims_of(token):
     return jwt.decode(token, options={"verify_signature": False})
-
-
-def login(api, username, password="password123"):
-    return api.post("/auth/login", {"username": username, "password": password})
-
-
-def closed_with(client, timeout=5.0):
-    """Read until the server closes the connection; return its (code, reason)."""
-    deadline = time.monotonic() + timeout
-    with pytest.raises(ConnectionClosed) as closed:
-        while True:  # a TimeoutError here fails the test: the server never closed
-            client.recv(timeout=max(0.01, deadline - time.monotonic()))
-    return closed.value.rcvd.code, closed.value.rcvd.reason
-
-
-def connected(server, token):
-    client = ChatClient(server.ws_port)
-    assert client.request({"type": "auth", "token": token})["success"]
-    return client
 
 
 def forged(user_id, username, **claims):
@@ -193,7 +174,7 @@ def test_logout_with_a_body_that_is_not_json_is_400(api):
 def test_logout_closes_the_sessions_websocket_with_4001_within_a_second(server, api):
     token, _, name = api.register()
     other = login(api, name).data["token"]
-    client = connected(server, token)
+    client = authed(server, token)
     assert api.post("/auth/logout", token=other).status == 200  # another session: this one stays
     assert client.request({"type": "ping"})["data"]["type"] == "pong"
     api.post("/auth/logout", token=token)
@@ -205,7 +186,7 @@ def test_logout_closes_the_sessions_websocket_with_4001_within_a_second(server, 
 def test_frames_still_arriving_from_an_ended_session_are_not_acted_on(server, api):
     token, _, _ = api.register()
     room_id = api.create_room(token, "Closing time")
-    client = connected(server, token)
+    client = authed(server, token)
     assert client.request({"type": "join_room", "room_id": room_id})["success"]
     assert api.post("/auth/logout", token=token).status == 200
     with contextlib.suppress(ConnectionClosed):  # sent after the logout, until the close arrives
@@ -227,7 +208,7 @@ def test_a_new_password_starts_a_new_session_and_ends_every_earlier_one(server, 
     """CONTRACT 1.3: a copy of the caller's own token (another tab, a stolen one) stops working too."""
     token, user_id, name = api.register()
     other = login(api, name).data["token"]
-    own_client, other_client = connected(server, token), connected(server, other)
+    own_client, other_client = authed(server, token), authed(server, other)
     reply = change(api, token, "password123", "a-new-password")
     assert reply.status == 200 and reply.json["message"] == "Password changed"
     assert reply.data["id"] == user_id and reply.data["username"] == name
@@ -238,7 +219,7 @@ def test_a_new_password_starts_a_new_session_and_ends_every_earlier_one(server, 
     assert api.get("/users/me", token=other).json == EXPIRED
     assert closed_with(own_client, timeout=1.0) == (4001, "session ended")
     assert closed_with(other_client, timeout=1.0) == (4001, "session ended")
-    assert connected(server, new_token)  # the new session connects as any other
+    assert authed(server, new_token)  # the new session connects as any other
     assert login(api, name).status == 401
     assert login(api, name, "a-new-password").status == 200
 
@@ -277,7 +258,7 @@ def test_an_open_connection_outlives_its_tokens_hour(server, api):
     claims = claims_of(token)
     short = forged(user_id, name, sid=claims["sid"], auth_time=claims["auth_time"],
                    exp=int(time.time()) + 2)
-    client = connected(server, short)
+    client = authed(server, short)
     while time.time() < claims_of(short)["exp"] + 1:  # until the token has expired
         assert client.request({"type": "ping"})["data"]["type"] == "pong"
         time.sleep(0.1)  # pacing the pings under the flood limit, not waiting for an event
@@ -288,7 +269,7 @@ def test_an_open_connection_outlives_its_tokens_hour(server, api):
 def test_a_connection_is_closed_when_its_session_passes_its_age(server, api):
     _, user_id, _ = api.register()
     token, _ = session_begun(server, user_id, int(time.time()) - 30 * DAY + 2)
-    client = connected(server, token)
+    client = authed(server, token)
     assert closed_with(client, timeout=5) == (4001, "session expired")
 
 
@@ -297,8 +278,8 @@ def test_a_fresh_token_of_the_same_session_renews_the_connection_in_place(server
     listener_token, _, _ = api.register()
     room_id = api.create_room(token, "Renewed")
     api.post("/rooms/join", {"room_id": room_id}, token=listener_token)
-    client = connected(server, token)
-    listener = connected(server, listener_token)
+    client = authed(server, token)
+    listener = authed(server, listener_token)
     assert client.request({"type": "join_room", "room_id": room_id})["success"]
     assert listener.request({"type": "join_room", "room_id": room_id})["success"]
     client.recv_type("user_joined")
@@ -325,16 +306,9 @@ def run_elsewhere(db, code):
                    timeout=30)
 
 
-def wait_until(condition, timeout):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "not within the time the contract gives"
-        time.sleep(0.05)
-
-
 def test_a_session_ended_by_another_process_ends_here_within_5_seconds(server, api, tmp_path):
     token, user_id, _ = api.register()
-    client = connected(server, token)
+    client = authed(server, token)
     assert api.get("/users/me", token=token).status == 200  # remembered as checked
     sid = claims_of(token)["sid"]
     run_elsewhere(tmp_path / "chat.db", "import store, time\n"
@@ -356,7 +330,7 @@ def test_a_user_deleted_by_another_process_is_refused_within_5_seconds(server, a
 
 # -- upgrading a 1.1 database --------------------------------------------------------------
 
-def test_a_1_1_database_upgrades_and_its_old_tokens_are_refused_once(tmp_path):
+def test_a_1_1_database_upgrades_and_its_old_tokens_are_refused_once(tmp_path, serve_with):
     db = tmp_path / "release-1.1.db"
     old = sqlite3.connect(db)
     old.executescript(RELEASE_1_1_SCHEMA)
@@ -367,8 +341,7 @@ def test_a_1_1_database_upgrades_and_its_old_tokens_are_refused_once(tmp_path):
     issued = int(time.time())
     token_1_1 = jwt.encode({"sub": "user_0000000a", "username": "veteran", "iat": issued,
                             "exp": issued + 3600, "iss": "SwiftChat"}, TEST_SECRET, algorithm="HS256")
-    with swiftchat.serve(http_port=0, ws_port=0, db=db, jwt_secret=TEST_SECRET,
-                         pbkdf2_iterations=TEST_ITERATIONS) as server:
+    with serve_with(db=db) as server:
         api = Api(server.http_port)
         assert api.get("/users/me", token=token_1_1).json == EXPIRED
         reply = login(api, "veteran", "old-password")

@@ -22,9 +22,9 @@ import swiftchat
 import swiftchat_http
 import swiftchat_routes
 import swiftchat_ws
-from conftest import NO_LIMITS, TEST_SECRET, Api, ChatClient, http_connection, run_cli, start_cli
+from conftest import (HERE, NO_LIMITS, TEST_SECRET, Api, ChatClient, http_connection, login,
+                      run_cli, start_cli)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
@@ -83,7 +83,7 @@ def test_a_body_that_is_not_a_json_object_is_400_invalid_json(api, raw):
 
 def test_login_succeeds_with_any_letter_case_of_the_name(api):
     _, user_id, _ = api.register("dave")
-    reply = api.post("/auth/login", {"username": "DAVE", "password": "password123"})
+    reply = login(api, "DAVE")
     assert reply.status == 200
     assert reply.json["message"] == "Login successful"
     assert reply.data["id"] == user_id and reply.data["username"] == "dave"
@@ -93,7 +93,7 @@ def test_login_succeeds_with_any_letter_case_of_the_name(api):
 @pytest.mark.parametrize("username, password", [("erin", "wrong-password"), ("nobody", "password123")])
 def test_login_failure_is_the_same_401_for_unknown_user_and_wrong_password(api, username, password):
     api.register("erin")
-    reply = api.post("/auth/login", {"username": username, "password": password})
+    reply = login(api, username, password)
     assert reply.status == 401
     assert reply.json == {"success": False, "message": "Invalid credentials",
                           "error": "Username or password is incorrect"}
@@ -538,10 +538,10 @@ def test_an_unexpected_error_is_a_generic_500_with_a_logged_traceback(api, monke
 def test_tokens_and_passwords_never_reach_the_logs(api, caplog):
     with caplog.at_level(logging.DEBUG):
         token, _, _ = api.register("henry", "hunter2-password")
-        login = api.post("/auth/login", {"username": "henry", "password": "hunter2-password"})
+        logged_in = login(api, "henry", "hunter2-password")
         api.get("/users/me?x=1", token=token)
     assert "hunter2-password" not in caplog.text
-    assert token not in caplog.text and login.data["token"] not in caplog.text
+    assert token not in caplog.text and logged_in.data["token"] not in caplog.text
     assert "GET /api/v1/users/me 200" in caplog.text
 
 
@@ -586,18 +586,15 @@ def test_static_files_cannot_be_read_from_outside_their_folder(server, path):
 
 # -- embedding, restart and the command line --------------------------------------
 
-def test_two_embedded_servers_run_side_by_side(tmp_path):
-    with swiftchat.serve(http_port=0, ws_port=0, db=":memory:", pbkdf2_iterations=1000) as one, \
-         swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "two.db", pbkdf2_iterations=1000) as two:
-        assert len({one.http_port, one.ws_port, two.http_port, two.ws_port}) == 4
-        Api(one.http_port).register("onlyinone")
-        reply = Api(two.http_port).post("/auth/login", {"username": "onlyinone", "password": "password123"})
-        assert reply.status == 401
+def test_two_embedded_servers_run_side_by_side(serve_with):
+    one, two = serve_with(db=":memory:"), serve_with()
+    assert len({one.http_port, one.ws_port, two.http_port, two.ws_port}) == 4
+    Api(one.http_port).register("onlyinone")
+    assert login(Api(two.http_port), "onlyinone").status == 401
 
 
-def test_a_restart_keeps_users_rooms_messages_and_tokens(tmp_path):
-    db = tmp_path / "keep.db"
-    with swiftchat.serve(http_port=0, ws_port=0, db=db, pbkdf2_iterations=1000) as first:
+def test_a_restart_keeps_users_rooms_messages_and_tokens(serve_with):
+    with serve_with(jwt_secret=None) as first:  # the secret kept in the database
         api = Api(first.http_port)
         token, _, _ = api.register("keeper")
         room_id = api.create_room(token, "Kept")
@@ -606,7 +603,7 @@ def test_a_restart_keeps_users_rooms_messages_and_tokens(tmp_path):
         client.request({"type": "join_room", "room_id": room_id})
         client.request({"type": "send_message", "content": "still here"})
         client.close()
-    with swiftchat.serve(http_port=0, ws_port=0, db=db, pbkdf2_iterations=1000) as second:
+    with serve_with(jwt_secret=None) as second:
         api = Api(second.http_port)
         assert api.get("/users/me", token=token).data["user"]["username"] == "keeper"
         assert api.get("/rooms").data["rooms"][0]["name"] == "Kept"
@@ -679,7 +676,7 @@ def test_a_port_in_use_or_an_unopenable_database_exits_with_one_sentence(tmp_pat
     assert "cannot open the database" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_sigterm_closes_websockets_with_1001_and_leaves_the_database_whole(tmp_path):
+def test_sigterm_closes_websockets_with_1001_and_leaves_the_database_whole(tmp_path, serve_with):
     db = tmp_path / "term.db"
     process, http_port, ws_port = start_cli("--db", str(db))
     try:
@@ -705,9 +702,9 @@ def test_sigterm_closes_websockets_with_1001_and_leaves_the_database_whole(tmp_p
     process.stdout.close()
     process.stderr.close()
     assert not (tmp_path / "term.db-wal").exists() or (tmp_path / "term.db-wal").stat().st_size == 0
-    with swiftchat.serve(http_port=0, ws_port=0, db=db, pbkdf2_iterations=1000) as again:
-        history = Api(again.http_port).get(f"/messages?room_id={room_id}", token=token)
-        assert [m["content"] for m in history.data["messages"]] == ["bye"]
+    again = serve_with(db=db, jwt_secret=None)  # the secret the process kept in db
+    history = Api(again.http_port).get(f"/messages?room_id={room_id}", token=token)
+    assert [m["content"] for m in history.data["messages"]] == ["bye"]
 
 
 @pytest.mark.parametrize("interval", [0.01, 3600])

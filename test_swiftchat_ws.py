@@ -6,17 +6,8 @@ import logging
 
 import pytest
 from websockets.asyncio.client import connect as async_connect
-from websockets.exceptions import ConnectionClosed
 
-import swiftchat
-from conftest import NO_LIMITS, TEST_SECRET, ChatClient
-
-
-@pytest.fixture
-def room(api):
-    """A room and its creator's token."""
-    token, _, _ = api.register()
-    return api.create_room(token, "Chat"), token
+from conftest import NO_LIMITS, TEST_SECRET, ChatClient, closed_with
 
 
 def joined(api, chat, room_id, username=None):
@@ -25,15 +16,6 @@ def joined(api, chat, room_id, username=None):
     client = chat(token)
     client.request({"type": "join_room", "room_id": room_id})
     return client, user_id, name
-
-
-def expect_closed(client, code, timeout=5):
-    """Wait until the server closes client's connection; check the close code."""
-    with pytest.raises(ConnectionClosed):
-        while True:
-            client.recv(timeout)
-    assert client.ws.close_code == code
-    return client.ws.close_reason
 
 
 # -- authentication -------------------------------------------------------------
@@ -60,7 +42,7 @@ def test_a_bad_token_gets_authentication_failed_and_close_1008(server, token):
     reply = client.request({"type": "auth", "token": token})
     assert reply == {"success": False, "message": "Authentication failed",
                      "error": "Invalid or expired token"}
-    expect_closed(client, 1008)
+    assert closed_with(client)[0] == 1008
 
 
 def test_a_first_frame_other_than_auth_is_refused_with_1008(server):
@@ -68,20 +50,18 @@ def test_a_first_frame_other_than_auth_is_refused_with_1008(server):
     reply = client.request({"type": "ping"})
     assert reply == {"success": False, "message": "Authentication required",
                      "error": "First message must be auth"}
-    expect_closed(client, 1008)
+    assert closed_with(client)[0] == 1008
 
 
-def test_a_client_that_never_authenticates_is_closed_after_the_deadline(tmp_path):
-    with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "t.db", auth_timeout=0.3,
-                         pbkdf2_iterations=1000) as server:
-        client = ChatClient(server.ws_port)
-        expect_closed(client, 1008)
+def test_a_client_that_never_authenticates_is_closed_after_the_deadline(serve_with):
+    client = ChatClient(serve_with(auth_timeout=0.3).ws_port)
+    assert closed_with(client)[0] == 1008
 
 
 # -- rooms ----------------------------------------------------------------------
 
 def test_join_room_answers_the_actor_and_tells_the_room(api, chat, room):
-    room_id, _ = room
+    room_id = room.id
     first, _, _ = joined(api, chat, room_id)
     token, user_id, name = api.register("newcomer")
     second = chat(token)
@@ -96,7 +76,7 @@ def test_join_room_answers_the_actor_and_tells_the_room(api, chat, room):
 
 
 def test_join_errors_keep_the_connection_open(api, chat, room):
-    room_id, token = room
+    room_id, token, _ = room
     client = chat(token)
     unknown = client.request({"type": "join_room", "room_id": "room_00000000"})
     assert unknown == {"success": False, "message": "Request failed", "error": "Room not found"}
@@ -110,7 +90,7 @@ def test_join_errors_keep_the_connection_open(api, chat, room):
 
 
 def test_leave_room_answers_the_actor_and_tells_the_rest(api, chat, room):
-    room_id, _ = room
+    room_id = room.id
     stayer, _, _ = joined(api, chat, room_id)
     leaver, leaver_id, leaver_name = joined(api, chat, room_id)
     stayer.recv_type("user_joined")
@@ -126,7 +106,7 @@ def test_leave_room_answers_the_actor_and_tells_the_rest(api, chat, room):
 
 
 def test_joining_another_room_leaves_the_current_one(api, chat, room):
-    room_a, token = room
+    room_a, token, _ = room
     room_b = api.create_room(token, "Other")
     watcher_a, _, _ = joined(api, chat, room_a)
     watcher_b, _, _ = joined(api, chat, room_b)
@@ -143,7 +123,7 @@ def test_joining_another_room_leaves_the_current_one(api, chat, room):
 # -- messages -------------------------------------------------------------------
 
 def test_send_message_confirms_to_the_sender_and_reaches_the_room(api, chat, room):
-    room_id, token = room
+    room_id, token, _ = room
     listener, _, _ = joined(api, chat, room_id)
     sender, sender_id, sender_name = joined(api, chat, room_id)
     listener.recv_type("user_joined")
@@ -162,7 +142,7 @@ def test_send_message_confirms_to_the_sender_and_reaches_the_room(api, chat, roo
 
 
 def test_send_message_needs_a_room_and_real_content(api, chat, room):
-    room_id, token = room
+    room_id, token, _ = room
     client = chat(token)
     nowhere = client.request({"type": "send_message", "content": "hi"})
     assert nowhere == {"success": False, "message": "Request failed", "error": "You are not in any room"}
@@ -175,7 +155,7 @@ def test_send_message_needs_a_room_and_real_content(api, chat, room):
 
 
 def test_messages_from_two_senders_arrive_in_the_order_the_server_accepted_them(api, chat, room):
-    room_id, token = room
+    room_id, token, _ = room
     reader, _, _ = joined(api, chat, room_id)
     alice, _, _ = joined(api, chat, room_id)
     bob, _, _ = joined(api, chat, room_id)
@@ -218,27 +198,27 @@ def test_a_frame_over_64_kib_closes_with_1009(api, chat):
     token, _, _ = api.register()
     client = chat(token)
     client.send({"type": "send_message", "content": "x" * (64 * 1024)})
-    expect_closed(client, 1009)
+    assert closed_with(client)[0] == 1009
 
 
 # -- connections: one per user, disconnects, presence -----------------------------
 
 def test_a_second_connection_replaces_the_first(api, chat, room):
-    room_id, _ = room
+    room_id = room.id
     watcher, _, _ = joined(api, chat, room_id)
     token, user_id, _ = api.register()
     old = chat(token)
     old.request({"type": "join_room", "room_id": room_id})
     watcher.recv_type("user_joined")
     new = chat(token)
-    assert expect_closed(old, 4000) == "logged in from another location"
+    assert closed_with(old) == (4000, "logged in from another location")
     assert watcher.recv_type("user_left")["data"]["user_id"] == user_id
     nowhere = new.request({"type": "send_message", "content": "where am I?"})
     assert nowhere["error"] == "You are not in any room"
 
 
 def test_presence_follows_the_connection(api, chat, room):
-    room_id, token = room
+    room_id, token, _ = room
     watcher, _, _ = joined(api, chat, room_id)
     talker, talker_id, _ = joined(api, chat, room_id)
     watcher.recv_type("user_joined")
@@ -257,7 +237,7 @@ def test_presence_follows_the_connection(api, chat, room):
 
 
 def test_deleting_a_room_over_http_tells_its_websocket_clients(api, chat, room):
-    room_id, token = room
+    room_id, token, _ = room
     member, _, _ = joined(api, chat, room_id)
     assert api.call("DELETE", f"/rooms/{room_id}", token=token).status == 200
     assert member.recv() == {"success": True, "message": "Room deleted",
@@ -268,7 +248,7 @@ def test_deleting_a_room_over_http_tells_its_websocket_clients(api, chat, room):
 
 @pytest.mark.parametrize("server_options", [NO_LIMITS])
 def test_fifty_clients_in_one_room_all_receive_every_message(server, api, room):
-    room_id, _ = room
+    room_id = room.id
     tokens = [api.register()[0] for _ in range(50)]
 
     async def scenario():
@@ -316,7 +296,7 @@ def test_tokens_in_websocket_frames_never_reach_the_logs(api, chat, caplog):
 
 def test_a_message_that_cannot_be_saved_is_an_error_to_the_sender_but_still_reaches_the_room(
         server, api, chat, room):
-    room_id, _ = room
+    room_id = room.id
     listener, _, _ = joined(api, chat, room_id)
     sender, _, _ = joined(api, chat, room_id)
     listener.recv_type("user_joined")

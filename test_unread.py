@@ -15,21 +15,9 @@ import urllib.parse
 import pytest
 
 import store
-import swiftchat
-from conftest import (NO_LIMITS, RELEASE_1_1_SCHEMA, TEST_ITERATIONS, TEST_SECRET, Api,
-                      ChatClient, say)
+from conftest import RELEASE_1_1_SCHEMA, Api, ChatClient, login, say, wait_for_frame
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path_factory.mktemp("unread") / "chat.db",
-                         jwt_secret=TEST_SECRET, pbkdf2_iterations=TEST_ITERATIONS,
-                         **NO_LIMITS) as running:
-        yield running
-
-
-def login(api, username):
-    return api.post("/auth/login", {"username": username, "password": "password123"}).data["token"]
+pytestmark = pytest.mark.shared_server
 
 
 def listed(api, token, room_id):
@@ -50,14 +38,6 @@ def post(api, token, room_id, content):
 
 def counts(room):
     return room["unread_count"], room["mention_count"], room["last_read_id"]
-
-
-def next_of_type(client, frame_type, timeout=5):
-    """The next frame of this data type, skipping others."""
-    while True:
-        frame = client.recv(timeout)
-        if frame["data"].get("type") == frame_type:
-            return frame
 
 
 def nothing_more(client):
@@ -190,7 +170,7 @@ def test_reading_on_one_device_is_heard_on_the_others(api, server, pair):
     message = post(api, alice, room_id, "read me anywhere")
     not_joined = api.create_room(alice)
     laptop, phone = ChatClient(server.ws_port), ChatClient(server.ws_port)
-    for device, token in ((laptop, bob), (phone, login(api, bob_name))):
+    for device, token in ((laptop, bob), (phone, login(api, bob_name).data["token"])):
         assert device.request({"type": "auth", "token": token})["success"]
     marker = {"room_id": room_id, "last_read_id": message["id"], "unread_count": 0}
     reply = laptop.request({"type": "mark_read", "room_id": room_id, "message_id": message["id"]})
@@ -239,7 +219,7 @@ def test_a_mentioned_member_elsewhere_is_told_and_others_are_not(api, chat, pair
     talker.request({"type": "join_room", "room_id": room_id})
     sent = say(talker, f"@{carol_name} and @{bob_name}, look")["data"]
     assert sent["mentions"] == [carol_id, bob_id]
-    told = next_of_type(bobs_phone, "mention")
+    told = wait_for_frame(bobs_phone, "mention")
     assert told["message"] == "You were mentioned"
     assert told["data"]["message"] == {key: value for key, value in sent.items() if key != "type"}
     assert nothing_more(carols)  # mentioned, but not a member: told nothing
@@ -374,7 +354,8 @@ def test_what_search_refuses(api, pair):
 
 # -- a database of the release before ------------------------------------------------------
 
-def test_a_database_before_read_markers_upgrades_with_nothing_unread_and_all_searchable(tmp_path):
+def test_a_database_before_read_markers_upgrades_with_nothing_unread_and_all_searchable(
+        tmp_path, serve_with):
     db = tmp_path / "schema-4.db"
     old = sqlite3.connect(db)
     old.executescript(RELEASE_1_1_SCHEMA)
@@ -394,36 +375,34 @@ def test_a_database_before_read_markers_upgrades_with_nothing_unread_and_all_sea
                     f" VALUES ('room_00000001', 'user_0000000a', 'archived platypus {n}', {n})")
     old.commit()
     old.close()
-    with swiftchat.serve(http_port=0, ws_port=0, db=db, jwt_secret=TEST_SECRET,
-                         pbkdf2_iterations=TEST_ITERATIONS) as server:
-        api = Api(server.http_port)
-        token = server.token_for("user_0000000b")
-        assert counts(listed(api, token, "room_00000001")) == (0, 0, 3)
-        found = search(api, token, "platypus")
-        assert [m["id"] for m in found["messages"]] == [3, 2, 1]
-        assert {tuple(m["mentions"]) for m in found["messages"]} == {()}
-        post(api, server.token_for("user_0000000a"), "room_00000001", "new @old0000000b")
-        assert counts(listed(api, token, "room_00000001"))[:2] == (1, 1)
+    server = serve_with(db=db)
+    api = Api(server.http_port)
+    token = server.token_for("user_0000000b")
+    assert counts(listed(api, token, "room_00000001")) == (0, 0, 3)
+    found = search(api, token, "platypus")
+    assert [m["id"] for m in found["messages"]] == [3, 2, 1]
+    assert {tuple(m["mentions"]) for m in found["messages"]} == {()}
+    post(api, server.token_for("user_0000000a"), "room_00000001", "new @old0000000b")
+    assert counts(listed(api, token, "room_00000001"))[:2] == (1, 1)
 
 
-def a_room_then_stopped(tmp_path):
-    """A server's database with a user and a room, the server stopped: (db, options, user, room)."""
-    db = tmp_path / "chat.db"
-    options = dict(http_port=0, ws_port=0, db=db, jwt_secret=TEST_SECRET,
-                   pbkdf2_iterations=TEST_ITERATIONS)
-    with swiftchat.serve(**options) as server:
+def a_room_then_stopped(serve_with, db):
+    """A user and a room in the database at db, its server stopped: (user id, room id)."""
+    with serve_with(db=db) as server:
         api = Api(server.http_port)
         token, user_id, _ = api.register()
         room_id = api.create_room(token)
-    return db, options, user_id, room_id
+    return user_id, room_id
 
 
-def test_messages_written_while_search_was_off_are_found_after_a_start_with_fts5(tmp_path):
+def test_messages_written_while_search_was_off_are_found_after_a_start_with_fts5(tmp_path,
+                                                                                   serve_with):
     # A server on an SQLite without FTS5 drops the index's triggers and
     # writes messages the index never sees; the next start with FTS5
     # makes the triggers again and rebuilds the index.
-    db, options, user_id, room_id = a_room_then_stopped(tmp_path)
-    with swiftchat.serve(**options) as server:
+    db = tmp_path / "chat.db"
+    user_id, room_id = a_room_then_stopped(serve_with, db)
+    with serve_with(db=db) as server:
         first = post(Api(server.http_port), server.token_for(user_id), room_id, "lemon before")
     without_fts5 = sqlite3.connect(db)
     for name in store.SEARCH_TRIGGERS:
@@ -433,7 +412,7 @@ def test_messages_written_while_search_was_off_are_found_after_a_start_with_fts5
                          " VALUES (?, ?, 'kiwi written meanwhile', 2, 2)", (room_id, user_id))
     without_fts5.commit()
     without_fts5.close()
-    with swiftchat.serve(**options) as server:
+    with serve_with(db=db) as server:
         api = Api(server.http_port)
         token = server.token_for(user_id)
         assert [m["content"] for m in search(api, token, "kiwi")["messages"]] == [
@@ -474,8 +453,10 @@ def test_a_search_that_runs_too_long_is_stopped_with_a_clear_error(api, server, 
     assert search(api, bob, "to*")["count"] == 0
 
 
-def test_a_backlog_of_messages_written_while_the_server_was_stopped_is_indexed_in_batches(tmp_path):
-    db, options, user_id, room_id = a_room_then_stopped(tmp_path)
+def test_a_backlog_of_messages_written_while_the_server_was_stopped_is_indexed_in_batches(
+        tmp_path, serve_with):
+    db = tmp_path / "chat.db"
+    user_id, room_id = a_room_then_stopped(serve_with, db)
     script = sqlite3.connect(db)  # a script that wrote straight into the database
     script.executemany("INSERT INTO messages (room_id, user_id, content, timestamp, position)"
                        " VALUES (?, ?, ?, 1, ?)",
@@ -483,7 +464,7 @@ def test_a_backlog_of_messages_written_while_the_server_was_stopped_is_indexed_i
                         for n in range(store.INDEX_BATCH + 500)])
     script.commit()
     script.close()
-    with swiftchat.serve(**options) as server:
+    with serve_with(db=db) as server:
         api = Api(server.http_port)
         token = server.token_for(user_id)
         last = f"backlog {store.INDEX_BATCH + 499}"
