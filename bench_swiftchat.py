@@ -177,6 +177,7 @@ class SwiftChatProcess(ServerProcess):
     """
 
     def __init__(self, *args, db=None, root=HERE):
+        self.root = root
         self.folder = tempfile.TemporaryDirectory()
         program = os.path.join(root, "swiftchat.py")
         known = subprocess.run([sys.executable, program, "--help"], capture_output=True,
@@ -215,6 +216,8 @@ class SwiftChatProcess(ServerProcess):
 
 
 class BaselineProcess(ServerProcess):
+    root = None
+
     def __init__(self):
         super().__init__([sys.executable, os.path.abspath(__file__), "--baseline-server"])
         self.is_swiftchat = False
@@ -777,6 +780,68 @@ def bench_login_storm(swiftchat, baseline, rounds, seconds=4.0, logins=20):
              "target": "< 100 ms", "met": ours < 100}]
 
 
+# -- the writer thread's cost per message ------------------------------------------------
+
+# Saves 2,000 messages through Store.add_messages in batches of 10, as the
+# group commit gives them to the writer thread, each mentioning a member as
+# the fan-out load's do, and prints the least CPU time per message of five
+# runs, in microseconds. With no release folder, the floor: the same rows
+# inserted into a bare table of 1.1's messages shape, with no checks at all.
+WRITER_PROGRAM = r"""
+import inspect, os, sqlite3, sys, tempfile, time
+root = sys.argv[1]
+folder = tempfile.mkdtemp()
+if root:
+    sys.path.insert(0, root)
+    import store
+    db = store.Store(os.path.join(folder, "writer.db"))
+    users = [db.create_user(f"bench{n}", "pbkdf2_sha256$1$00$00", "2026-01-01T00:00:00Z")
+             for n in range(10)]
+    room = db.create_room("writer", "", users[0]["id"], "2026-01-01T00:00:00Z")
+    for user in users[1:]:
+        db.add_member(room["id"], user["id"], "2026-01-01T00:00:00Z")
+    mentions = "mentioned" in inspect.signature(db.add_message).parameters
+    def save(batch, content):
+        rows = [(room["id"], users[0]["id"], f"{content} {n}", 1, None)
+                + ((((("bench1",),),) if mentions else ())) for n in range(batch)]
+        db.add_messages(rows)
+else:
+    raw = sqlite3.connect(os.path.join(folder, "floor.db"), isolation_level=None)
+    raw.execute("PRAGMA journal_mode = WAL")
+    raw.execute("PRAGMA synchronous = NORMAL")
+    raw.execute("CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, room_id TEXT,"
+                " user_id TEXT, content TEXT, timestamp INTEGER, client_id TEXT)")
+    raw.execute("CREATE INDEX messages_by_room ON messages (room_id, id)")
+    def save(batch, content):
+        raw.execute("BEGIN")
+        raw.executemany("INSERT INTO messages (room_id, user_id, content, timestamp, client_id)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        [("room", "user", f"{content} {n}", 1, None) for n in range(batch)])
+        raw.execute("COMMIT")
+best = float("inf")
+for run in range(5):
+    started = time.process_time()
+    for batch in range(200):
+        save(10, f"@bench1 look {run} {batch}")
+    best = min(best, (time.process_time() - started) / 2000 * 1e6)
+print(best)
+"""
+
+
+def writer_cpu(root):
+    """Microseconds of CPU per message saved by the store at root (None: the bare floor)."""
+    done = subprocess.run([sys.executable, "-c", WRITER_PROGRAM, root or ""], capture_output=True,
+                          text=True, timeout=300, check=True)
+    return float(done.stdout)
+
+
+def bench_writer(swiftchat, baseline, rounds):
+    other = baseline.root if baseline.is_swiftchat else None
+    pairs = [(writer_cpu(swiftchat.root), writer_cpu(other)) for _ in range(rounds)]
+    return [row("writer CPU us per message saved (batches of 10, each mentioning a member; "
+                "baseline: bare inserts)", pairs, "-", higher_is_better=False)]
+
+
 # -- the report -------------------------------------------------------------------------
 
 def row(load, pairs, target_text, higher_is_better, target=None):
@@ -806,6 +871,7 @@ LOADS = {
     "capacity": bench_capacity,
     "unread": bench_unread,
     "search": bench_search,
+    "writer": bench_writer,
 }
 
 
@@ -814,7 +880,7 @@ BENCH_OPTIONS = ("--ws-rate", "0", "--rest-rate", "0", "--registrations-per-minu
                  "--rooms-per-hour", "0", "--max-ws-unauthenticated", "0",
                  "--pbkdf2-iterations", "1000")
 # The loads an older release (1.1 on) serves as this one does.
-COMPARABLE = ("rest", "ws-fanout", "ws-fixed", "idle", "capacity")
+COMPARABLE = ("rest", "ws-fanout", "ws-fixed", "idle", "capacity", "writer")
 
 
 def compared_with(ref, swiftchat, loads, rounds):

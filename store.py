@@ -288,46 +288,53 @@ def placeholders(values):
     return ", ".join("?" * len(values))
 
 
-def users_named(db, mentioned):
-    """The ids of the users mentioned, in order, once each.
+def ids_by_name(db, mentioned_lists):
+    """{lower-cased username: user id} for every name the @mentions of these messages may name.
 
-    mentioned: for each @mention, the names it may stand for, best
-    first (see protocol.mentioned_names); the first that is a user's
-    (any case) is the one. One query for them all.
+    mentioned_lists: for each message, its protocol.mentioned_names. One
+    query for them all (a batch of messages mentioning the same people
+    asks once).
     """
-    names = sorted({name for choices in mentioned for name in choices})
+    names = sorted({name for mentioned in mentioned_lists for choices in mentioned
+                    for name in choices})
     if not names:
-        return []
-    ids_by_name = {row["username"].lower(): row["id"] for row in db.execute(
-        f"SELECT id, username FROM users WHERE username IN ({placeholders(names)})",
-        names)}
+        return {}
+    return {row["username"].lower(): row["id"] for row in db.execute(
+        f"SELECT id, username FROM users WHERE username IN ({placeholders(names)})", names)}
+
+
+def users_named(known, mentioned):
+    """The ids of the users a message mentions, in order, once each.
+
+    mentioned: for each @mention, the names it may stand for, best first
+    (see protocol.mentioned_names); the first that is a user's (any case,
+    in known, from ids_by_name) is the one.
+    """
     mentions = []
     for choices in mentioned:
-        user_id = next((ids_by_name[name] for name in choices if name in ids_by_name), None)
+        user_id = next((known[name] for name in choices if name in known), None)
         if user_id is not None and user_id not in mentions:
             mentions.append(user_id)
     return mentions
 
 
 def note_mentions(db, message_id, room_id, author_id, mentions):
-    """Record who a message mentions (for their mention counts); return those who are members.
+    """Record who a message mentions (for their mention counts); return them.
 
-    Neither the author nor anyone who blocked the author counts as mentioned.
+    Only members count (a member's marker starts at the newest message
+    when they join, so a mention from before could never be counted), and
+    neither the author nor anyone who blocked the author does.
     """
     others = [user_id for user_id in mentions if user_id != author_id]
     if not others:
         return []
-    blockers = {row["blocker_id"] for row in db.execute(
-        "SELECT blocker_id FROM blocks WHERE blocked_id = ?"
-        f" AND blocker_id IN ({placeholders(others)})", (author_id, *others))}
-    others = [user_id for user_id in others if user_id not in blockers]
-    if not others:
-        return []
-    db.executemany("INSERT OR IGNORE INTO mentions (user_id, room_id, message_id)"
-                   " VALUES (?, ?, ?)", [(user_id, room_id, message_id) for user_id in others])
-    return [row["user_id"] for row in db.execute(
+    counted = [row["user_id"] for row in db.execute(
         "SELECT user_id FROM room_members WHERE room_id = ?"
-        f" AND user_id IN ({placeholders(others)})", (room_id, *others))]
+        f" AND user_id IN ({placeholders(others)}) AND user_id NOT IN"
+        " (SELECT blocker_id FROM blocks WHERE blocked_id = ?)", (room_id, *others, author_id))]
+    db.executemany("INSERT OR IGNORE INTO mentions (user_id, room_id, message_id)"
+                   " VALUES (?, ?, ?)", [(user_id, room_id, message_id) for user_id in counted])
+    return counted
 
 
 def mention_ids(text):
@@ -377,17 +384,17 @@ class MessageBatch:
     """What saving a batch of messages checks once for the batch, not once per message.
 
     Why: a message's author must not be disabled, a direct room's other
-    member must not have blocked them, and a message takes the next
-    position in its room (for unread counts). Asked of the database once
-    per message (two subqueries, and an UPDATE of the room after each
-    insert), saving cost twice the writer CPU of the release before
-    unread counts: 7.8 -> 17.4 us a message in batches of 10
-    (bench_swiftchat.py --only writer). Here the batch's rooms and
-    authors are read in one query each, in the batch's own transaction
-    (so an account disabled before it is refused, one disabled after it
-    waits for it), positions are counted in memory, and each room's last
-    position is written back once. To switch it off, save each message
-    in a batch of its own.
+    member must not have blocked them, its @names must be looked up, and
+    it takes the next position in its room (for unread counts). Asked of
+    the database once per message (subqueries, a users query per message
+    that mentions someone, and an UPDATE of the room after each insert),
+    saving cost the writer twice the CPU of the release before unread
+    counts. Here the batch's rooms, authors and mentioned names are read
+    in one query each, in the batch's own transaction (so an account
+    disabled before it is refused, one disabled after it waits for it),
+    positions are counted in memory, and each room's last position is
+    written back once (bench_swiftchat.py --only writer says what it
+    costs). To switch it off, save each message in a batch of its own.
     """
 
     def __init__(self, db, messages):
@@ -397,6 +404,7 @@ class MessageBatch:
                        for row in db.execute(
                            "SELECT id, kind, last_position FROM rooms"
                            f" WHERE id IN ({placeholders(room_ids)})", room_ids)}
+        self.names = ids_by_name(db, [message[5] for message in messages if len(message) > 5])
         self.able_authors = {row["id"] for row in db.execute(
             f"SELECT id FROM users WHERE disabled = 0 AND id IN ({placeholders(author_ids)})",
             author_ids)}
@@ -1101,7 +1109,7 @@ class Store(Database):
         if (room_id, user_id) in batch.blocked:
             raise Blocked(user_id)
         position = batch.next_position(room_id)
-        mentions = users_named(db, mentioned)
+        mentions = users_named(batch.names, mentioned)
         cursor = db.execute(
             "INSERT INTO messages (room_id, user_id, content, timestamp, client_id, mentions,"
             " position) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -1129,7 +1137,7 @@ class Store(Database):
     def edit_message(self, message_id, content, edited_at, mentioned=()):
         """Replace a message's content and mentions; return the message as history shows it, or None."""
         with self._transaction() as db:
-            mentions = users_named(db, mentioned)
+            mentions = users_named(ids_by_name(db, [mentioned]), mentioned)
             db.execute("UPDATE messages SET content = ?, edited_at = ?, mentions = ? WHERE id = ?",
                        (content, edited_at, " ".join(mentions) or None, message_id))
             row = db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages m"
