@@ -18,6 +18,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -366,12 +367,58 @@ def room(api):
     return Room(api.create_room(token), token, user_id)
 
 
-def wait_until(condition, timeout=5):
-    """Poll condition() until it is true; fails after timeout seconds."""
+def wait_until(condition, timeout=5, pause=time.sleep):
+    """Poll condition() until it is true; fails after timeout seconds.
+
+    pause(seconds) waits between two looks; a browser test passes one that
+    lets Playwright run, since it hears of the page's events only then.
+    """
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "not within the time the contract gives"
-        time.sleep(0.05)
+        pause(0.05)
+
+
+class LatencyWatch:
+    """Calls ask() over and over on a thread of its own, and keeps the slowest call's time: how
+    another request fares while a test does something hostile.
+
+    It goes on until stop() (or the end of its `with` block), and asks three
+    times at least, so that a hostile act over at once is still measured.
+    stop() raises again whatever ask() raised.
+    """
+
+    def __init__(self, ask):
+        self.ask = ask
+        self.slowest = 0.0
+        self.answers = 0
+        self._error = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="latency-watch")
+        self._thread.start()
+
+    def _watch(self):
+        try:
+            while self.answers < 3 or not self._stop.is_set():
+                started = time.perf_counter()
+                self.ask()
+                self.slowest = max(self.slowest, time.perf_counter() - started)
+                self.answers += 1
+        except BaseException as error:  # for stop() to raise in the test's own thread
+            self._error = error
+
+    def stop(self):
+        """Stop asking and wait for the last answer; slowest and answers are final after it."""
+        self._stop.set()
+        self._thread.join(timeout=30)
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
 
 
 def wait_for_frame(client, frame_type, timeout=5.0):
@@ -402,10 +449,14 @@ def chat(server):
 
 # -- the command line, as a real process -------------------------------------------
 
-def run_cli(*args, env=None, timeout=20):
-    """`python swiftchat.py ARGS` to its end; the CompletedProcess, with text output."""
+def run_cli(*args, env=None, timeout=20, preexec_fn=None):
+    """`python swiftchat.py ARGS` to its end; the CompletedProcess, with text output.
+
+    preexec_fn runs in the child before the server starts (to lower a limit, say).
+    """
     return subprocess.run([sys.executable, os.path.join(HERE, "swiftchat.py"), *args],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+                          capture_output=True, text=True, timeout=timeout, env=env,
+                          preexec_fn=preexec_fn)
 
 
 def start_cli(*args, preexec_fn=None):

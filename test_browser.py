@@ -16,8 +16,7 @@ import time
 
 import pytest
 
-import swiftchat
-from conftest import NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient
+from conftest import NO_LIMITS, Api, in_room, login, make_admin, wait_until
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -64,17 +63,20 @@ def new_page(browser, server):
         context.close()
 
 
-def wait_until(page, expression, arg=None, timeout=10):
+def playwright_pause(page):
+    """A pause for wait_until that lets Playwright run: it hears of the page's events (a route
+    being asked for, say) only inside a call of its own, never during a time.sleep."""
+    return lambda seconds: page.wait_for_timeout(seconds * 1000)
+
+
+def wait_until_in_page(page, expression, arg=None, timeout=10):
     """Wait until a page expression is true, looking every 50 ms.
 
     Not page.wait_for_function: while it polls, it runs the expression
     with eval, which the page's Content-Security-Policy forbids (it passes
     only when the expression is true at its first look).
     """
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(expression, arg):
-        assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
-        page.wait_for_timeout(50)
+    wait_until(lambda: page.evaluate(expression, arg), timeout, pause=playwright_pause(page))
 
 
 def register(page, username, password="password123"):
@@ -190,9 +192,7 @@ def test_a_message_both_live_and_in_the_history_being_loaded_is_shown_once(serve
     """Live frames that arrive while history loads wait for it; one in both is shown once."""
     token, _, _ = api.register("olga")
     room_id = api.create_room(token, "Overlap")
-    speaker = ChatClient(server.ws_port)
-    speaker.request({"type": "auth", "token": token})
-    speaker.request({"type": "join_room", "room_id": room_id})
+    speaker, _ = in_room(api, server, room_id, token)
     page = new_page()
     register(page, "pavel")
     held = []  # the page's history request, held until the live message has arrived
@@ -201,7 +201,7 @@ def test_a_message_both_live_and_in_the_history_being_loaded_is_shown_once(serve
         page.locator("#room-list button", has_text="Overlap").click()
     speaker.recv_type("user_joined")
     assert speaker.request({"type": "send_message", "content": "said during the load"})["success"]
-    wait_until(page, "state.pendingLive && state.pendingLive.length === 1")
+    wait_until_in_page(page, "state.pendingLive && state.pendingLive.length === 1")
     held[0].continue_()  # the history now holds the same message
     expect(page.locator(".message .content")).to_have_text(["said during the load"])
     speaker.close()
@@ -302,9 +302,7 @@ def test_a_reconnect_mid_conversation_shows_every_message_once(server, new_page,
     room_id = page.evaluate("state.joinedRoomId")
     user_id = page.evaluate("state.user.id")
     token, _, _ = api.register("sam")
-    sam = ChatClient(server.ws_port)
-    sam.request({"type": "auth", "token": token})
-    sam.request({"type": "join_room", "room_id": room_id})
+    sam, _ = in_room(api, server, room_id, token)
     say(page, "one")
     sam.request({"type": "send_message", "content": "two"})
     expect(page.locator(".message .content")).to_have_text(["one", "two"])
@@ -597,8 +595,8 @@ def test_a_new_password_replaces_the_old_one_and_the_page_stays_signed_in(new_pa
     expect(form.get_by_role("status")).to_have_text("Password changed")
     assert session_token(page) == changed.value.json()["data"]["token"]  # kept as a login's token is
 
-    assert api.post("/auth/login", {"username": "quinn", "password": "password123"}).status == 401
-    assert api.post("/auth/login", {"username": "quinn", "password": "a much better passphrase"}).status == 200
+    assert login(api, "quinn").status == 401
+    assert login(api, "quinn", "a much better passphrase").status == 200
     say(page, "still signed in")
     expect(page.get_by_role("list", name="Messages").get_by_role("paragraph")).to_have_text(["still signed in"])
 
@@ -626,9 +624,7 @@ def test_a_renewed_token_is_sent_on_the_open_socket_and_the_room_carries_on(serv
     register(page, "marathon")
     create_room(page, "All day")
     token, _, _ = api.register("sprinter")
-    friend = ChatClient(server.ws_port)
-    friend.request({"type": "auth", "token": token})
-    friend.request({"type": "join_room", "room_id": page.evaluate("state.joinedRoomId")})
+    friend, _ = in_room(api, server, page.evaluate("state.joinedRoomId"), token)
     messages = page.get_by_role("list", name="Messages").get_by_role("paragraph")
     say(page, "before the hour")
     expect(messages).to_have_text(["before the hour"])
@@ -761,13 +757,6 @@ def log_in(page, username, password="password123"):
     expect(page.locator("#status")).to_have_text("Connected")
 
 
-def make_admin(server, api, username):
-    """Register username and make it an admin in the store, as `users promote` would; it logs in after."""
-    _, user_id, _ = api.register(username)
-    server.store.update_user(user_id, int(time.time()), role="admin")
-    return user_id
-
-
 def test_an_author_edits_and_deletes_her_messages_and_the_room_sees_it_live(new_page):
     ada, ben = new_page(), new_page()
     register(ada, "ada")
@@ -869,7 +858,7 @@ def test_the_rooms_creator_removes_a_member_who_is_told_and_is_out_of_the_room(n
 
 
 def test_an_admin_disables_a_user_whose_page_is_signed_out_and_enables_them_again(server, new_page, api):
-    make_admin(server, api, "root")
+    make_admin(server, api.register("root")[1])
     user = new_page()
     with user.expect_response("**/api/v1/users/me"):
         register(user, "vic")
@@ -885,15 +874,15 @@ def test_an_admin_disables_a_user_whose_page_is_signed_out_and_enables_them_agai
     expect(user.get_by_role("alert")).to_have_text("Your session has ended. Please log in again.")
     expect(user.get_by_role("button", name="Log in")).to_be_visible()
     expect(vic).to_contain_text("disabled")
-    assert api.post("/auth/login", {"username": "vic", "password": "password123"}).status == 403
+    assert login(api, "vic").status == 403
 
     vic.get_by_role("button", name="Enable").click()
     expect(vic.get_by_role("button", name="Disable")).to_be_visible()
-    assert api.post("/auth/login", {"username": "vic", "password": "password123"}).status == 200
+    assert login(api, "vic").status == 200
 
 
 def test_an_admin_makes_another_admin_and_sets_their_password(server, new_page, api):
-    make_admin(server, api, "chief")
+    make_admin(server, api.register("chief")[1])
     api.register("deputy")
     page = new_page()
     log_in(page, "chief")
@@ -913,7 +902,7 @@ def test_an_admin_makes_another_admin_and_sets_their_password(server, new_page, 
     deputy.get_by_label("New password").fill("a fresh passphrase")
     deputy.get_by_role("button", name="Save password").click()
     expect(view.get_by_role("status")).to_contain_text("has a new password")
-    reply = api.post("/auth/login", {"username": "deputy", "password": "a fresh passphrase"})
+    reply = login(api, "deputy", "a fresh passphrase")
     assert reply.status == 200
     assert api.get("/users/me", token=reply.data["token"]).data["user"]["role"] == "admin"
 
@@ -1037,13 +1026,12 @@ def host_site():
         site.server_close()
 
 
-def test_only_the_allowed_origin_shows_the_page_in_a_frame(browser, tmp_path):
+def test_only_the_allowed_origin_shows_the_page_in_a_frame(browser, serve_with):
     # The allowed origin's port is known only once its site runs, so the chat
     # starts here, after it, rather than from the `server` fixture.
     with host_site() as tool, host_site() as stranger:
         tool_origin = f"http://127.0.0.1:{tool.server_port}"
-        with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "chat.db", jwt_secret=TEST_SECRET,
-                             pbkdf2_iterations=TEST_ITERATIONS, frame_ancestors=[tool_origin]) as chat:
+        with serve_with(frame_ancestors=[tool_origin]) as chat:
             tool.page = stranger.page = f'<iframe title="Chat" src="http://127.0.0.1:{chat.http_port}/"></iframe>'
             context = browser.new_context()
             try:
@@ -1115,8 +1103,8 @@ def test_two_devices_of_one_user_stay_connected_and_reading_on_one_clears_the_ot
 
     latest = api.post("/messages", {"room_id": homework, "content": "Friday, then"}, token=token).data["id"]
     expect(message_item(laptop, "Friday, then")).to_be_visible()  # read as it arrives, on both
-    wait_until(phone, "(id) => state.rooms.find((room) => room.name === 'Homework').last_read_id === id",
-               latest)
+    wait_until_in_page(phone, "(id) => state.rooms.find((room) => room.name === 'Homework').last_read_id === id",
+                       latest)
     expect(room_button(phone, "Homework").get_by_role("img")).to_have_count(0)
     expect(phone).to_have_title("SwiftChat")
     rooms = api.get("/rooms", token=session_token(phone)).data["rooms"]
@@ -1185,7 +1173,7 @@ def test_a_mention_or_direct_message_in_a_hidden_tab_is_a_notification_once_turn
     expect(room_button(page, "Staff").get_by_role("img", name="3 unread", exact=True)).to_be_visible()
     direct = api.post("/direct", {"user_id": page.evaluate("state.user.id")}, token=token).data["id"]
     api.post("/messages", {"room_id": direct, "content": "just between us"}, token=token)
-    wait_until(page, "window.shown.length === 2")
+    wait_until_in_page(page, "window.shown.length === 2")
     assert notifications_shown(page) == [["dave mentioned you in Staff", "@Carol can you check the rota?"],
                                          ["dave sent you a message", "just between us"]]
     expect(page).to_have_title("(4) SwiftChat")
@@ -1262,10 +1250,8 @@ def test_search_shows_room_author_time_and_words_and_opens_the_room_at_the_messa
              token=token)
     for n in range(120):  # the message is far from the newest page
         api.post("/messages", {"room_id": room_id, "content": f"filler {n}"}, token=token)
-    deadline = time.monotonic() + 10  # new messages are indexed within a second
-    while not api.get("/search?q=filler+119", token=token).data["count"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    # New messages are indexed within a second.
+    wait_until(lambda: api.get("/search?q=filler+119", token=token).data["count"], timeout=10)
     page = new_page()
     register(page, "student")  # not a member of Homework
     box = page.get_by_role("search").get_by_label("Search messages")
@@ -1473,7 +1459,7 @@ def test_a_report_reaches_the_rooms_creator_live_who_resolves_it_and_the_count_d
 
 
 def test_an_admin_sees_a_direct_messages_report_live_and_dismisses_it(server, new_page, api):
-    make_admin(server, api, "principal")
+    make_admin(server, api.register("principal")[1])
     admin, student = new_page(), new_page()
     log_in(admin, "principal")
     expect(reports_button(admin)).to_have_accessible_name("Reports, 0 open")
@@ -1509,20 +1495,16 @@ def test_a_new_passwords_session_reconnects_the_page_even_when_the_old_socket_cl
     register(page, "nora")
     create_room(page, "Night shift")
     token, _, _ = api.register("owl")
-    friend = ChatClient(server.ws_port)
-    friend.request({"type": "auth", "token": token})
-    friend.request({"type": "join_room", "room_id": page.evaluate("state.joinedRoomId")})
+    friend, _ = in_room(api, server, page.evaluate("state.joinedRoomId"), token)
     page.route("**/api/v1/auth/password", lambda route: held.append(route))
     page.get_by_role("button", name="Change password").click()
     page.get_by_label("Current password", exact=True).fill("password123")
     page.get_by_label("New password", exact=True).fill("a much better passphrase")
     page.get_by_role("button", name="Save password").click()
-    deadline = time.monotonic() + 10
-    while not held:  # the route's handler runs once Playwright hears of the request
-        assert time.monotonic() < deadline, "the password change was never sent"
-        page.wait_for_timeout(50)
+    # Until the password change is sent: the route's handler runs once Playwright hears of it.
+    wait_until(lambda: held, timeout=10, pause=playwright_pause(page))
     answer = held[0].fetch()  # the server changes the password and ends the page's session...
-    wait_until(page, "state.awaitingSession")  # ...whose socket closes (4001) before the answer arrives
+    wait_until_in_page(page, "state.awaitingSession")  # ...whose socket closes (4001) before the answer arrives
     held[0].fulfill(response=answer)
 
     expect(page.get_by_role("form", name="Change password").get_by_role("status")).to_have_text("Password changed")

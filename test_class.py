@@ -9,12 +9,11 @@ do, counted so that it never punishes the others.
 """
 
 import threading
-import time
 
 import pytest
 
 import accounts
-from conftest import NO_LIMITS, TOO_MANY_LOGINS, Api, login
+from conftest import NO_LIMITS, TOO_MANY_LOGINS, Api, LatencyWatch, login
 
 RATE_LIMITED = {"success": False, "message": "Too many requests", "error": "Rate limit exceeded"}
 
@@ -47,27 +46,9 @@ def all_at_once(count, attempt):
     return results
 
 
-class HealthWatch:
-    """Asks GET /health over and over on a thread of its own, and keeps the slowest answer's time."""
-
-    def __init__(self, port):
-        self.api = Api(port)
-        self.slowest = 0.0
-        self.answers = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch)
-        self._thread.start()
-
-    def _watch(self):
-        while not self._stop.is_set():
-            started = time.perf_counter()
-            assert self.api.get("/health").status == 200
-            self.slowest = max(self.slowest, time.perf_counter() - started)
-            self.answers += 1
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(timeout=10)
+def healthy(api):
+    """GET /health, which must answer 200."""
+    assert api.get("/health").status == 200
 
 
 # -- right passwords are never refused for a crowd --------------------------------------------
@@ -80,13 +61,11 @@ def test_sixty_students_log_in_at_once_from_one_address_with_the_default_rounds(
     hashed = accounts.hash_password("password123", rounds)  # one hash serves the class
     for n in range(60):
         server.store.create_user(f"student{n}", hashed, "2026-09-01T08:00:00Z")
-    health = HealthWatch(server.http_port)
-    try:
+    health_api = Api(server.http_port)
+    with LatencyWatch(lambda: healthy(health_api)) as health:
         # Logins take turns for the hash slots: the last waits for 59 hashes before its own.
         replies = all_at_once(60, lambda n: login(Api(server.http_port, timeout=120),
                                                   f"student{n}"))
-    finally:
-        health.stop()
     assert [reply.status for reply in replies] == [200] * 60
     assert health.answers > 10 and health.slowest < 1.0, (health.answers, health.slowest)
 

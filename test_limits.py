@@ -12,41 +12,22 @@ other machines. test_class.py has the login limits of a class behind one address
 import asyncio
 import json
 import logging
-import os
 import resource
 import signal
 import socket
-import subprocess
-import sys
 
 import pytest
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-import swiftchat
-from conftest import (HERE, NO_LIMITS, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient,
-                      FakeClock, start_cli)
-
-TOO_MANY_LOGINS = {"success": False, "message": "Too many requests",
-                   "error": "Too many failed logins; try again later"}
+from conftest import (NO_LIMITS, TOO_MANY_LOGINS, Api, ChatClient, authed, closed_with, login,
+                      run_cli, start_cli)
 
 
 @pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def limited(tmp_path, clock, server_options):
+def limited(serve_with, clock, server_options):
     """A server whose limits run on `clock`, with these server_options."""
-    with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "limits.db", jwt_secret=TEST_SECRET,
-                         pbkdf2_iterations=TEST_ITERATIONS, clock=clock,
-                         **server_options) as running:
-        yield running
-
-
-def login(api, username, password, headers=None):
-    return api.post("/auth/login", {"username": username, "password": password}, headers=headers)
+    return serve_with(clock=clock, **server_options)
 
 
 # -- failed logins per (username, address) ---------------------------------------------------
@@ -137,9 +118,9 @@ def test_forwarded_for_from_an_untrusted_peer_is_ignored(limited):
                  headers={"X-Forwarded-For": "10.0.0.99"}).status == 429
 
 
-def test_a_trusted_proxy_that_is_not_an_address_is_refused_at_start(tmp_path):
+def test_a_trusted_proxy_that_is_not_an_address_is_refused_at_start(serve_with):
     with pytest.raises(ValueError):
-        swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "x.db", trusted_proxy="nonsense")
+        serve_with(trusted_proxy="nonsense")
 
 
 # -- rooms per hour ---------------------------------------------------------------------------
@@ -149,8 +130,7 @@ def test_rooms_per_hour_limits_each_user_and_says_when_to_retry(limited, clock):
     api = Api(limited.http_port)
     token, _, _ = api.register()
     other, _, _ = api.register()
-    watcher = ChatClient(limited.ws_port)
-    watcher.request({"type": "auth", "token": other})
+    watcher = authed(limited, other)
     for i in range(3):
         api.create_room(token, f"Room {i}")
         assert watcher.recv_type("room_created")["data"]["name"] == f"Room {i}"
@@ -169,27 +149,11 @@ def test_rooms_per_hour_limits_each_user_and_says_when_to_retry(limited, clock):
 
 # -- WebSocket connections ------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def doorway(tmp_path_factory):
-    """One server with the default limits, for tests that each come from loopback addresses of
-    their own (so that none counts another's connections)."""
-    db = tmp_path_factory.mktemp("doorway") / "chat.db"
-    with swiftchat.serve(http_port=0, ws_port=0, db=db, jwt_secret=TEST_SECRET,
-                         pbkdf2_iterations=TEST_ITERATIONS) as running:
-        yield running
-
-
 def bare_socket(port, source="127.0.0.1", forwarded_for=None):
     """A WebSocket connection that completed its handshake and never authenticates."""
     headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else None
     return connect(f"ws://127.0.0.1:{port}", proxy=None, open_timeout=5, max_queue=None,
                    source_address=(source, 0), additional_headers=headers).__enter__()
-
-
-def close_reason(websocket, timeout=5):
-    with pytest.raises(ConnectionClosed) as closed:
-        websocket.recv(timeout=timeout)
-    return closed.value.rcvd.code, closed.value.rcvd.reason
 
 
 def still_waiting(websocket):
@@ -208,17 +172,17 @@ def authenticates(websocket, token):
 PUSHED_OUT = (1008, "too many unauthenticated connections")
 
 
-def test_a_21st_unauthenticated_connection_is_served_and_the_oldest_closed(doorway):
+def test_a_21st_unauthenticated_connection_is_served_and_the_oldest_closed(server):
     """Idle sockets cannot keep out a client that authenticates at once (CONTRACT 1.3)."""
-    token, _, _ = Api(doorway.http_port).register()
-    elsewhere = bare_socket(doorway.ws_port, "127.0.0.12")
-    idle = [bare_socket(doorway.ws_port, "127.0.0.11") for _ in range(20)]
+    token, _, _ = Api(server.http_port).register()
+    elsewhere = bare_socket(server.ws_port, "127.0.0.12")
+    idle = [bare_socket(server.ws_port, "127.0.0.11") for _ in range(20)]
     try:
-        assert authenticates(bare_socket(doorway.ws_port, "127.0.0.11"), token)
-        assert close_reason(idle[0]) == PUSHED_OUT
-        quiet = bare_socket(doorway.ws_port, "127.0.0.11")  # 20 waiting: one authenticated, gone
-        assert authenticates(bare_socket(doorway.ws_port, "127.0.0.11"), token)
-        assert close_reason(idle[1]) == PUSHED_OUT  # the oldest again, not quiet's doing
+        assert authenticates(bare_socket(server.ws_port, "127.0.0.11"), token)
+        assert closed_with(idle[0]) == PUSHED_OUT
+        quiet = bare_socket(server.ws_port, "127.0.0.11")  # 20 waiting: one authenticated, gone
+        assert authenticates(bare_socket(server.ws_port, "127.0.0.11"), token)
+        assert closed_with(idle[1]) == PUSHED_OUT  # the oldest again, not quiet's doing
         assert still_waiting(idle[2]) and still_waiting(quiet) and still_waiting(elsewhere)
     finally:
         for websocket in idle:
@@ -231,7 +195,7 @@ def test_behind_a_trusted_proxy_unauthenticated_sockets_are_counted_per_client(l
     other = bare_socket(limited.ws_port, forwarded_for="10.3.3.3")
     third = bare_socket(limited.ws_port, forwarded_for="10.2.2.2")
     assert still_waiting(third)
-    assert close_reason(first[0]) == PUSHED_OUT
+    assert closed_with(first[0]) == PUSHED_OUT
     assert still_waiting(first[1]) and still_waiting(other)
     for websocket in (*first, other, third):
         websocket.close()
@@ -254,7 +218,7 @@ def test_one_client_is_one_address_for_unauthenticated_sockets_however_written(
     newcomer = bare_socket(limited.ws_port, forwarded_for=then)
     assert still_waiting(newcomer)
     if one_client:
-        assert close_reason(waiting) == PUSHED_OUT
+        assert closed_with(waiting) == PUSHED_OUT
     else:
         assert still_waiting(waiting)
     for websocket in (waiting, newcomer):
@@ -306,13 +270,13 @@ def shakes_hands(sock):
     return sock.recv(12) == b"HTTP/1.1 101"
 
 
-def test_silent_connections_cannot_keep_out_one_that_shakes_hands_at_once(doorway):
+def test_silent_connections_cannot_keep_out_one_that_shakes_hands_at_once(server):
     """20 TCP connections that never send a handshake; a 21st from their address is served and
     the oldest silent one is dropped (CONTRACT 1.3)."""
-    token, _, _ = Api(doorway.http_port).register()
-    silent = silent_sockets(doorway.ws_port, 20, "127.0.0.21")
+    token, _, _ = Api(server.http_port).register()
+    silent = silent_sockets(server.ws_port, 20, "127.0.0.21")
     try:
-        assert authenticates(bare_socket(doorway.ws_port, "127.0.0.21"), token)
+        assert authenticates(bare_socket(server.ws_port, "127.0.0.21"), token)
         assert dropped(silent[0])
         assert shakes_hands(silent[1])  # the others were kept
     finally:
@@ -369,11 +333,8 @@ def test_a_hard_file_limit_of_1024_starts_with_both_caps_lowered_in_proportion(t
 
 @pytest.mark.parametrize("limit", [200, 227])  # 64 + 64 + 100 = 228 would do
 def test_a_file_limit_too_small_for_64_connections_of_each_kind_ends_the_start(tmp_path, limit):
-    # conftest.run_cli cannot lower the child's limit, so the process is run here.
-    ended = subprocess.run([sys.executable, os.path.join(HERE, "swiftchat.py"), "--http-port", "0",
-                            "--ws-port", "0", "--db", str(tmp_path / "fds.db")],
-                           capture_output=True, text=True, timeout=20,
-                           preexec_fn=lower_file_limit(limit))
+    ended = run_cli("--http-port", "0", "--ws-port", "0", "--db", str(tmp_path / "fds.db"),
+                    preexec_fn=lower_file_limit(limit))
     assert ended.returncode == 1 and ended.stdout == ""
     assert ended.stderr.splitlines() == [
         f"swiftchat: the file limit of {limit} open files is too small: SwiftChat needs at least 228 "

@@ -11,8 +11,7 @@ import sqlite3
 import pytest
 
 import accounts
-import swiftchat
-from conftest import TEST_SECRET, Api
+from conftest import TEST_ITERATIONS, Api, login
 
 # The tables of a database made by release 1.2 (schema version 5), as its
 # schema.sql created them (comments left out).
@@ -103,7 +102,7 @@ def database_of_release_1_2(tmp_path):
     path = tmp_path / "release-1.2.db"
     old = sqlite3.connect(path)
     old.executescript(RELEASE_1_2_SCHEMA)
-    hashed = accounts.hash_password("password123", 1000)
+    hashed = accounts.hash_password("password123", TEST_ITERATIONS)
     for user_id, name in [("user_0000000a", "ada"), ("user_0000000b", "bob")]:
         old.execute("INSERT INTO users (id, username, password_hash, created_at)"
                     " VALUES (?, ?, ?, ?)", (user_id, name, hashed, "2026-11-01T08:00:00Z"))
@@ -120,12 +119,12 @@ def database_of_release_1_2(tmp_path):
     return path
 
 
-def test_a_release_1_2_database_opens_with_its_rows_and_every_1_3_feature(database_of_release_1_2):
-    with swiftchat.serve(http_port=0, ws_port=0, db=database_of_release_1_2,
-                         jwt_secret=TEST_SECRET, pbkdf2_iterations=1000) as server:
+def test_a_release_1_2_database_opens_with_its_rows_and_every_1_3_feature(database_of_release_1_2,
+                                                                           serve_with):
+    with serve_with(db=database_of_release_1_2) as server:
         api = Api(server.http_port)
-        ada = api.post("/auth/login", {"username": "ada", "password": "password123"}).data["token"]
-        bob = api.post("/auth/login", {"username": "bob", "password": "password123"}).data["token"]
+        ada = login(api, "ada").data["token"]
+        bob = login(api, "bob").data["token"]
         history = api.get("/messages?room_id=room_0000000a", token=ada).data["messages"]
         assert [m["content"] for m in history] == ["said in 1.2"]
         assert server.store.known_login("ada", "127.0.0.1", 0)  # known pairs are kept

@@ -18,17 +18,11 @@ import time
 import pytest
 from websockets.sync.client import connect
 
-import swiftchat
 import swiftchat_routes
-from conftest import (TEST_ITERATIONS, TEST_SECRET, Api, ChatClient, FakeClock, cli_server,
-                      http_connection)
+from conftest import (TOO_MANY_LOGINS, Api, ChatClient, LatencyWatch, authed, cli_server,
+                      http_connection, login)
 
 ROOT_SECRET_FILE = "/etc/hostname"
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
 
 
 def raw_request(port, request_line, headers=b""):
@@ -108,11 +102,10 @@ def file_mode(path):
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def test_the_database_and_its_companions_are_private_whatever_the_umask(tmp_path):
+def test_the_database_and_its_companions_are_private_whatever_the_umask(tmp_path, serve_with):
     old_umask = os.umask(0o022)
     try:
-        db = tmp_path / "private.db"
-        with swiftchat.serve(http_port=0, ws_port=0, db=db, pbkdf2_iterations=TEST_ITERATIONS) as running:
+        with serve_with(db=tmp_path / "private.db") as running:
             Api(running.http_port).register()
             modes = {name: file_mode(tmp_path / name)
                      for name in ("private.db", "private.db-wal", "private.db-shm")}
@@ -121,13 +114,12 @@ def test_the_database_and_its_companions_are_private_whatever_the_umask(tmp_path
     assert modes == {"private.db": 0o600, "private.db-wal": 0o600, "private.db-shm": 0o600}
 
 
-def test_a_database_readable_by_others_is_tightened_with_a_warning(tmp_path, caplog):
+def test_a_database_readable_by_others_is_tightened_with_a_warning(tmp_path, serve_with, caplog):
     db = tmp_path / "open.db"
-    with swiftchat.serve(http_port=0, ws_port=0, db=db, pbkdf2_iterations=TEST_ITERATIONS):
-        pass
+    serve_with(db=db).stop()
     os.chmod(db, 0o644)
     with caplog.at_level(logging.WARNING):
-        with swiftchat.serve(http_port=0, ws_port=0, db=db, pbkdf2_iterations=TEST_ITERATIONS):
+        with serve_with(db=db):
             assert file_mode(db) == 0o600
     assert "readable by others" in caplog.text and "open.db" in caplog.text
 
@@ -135,19 +127,9 @@ def test_a_database_readable_by_others_is_tightened_with_a_warning(tmp_path, cap
 # -- login and registration throttling ---------------------------------------------
 
 @pytest.fixture
-def throttled(tmp_path, clock):
+def throttled(serve_with, clock):
     """A server whose throttles run on `clock`."""
-    with swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "t.db", jwt_secret=TEST_SECRET,
-                         pbkdf2_iterations=TEST_ITERATIONS, clock=clock) as running:
-        yield running
-
-
-def login(api, username, password):
-    return api.post("/auth/login", {"username": username, "password": password})
-
-
-TOO_MANY_LOGINS = {"success": False, "message": "Too many requests",
-                   "error": "Too many failed logins; try again later"}
+    return serve_with(clock=clock)
 
 
 def test_five_failed_logins_lock_the_name_for_15_minutes_after_the_last(throttled, clock):
@@ -293,48 +275,29 @@ def pings(client, count):
     return [client.recv().get("error") for _ in range(count)]
 
 
-def flood_server(tmp_path, clock, **options):
-    return swiftchat.serve(http_port=0, ws_port=0, db=tmp_path / "f.db", jwt_secret=TEST_SECRET,
-                           pbkdf2_iterations=TEST_ITERATIONS, clock=clock, **options)
+def test_a_websocket_flood_is_refused_frame_by_frame_and_the_connection_stays(throttled, clock):
+    token, _, _ = Api(throttled.http_port).register()
+    client = authed(throttled, token)  # auth is not counted: it comes before the bucket
+    errors = pings(client, 45)
+    assert errors == [None] * 40 + ["Rate limit exceeded"] * 5  # bursts of 2 x 20
+    clock.advance(0.5)  # refills 10
+    assert pings(client, 11) == [None] * 10 + ["Rate limit exceeded"]
 
 
-def test_a_websocket_flood_is_refused_frame_by_frame_and_the_connection_stays(tmp_path, clock):
-    with flood_server(tmp_path, clock) as running:
+def test_ws_rate_sets_the_limit_and_zero_turns_it_off(serve_with, clock):
+    with serve_with(clock=clock, ws_rate=5) as running:
         token, _, _ = Api(running.http_port).register()
-        client = ChatClient(running.ws_port)
-        client.request({"type": "auth", "token": token})  # not counted: before the bucket
-        errors = pings(client, 45)
-        assert errors == [None] * 40 + ["Rate limit exceeded"] * 5  # bursts of 2 x 20
-        clock.advance(0.5)  # refills 10
+        client = authed(running, token)
         assert pings(client, 11) == [None] * 10 + ["Rate limit exceeded"]
         client.close()
-
-
-def test_ws_rate_sets_the_limit_and_zero_turns_it_off(tmp_path, clock):
-    with flood_server(tmp_path, clock, ws_rate=5) as running:
+    with serve_with(clock=clock, ws_rate=0) as running:
         token, _, _ = Api(running.http_port).register()
-        client = ChatClient(running.ws_port)
-        client.request({"type": "auth", "token": token})
-        assert pings(client, 11) == [None] * 10 + ["Rate limit exceeded"]
-        client.close()
-    with flood_server(tmp_path, clock, ws_rate=0) as running:
-        token, _, _ = Api(running.http_port).register()
-        client = ChatClient(running.ws_port)
-        client.request({"type": "auth", "token": token})
+        client = authed(running, token)
         assert pings(client, 200) == [None] * 200
         client.close()
 
 
 # -- request framing (CONTRACT 1.2 "Requests and storage") ---------------------------
-
-@pytest.fixture(scope="module")
-def framing_server(tmp_path_factory):
-    """One server for the framing tables: each row only sends bytes and reads the answer."""
-    db = tmp_path_factory.mktemp("framing") / "chat.db"
-    with swiftchat.serve(http_port=0, ws_port=0, db=db, jwt_secret=TEST_SECRET,
-                         pbkdf2_iterations=TEST_ITERATIONS) as running:
-        yield running
-
 
 MALFORMED = {"success": False, "message": "Bad request", "error": "Malformed request"}
 # Sent after each refused request: a server that went on reading would answer it.
@@ -431,21 +394,21 @@ AMBIGUOUS = {
 
 
 @pytest.mark.parametrize("request_bytes", AMBIGUOUS.values(), ids=AMBIGUOUS.keys())
-def test_an_ambiguous_request_is_a_400_and_the_connection_ends(framing_server, caplog, request_bytes):
+def test_an_ambiguous_request_is_a_400_and_the_connection_ends(server, caplog, request_bytes):
     with caplog.at_level(logging.DEBUG):
-        assert refused_once(framing_server.http_port, request_bytes, 400) == MALFORMED
-        assert Api(framing_server.http_port).get("/health").status == 200
+        assert refused_once(server.http_port, request_bytes, 400) == MALFORMED
+        assert Api(server.http_port).get("/health").status == 200
     assert "Traceback" not in caplog.text
 
 
-def test_a_request_hidden_in_a_body_behind_two_content_lengths_is_never_answered(framing_server, caplog):
+def test_a_request_hidden_in_a_body_behind_two_content_lengths_is_never_answered(server, caplog):
     """The smuggling case: a proxy that reads the first Content-Length sees two requests."""
     hidden = b"GET /api/v1/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     smuggler = (b"POST /api/v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
                 b"Content-Length: %d\r\n\r\n" % len(hidden) + hidden)
     with caplog.at_level(logging.DEBUG):
-        received = exchange(framing_server.http_port, smuggler)
-        assert Api(framing_server.http_port).get("/health").status == 200
+        received = exchange(server.http_port, smuggler)
+        assert Api(server.http_port).get("/health").status == 200
     assert received.count(b"HTTP/1.1 ") == 1 and INFO_ANSWERED not in received
     (status, _, body), = split_responses(received)
     assert status == 400 and json.loads(body) == MALFORMED
@@ -465,10 +428,10 @@ REFUSED_OTHERWISE = {
 
 @pytest.mark.parametrize("request_bytes, status", REFUSED_OTHERWISE.values(), ids=REFUSED_OTHERWISE.keys())
 def test_an_unsupported_version_or_oversized_head_is_refused_and_the_connection_ends(
-        framing_server, caplog, request_bytes, status):
+        server, caplog, request_bytes, status):
     with caplog.at_level(logging.DEBUG):
-        envelope = refused_once(framing_server.http_port, request_bytes, status)
-        assert Api(framing_server.http_port).get("/health").status == 200
+        envelope = refused_once(server.http_port, request_bytes, status)
+        assert Api(server.http_port).get("/health").status == 200
     assert envelope["success"] is False
     assert isinstance(envelope["message"], str) and isinstance(envelope["error"], str)
     assert "Traceback" not in caplog.text
@@ -492,16 +455,16 @@ TOLERATED = {
 
 
 @pytest.mark.parametrize("request_bytes", TOLERATED.values(), ids=TOLERATED.keys())
-def test_an_unambiguous_request_in_any_permitted_form_is_served(framing_server, request_bytes):
-    (status, _, body), = split_responses(exchange(framing_server.http_port, request_bytes))
+def test_an_unambiguous_request_in_any_permitted_form_is_served(server, request_bytes):
+    (status, _, body), = split_responses(exchange(server.http_port, request_bytes))
     assert status == 200
     assert json.loads(body)["data"]["received_data"] == "hello"
 
 
-def test_pipelined_keep_alive_requests_are_answered_in_order(framing_server):
+def test_pipelined_keep_alive_requests_are_answered_in_order(server):
     both = (b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
             b"GET /api/v1/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    first, second = split_responses(exchange(framing_server.http_port, both))
+    first, second = split_responses(exchange(server.http_port, both))
     assert first[0] == second[0] == 200
     assert json.loads(first[2])["message"] == "Server is running"
     assert json.loads(second[2])["message"] == "Server information retrieved successfully"
@@ -567,25 +530,6 @@ def own_process(tmp_path_factory):
         yield ports
 
 
-def slowest_until(done, ask):
-    """Call ask() again and again until done is set (three times at least); the slowest, in seconds."""
-    slowest, rounds = 0.0, 0
-    while rounds < 3 or not done.is_set():
-        started = time.perf_counter()
-        ask()
-        slowest = max(slowest, time.perf_counter() - started)
-        rounds += 1
-    return slowest
-
-
-def on_a_thread(function):
-    """Start function on a thread of its own; the thread, and a list that will hold its result."""
-    result = []
-    thread = threading.Thread(target=lambda: result.append(function()))
-    thread.start()
-    return thread, result
-
-
 @pytest.mark.parametrize("head, status", WITHIN_THE_LIMITS.values(), ids=WITHIN_THE_LIMITS.keys())
 def test_a_hostile_head_within_the_limits_holds_up_no_other_request_or_frame(own_process, head,
                                                                              status):
@@ -596,17 +540,11 @@ def test_a_hostile_head_within_the_limits_holds_up_no_other_request_or_frame(own
     api = Api(http_port)
     chat = ChatClient(ws_port)
     assert chat.request({"type": "auth", "token": api.register()[0]})["success"]
-    done = threading.Event()
     # A ping refused by the flood limit is answered by the event loop all the same.
-    watchers = [on_a_thread(lambda: slowest_until(done, lambda: api.get("/health"))),
-                on_a_thread(lambda: slowest_until(done, lambda: chat.request({"type": "ping"})))]
-    try:
+    with LatencyWatch(lambda: api.get("/health")) as health_watch, \
+            LatencyWatch(lambda: chat.request({"type": "ping"})) as ping_watch:
         answered, took = sent_and_answered(http_port, head)
-    finally:
-        done.set()
-        for thread, _ in watchers:
-            thread.join(timeout=30)
-    (health,), (ping,) = (slowest for _, slowest in watchers)
+    health, ping = health_watch.slowest, ping_watch.slowest
     assert answered == status
     # Generous bounds for a busy test machine (CONTRACT: 50 ms); before 1.3, 2.5 s and more.
     assert took < 1.0 and health < 1.0 and ping < 1.0, (took, health, ping)
@@ -623,8 +561,8 @@ OVER_THE_LIMIT = {
 
 
 @pytest.mark.parametrize("request_bytes", OVER_THE_LIMIT.values(), ids=OVER_THE_LIMIT.keys())
-def test_a_head_over_64_kib_in_all_is_431_and_the_connection_ends(framing_server, request_bytes):
-    assert refused_once(framing_server.http_port, request_bytes, 431) == HEAD_TOO_LARGE
+def test_a_head_over_64_kib_in_all_is_431_and_the_connection_ends(server, request_bytes):
+    assert refused_once(server.http_port, request_bytes, 431) == HEAD_TOO_LARGE
 
 
 # -- the page's security headers -------------------------------------------------------
@@ -700,10 +638,8 @@ def ws_auth(url, token):
 
 
 @pytest.fixture
-def dual_stack(ipv6_loopback, tmp_path):
-    with swiftchat.serve(host="::", http_port=0, ws_port=0, db=tmp_path / "chat.db",
-                         jwt_secret=TEST_SECRET, pbkdf2_iterations=TEST_ITERATIONS) as running:
-        yield running
+def dual_stack(ipv6_loopback, serve_with):
+    return serve_with(host="::")
 
 
 @pytest.mark.parametrize("host", ["::1", "127.0.0.1"])
