@@ -202,8 +202,10 @@ class Allowances:
 
     A token bucket per key: take(key) spends one if there is one (0) or
     says how many whole seconds until one grows back; spend(key) spends one
-    whatever is left, never below empty; wait(key) only looks. A capacity
-    of 0 turns it off. Safe from any thread; `clock` is injectable for tests.
+    whatever is left, down to as far below empty as the capacity (an
+    overdraw, from attempts that passed wait() together, is paid back
+    before the key may go on); wait(key) only looks. A capacity of 0 turns
+    it off. Safe from any thread; `clock` is injectable for tests.
     """
 
     MAX_KEYS = 10_000  # past this many keys, those whose allowance is whole again are dropped
@@ -230,7 +232,7 @@ class Allowances:
     def spend(self, key):
         with self._lock:
             left = self._refilled(key)
-            left[0] = max(0.0, left[0] - 1)
+            left[0] = max(-self.capacity, left[0] - 1)
 
     def _refilled(self, key):
         now = self.clock()

@@ -215,11 +215,12 @@ PATHS = {
             "room or post new messages in their direct room (403 `You cannot do this to this "
             "user`), and their mentions of the caller are neither counted nor told. Admins' and "
             "moderators' powers do not change. 400 `You cannot block yourself`",
-            {**success(200, "User blocked", obj({"user": ref("User")})), **errors(400, 401, 404)},
+            {**success(200, "User blocked", obj({"user": ref("User")})),
+             **errors(400, 401, 404, 429)},
             auth=True, parameters=[path_param("user_id")]),
         "delete": operation(
             "Unblock a user",
-            {**success(200, "User unblocked", obj({"user": ref("User")})), **errors(401, 404)},
+            {**success(200, "User unblocked", obj({"user": ref("User")})), **errors(401, 404, 429)},
             auth=True, parameters=[path_param("user_id")]),
     },
     "/api/v1/rooms": {
@@ -265,28 +266,28 @@ PATHS = {
         "Remove a member (the room's creator or an admin); `?ban=true` keeps them out. Their "
         "connections in the room get `room_removed`, the room hears `user_left`",
         {**success(200, "Member removed", obj({"room_id": ROOM_ID, "user_id": USER_ID,
-                                                "banned": BOOLEAN})), **errors(401, 403, 404)},
+                                                "banned": BOOLEAN})), **errors(401, 403, 404, 429)},
         auth=True, parameters=[path_param("room_id"), path_param("user_id"),
                                query("ban", "true: the user may not join again")])},
     "/api/v1/rooms/join": {"post": operation(
         "Become a member of a room (joining twice keeps the first time)",
         {**success(200, "Successfully joined room", obj({
             "room_id": ROOM_ID, "user_id": USER_ID, "joined_at": ISO_TIME})),
-         **errors(401, 403, 404)}, auth=True, body=ref("RoomRef"))},
+         **errors(401, 403, 404, 429)}, auth=True, body=ref("RoomRef"))},
     "/api/v1/rooms/leave": {"post": operation(
         "Stop being a member of a room (not of a direct room: 403)",
         {**success(200, "Successfully left room", obj({"room_id": ROOM_ID, "user_id": USER_ID})),
-         **errors(401, 403, 404)}, auth=True, body=ref("RoomRef"))},
+         **errors(401, 403, 404, 429)}, auth=True, body=ref("RoomRef"))},
     "/api/v1/rooms/{room_id}": {
         "patch": operation("Change a room's description (its creator only)", {
             **success(200, "Room description updated successfully", obj({
                 "room_id": ROOM_ID, "new_description": STRING, "updated_by": USER_ID})),
-            **errors(401, 403, 404)}, auth=True, parameters=[path_param("room_id")],
+            **errors(401, 403, 404, 429)}, auth=True, parameters=[path_param("room_id")],
             body={"type": "object", "required": ["description"],
                   "properties": {"description": {"type": "string", "maxLength": 500}}}),
         "delete": operation("Delete a room with its members and messages (its creator only)", {
             **success(200, "Room deleted successfully", obj({"room_id": ROOM_ID, "deleted_by": USER_ID})),
-            **errors(401, 403, 404)}, auth=True, parameters=[path_param("room_id")]),
+            **errors(401, 403, 404, 429)}, auth=True, parameters=[path_param("room_id")]),
     },
     "/api/v1/messages": {
         "get": operation(
@@ -330,15 +331,19 @@ PATHS = {
         body_optional=True)},
     "/api/v1/reports": {"get": operation(
         "Reports, newest first: an admin's from every room, direct rooms included; anyone "
-        "else's from the rooms they moderate (those they created). 400 for another status",
+        "else's from the rooms they moderate (those they created, but not reports of their "
+        "own messages, nor of a room they are banned from). Pages of `limit` (default 50, max "
+        "100); `before` a report id gives the page after it. 400 for another status",
         {**success(200, "Reports", obj({"reports": {"type": "array", "items": ref("Report")}})),
          **errors(400, 401)}, auth=True,
-        parameters=[query("status", "open (the default), resolved, dismissed or all")])},
+        parameters=[query("status", "open (the default), resolved, dismissed or all"),
+                    query("limit", "reports per page (default 50, max 100)"),
+                    query("before", "only reports with a smaller id (the next page)")])},
     "/api/v1/reports/{report_id}": {"patch": operation(
         "Resolve or dismiss a report (admins and the room's moderators; 403 `You cannot change "
         "this report` for anyone else)",
         {**success(200, "Report updated", obj({"report": ref("Report")})),
-         **errors(400, 401, 403, 404)}, auth=True, parameters=[path_param("report_id")],
+         **errors(400, 401, 403, 404, 429)}, auth=True, parameters=[path_param("report_id")],
         body={"type": "object", "required": ["status"],
               "properties": {"status": {"enum": ["resolved", "dismissed"]}}})},
     "/api/v1/rooms/{room_id}/read": {"post": operation(

@@ -441,8 +441,10 @@ def list_reports(request, user):
     status = request.query.get("status", "open")
     if status not in (*REPORT_STATUSES, "all"):
         raise bad_request('status must be "open", "resolved", "dismissed" or "all"')
+    limit = protocol.query_int(request.query, "limit", 50, maximum=100)
+    before = protocol.query_int(request.query, "before", None)
     reports = request.app.store.reports(None if status == "all" else status, user["id"],
-                                        user["role"] == "admin")
+                                        user["role"] == "admin", limit, before)
     return 200, "Reports", {"reports": [shown_report_to(request, report, user)
                                         for report in reports]}
 
@@ -622,18 +624,18 @@ ROUTES = [
     ("POST", "/api/v1/users", create_user, ADMIN),
     ("GET", "/api/v1/users/{user_id}", get_user, LOGGED_IN),
     ("PATCH", "/api/v1/users/{user_id}", update_user, ADMIN),
-    ("POST", "/api/v1/users/{user_id}/block", block_user, LOGGED_IN),
-    ("DELETE", "/api/v1/users/{user_id}/block", unblock_user, LOGGED_IN),
+    ("POST", "/api/v1/users/{user_id}/block", block_user, WRITE),
+    ("DELETE", "/api/v1/users/{user_id}/block", unblock_user, WRITE),
     ("POST", "/api/v1/rooms", create_room, LOGGED_IN),
     ("GET", "/api/v1/rooms", list_rooms, PUBLIC),
-    ("POST", "/api/v1/rooms/join", join_room, LOGGED_IN),
+    ("POST", "/api/v1/rooms/join", join_room, WRITE),
     ("POST", "/api/v1/direct", open_direct_room, WRITE),
-    ("POST", "/api/v1/rooms/leave", leave_room, LOGGED_IN),
-    ("PATCH", "/api/v1/rooms/{room_id}", update_room, LOGGED_IN),
-    ("DELETE", "/api/v1/rooms/{room_id}", delete_room, LOGGED_IN),
+    ("POST", "/api/v1/rooms/leave", leave_room, WRITE),
+    ("PATCH", "/api/v1/rooms/{room_id}", update_room, WRITE),
+    ("DELETE", "/api/v1/rooms/{room_id}", delete_room, WRITE),
     ("GET", "/api/v1/rooms/{room_id}/members", room_members, LOGGED_IN),
     ("POST", "/api/v1/rooms/{room_id}/members", add_member, WRITE),
-    ("DELETE", "/api/v1/rooms/{room_id}/members/{user_id}", remove_member, LOGGED_IN),
+    ("DELETE", "/api/v1/rooms/{room_id}/members/{user_id}", remove_member, WRITE),
     ("POST", "/api/v1/rooms/{room_id}/read", mark_read, WRITE),
     ("GET", "/api/v1/messages", list_messages, LOGGED_IN),
     ("POST", "/api/v1/messages", post_message, WRITE),
@@ -641,7 +643,7 @@ ROUTES = [
     ("DELETE", "/api/v1/messages/{message_id}", delete_message, WRITE),
     ("POST", "/api/v1/messages/{message_id}/report", report_message, WRITE),
     ("GET", "/api/v1/reports", list_reports, LOGGED_IN),
-    ("PATCH", "/api/v1/reports/{report_id}", update_report, LOGGED_IN),
+    ("PATCH", "/api/v1/reports/{report_id}", update_report, WRITE),
     ("GET", "/api/v1/search", search, LOGGED_IN),
     ("GET", "/api/v1/health", health, PUBLIC),
     ("GET", "/api/v1/info", info, PUBLIC),

@@ -244,6 +244,7 @@ def test_leaving_a_private_room_over_rest_takes_the_open_connection_out_too(serv
         "You are not in any room"
 
 
+@pytest.mark.parametrize("server_options", [{"rest_rate": 0}])  # 30 writes at once
 def test_adding_a_member_while_the_room_is_deleted_is_201_or_404_never_500(server, api):
     owner, _, _ = api.register()
     _, other_id, _ = api.register()
