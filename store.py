@@ -234,6 +234,13 @@ SEEN_BY_VIEWER = ("(r.visibility = 'public' OR (:admin AND r.kind = 'room')"
 BLOCKED_IN_DIRECT_ROOM = ("EXISTS (SELECT 1 FROM rooms r JOIN room_members m ON m.room_id = r.id"
                           " JOIN blocks b ON b.blocker_id = m.user_id AND b.blocked_id = :user"
                           " WHERE r.id = :room AND r.kind = 'direct')")
+# Who moderates report p (of room r) beside the admins: the room's owner,
+# unless the report is about their own message or they are banned from
+# the room; in a direct room, nobody.
+REPORT_MODERATOR = ("(CASE WHEN r.kind = 'room' AND r.creator_id != p.author_id"
+                    " AND NOT EXISTS (SELECT 1 FROM room_bans b"
+                    "  WHERE b.room_id = r.id AND b.user_id = r.creator_id)"
+                    " THEN r.creator_id END)")
 # The newest message of room :room (0 if it has none): where a new member's
 # read marker starts, and as far as a marker can move.
 NEWEST_IN_ROOM = "(SELECT COALESCE(MAX(id), 0) FROM messages WHERE room_id = :room)"
@@ -681,7 +688,7 @@ class Store(Database):
               admin_ids
     Sessions: create_session, session_user, end_sessions, sessions_ended_since
     Logins:   remember_login, known_login
-    Blocks:   block, unblock, blocks, blocked_users
+    Blocks:   block, unblock, blocks, blocked_users, blocked_in_direct_room
     Rooms:    create_room, direct_room, room, room_seen_by, list_rooms, update_description,
               delete_room, mark_read
     Members:  add_member, is_member, member_ids, room_members, remove_member
@@ -836,6 +843,11 @@ class Store(Database):
         """Whether blocker_id has blocked blocked_id."""
         return self._row("SELECT 1 AS yes FROM blocks WHERE blocker_id = ? AND blocked_id = ?",
                          (blocker_id, blocked_id)) is not None
+
+    def blocked_in_direct_room(self, room_id, user_id):
+        """Whether room_id is a direct room whose other member has blocked user_id."""
+        return self._row(f"SELECT {BLOCKED_IN_DIRECT_ROOM} AS blocked",
+                         {"room": room_id, "user": user_id})["blocked"] == 1
 
     def blocked_users(self, blocker_id):
         """The users blocker_id has blocked, in the order they were blocked."""
@@ -1281,25 +1293,28 @@ class Store(Database):
         return None if report_id is None else self.report(report_id)
 
     def report(self, report_id):
-        """A report, with its room's owner (room_owner_id, None once the room is gone); or None."""
+        """A report, with who moderates it beside the admins (room_moderator_id, or None); or None."""
         reports = self._reports("WHERE p.id = :id", {"id": report_id})
         return reports[0] if reports else None
 
-    def reports(self, status, viewer_id, viewer_is_admin):
-        """The reports of one status (None: all) that a viewer handles, newest first.
+    def reports(self, status, viewer_id, viewer_is_admin, limit, before=None):
+        """A page of the reports of one status (None: all) that a viewer handles, newest first.
 
-        An admin handles every room's; anyone else the rooms they own.
+        An admin handles every room's; anyone else the reports they moderate
+        (REPORT_MODERATOR). before: only reports with smaller ids, for the
+        next page: a flood of new reports can never hide an older one.
         """
         return self._reports(
-            "WHERE (:status IS NULL OR p.status = :status)"
-            " AND (:admin OR (r.creator_id = :viewer AND r.kind = 'room'))"
-            " ORDER BY p.id DESC LIMIT 500",
-            {"status": status, "admin": int(viewer_is_admin), "viewer": viewer_id})
+            "WHERE (:status IS NULL OR p.status = :status) AND p.id < :before"
+            f" AND (:admin OR {REPORT_MODERATOR} = :viewer)"
+            " ORDER BY p.id DESC LIMIT :limit",
+            {"status": status, "admin": int(viewer_is_admin), "viewer": viewer_id,
+             "before": 2**63 - 1 if before is None else before, "limit": limit})
 
     def _reports(self, where, names):
         rows = self._rows(
             "SELECT p.*, COALESCE(r.name, p.room_name) AS current_room_name,"
-            " r.creator_id AS room_owner_id, r.kind AS room_kind,"
+            f" {REPORT_MODERATOR} AS room_moderator_id,"
             " v.username AS reporter_name, v.created_at AS reporter_created_at,"
             " v.role AS reporter_role, v.disabled AS reporter_disabled"
             " FROM reports p LEFT JOIN rooms r ON r.id = p.room_id"

@@ -717,6 +717,9 @@ async def edit_message(core, user, message_id, content, sender=None):
         raise CannotChangeMessage(message_id)
     if message["viewer_is_banned"]:  # a ban holds: what they wrote stays as it was
         raise Banned(message["room_id"])
+    if message["room_kind"] == "direct" and await core.read(
+            core.store.blocked_in_direct_room, message["room_id"], user["id"]):
+        raise Blocked(user["id"])  # an edit is a new text too
     edited = await core.write(core.store.edit_message, message_id, content, now(),
                               mentioned_names(content))
     if edited is None:  # deleted a moment ago
@@ -969,20 +972,23 @@ async def report_message(core, user, message_id, reason):
     if report is None:  # deleted a moment ago
         raise MessageNotFound(message_id)
     admins = await core.read(core.store.admin_ids)
-    owner = [report["room_owner_id"]] if report["room_kind"] == "room" else []
+    moderator = [report["room_moderator_id"]] if report["room_moderator_id"] else []
     author_online = bool(core.online_users({report["author_id"]}))
     core.tell_everyone("New report", {"type": "report", "report": shown_report(
-        report, author_online, {"role": "user"})}, {*admins, *owner})
+        report, author_online, {"role": "user"})}, {*admins, *moderator})
     return report
 
 
 async def update_report(core, user, report_id, status):
-    """Mark a report resolved or dismissed: for admins and the moderators of its room."""
+    """Mark a report resolved or dismissed: for admins and the moderator of its room.
+
+    Not for someone reported in it, nor for an owner banned from the room
+    (store.REPORT_MODERATOR).
+    """
     report = await core.read(core.store.report, report_id)
     if report is None:
         raise ReportNotFound(report_id)
-    moderates = report["room_owner_id"] == user["id"] and report["room_kind"] == "room"
-    if user["role"] != "admin" and not moderates:
+    if user["role"] != "admin" and report["room_moderator_id"] != user["id"]:
         raise CannotChangeReport(report_id)
     return await core.write(core.store.set_report_status, report_id, status)
 

@@ -184,7 +184,7 @@ def test_a_direct_room_stays_readable_but_the_blocked_user_cannot_post_in_it(ser
     blocker, blocker_id, _ = api.register()
     pest, pest_id, _ = api.register()
     room_id = api.post("/direct", {"user_id": blocker_id}, token=pest).data["id"]
-    api.post("/messages", {"room_id": room_id, "content": "before"}, token=pest)
+    before = api.post("/messages", {"room_id": room_id, "content": "before"}, token=pest).data
     listening = authed(server, blocker)
     assert listening.request({"type": "join_room", "room_id": room_id})["success"]
     api.post(f"/users/{pest_id}/block", token=blocker)
@@ -194,7 +194,13 @@ def test_a_direct_room_stays_readable_but_the_blocked_user_cannot_post_in_it(ser
     refused = sending.request({"type": "send_message", "content": "still after"})
     assert refused == {"success": False, "message": "Request failed",
                        "error": "You cannot do this to this user"}
-    assert "message_received" not in heard(listening)  # the blocker heard neither
+    # An edit is a new text too: neither over REST nor over WebSocket.
+    assert api.call("PATCH", f"/messages/{before['id']}", {"content": "after, by editing"},
+                    token=pest).json == BLOCKED
+    assert sending.request({"type": "edit_message", "id": before["id"],
+                            "content": "after, by editing"})["error"] \
+        == "You cannot do this to this user"
+    assert not {"message_received", "message_updated"} & set(heard(listening))
     contents = [m["content"] for m in api.get(f"/messages?room_id={room_id}",
                                               token=pest).data["messages"]]
     assert contents == ["before"]
@@ -264,6 +270,57 @@ def test_a_report_reaches_the_rooms_owner_and_admins_live_and_is_resolved(server
     resolved = api.get("/reports?status=resolved", token=admin_token).data["reports"]
     assert [r["id"] for r in resolved] == [made["id"]]
     assert len(api.get("/reports?status=all", token=admin_token).data["reports"]) == 1
+
+
+def test_a_report_of_the_rooms_owner_goes_to_the_admins_alone(server, api, admin):
+    """The owner of a room is not its moderator for reports about their own messages: they
+    would learn who reported them, and could dismiss it."""
+    admin_token, _, _ = admin
+    owner, _, _ = api.register()
+    room_id = api.create_room(owner)
+    rude = api.post("/messages", {"room_id": room_id, "content": "you all fail"}, token=owner).data
+    owner_client, admin_client = authed(server, owner), authed(server, admin_token)
+    victim, _, _ = api.register()
+    made = report(api, rude["id"], victim, "bullying").data["report"]
+    assert wait_for_frame(admin_client, "report")["data"]["report"]["id"] == made["id"]
+    assert "report" not in heard(owner_client)
+    assert api.get("/reports", token=owner).data["reports"] == []
+    assert api.call("PATCH", f"/reports/{made['id']}", {"status": "dismissed"},
+                    token=owner).status == 403
+    assert [r["id"] for r in api.get("/reports", token=admin_token).data["reports"]] == [made["id"]]
+
+
+def test_an_owner_banned_from_their_room_moderates_its_reports_no_more(api, admin, classroom):
+    admin_token, _, _ = admin
+    reporter, _, _ = api.register()
+    made = report(api, classroom["message_id"], reporter).data["report"]
+    ban(api, classroom["room_id"], classroom["teacher_id"], admin_token)
+    assert api.get("/reports", token=classroom["teacher"]).data["reports"] == []
+    assert api.call("PATCH", f"/reports/{made['id']}", {"status": "dismissed"},
+                    token=classroom["teacher"]).status == 403
+
+
+@pytest.mark.parametrize("server_options", [{"rest_rate": 0}])
+def test_a_flood_of_reports_cannot_hide_an_older_one(api, admin):
+    """Reports come in pages (limit, before): however many arrive after it, a report is reached."""
+    admin_token, _, _ = admin
+    bully, _, _ = api.register()
+    room_id = api.create_room(bully)
+    nasty = api.post("/messages", {"room_id": room_id, "content": "nasty"}, token=bully).data
+    victim, _, _ = api.register()
+    real = report(api, nasty["id"], victim, "the real one").data["report"]
+    for n in range(60):
+        junk = api.post("/messages", {"room_id": room_id, "content": f"junk {n}"}, token=bully).data
+        report(api, junk["id"], bully, "noise")
+    seen, before = [], ""
+    while True:
+        page = api.get(f"/reports?limit=25{before}", token=admin_token).data["reports"]
+        seen += [r["id"] for r in page]
+        if len(page) < 25:
+            break
+        before = f"&before={page[-1]['id']}"
+    assert real["id"] in seen and len(seen) == 61 and seen == sorted(seen, reverse=True)
+    assert len(api.get("/reports", token=admin_token).data["reports"]) == 50  # the default page
 
 
 def test_a_message_is_reported_once_per_reporter(api, classroom):
