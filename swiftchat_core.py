@@ -731,9 +731,17 @@ async def edit_message(core, user, message_id, content, sender=None):
 async def delete_message(core, user, message_id, sender=None):
     """Delete a message: its author's, or any in a room of the user's making, or any for an admin.
 
-    The room hears message_deleted; returns {id, room_id}.
+    An author may delete their own messages even in a room they may no
+    longer see (a private room they were banned from). The room hears
+    message_deleted; returns {id, room_id}.
     """
-    message = await core.read(visible_message, core.store, message_id, user["id"])
+    try:
+        message = await core.read(visible_message, core.store, message_id, user["id"])
+    except MessageNotFound:
+        message = await core.read(core.store.message, message_id)
+        if message is None or message["user_id"] != user["id"]:
+            raise
+        message.update(viewer_is_admin=False, room_kind=None, viewer_is_banned=True)
     in_charge = (message["creator_id"] == user["id"] and message["room_kind"] == "room"
                  and not message["viewer_is_banned"])
     if user["id"] != message["user_id"] and not in_charge and not message["viewer_is_admin"]:
@@ -894,6 +902,10 @@ async def add_member(core, user, room_id, member_id):
     Raises UserNotFound, NotInCharge, or store.Blocked when member_id has
     blocked user (an admin keeps every admin power, blocked or not).
     """
+    if member_id == user["id"]:  # adding oneself back is no way around a ban
+        seen = await core.read(visible_room, core.store, room_id, user["id"])
+        if seen["is_banned"] and not seen["viewer_is_admin"]:
+            raise Banned(room_id)
     room = await core.read(room_in_charge, core.store, room_id, user["id"], "add members to")
     member = await core.read(core.store.user, member_id)
     if member is None:

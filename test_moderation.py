@@ -87,6 +87,28 @@ def test_a_private_rooms_banned_creator_no_longer_sees_it(api, admin):
     assert room_id not in [room["id"] for room in api.get("/rooms", token=owner).data["rooms"]]
 
 
+def test_a_banned_member_adding_themselves_back_is_told_they_are_banned(api, classroom):
+    ban(api, classroom["room_id"], classroom["student_id"], classroom["teacher"])
+    reply = api.post(f"/rooms/{classroom['room_id']}/members",
+                     {"user_id": classroom["student_id"]}, token=classroom["student"])
+    assert reply.status == 403 and reply.json == BANNED
+
+
+def test_a_member_banned_from_a_private_room_may_still_delete_their_messages(api):
+    owner, _, _ = api.register()
+    member, member_id, _ = api.register()
+    room_id = api.post("/rooms", {"name": "Club", "visibility": "private"}, token=owner).data["id"]
+    api.post(f"/rooms/{room_id}/members", {"user_id": member_id}, token=owner)
+    said = api.post("/messages", {"room_id": room_id, "content": "regret"}, token=member).data
+    kept = api.post("/messages", {"room_id": room_id, "content": "the owner's"}, token=owner).data
+    ban(api, room_id, member_id, owner)
+    assert api.get(f"/messages?room_id={room_id}", token=member).json == ROOM_NOT_FOUND
+    assert api.call("DELETE", f"/messages/{kept['id']}", token=member).status == 404
+    assert api.call("DELETE", f"/messages/{said['id']}", token=member).status == 200
+    history = api.get(f"/messages?room_id={room_id}", token=owner).data["messages"]
+    assert [m["content"] for m in history] == ["the owner's"]
+
+
 def test_a_creator_may_lift_a_ban_on_someone_else(api, classroom):
     ban(api, classroom["room_id"], classroom["student_id"], classroom["teacher"])
     assert api.post("/rooms/join", {"room_id": classroom["room_id"]},
