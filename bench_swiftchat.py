@@ -284,6 +284,8 @@ def rest_setup(server):
     """The paths to hammer and the token they need, set up once per server."""
     if not server.is_swiftchat:
         return {"health": ("/api/v1/health", None)}
+    if getattr(server, "rest_paths", None):  # set up already (--compare-ref runs the load again)
+        return server.rest_paths
     token, _ = server.users(1)[0]
     connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=60)
     for n in range(50):
@@ -292,9 +294,10 @@ def rest_setup(server):
     for n in range(10_000):
         call(connection, "POST", "/api/v1/messages", {"room_id": room_id, "content": f"history {n}"}, token)
     connection.close()
-    return {"health": ("/api/v1/health", None), "users_me": ("/api/v1/users/me", token),
-            "rooms": ("/api/v1/rooms", None),
-            "messages": (f"/api/v1/messages?room_id={room_id}&limit=50", token)}
+    server.rest_paths = {"health": ("/api/v1/health", None), "users_me": ("/api/v1/users/me", token),
+                         "rooms": ("/api/v1/rooms", None),
+                         "messages": (f"/api/v1/messages?room_id={room_id}&limit=50", token)}
+    return server.rest_paths
 
 
 def bench_rest(swiftchat, baseline, rounds, seconds=3.0):
@@ -311,7 +314,8 @@ def bench_rest(swiftchat, baseline, rounds, seconds=3.0):
                 our_times, their_times = [], []
                 ours = asyncio.run(hammer(swiftchat.http_port, path, token, connections, seconds,
                                           our_times))
-                path, token = setups[id(baseline)]["health"]  # the bare server's /health is the floor
+                # The bare server's /health is the floor; a release (--compare-ref) answers the same route.
+                path, token = setups[id(baseline)].get(name, setups[id(baseline)]["health"])
                 theirs = asyncio.run(hammer(baseline.http_port, path, token, connections, seconds,
                                             their_times))
                 pairs.append((ours, theirs))
@@ -327,6 +331,8 @@ def bench_rest(swiftchat, baseline, rounds, seconds=3.0):
                 rows.append(row(f"{label} max ms, 50 conns",
                                 [(max(a) * 1000, max(b) * 1000) for a, b in tails], "-",
                                 higher_is_better=False))
+    if baseline.is_swiftchat:  # a release beside this one: no http.server to compare with
+        return rows
     # Not a target: the baseline logs nothing, where http.server as it comes
     # writes a line per request to stderr, as SwiftChat's access log does.
     pairs = [(asyncio.run(hammer(swiftchat.http_port, "/api/v1/health", None, 10, seconds)),
