@@ -889,20 +889,23 @@ BENCH_OPTIONS = ("--ws-rate", "0", "--rest-rate", "0", "--registrations-per-minu
 COMPARABLE = ("rest", "ws-fanout", "ws-fixed", "idle", "capacity", "writer")
 
 
-def compared_with(ref, swiftchat, loads, rounds):
-    """The comparable loads again, with release `ref` in the baseline's place."""
+def compared_with(ref, loads, rounds):
+    """The comparable loads again, on a fresh server of this tree beside one of release `ref`."""
     with tempfile.TemporaryDirectory() as folder:
         checkout = os.path.join(folder, "release")
         subprocess.run(["git", "-C", HERE, "worktree", "add", "--detach", "-q", checkout, ref],
                        check=True)
         try:
+            # Both fresh, so that neither starts warm (idle memory reads RSS growth).
+            current = SwiftChatProcess(*BENCH_OPTIONS)
             release = SwiftChatProcess(*BENCH_OPTIONS, root=checkout)
             rows = []
             try:
                 for name in loads:
                     if name in COMPARABLE:
-                        rows += LOADS[name](swiftchat, release, rounds)
+                        rows += LOADS[name](current, release, rounds)
             finally:
+                current.stop()
                 release.stop()
         finally:
             subprocess.run(["git", "-C", HERE, "worktree", "remove", "--force", checkout],
@@ -933,7 +936,7 @@ def main(argv=None):
         for name in args.only or LOADS:
             rows += LOADS[name](swiftchat, baseline, args.rounds)
         if args.compare_ref:
-            rows += compared_with(args.compare_ref, swiftchat, args.only or LOADS, args.rounds)
+            rows += compared_with(args.compare_ref, args.only or LOADS, args.rounds)
     finally:
         swiftchat.stop()
         baseline.stop()
