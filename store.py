@@ -691,7 +691,7 @@ class Store(Database):
     Blocks:   block, unblock, blocks, blocked_users, blocked_in_direct_room
     Rooms:    create_room, direct_room, room, room_seen_by, list_rooms, update_description,
               delete_room, mark_read
-    Members:  add_member, is_member, member_ids, room_members, remove_member
+    Members:  add_member, member_ids, room_members, remove_member
     Messages: add_message, add_messages, message, edit_message, delete_message,
               messages, messages_after
     Search:   index_new_messages, search (can_search says whether this SQLite has FTS5)
@@ -1036,13 +1036,6 @@ class Store(Database):
             " WHERE m.room_id = ? ORDER BY m.joined_at, m.user_id",
             (room_id,),
         )
-
-    def is_member(self, room_id, user_id):
-        """Whether user_id is a persisted member of room_id (which then exists)."""
-        return self._row(
-            "SELECT 1 AS yes FROM room_members WHERE room_id = ? AND user_id = ?",
-            (room_id, user_id),
-        ) is not None
 
     def remove_member(self, room_id, user_id, banned_at=None):
         """Remove a membership, and ban the user too if banned_at is given; False if there was none."""
