@@ -19,11 +19,13 @@ REST API described).
 import argparse
 import collections
 import contextlib
+import ipaddress
 import logging
 import os
 import secrets
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -99,9 +101,12 @@ def hold_database(db):
         return open(os.devnull, "rb")  # nothing to share (or no flock): a hold that holds nothing
     try:
         fd = os.open(db, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError:
+    except OSError as cannot_write:
         try:
             fd = os.open(db, os.O_RDONLY)  # a read-only database is still served (reads)
+        except FileNotFoundError:  # so it could not be made: say why ("Permission denied")
+            raise StartupError(f"cannot open the database {db}: "
+                               f"{cannot_write.strerror}") from None
         except OSError as exc:
             raise StartupError(f"cannot open the database {db}: {exc.strerror}") from None
     hold = os.fdopen(fd, "rb")
@@ -111,6 +116,20 @@ def hold_database(db):
         hold.close()
         raise StartupError(f"the database {db} is in use by another SwiftChat server") from None
     return hold
+
+
+def opening_error(db, exc):
+    """What the store's failure to open db means, said so that the reader can mend it.
+
+    SQLite keeps the -wal and -shm files beside the database, so a folder
+    it may not write to fails an existing database too, in SQLite's words
+    "attempt to write a readonly database".
+    """
+    folder = os.path.dirname(os.path.abspath(db))
+    if not os.access(folder, os.W_OK):
+        return (f"Permission denied to write in {folder}, where SQLite keeps "
+                f"{os.path.basename(db)}-wal and -shm beside it")
+    return str(exc)
 
 
 class OncePer:
@@ -229,12 +248,15 @@ class SwiftChat:
         self._start(host, ws_port)
 
     def _open_store(self, db):
+        problem = swiftchat_admin.not_a_database(db)  # before the store tightens the file's mode
+        if problem:
+            raise StartupError(f"cannot open the database {db}: {problem}")
         self._hold = hold_database(db)
         try:
             self.store = Store(db)
         except (StoreError, OSError) as exc:
             self._hold.close()
-            raise StartupError(f"cannot open the database {db}: {exc}") from None
+            raise StartupError(f"cannot open the database {db}: {opening_error(db, exc)}") from None
         if not self.store.writable:
             log.warning("%s cannot be written: serving reads only until it can", db)
 
@@ -545,8 +567,8 @@ def parse_args(argv=None, environ=os.environ):
         description="SwiftChat: REST chat API over HTTP and real-time chat over WebSocket.",
         epilog="Every option can also be set as an environment variable, e.g. "
                "SWIFTCHAT_HTTP_PORT=9000; a flag wins over the variable. "
-               "Accounts and backups: python swiftchat.py users --help, "
-               "python swiftchat.py backup FILE.")
+               "Accounts, backups and restores: python swiftchat.py users --help, "
+               "python swiftchat.py backup FILE, python swiftchat.py restore FILE.")
     parser.add_argument("--version", action="version", version=f"SwiftChat {VERSION}")
     for flag, _, help, kind in OPTIONS:
         parser.add_argument(flag, type=kind, help=f"{help} [env {env_name(flag)}]")
@@ -569,23 +591,85 @@ def parse_args(argv=None, environ=os.environ):
     return args
 
 
-def reachable_host(host):
-    """The host to show in the start-up line: for a wildcard (0.0.0.0, ::), this machine's address.
+WILDCARDS = ("0.0.0.0", "::", "")  # hosts that listen on every interface
+SIOCGIFADDR = 0x8915  # Linux's ioctl for an interface's IPv4 address (linux/sockios.h)
 
-    Nobody can open http://0.0.0.0:8080 from another machine; the address
-    the machine's name resolves to (from /etc/hosts or DNS) is what students
-    type. Without one, 127.0.0.1.
+
+def reachable_hosts(host):
+    """The hosts the start-up banner shows: the one asked for, or for a wildcard (0.0.0.0, ::)
+    this machine's addresses that other machines can reach, the default route's first; or [].
+
+    Nobody can open http://0.0.0.0:8080 from another machine, and the
+    machine's name often resolves to a loopback address (Debian's
+    /etc/hosts maps it to 127.0.1.1), so the interfaces themselves are
+    asked. "::" serves IPv4 too (swiftchat_http, swiftchat_ws): both kinds.
     """
-    if host not in ("0.0.0.0", "::", ""):
-        return f"[{host}]" if ":" in host else host
-    try:
-        found = {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
-    except OSError:
-        found = set()
-    usable = sorted(address for address in found if not address.startswith(("127.", "::1", "fe80")))
-    if not usable:
-        return "127.0.0.1"
-    return f"[{usable[0]}]" if ":" in usable[0] else usable[0]
+    if host not in WILDCARDS:
+        return [f"[{host}]" if ":" in host else host]
+    versions = (4, 6) if host == "::" else (4,)
+    preferred = default_route_addresses()
+    usable = [address for address in preferred | interface_addresses()
+              if address.version in versions and not (address.is_loopback or address.is_link_local
+                                                      or address.is_unspecified)]
+    usable.sort(key=lambda address: (address.version, address not in preferred, address))
+    return [f"[{address}]" if address.version == 6 else str(address) for address in usable]
+
+
+def default_route_addresses():
+    """The addresses this machine sends from on its default routes (IPv4, IPv6), where it has them.
+
+    Connecting a UDP socket sends nothing: the kernel only picks the route
+    and the source address. The destinations are addresses set aside for
+    documentation (RFC 5737, RFC 3849); no packet goes to them.
+    """
+    found = set()
+    for family, destination in [(socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")]:
+        with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((destination, 9))
+            found.add(ipaddress.ip_address(probe.getsockname()[0].split("%")[0]))
+    return found
+
+
+def interface_addresses():
+    """Every address of this machine's interfaces that the standard library can find.
+
+    No one call lists them everywhere: the machine's name gives what
+    /etc/hosts or DNS says of it; on Linux the kernel lists IPv6 addresses
+    in /proc/net/if_inet6 and gives each interface's IPv4 address to an
+    ioctl.
+    """
+    found = set()
+    with contextlib.suppress(OSError):
+        found |= {ipaddress.ip_address(info[4][0].split("%")[0])
+                  for info in socket.getaddrinfo(socket.gethostname(), None)}
+    with contextlib.suppress(OSError), open("/proc/net/if_inet6", encoding="ascii") as listing:
+        found |= {ipaddress.IPv6Address(bytes.fromhex(line.split()[0])) for line in listing
+                  if line.strip()}
+    if fcntl is not None and sys.platform.startswith("linux"):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            for _, name in socket.if_nameindex():
+                with contextlib.suppress(OSError):  # an interface without an IPv4 address
+                    answer = fcntl.ioctl(probe.fileno(), SIOCGIFADDR,
+                                         struct.pack("256s", name.encode()[:15]))
+                    found.add(ipaddress.IPv4Address(answer[20:24]))  # struct ifreq's sin_addr
+    return found
+
+
+def banner(host, http_port, ws_port):
+    """The start-up lines: where to open the chat, with every address other machines may use.
+
+    The first line names one address and ends in what else there is to
+    say, so that a program reading it finds the ports where it always has.
+    """
+    hosts = reachable_hosts(host)
+    first = hosts[0] if hosts else "127.0.0.1"
+    line = f"SwiftChat: REST on http://{first}:{http_port}, WebSocket on ws://{first}:{ws_port}"
+    if len(hosts) > 1:
+        line += " (also " + ", ".join(f"http://{other}:{http_port}" for other in hosts[1:]) + ")"
+    elif not hosts:
+        line += (" (this machine only: no network address was found; other machines use the "
+                 "address that `ip addr`, `ifconfig` or `ipconfig` shows)")
+    return line + "\nCtrl+C to stop."
 
 
 def env_name(flag):
@@ -672,7 +756,6 @@ def main(argv=None):
         return swiftchat_admin.main(argv)
     args = parse_args(argv)
     log_handler = log_to_stderr(args.log_level)
-    host = reachable_host(args.host)
     try:
         options = vars(args)
         del options["log_level"]
@@ -684,8 +767,7 @@ def main(argv=None):
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop_requested.set())
-    print(f"SwiftChat: REST on http://{host}:{server.http_port}, "
-          f"WebSocket on ws://{host}:{server.ws_port}\nCtrl+C to stop.", flush=True)
+    print(banner(args.host, server.http_port, server.ws_port), flush=True)
     stop_requested.wait()
     log.info("stopping")
     server.stop()

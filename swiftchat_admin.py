@@ -1,10 +1,11 @@
-"""SwiftChat's administration commands: accounts and backups, straight on the database file.
+"""SwiftChat's administration commands: accounts, backup and restore, straight on the database file.
 
     python swiftchat.py users list
     python swiftchat.py users add NAME [--password-stdin]
     python swiftchat.py users promote|demote|disable|enable NAME
     python swiftchat.py users set-password NAME [--password-stdin]
     python swiftchat.py backup FILE
+    python swiftchat.py restore FILE
 
 Each command opens the database named by --db (or SWIFTCHAT_DB) through the
 store, does one thing, prints one line (``users list``: one a user) and
@@ -14,25 +15,43 @@ file (they take no hold on it). The server notices what they did within a
 few seconds: sessions that ended (a disabled account, a new password) are
 closed, and no remembered token outlives a change (accounts.py).
 
+``restore`` is the exception: it replaces the file, so it takes the hold a
+server takes (swiftchat.hold_database) and refuses while a server has it.
+Before anything opens a database, ``not_a_database`` looks at what the path
+names (the server asks it too): the store tightens a database file's mode,
+and must never do that to a folder or a file of something else.
+
 Passwords come from a prompt, or from standard input with
 --password-stdin; never from the command line, where other users of the
 machine could read them. Everything here runs on the main thread.
 """
 
 import argparse
+import contextlib
 import getpass
 import logging
 import os
+import shutil
+import stat
 import sys
+import time
+
+try:  # POSIX only: on Windows no hold is taken, and restore trusts that the server is stopped
+    import fcntl
+except ImportError:
+    fcntl = None
 
 import protocol
 from accounts import DEFAULT_ITERATIONS, hash_password
 from protocol import ApiError, iso, now
 from store import Conflict, DatabaseBusy, LastAdmin, Store, StoreError
 
-__all__ = ["main", "is_admin_command", "COMMANDS"]
+__all__ = ["main", "is_admin_command", "not_a_database", "COMMANDS"]
 
-COMMANDS = ("users", "backup")
+COMMANDS = ("users", "backup", "restore")
+
+# The first 16 bytes of every SQLite database file (https://sqlite.org/fileformat.html, 1.3).
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class CommandError(Exception):
@@ -82,6 +101,9 @@ def parse_args(argv, environ):
     backup = commands.add_parser("backup", help="a consistent copy of the live database",
                                  parents=[common])
     backup.add_argument("file")
+    restore = commands.add_parser("restore", help="replace the database with a backup "
+                                  "(the server stopped)", parents=[common])
+    restore.add_argument("file")
     args = parser.parse_args(argv)
     if "db" not in vars(args):
         args.db = environ.get("SWIFTCHAT_DB", "swiftchat.db")
@@ -94,24 +116,60 @@ def main(argv, environ=os.environ):
     # server's to give; a command says one line.
     logging.getLogger("swiftchat").setLevel(logging.ERROR)
     try:
-        if args.db == ":memory:" or not os.path.isfile(args.db):
-            raise CommandError(f"no database at {args.db}")
-        store = open_store(args.db)
-        try:
-            print(run(store, args))
-        finally:
-            store.close()
+        print(restore(args.db, args.file) if args.command == "restore" else on_the_database(args))
     except CommandError as exc:
         print(f"swiftchat: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
+def on_the_database(args):
+    """Open the database, do the command, close it; the command's output."""
+    store = open_store(args.db)
+    try:
+        return run(store, args)
+    finally:
+        store.close()
+
+
 def open_store(path):
+    """The store of an existing database; CommandError for anything else (never creates one)."""
+    if path == ":memory:" or not os.path.lexists(path):
+        raise CommandError(f"no database at {path}: start the server once to create it "
+                           f"(python swiftchat.py --db {path}), or name another with --db FILE")
+    problem = not_a_database(path)
+    if problem:
+        raise CommandError(f"cannot open the database {path}: {problem}")
     try:
         return Store(path)
     except StoreError as exc:
         raise CommandError(said(exc, path)) from None
+
+
+def not_a_database(path):
+    """Why path cannot be a SQLite database (a folder, a file of something else); None if it may be.
+
+    Asked before the store opens a file, which tightens its mode: a file
+    that is not a database is left as it was. A path with nothing there
+    may become a new database, and an empty file is one; whether they can
+    be created or read is for the opening to say, in its own words.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISDIR(mode):
+        return f"it is a folder; name a file, e.g. --db {os.path.join(path, 'swiftchat.db')}"
+    if not stat.S_ISREG(mode):
+        return "it is not a regular file"
+    try:
+        with open(path, "rb") as file:
+            header = file.read(len(SQLITE_HEADER))
+    except OSError:
+        return None
+    if header and header != SQLITE_HEADER:
+        return "it is not a SQLite database (it was left as it is)"
+    return None
 
 
 def run(store, args):
@@ -199,6 +257,16 @@ def checked(check, fields):
         raise CommandError(exc.error) from None
 
 
+# -- backup and restore ------------------------------------------------------------
+# Uploaded files live in a folder beside the database, <db>.files (CONTRACT
+# 1.3, "Files and images"), and a backup keeps them in FILE.files. Uploads
+# come with issue #35: until then no server makes that folder, so both
+# commands copy files only where the folder exists.
+
+def files_of(path):
+    return f"{path}.files"
+
+
 def backup(store, db, file):
     try:
         store.backup(file)
@@ -206,4 +274,145 @@ def backup(store, db, file):
         raise CommandError(f"{file} exists already; name a new file") from None
     except OSError as exc:
         raise CommandError(f"cannot write {file}: {exc.strerror}") from None
+    if os.path.isdir(files_of(db)):
+        # After the database's snapshot: a file uploaded meanwhile is one
+        # more (unattached) file, never a message without its file.
+        copy_folder(files_of(db), files_of(file))
+        return f"backed up {db} to {file}, and its files to {files_of(file)}"
     return f"backed up {db} to {file}"
+
+
+def copy_folder(source, target):
+    """Copy a folder of uploads to a new folder, for its owner only (mode 0700, files 0600)."""
+    try:
+        shutil.copytree(source, target, copy_function=shutil.copyfile)
+        os.chmod(target, 0o700)
+        for folder, _, names in os.walk(target):
+            for name in names:
+                os.chmod(os.path.join(folder, name), 0o600)
+    except FileExistsError:
+        raise CommandError(f"{target} exists already; name a new file") from None
+    except (OSError, shutil.Error) as exc:
+        raise CommandError(f"cannot copy {source} to {target}: {exc}") from None
+
+
+def restore(db, backup_file):
+    """Replace the database with a backup made by `backup`, the server stopped; the line to print.
+
+    The replaced database is kept, with what its write-ahead log held folded
+    into it, as <db>.before-restore-<local time>; its -wal and -shm are
+    removed before the backup takes its place, or SQLite would replay them
+    onto the backup (65 messages became 68: issue #34).
+    """
+    if db == ":memory:":
+        raise CommandError("--db :memory: keeps nothing to restore into; name the database file")
+    if not os.path.exists(backup_file):
+        raise CommandError(f"no backup at {backup_file}")
+    for path, what in [(backup_file, "restore from"), (db, "replace the database")]:
+        problem = not_a_database(path)
+        if problem:
+            raise CommandError(f"cannot {what} {path}: {problem}")
+    if os.path.exists(db) and os.path.samefile(backup_file, db):
+        raise CommandError(f"{backup_file} is the database itself; name a backup")
+    kept_name = f"{db}.before-restore-{time.strftime('%Y%m%d-%H%M%S')}"
+    with held_as_a_server_holds_it(db):
+        copy = checked_copy(backup_file, f"{db}.restoring")
+        try:
+            kept = keep_replaced(db, kept_name)
+            os.replace(copy, db)
+        finally:
+            remove_database_files(copy)  # gone already, unless something failed
+        restore_files(db, backup_file, kept_name)
+    if kept is None:
+        return f"restored {db} from {backup_file}"
+    return f"restored {db} from {backup_file}; the database it replaced is kept as {kept}"
+
+
+@contextlib.contextmanager
+def held_as_a_server_holds_it(db):
+    """Hold the database file as a running server does, for the restore's length.
+
+    The hold is swiftchat.hold_database's flock(2) on the file itself: it
+    fails while a server runs on the database, and a server started
+    meanwhile refuses to start. A database not there yet has no server.
+    """
+    if fcntl is None or not os.path.exists(db):
+        yield
+        return
+    try:
+        hold = open(db, "rb")
+    except OSError as exc:
+        raise CommandError(f"cannot open the database {db}: {exc.strerror}") from None
+    with hold:
+        try:
+            fcntl.flock(hold, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise CommandError(f"the database {db} is in use by a running SwiftChat server: "
+                               "stop the server first") from None
+        yield
+
+
+def checked_copy(backup_file, copy):
+    """Copy the backup to a new file beside the database, and open it once as a store.
+
+    Opening it proves it is a SwiftChat database (and brings an older
+    one's schema up to date) before anything is replaced.
+    """
+    remove_database_files(copy)  # left by a restore that was stopped half-way
+    try:
+        with open(backup_file, "rb") as source, \
+                open(os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600),
+                     "wb") as target:
+            shutil.copyfileobj(source, target)
+            os.fsync(target.fileno())
+        Store(copy).close()
+    except OSError as exc:
+        remove_database_files(copy)
+        raise CommandError(f"cannot copy {backup_file} to {copy}: {exc.strerror}") from None
+    except StoreError as exc:
+        remove_database_files(copy)
+        raise CommandError(f"{backup_file} is not a SwiftChat backup: {exc}") from None
+    return copy
+
+
+def keep_replaced(db, kept):
+    """Keep the database at `kept`, its write-ahead log folded in, and remove its -wal and -shm.
+
+    Returns kept, or None when there was no database to keep. The old file
+    gets its new name by a hard link, so the database's own name never
+    points at nothing (a server starting meanwhile still finds it held).
+    """
+    if not os.path.exists(db) or os.path.getsize(db) == 0:
+        remove_database_files(db, only_logs=True)
+        return None
+    fold_log(db)
+    try:
+        os.link(db, kept)
+    except FileExistsError:
+        raise CommandError(f"{kept} exists already; try again in a second") from None
+    except OSError:  # a file system without hard links: a moment without the name, then
+        os.rename(db, kept)
+    remove_database_files(db, only_logs=True)
+    return kept
+
+
+def fold_log(db):
+    """Fold the -wal into the database: the store's close does it (a TRUNCATE checkpoint)."""
+    open_store(db).close()
+    if os.path.exists(f"{db}-wal") and os.path.getsize(f"{db}-wal") > 0:
+        raise CommandError(f"another program has {db} open, so its -wal could not be folded "
+                           "into it; close that program and try again")
+
+
+def remove_database_files(path, only_logs=False):
+    for name in ([] if only_logs else [path]) + [f"{path}-wal", f"{path}-shm"]:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+
+
+def restore_files(db, backup_file, kept):
+    """The uploads as the backup had them; the replaced ones are kept beside the kept database."""
+    if os.path.isdir(files_of(db)):
+        os.rename(files_of(db), files_of(kept))
+    if os.path.isdir(files_of(backup_file)):
+        copy_folder(files_of(backup_file), files_of(db))
