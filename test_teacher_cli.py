@@ -302,3 +302,35 @@ def test_users_on_a_database_not_made_yet_says_how_to_make_it_and_makes_nothing(
                                  f"create it (python swiftchat.py --db {db}), or name another "
                                  "with --db FILE")
     assert os.listdir(tmp_path) == []
+
+
+# -- the examples ---------------------------------------------------------------------
+
+EXAMPLES = os.path.join(HERE, "examples")
+
+
+def run_example(command, env):
+    return subprocess.run(command, cwd=EXAMPLES, env=env, capture_output=True, text=True,
+                          timeout=30)
+
+
+def test_the_echo_bot_given_a_wrong_password_stops_at_once_and_never_asks_again(server, api):
+    _, _, name = api.register(password="the-right-password")
+    env = {**os.environ, "SWIFTCHAT_URL": f"http://127.0.0.1:{server.http_port}",
+           "SWIFTCHAT_USER": name, "SWIFTCHAT_PASSWORD": "a-wrong-password",
+           "SWIFTCHAT_ROOM": "room_00000000"}
+    stopped = run_example([sys.executable, "echo_bot.py"], env)
+    assert (stopped.returncode, stopped.stdout, stopped.stderr) == (
+        1, "", "echo_bot.py: Username or password is incorrect (HTTP 401)\n")
+    assert login(api, name, "the-right-password").status == 200  # one try: far from locked
+
+
+@pytest.mark.parametrize("missing", ["SWIFTCHAT_USER", "SWIFTCHAT_PASSWORD", "SWIFTCHAT_ROOM"])
+@pytest.mark.parametrize("command", [[sys.executable, "echo_bot.py"], ["sh", "notify.sh", "hello"]])
+def test_an_example_without_a_variable_it_needs_names_it_on_one_line(command, missing):
+    env = {**os.environ, "SWIFTCHAT_URL": "http://127.0.0.1:9",  # never reached
+           "SWIFTCHAT_USER": "bot", "SWIFTCHAT_PASSWORD": "bot-password", "SWIFTCHAT_ROOM": "room_1"}
+    del env[missing]
+    stopped = run_example(command, env)
+    script = os.path.basename(command[1])
+    assert (stopped.returncode, stopped.stderr) == (1, f"{script}: set {missing}\n")

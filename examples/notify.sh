@@ -12,6 +12,16 @@
 set -eu
 API="${SWIFTCHAT_URL:-http://127.0.0.1:8080}/api/v1"
 
+# A variable the script needs, checked before anything is sent: set -u alone
+# would stop with the shell's own words and a line number.
+need() {
+    eval "[ -n \"\${$1:-}\" ]" || { echo "notify.sh: set $1" >&2; exit 1; }
+}
+need SWIFTCHAT_USER
+need SWIFTCHAT_PASSWORD
+need SWIFTCHAT_ROOM
+[ $# -ge 1 ] || { echo 'notify.sh: say what to post: sh notify.sh "Build 42 passed"' >&2; exit 1; }
+
 # A JSON string: backslashes and double quotes escaped.
 json_string() {
     printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"
