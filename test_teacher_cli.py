@@ -8,6 +8,7 @@ database cannot be opened: one line, saying why, and nothing changed.
 
 import ctypes
 import ipaddress
+import json
 import os
 import re
 import select
@@ -19,7 +20,8 @@ import sys
 import pytest
 
 import store
-from conftest import HERE, Api, end_process, history, login, run_cli, start_cli
+import swiftchat
+from conftest import DEPLOY, HERE, Api, end_process, history, login, run_cli, start_cli
 
 
 
@@ -334,3 +336,67 @@ def test_an_example_without_a_variable_it_needs_names_it_on_one_line(command, mi
     stopped = run_example(command, env)
     script = os.path.basename(command[1])
     assert (stopped.returncode, stopped.stderr) == (1, f"{script}: set {missing}\n")
+
+
+# -- docs/deploy/Dockerfile, read as docker would (there is no docker daemon here) --------
+
+def dockerfile_instructions():
+    """(instruction, arguments) of each line of the Dockerfile, continuation lines joined."""
+    with open(os.path.join(DEPLOY, "Dockerfile"), encoding="utf-8") as dockerfile:
+        text = re.sub(r"\\\n\s*", " ", dockerfile.read())
+    return [tuple(line.split(None, 1)) for line in text.splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def dockerfile_env():
+    """The Dockerfile's ENV, its /data volume being a folder of the test's instead."""
+    return dict(pair.split("=", 1) for instruction, arguments in dockerfile_instructions()
+                if instruction == "ENV" for pair in arguments.split())
+
+
+def test_the_image_holds_the_servers_modules_and_no_tests_or_benchmark():
+    copied = {source for instruction, arguments in dockerfile_instructions()
+              if instruction == "COPY" for source in arguments.split()[:-1]}
+    imported = subprocess.run(
+        [sys.executable, "-c", "import os, sys, swiftchat; print('\\n'.join(sorted("
+                               "os.path.basename(m.__file__) for m in list(sys.modules.values()) "
+                               "if os.path.dirname(getattr(m, '__file__', None) or '') == "
+                               f"{HERE!r})))"],
+        cwd=HERE, capture_output=True, text=True, timeout=30, check=True).stdout.split()
+    assert {name for name in copied if name.endswith(".py")} == set(imported)
+    assert {"requirements.txt", "schema.sql", "static"} <= copied
+    assert not any(name.startswith("test_") or name in ("conftest.py", "bench_swiftchat.py")
+                   for name in copied)
+
+
+def test_the_dockerfile_tells_the_server_and_the_commands_where_the_database_is(tmp_path,
+                                                                                serve_with, api):
+    env = dockerfile_env()
+    assert env["SWIFTCHAT_DB"] == "/data/swiftchat.db"
+    assert swiftchat.parse_args([], environ=env).db == env["SWIFTCHAT_DB"]  # the ENTRYPOINT's server
+    volume = {**env, "SWIFTCHAT_DB": env["SWIFTCHAT_DB"].replace("/data", str(tmp_path))}
+    server = serve_with(db=volume["SWIFTCHAT_DB"])
+    added = subprocess.run(  # docker exec -i swiftchat python swiftchat.py users add teacher
+        [sys.executable, "swiftchat.py", "users", "add", "teacher", "--password-stdin"],
+        cwd=HERE, env={**os.environ, **volume, "SWIFTCHAT_PBKDF2_ITERATIONS": "1000"},
+        input="password123\n", capture_output=True, text=True, timeout=30)
+    assert added.returncode == 0, added.stderr
+    assert login(Api(server.http_port), "teacher").status == 200
+
+
+def test_the_dockerfiles_healthcheck_passes_while_health_answers(server):
+    healthcheck = next(arguments for instruction, arguments in dockerfile_instructions()
+                       if instruction == "HEALTHCHECK")
+    command = json.loads(healthcheck.split(" CMD ", 1)[1])
+    assert command[0] == "python"
+    check = [sys.executable, *command[1:]]
+    env = {**os.environ, "no_proxy": "*"}  # urllib would ask a proxy of the test machine's
+    healthy = subprocess.run(check, env={**env, "SWIFTCHAT_HTTP_PORT": str(server.http_port)},
+                             capture_output=True, timeout=30)
+    assert healthy.returncode == 0, healthy.stderr
+    with socket.socket() as closed:  # a port nothing listens on: unhealthy
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        unhealthy = subprocess.run(check, env={**env, "SWIFTCHAT_HTTP_PORT": str(port)},
+                                   capture_output=True, timeout=30)
+    assert unhealthy.returncode != 0
