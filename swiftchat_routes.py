@@ -22,6 +22,7 @@ import re
 import threading
 import time
 import mimetypes
+import urllib.parse
 
 import openapi
 import protocol
@@ -550,9 +551,19 @@ def protected(request, user):
 
 
 def openapi_document(request):
-    """The OpenAPI document, naming as its server the host this request reached."""
+    """The OpenAPI document, naming as its server where the reader reached the API.
+
+    Behind a proxy that is --public-ws-url's scheme (wss: https) and host,
+    which the proxy serves the page and the API under too (CONTRACT,
+    "Deployment"); else the host this request asked for, over http.
+    """
+    public = urllib.parse.urlsplit(request.app.public_ws_url or "")
     match = HOST.fullmatch(request.headers.get("host", ""))
-    server = f"http://{match[0]}" if match else f"http://127.0.0.1:{request.app.http_port}"
+    if public.netloc:
+        scheme = "https" if public.scheme == "wss" else "http"
+        server = f"{scheme}://{public.netloc.rpartition('@')[2]}"  # never a user:password@
+    else:
+        server = f"http://{match[0]}" if match else f"http://127.0.0.1:{request.app.http_port}"
     return Page(JSON_TYPE, json.dumps(openapi.document(protocol.VERSION, server),
                                       indent=1).encode("utf-8"))
 

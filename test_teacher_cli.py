@@ -7,6 +7,7 @@ database cannot be opened: one line, saying why, and nothing changed.
 """
 
 import ctypes
+import http.client
 import ipaddress
 import json
 import os
@@ -21,7 +22,8 @@ import pytest
 
 import store
 import swiftchat
-from conftest import DEPLOY, HERE, Api, end_process, history, login, run_cli, start_cli
+from conftest import (DEPLOY, HERE, Api, end_process, history, http_connection, login, run_cli,
+                      start_cli)
 
 
 
@@ -400,3 +402,39 @@ def test_the_dockerfiles_healthcheck_passes_while_health_answers(server):
         unhealthy = subprocess.run(check, env={**env, "SWIFTCHAT_HTTP_PORT": str(port)},
                                    capture_output=True, timeout=30)
     assert unhealthy.returncode != 0
+
+
+# -- OpenAPI's servers behind a TLS proxy ---------------------------------------------
+
+def openapi_servers(port, headers=None):
+    connection = http_connection(port)
+    connection.request("GET", "/api/v1/openapi.json", headers=headers or {})
+    return json.loads(connection.getresponse().read())["servers"]
+
+
+@pytest.mark.parametrize("public_ws_url, url", [
+    ("wss://chat.example.org/ws", "https://chat.example.org"),
+    ("wss://chat.example.org:8443/ws", "https://chat.example.org:8443"),
+    ("ws://[2001:db8::5]:8000/ws", "http://[2001:db8::5]:8000")])
+def test_openapi_names_the_public_url_that_public_ws_url_gives(serve_with, public_ws_url, url):
+    server = serve_with(public_ws_url=public_ws_url)
+    assert openapi_servers(server.http_port) == [{"url": url}]
+
+
+def test_openapi_never_takes_forwarded_headers_from_a_peer_it_does_not_trust(serve_with):
+    server = serve_with(trusted_proxy="10.0.0.1")  # not 127.0.0.1, where the test connects from
+    forged = {"Host": f"127.0.0.1:{server.http_port}", "X-Forwarded-Proto": "https",
+              "X-Forwarded-Host": "evil.example", "X-Forwarded-For": "10.0.0.1"}
+    assert openapi_servers(server.http_port, forged) == [
+        {"url": f"http://127.0.0.1:{server.http_port}"}]
+
+
+def test_behind_nginx_with_tls_openapi_names_the_https_url(behind_nginx):
+    port, context = behind_nginx
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
+    try:
+        connection.request("GET", "/api/v1/openapi.json")
+        document = json.loads(connection.getresponse().read())
+    finally:
+        connection.close()
+    assert document["servers"] == [{"url": f"https://127.0.0.1:{port}"}]
