@@ -370,11 +370,13 @@ PATHS = {
                                                  "uptime": STRING, "uptime_seconds": INTEGER})),
         **errors()})},
     "/api/v1/info": {"get": operation(
-        "The server's name, version, WebSocket port, and the WebSocket URL clients should use "
-        "(--public-ws-url, or ws://<this request's host>:<ws port>)", {
+        "The server's name, version, WebSocket port, the WebSocket URL clients should use "
+        "(--public-ws-url, or ws://<this request's host>:<ws port>), and whether anyone may "
+        "register (--registration)", {
         **success(200, "Server information retrieved successfully", obj({
             "name": STRING, "version": STRING, "description": STRING, "timestamp": INTEGER,
-            "ws_port": INTEGER, "websocket_url": STRING})), **errors()})},
+            "ws_port": INTEGER, "websocket_url": STRING},
+            optional={"registration": {"enum": ["open", "closed"]}})), **errors()})},
     "/api/v1/echo": {
         "get": operation("Echo the request", {**success(200, "Echo GET request received", obj({
             "method": STRING, "path": STRING, "user_agent": STRING, "timestamp": INTEGER})),

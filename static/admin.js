@@ -1,15 +1,25 @@
-// The Admin view (admins only): every account, with its role and whether it
-// may sign in, and for each "Disable" or "Enable", "Make admin" or "Make
-// user", and "Set password". The server checks that the caller is an
-// admin; whether the "Admin" button shows at all is session.js's (the role).
+// The Admin view (admins only): every account, sorted by name and narrowed
+// by a filter box, with its role and whether it may sign in, and for each
+// "Disable" or "Enable", "Make admin" or "Make user", and "Set password".
+// The server checks that the caller is an admin; whether the "Admin" button
+// shows at all is session.js's (the role).
 
 import {state} from './state.js';
-import {$, controlButton, isolated, isolatedString} from './dom.js';
+import {$, controlButton, element, isolated, isolatedString} from './dom.js';
 import {api} from './api.js';
 import {setRole} from './session.js';
 
+// The filter box, made here and put above the list: a class of thirty, or
+// a school of nine hundred, is found by typing a few letters of a name.
+const filter = element('input');
+filter.type = 'search';
+filter.autocomplete = 'off';
+filter.spellcheck = false;
+$('user-list').before(element('label', 'Filter users ', filter));
+
 async function openAdmin() {
   state.settingPasswordFor = null;
+  filter.value = '';  // another admin may have signed in on this page since
   showAdminOutcome('', '');
   $('admin-view').showModal();
   try {
@@ -36,13 +46,33 @@ function showAdminOutcome(error, done) {
   $('admin-status').textContent = done;
 }
 
+// Names in the order a person expects: "ana" beside "Anton", "pupil2" before "pupil10".
+const BY_NAME = new Intl.Collator(undefined, {sensitivity: 'base', numeric: true});
+
+// The users the filter lets through (by name, or display name where the
+// server gives one), in the order of their names, whatever the server's.
+function shownUsers() {
+  const wanted = filter.value.trim().toLowerCase();
+  const matches = (user) => [user.username, user.display_name || '']
+    .some((name) => name.toLowerCase().includes(wanted));
+  return state.users.filter(matches).sort((one, other) => BY_NAME.compare(one.username, other.username));
+}
+
+function noMatch() {
+  const li = element('li', 'No user matches the filter.');
+  li.className = 'empty';
+  return li;
+}
+
 // A keyboard user stays on the control they used ("Disable" becomes
 // "Enable" in the same place); past the row's end, its last button.
 function renderUsers() {
   const active = document.activeElement;
   const row = active.closest('#user-list li');
   const place = row && [...row.querySelectorAll('button, input')].indexOf(active);
-  $('user-list').replaceChildren(...state.users.map(userRow));
+  const rows = shownUsers().map(userRow);
+  if (!rows.length && state.users.length) rows.push(noMatch());
+  $('user-list').replaceChildren(...rows);
   if (!row) return;
   const again = $('user-list').querySelector(`li[data-user-id="${row.dataset.userId}"]`);
   const controls = again ? again.querySelectorAll('button, input') : [];
@@ -117,6 +147,7 @@ const USER_CONTROLS = {
 // -- wiring -----------------------------------------------------------------
 
 $('admin').addEventListener('click', openAdmin);
+filter.addEventListener('input', renderUsers);
 $('close-admin').addEventListener('click', () => $('admin-view').close());
 $('user-list').addEventListener('click', (event) => {
   const button = event.target.closest('button[data-control]');

@@ -1,4 +1,5 @@
-// Signing in and out, and staying signed in: the login form, a token from
+// Signing in and out, and staying signed in: the login form (with
+// "Register" only while the server lets anyone register), a token from
 // an embedding program, the token kept in sessionStorage and renewed
 // before it expires, the user's role, "Log out", and "Change password"
 // (a new password is a new session). Signed in, it shows the chat and asks
@@ -207,7 +208,22 @@ async function changePassword() {
   if (state.awaitingSession) logout('Your session has ended. Please log in again.');
 }
 
+// GET /info says whether anyone may register (--registration). While it is
+// closed, admins make the accounts, and a "Register" button would only
+// ever answer "Registration is closed". Until the answer comes, and where
+// there is none, the button stays: the server refuses what it must.
+async function offerRegistration() {
+  try {
+    $('register-button').hidden = (await api('GET', '/info')).registration === 'closed';
+  } catch (error) {
+    // Out of reach: signing in will say so.
+  }
+}
+
 // -- wiring -----------------------------------------------------------------
+
+// After every module has loaded (module scripts run before this event), as main.js asks.
+document.addEventListener('DOMContentLoaded', offerRegistration);
 
 $('login-form').addEventListener('submit', (event) => {
   event.preventDefault();
