@@ -304,6 +304,22 @@ def restore(db, backup_file):
     removed before the backup takes its place, or SQLite would replay them
     onto the backup (65 messages became 68: issue #34).
     """
+    check_restore(db, backup_file)
+    kept_name = f"{db}.before-restore-{time.strftime('%Y%m%d-%H%M%S')}"
+    with held_as_a_server_holds_it(db):
+        copy = checked_copy(backup_file, f"{db}.restoring")
+        try:
+            kept = keep_replaced(db, kept_name)
+            os.replace(copy, db)
+        finally:
+            remove_database_files(copy)  # gone already, unless something failed
+        restore_files(db, backup_file, kept_name)
+    done = f"restored {db} from {backup_file}"
+    return done if kept is None else f"{done}; the database it replaced is kept as {kept}"
+
+
+def check_restore(db, backup_file):
+    """CommandError for a restore that would do harm or nothing, before anything is touched."""
     if db == ":memory:":
         raise CommandError("--db :memory: keeps nothing to restore into; name the database file")
     if not os.path.exists(backup_file):
@@ -314,18 +330,6 @@ def restore(db, backup_file):
             raise CommandError(f"cannot {what} {path}: {problem}")
     if os.path.exists(db) and os.path.samefile(backup_file, db):
         raise CommandError(f"{backup_file} is the database itself; name a backup")
-    kept_name = f"{db}.before-restore-{time.strftime('%Y%m%d-%H%M%S')}"
-    with held_as_a_server_holds_it(db):
-        copy = checked_copy(backup_file, f"{db}.restoring")
-        try:
-            kept = keep_replaced(db, kept_name)
-            os.replace(copy, db)
-        finally:
-            remove_database_files(copy)  # gone already, unless something failed
-        restore_files(db, backup_file, kept_name)
-    if kept is None:
-        return f"restored {db} from {backup_file}"
-    return f"restored {db} from {backup_file}; the database it replaced is kept as {kept}"
 
 
 @contextlib.contextmanager
@@ -360,11 +364,7 @@ def checked_copy(backup_file, copy):
     """
     remove_database_files(copy)  # left by a restore that was stopped half-way
     try:
-        with open(backup_file, "rb") as source, \
-                open(os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600),
-                     "wb") as target:
-            shutil.copyfileobj(source, target)
-            os.fsync(target.fileno())
+        copy_to_new_file(backup_file, copy)
         Store(copy).close()
     except OSError as exc:
         remove_database_files(copy)
@@ -373,6 +373,18 @@ def checked_copy(backup_file, copy):
         remove_database_files(copy)
         raise CommandError(f"{backup_file} is not a SwiftChat backup: {exc}") from None
     return copy
+
+
+def copy_to_new_file(source, target):
+    """Copy source to a new file, for its owner only, on the disk before it returns.
+
+    O_EXCL and O_NOFOLLOW: never into an existing file, nor where a link points.
+    """
+    with open(source, "rb") as reading:
+        new_file = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with open(new_file, "wb") as writing:
+            shutil.copyfileobj(reading, writing)
+            os.fsync(writing.fileno())
 
 
 def keep_replaced(db, kept):
