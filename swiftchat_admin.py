@@ -82,7 +82,7 @@ def parse_args(argv, environ):
     common.add_argument("--db", default=argparse.SUPPRESS,
                         help="SQLite database file (default swiftchat.db) [env SWIFTCHAT_DB]")
     parser = OneLineParser(prog="swiftchat.py", parents=[common],
-                           description="Manage SwiftChat's accounts and back it up.")
+                           description="Manage SwiftChat's accounts, back it up and restore it.")
     parser.add_argument("--pbkdf2-iterations", type=int, default=int(environ.get(
         "SWIFTCHAT_PBKDF2_ITERATIONS", DEFAULT_ITERATIONS)), help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
