@@ -43,6 +43,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import logging
+import queue
 import threading
 import time
 
@@ -329,6 +330,45 @@ class GroupCommit:
                 log.exception("telling about a saved message failed")
 
 
+class WriterThread:
+    """The one thread that writes to the store, doing writes in the order they are queued.
+
+    Why not ThreadPoolExecutor(1) and loop.run_in_executor: each write then
+    costs the loop an executor work item and a concurrent Future chained to
+    the loop's Future (``submit`` alone was 9% of the loop's time in a room
+    of 10). Here the loop puts one tuple on a SimpleQueue, and the thread
+    answers with one call_soon_threadsafe.
+    """
+
+    def __init__(self):
+        self._queue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="swiftchat-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, loop, function):
+        """Queue function() and return a Future, on loop, of its result or error."""
+        future = loop.create_future()
+        self._queue.put((loop, future, function))
+        return future
+
+    def shutdown(self):
+        """Do what is queued, then end the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self):
+        while (work := self._queue.get()) is not None:
+            loop, future, function = work
+            try:
+                result, error = function(), None
+            except Exception as exc:
+                result, error = None, exc
+            try:
+                loop.call_soon_threadsafe(settle, future, result, error)
+            except RuntimeError:  # the loop has closed: nobody is waiting any more
+                pass
+
+
 def settle(future, result=None, error=None):
     """Give a Future its result (or error), unless its waiter gave up on it already."""
     if future.done():  # cancelled: awaited by a task cancelled as the loop stops
@@ -359,7 +399,7 @@ class ChatCore:
         self.clients = {}
         self.rooms = {}  # room_id -> set of Clients in that room now
         self._lock = threading.Lock()  # HTTP threads read clients and their room_id
-        self._writer = concurrent.futures.ThreadPoolExecutor(1, "swiftchat-writer")
+        self._writer = WriterThread()
         self._messages = GroupCommit(lambda batch: self.queue_write(self.store.add_messages, batch))
         # room_id -> the newest message id not yet told, or None: told lately, nothing new since
         self._activity = {}
@@ -406,7 +446,7 @@ class ChatCore:
 
     def close(self):
         """Let the writer and callback threads finish what they were given, then end them."""
-        self._writer.shutdown(wait=True)
+        self._writer.shutdown()
         self._callback_runner.shutdown(wait=True)
 
     # -- the store, without the loop ever waiting on it ----------------------------
@@ -430,7 +470,7 @@ class ChatCore:
                 raise DatabaseBusy("waited too long for the writer thread")
             return function(*args)
 
-        return asyncio.get_running_loop().run_in_executor(self._writer, in_time)
+        return self._writer.submit(asyncio.get_running_loop(), in_time)
 
     async def write(self, function, *args):
         """Run a store write on the writer thread, after the writes asked for before it."""
