@@ -33,12 +33,21 @@ ISO_TIME = {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$",
 USER_ID = {"type": "string", "pattern": "^user_[0-9a-f]{8}$", "examples": ["user_a3a80b0b"]}
 ROOM_ID = {"type": "string", "pattern": "^room_[0-9a-f]{8}$", "examples": ["room_12345678"]}
 ROLE = {"enum": ["user", "admin"]}
+MEMBER_ROLE = {"enum": ["owner", "moderator", "member"]}  # a member's role in one room
+POSTING = {"enum": ["everyone", "moderators"], "description": "who may post in the room"}
+SLOW_MODE = {"type": "integer", "minimum": 0, "maximum": 3600,
+             "description": "seconds between one member's posts (0: off)"}
+ROOM_SETTINGS = {"posting": POSTING, "slow_mode": SLOW_MODE}
+MUTED_UNTIL = {"anyOf": [ISO_TIME, {"type": "null"}],
+               "description": "until when the member may not post, edit or react here"}
 VISIBILITY = {"enum": ["public", "private"]}
 KIND = {"enum": ["room", "direct"]}
 MENTIONS = {"type": "array", "items": USER_ID,
             "description": "the users the content @mentions, in order"}
 MARKER = obj({"room_id": ROOM_ID, "last_read_id": INTEGER, "unread_count": INTEGER})
 REPORT_STATUS = {"enum": ["open", "resolved", "dismissed"]}
+POLICIES = obj({"room_creation": {"enum": ["everyone", "admins"]},
+                "direct_messages": {"enum": ["on", "off"]}})
 MESSAGE_FIELDS = {  # a message as history shows it
     "id": INTEGER, "room_id": ROOM_ID, "user_id": USER_ID, "content": STRING,
     "timestamp": INTEGER, "edited_at": {"type": ["integer", "null"]}, "mentions": MENTIONS,
@@ -49,18 +58,20 @@ MESSAGE_FIELDS = {  # a message as history shows it
 SCHEMAS = {
     "Error": obj({"success": {"const": False}, "message": STRING, "error": STRING}),
     "User": obj({"id": USER_ID, "username": STRING, "created_at": ISO_TIME, "role": ROLE},
-                {"disabled": BOOLEAN}),
-    "Session": obj({"token": STRING, "id": USER_ID, "username": STRING}),
+                {"disabled": BOOLEAN, "must_change_password": BOOLEAN}),
+    "Session": obj({"token": STRING, "id": USER_ID, "username": STRING},
+                   {"must_change_password": BOOLEAN}),
     "Room": obj({"id": ROOM_ID, "name": STRING, "description": STRING, "creator_id": USER_ID,
-                 "created_at": ISO_TIME, "visibility": VISIBILITY, "kind": KIND}),
+                 "created_at": ISO_TIME, "visibility": VISIBILITY, "kind": KIND}, ROOM_SETTINGS),
     "ListedRoom": obj({"id": ROOM_ID, "name": STRING, "description": STRING,
                        "creator_id": USER_ID, "member_count": INTEGER, "created_at": ISO_TIME,
                        "visibility": VISIBILITY, "kind": KIND},
                       # with a token, in the rooms of which the caller is a member
                       {"last_read_id": INTEGER, "unread_count": INTEGER,
-                       "mention_count": INTEGER}),
+                       "mention_count": INTEGER, **ROOM_SETTINGS}),
     "Member": obj({"id": USER_ID, "username": STRING, "joined_at": ISO_TIME,
-                   "is_online": BOOLEAN, "in_room": BOOLEAN}),
+                   "is_online": BOOLEAN, "in_room": BOOLEAN},
+                  {"role": MEMBER_ROLE, "muted_until": MUTED_UNTIL}),
     "Message": obj(MESSAGE_FIELDS),
     "RoomMessage": obj({**MESSAGE_FIELDS, "room_name": STRING}),  # as search and reports give it
     "Report": obj({"id": INTEGER, "message": ref("RoomMessage"), "reporter": ref("User"),
@@ -74,6 +85,7 @@ SCHEMAS = {
         "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
         "password": {"type": "string", "minLength": 8, "maxLength": 128}}},
     "RoomRef": {"type": "object", "required": ["room_id"], "properties": {"room_id": STRING}},
+    "MemberChanged": obj({"room_id": ROOM_ID, "member": ref("Member")}),
 }
 
 ERROR_TEXTS = {  # status -> what it means here, shown in the document
@@ -86,7 +98,11 @@ ERROR_TEXTS = {  # status -> what it means here, shown in the document
     403: "`Forbidden`: only the room's creator (or an admin) may do this; `Admin only`; "
          "`Account disabled`; `Registration is closed`; `You are banned from this room`; "
          "`You cannot change this message`; `You are not a member of this room`; `You cannot "
-         "do this to this user` (they have blocked the caller); `You cannot change this report`",
+         "do this to this user` (they have blocked the caller); `You cannot change this report`; "
+         "`Password change required` (a password an admin gave or generated: only "
+         "POST /auth/password, /auth/logout, /auth/refresh and GET /users/me answer until it "
+         "is changed); `Only moderators can post in this room`; `You are muted in this room`; "
+         "`Only admins can create rooms`; `Direct messages are turned off`",
     409: "Conflict: the name is taken (whatever its letter case), a client_id already used "
          "for another message, or `Already reported` (one report per message and reporter)",
     404: "Not found",
@@ -96,7 +112,8 @@ ERROR_TEXTS = {  # status -> what it means here, shown in the document
     505: "An HTTP version other than 1.0 and 1.1",
     429: "`Too many requests`, with a `Retry-After` header in seconds: `Rate limit exceeded` "
          "(the REST write budget), `Too many failed logins; try again later`, `Too many rooms "
-         "created; try again later` or `Too many registrations; try again later`",
+         "created; try again later`, `Too many registrations; try again later` or `Slow mode "
+         "is on` (the room's slow_mode: seconds between one member's posts)",
     500: "`Internal server error` (never details)",
     503: "`Service unavailable`: `Database busy`, `Database is read-only`, `Disk full`, "
          "`Database unavailable`, `Server busy`, `The server is shutting down` or `Search is "
@@ -224,14 +241,16 @@ PATHS = {
             auth=True, parameters=[path_param("user_id")]),
     },
     "/api/v1/rooms": {
-        "post": operation("Create a room; its creator becomes its first member (429 past "
-                          "--rooms-per-hour; admins exempt, refused creations not counted)",
+        "post": operation("Create a room; its creator becomes its first member and its owner "
+                          "(429 past --rooms-per-hour; admins exempt, refused creations not "
+                          "counted; 403 `Only admins can create rooms` with --room-creation "
+                          "admins)",
                           {**success(201, "Room created successfully", ref("Room")),
-                           **errors(401, 409, 429)},
+                           **errors(401, 403, 409, 429)},
                           auth=True, body={"type": "object", "required": ["name"], "properties": {
                               "name": {"type": "string", "minLength": 1, "maxLength": 64},
                               "description": {"type": "string", "maxLength": 500},
-                              "visibility": VISIBILITY}}),
+                              "visibility": VISIBILITY, **ROOM_SETTINGS}}),
         "get": operation("Rooms in creation order (limit default 50, max 100); no token needed: "
                          "without one (or with a bad one) public rooms only, with one also the "
                          "private rooms the caller may see",
@@ -279,12 +298,15 @@ PATHS = {
         {**success(200, "Successfully left room", obj({"room_id": ROOM_ID, "user_id": USER_ID})),
          **errors(401, 403, 404, 429)}, auth=True, body=ref("RoomRef"))},
     "/api/v1/rooms/{room_id}": {
-        "patch": operation("Change a room's description (its creator only)", {
+        "patch": operation(
+            "Change a room's description (its owner or an admin), or its posting and slow_mode "
+            "(also its moderators); description may be left out when a setting changes", {
             **success(200, "Room description updated successfully", obj({
-                "room_id": ROOM_ID, "new_description": STRING, "updated_by": USER_ID})),
+                "room_id": ROOM_ID, "new_description": STRING, "updated_by": USER_ID},
+                ROOM_SETTINGS)),
             **errors(401, 403, 404, 429)}, auth=True, parameters=[path_param("room_id")],
-            body={"type": "object", "required": ["description"],
-                  "properties": {"description": {"type": "string", "maxLength": 500}}}),
+            body={"type": "object", "properties": {
+                "description": {"type": "string", "maxLength": 500}, **ROOM_SETTINGS}}),
         "delete": operation("Delete a room with its members and messages (its creator only)", {
             **success(200, "Room deleted successfully", obj({"room_id": ROOM_ID, "deleted_by": USER_ID})),
             **errors(401, 403, 404, 429)}, auth=True, parameters=[path_param("room_id")]),
@@ -371,12 +393,14 @@ PATHS = {
         **errors()})},
     "/api/v1/info": {"get": operation(
         "The server's name, version, WebSocket port, the WebSocket URL clients should use "
-        "(--public-ws-url, or ws://<this request's host>:<ws port>), and whether anyone may "
-        "register (--registration)", {
+        "(--public-ws-url, or ws://<this request's host>:<ws port>), whether anyone may "
+        "register (--registration), and who may create rooms and open direct rooms "
+        "(--room-creation, --direct-messages)", {
         **success(200, "Server information retrieved successfully", obj({
             "name": STRING, "version": STRING, "description": STRING, "timestamp": INTEGER,
             "ws_port": INTEGER, "websocket_url": STRING},
-            optional={"registration": {"enum": ["open", "closed"]}})), **errors()})},
+            optional={"registration": {"enum": ["open", "closed"]}, "policies": POLICIES})),
+        **errors()})},
     "/api/v1/echo": {
         "get": operation("Echo the request", {**success(200, "Echo GET request received", obj({
             "method": STRING, "path": STRING, "user_agent": STRING, "timestamp": INTEGER})),
@@ -413,6 +437,21 @@ def with_head_and_options(paths):
     return paths
 
 
+# What a user whose password an admin gave (must_change_password) may still ask;
+# any other operation with a token may answer 403 `Password change required`.
+BEFORE_PASSWORD_CHANGE = {("/api/v1/auth/password", "post"), ("/api/v1/auth/logout", "post"),
+                          ("/api/v1/auth/refresh", "post"), ("/api/v1/users/me", "get")}
+
+
+def with_password_change_required(paths):
+    """Every operation that needs a token, but those above, may answer 403."""
+    for template, operations in paths.items():
+        for method, op in operations.items():
+            if "security" in op and (template, method) not in BEFORE_PASSWORD_CHANGE:
+                op["responses"].setdefault("403", errors(403)["403"])
+    return paths
+
+
 def document(version, server_url="http://127.0.0.1:8080"):
     """The OpenAPI document; server_url is where the reader reached the API."""
     return {
@@ -432,5 +471,5 @@ def document(version, server_url="http://127.0.0.1:8080"):
             "schemas": SCHEMAS,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
-        "paths": with_head_and_options(PATHS),
+        "paths": with_head_and_options(with_password_change_required(PATHS)),
     }
