@@ -9,7 +9,10 @@ CREATE TABLE IF NOT EXISTS users (
     password_hash TEXT NOT NULL,                  -- 'pbkdf2_sha256$iterations$salt$hash'
     created_at    TEXT NOT NULL,                  -- ISO-8601 UTC, '2025-07-20T13:30:00Z'
     role          TEXT NOT NULL DEFAULT 'user',   -- 'user' or 'admin'
-    disabled      INTEGER NOT NULL DEFAULT 0      -- 1: cannot log in, its sessions ended
+    disabled      INTEGER NOT NULL DEFAULT 0,     -- 1: cannot log in, its sessions ended
+    -- 1 (1.3): the password was chosen by someone else (an admin, an import):
+    -- its owner must choose a new one before doing anything else.
+    must_change_password INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS users_by_age ON users (created_at, id);
 
@@ -22,7 +25,9 @@ CREATE TABLE IF NOT EXISTS rooms (
     visibility  TEXT NOT NULL DEFAULT 'public',   -- 'public' or 'private'
     kind        TEXT NOT NULL DEFAULT 'room',     -- 'room' or 'direct' (two users, private)
     direct_key  TEXT UNIQUE,                      -- a direct room's two user ids, sorted: one per pair
-    last_position INTEGER NOT NULL DEFAULT 0      -- how many messages were ever posted here (1.2)
+    last_position INTEGER NOT NULL DEFAULT 0,     -- how many messages were ever posted here (1.2)
+    posting     TEXT NOT NULL DEFAULT 'everyone', -- 'everyone' or 'moderators' (1.3)
+    slow_mode   INTEGER NOT NULL DEFAULT 0        -- seconds between one member's posts, 0: off (1.3)
 );
 -- Rooms are listed in creation order, which is the order of their rowids
 -- (created_at has only one-second precision), so they need no index.
@@ -39,6 +44,9 @@ CREATE TABLE IF NOT EXISTS room_members (
     -- room after it, and not by them, is unread. Only moves forward.
     last_read_id  INTEGER NOT NULL DEFAULT 0,
     read_position INTEGER NOT NULL DEFAULT 0,     -- the position (in messages) of that message
+    -- 'moderator' or 'member' (1.3): the room's creator is its owner whatever this says.
+    role          TEXT NOT NULL DEFAULT 'member',
+    muted_until   INTEGER,                        -- Unix seconds: may not post until then (1.3)
     PRIMARY KEY (room_id, user_id)
 );
 -- A room's member list, in the order they joined, in one index scan.

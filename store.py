@@ -92,6 +92,12 @@ MIGRATIONS = [
     " FROM messages m WHERE m.room_id = room_members.room_id)",
     # 6 (1.3): known logins, blocks and reports: new tables only, which schema.sql creates.
     "-- known_logins, blocks, reports: created by schema.sql",
+    # 7 (1.3): a teacher's tools: passwords to change, room settings, room roles and mutes.
+    "ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE rooms ADD COLUMN posting TEXT NOT NULL DEFAULT 'everyone';"
+    "ALTER TABLE rooms ADD COLUMN slow_mode INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE room_members ADD COLUMN role TEXT NOT NULL DEFAULT 'member';"
+    "ALTER TABLE room_members ADD COLUMN muted_until INTEGER",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -171,6 +177,22 @@ class Blocked(StoreError):
     """The other member of a direct room has blocked the message's author."""
 
 
+class OnlyModeratorsPost(StoreError):
+    """The room's posting is 'moderators', and the author is not one (1.3)."""
+
+
+class Muted(StoreError):
+    """The author is muted in the room (1.3)."""
+
+
+class SlowMode(StoreError):
+    """The author posted in this slow-mode room too recently; retry_after: whole seconds (1.3)."""
+
+    def __init__(self, retry_after):
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
 class Banned(StoreError):
     """The user is banned from the room they would join."""
 
@@ -207,8 +229,8 @@ def write_error(exc):
     return DatabaseUnavailable(str(exc)) if type(error) is StoreError else error
 
 
-USER_COLUMNS = "id, username, created_at, role, disabled"
-ROOM_COLUMNS = "id, name, description, creator_id, created_at, visibility, kind"
+USER_COLUMNS = "id, username, created_at, role, disabled, must_change_password"
+ROOM_COLUMNS = "id, name, description, creator_id, created_at, visibility, kind, posting, slow_mode"
 # A member's unread messages (me: their room_members row, r: the room): the
 # positions after their marker, less the deleted ones there, less their
 # own. A few index lookups whatever the room holds, where counting the
@@ -366,11 +388,12 @@ def mention_ids(text):
 
 
 def as_user(row):
-    """A users row as a dict, with disabled as a bool (None stays None)."""
+    """A users row as a dict, with disabled and must_change_password as bools (None stays None)."""
     if row is None:
         return None
     user = dict(row)
     user["disabled"] = bool(user["disabled"])
+    user["must_change_password"] = bool(user["must_change_password"])
     return user
 
 
@@ -401,6 +424,54 @@ def make_private(path):
             log.warning("%s was readable by others (mode %o); tightened to 600", name, mode)
             os.chmod(name, 0o600)
     return True
+
+
+class PostingRules:
+    """A room's own rules for who may post now (1.3): its posting setting, mutes, slow mode.
+
+    Moderators, the room's owner and admins are bound by none of them.
+    Read for a batch of messages in three queries (and one more per author
+    in a slow-mode room), then asked of each message in memory; a message
+    saved counts for the slow mode of the next one in the same batch.
+    """
+
+    def __init__(self, db, room_ids, author_ids):
+        self._rooms = {row["id"]: row for row in db.execute(
+            "SELECT id, creator_id, posting, slow_mode FROM rooms"
+            f" WHERE id IN ({placeholders(room_ids)})", room_ids)}
+        self._admins = {row["id"] for row in db.execute(
+            f"SELECT id FROM users WHERE role = 'admin' AND id IN ({placeholders(author_ids)})",
+            author_ids)}
+        self._members = {(row["room_id"], row["user_id"]): row for row in db.execute(
+            "SELECT room_id, user_id, role, muted_until FROM room_members"
+            f" WHERE room_id IN ({placeholders(room_ids)})"
+            f" AND user_id IN ({placeholders(author_ids)})", (*room_ids, *author_ids))}
+        self._last_post = {}  # (room_id, user_id) -> Unix seconds, for slow-mode rooms
+        for room_id, room in self._rooms.items():
+            if room["slow_mode"]:
+                for user_id in author_ids:
+                    last = db.execute("SELECT timestamp FROM messages WHERE room_id = ?"
+                                      " AND user_id = ? ORDER BY id DESC LIMIT 1",
+                                      (room_id, user_id)).fetchone()
+                    self._last_post[room_id, user_id] = last and last["timestamp"]
+
+    def check(self, room_id, user_id, timestamp, editing=False):
+        """Raise Muted, OnlyModeratorsPost or SlowMode (not for an edit) if the rules refuse."""
+        room = self._rooms.get(room_id)
+        if room is None or user_id in self._admins or user_id == room["creator_id"]:
+            return
+        member = self._members.get((room_id, user_id))
+        if member is not None and member["role"] == "moderator":
+            return
+        if member is not None and (member["muted_until"] or 0) > timestamp:
+            raise Muted(user_id)
+        if room["posting"] == "moderators":
+            raise OnlyModeratorsPost(room_id)
+        if room["slow_mode"] and not editing:
+            last = self._last_post.get((room_id, user_id))
+            if last is not None and timestamp - last < room["slow_mode"]:
+                raise SlowMode(room["slow_mode"] - (timestamp - last))
+            self._last_post[room_id, user_id] = timestamp
 
 
 class MessageBatch:
@@ -434,6 +505,7 @@ class MessageBatch:
         self.able_authors = {row["id"] for row in db.execute(
             f"SELECT id FROM users WHERE disabled = 0 AND id IN ({placeholders(author_ids)})",
             author_ids)}
+        self.rules = PostingRules(db, room_ids, author_ids)
         direct = [room_id for room_id, (kind, _, _) in self._rooms.items() if kind == "direct"]
         # (room, user) pairs where a member of the direct room blocked the user.
         self.blocked = set() if not direct else {
@@ -443,6 +515,17 @@ class MessageBatch:
                 f" WHERE m.room_id IN ({placeholders(direct)})", direct)}
         self.mentionable = Mentionable(db, room_ids, author_ids, self.names.values())
         self.mention_rows = []  # (user_id, room_id, message_id), written at the end
+
+    def check_author(self, room_id, user_id, timestamp):
+        """Raise what refuses this author's message here now (AuthorDisabled, Blocked, ...)."""
+        # Only while its author is not disabled (a message already on its way
+        # when an admin disables the account is never saved, nor broadcast),
+        # and, in a direct room, not blocked by the other member.
+        if user_id not in self.able_authors:
+            raise AuthorDisabled(user_id)
+        if (room_id, user_id) in self.blocked:
+            raise Blocked(user_id)
+        self.rules.check(room_id, user_id, timestamp)
 
     def next_position(self, room_id):
         """The position of the room's next message; StoreError when the room is gone."""
@@ -714,14 +797,14 @@ class Store(Database):
     Database below it holds the connections and the one way to write
     (_transaction); Store is everything asked of them, by topic:
 
-    Users:    create_user, user, user_with_password, list_users, update_user, set_password,
-              admin_ids
+    Users:    create_user, import_users, user, user_with_password, list_users, update_user,
+              set_password, admin_ids
     Sessions: create_session, session_user, end_sessions, sessions_ended_since
     Logins:   remember_login, known_login
     Blocks:   block, unblock, blocks, blocked_users, blocked_in_direct_room
-    Rooms:    create_room, direct_room, room, room_seen_by, list_rooms, update_description,
-              delete_room, mark_read
-    Members:  add_member, member_ids, room_members, remove_member
+    Rooms:    create_room, direct_room, room, room_seen_by, list_rooms, update_room,
+              delete_room, mark_read, room_history
+    Members:  add_member, member_ids, room_members, update_member, remove_member
     Messages: add_message, add_messages, message, edit_message, delete_message,
               messages, messages_after
     Search:   index_new_messages, search (can_search says whether this SQLite has FTS5)
@@ -731,16 +814,39 @@ class Store(Database):
 
     # -- users -------------------------------------------------------------
 
-    def create_user(self, username, password_hash, created_at, role="user"):
+    def create_user(self, username, password_hash, created_at, role="user",
+                    must_change_password=False):
         with self._transaction() as db:
-            user_id = self._unused_id(db, "user_", "users")
-            db.execute(
-                "INSERT INTO users (id, username, password_hash, created_at, role)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (user_id, username, password_hash, created_at, role),
-            )
+            return self._insert_user(db, username, password_hash, created_at, role,
+                                     must_change_password)
+
+    def _insert_user(self, db, username, password_hash, created_at, role, must_change_password):
+        user_id = self._unused_id(db, "user_", "users")
+        db.execute(
+            "INSERT INTO users (id, username, password_hash, created_at, role, must_change_password)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (user_id, username, password_hash, created_at, role, int(must_change_password)),
+        )
         return {"id": user_id, "username": username, "created_at": created_at, "role": role,
-                "disabled": False}
+                "disabled": False, "must_change_password": must_change_password}
+
+    def import_users(self, users, created_at):
+        """Create each (username, password_hash, role) whose name is free, in one transaction.
+
+        Every account created must change its password (someone else chose
+        it). Returns (the users created, in order; the usernames skipped
+        because they are taken, any letter case, or repeated in the list).
+        """
+        created, skipped = [], []
+        with self._transaction() as db:
+            for username, password_hash, role in users:
+                taken = db.execute("SELECT 1 FROM users WHERE username = ?", (username,))
+                if taken.fetchone() is not None:
+                    skipped.append(username)
+                else:
+                    created.append(self._insert_user(db, username, password_hash, created_at,
+                                                     role, True))
+        return created, skipped
 
     def user(self, user_id):
         """{id, username, created_at, role, disabled} of a user, or None."""
@@ -763,7 +869,8 @@ class Store(Database):
     def update_user(self, user_id, ended_at, role=None, disabled=None, password_hash=None):
         """Change a user's role, disabled flag or password; return (user, ids of sessions ended).
 
-        Disabling or a new password ends every session of the user. One
+        A password set here is an admin's choice: its owner must change it
+        (must_change_password). Disabling or a new password ends every session of the user. One
         transaction, which refuses (LastAdmin) to leave no enabled admin
         where there was one: two admins demoting each other at once cannot
         both succeed. Returns (None, []) for an unknown user.
@@ -771,7 +878,8 @@ class Store(Database):
         with self._transaction() as db:
             admins = self._enabled_admins(db)
             changes = {"role": role, "disabled": None if disabled is None else int(disabled),
-                       "password_hash": password_hash}
+                       "password_hash": password_hash,
+                       "must_change_password": None if password_hash is None else 1}
             for column, value in changes.items():
                 if value is not None:  # the column names are ours, never the client's
                     db.execute(f"UPDATE users SET {column} = ? WHERE id = ?", (value, user_id))
@@ -790,13 +898,15 @@ class Store(Database):
             "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0").fetchone()[0]
 
     def set_password(self, user_id, password_hash, ended_at, keep_session):
-        """Store a new password hash and end every session of the user but keep_session.
+        """Store the user's own new password hash and end every session of theirs but keep_session.
 
         Returns the ids of the sessions ended. One transaction: no moment
-        in which the new password works and an old session does too.
+        in which the new password works and an old session does too. The
+        password is its owner's choice now: must_change_password is over.
         """
         with self._transaction() as db:
-            db.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+            db.execute("UPDATE users SET password_hash = ?, must_change_password = 0 WHERE id = ?",
+                       (password_hash, user_id))
             return self._end_sessions(db, user_id, ended_at, keep_session, None)
 
     # -- sessions ----------------------------------------------------------
@@ -817,7 +927,8 @@ class Store(Database):
     def session_user(self, session_id, user_id, auth_time):
         """The user of a session that has not ended, or None (ended, unknown, disabled, not theirs)."""
         return as_user(self._row(
-            "SELECT u.id, u.username, u.created_at, u.role, u.disabled FROM sessions s"
+            "SELECT u.id, u.username, u.created_at, u.role, u.disabled, u.must_change_password"
+            " FROM sessions s"
             " JOIN users u ON u.id = s.user_id"
             " WHERE s.id = ? AND s.user_id = ? AND s.auth_time = ? AND s.ended_at IS NULL"
             " AND u.disabled = 0",
@@ -882,34 +993,36 @@ class Store(Database):
     def blocked_users(self, blocker_id):
         """The users blocker_id has blocked, in the order they were blocked."""
         return [as_user(row) for row in self._rows(
-            "SELECT u.id, u.username, u.created_at, u.role, u.disabled FROM blocks b"
+            "SELECT u.id, u.username, u.created_at, u.role, u.disabled, u.must_change_password"
+            " FROM blocks b"
             " JOIN users u ON u.id = b.blocked_id WHERE b.blocker_id = ?"
             " ORDER BY b.created_at, u.id", (blocker_id,))]
 
     # -- rooms -------------------------------------------------------------
 
     def create_room(self, name, description, creator_id, created_at, visibility="public",
-                    members=()):
+                    members=(), posting="everyone", slow_mode=0):
         """Create a room with its creator (and members) in it; raises Conflict for a taken public name."""
         with self._transaction() as db:
             room = self._insert_room(db, name, description, creator_id, created_at, visibility,
-                                     "room", None)
+                                     "room", None, posting, slow_mode)
             db.executemany(
                 "INSERT OR IGNORE INTO room_members (room_id, user_id, joined_at) VALUES (?, ?, ?)",
                 [(room["id"], user_id, created_at) for user_id in (creator_id, *members)])
         return room
 
     def _insert_room(self, db, name, description, creator_id, created_at, visibility, kind,
-                     direct_key):
+                     direct_key, posting="everyone", slow_mode=0):
         room_id = self._unused_id(db, "room_", "rooms")
         db.execute(
             "INSERT INTO rooms (id, name, description, creator_id, created_at, visibility, kind,"
-            " direct_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (room_id, name, description, creator_id, created_at, visibility, kind, direct_key),
+            " direct_key, posting, slow_mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (room_id, name, description, creator_id, created_at, visibility, kind, direct_key,
+             posting, slow_mode),
         )
         return {"id": room_id, "name": name, "description": description,
                 "creator_id": creator_id, "created_at": created_at, "visibility": visibility,
-                "kind": kind}
+                "kind": kind, "posting": posting, "slow_mode": slow_mode}
 
     def direct_room(self, user_id, other_id, name, created_at):
         """The one direct room of two users, made on first use; returns (room, whether it was made)."""
@@ -929,19 +1042,21 @@ class Store(Database):
         return self._row(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,))
 
     def room_seen_by(self, room_id, user_id):
-        """A room, with user_id's joined_at (None if not a member), is_member, is_banned
-        and viewer_is_admin (whether they are an admin now); or None.
+        """A room, with user_id's joined_at (None if not a member), member_role and
+        muted_until (None if not a member), is_member, is_banned and viewer_is_admin
+        (whether they are an admin now); or None.
 
-        One read for everything a check of who may see the room needs.
+        One read for everything a check of who may see or change the room needs.
         """
         room = self._row(
-            f"SELECT {ROOM_COLUMNS}, (SELECT m.joined_at FROM room_members m"
-            "  WHERE m.room_id = rooms.id AND m.user_id = :user) AS joined_at,"
-            " EXISTS (SELECT 1 FROM room_bans b WHERE b.room_id = rooms.id"
+            f"SELECT {', '.join('r.' + column for column in ROOM_COLUMNS.split(', '))},"
+            " m.joined_at, m.role AS member_role, m.muted_until,"
+            " EXISTS (SELECT 1 FROM room_bans b WHERE b.room_id = r.id"
             "  AND b.user_id = :user) AS is_banned,"
             " EXISTS (SELECT 1 FROM users u WHERE u.id = :user AND u.role = 'admin'"
             "  AND u.disabled = 0) AS viewer_is_admin"
-            " FROM rooms WHERE id = :room", {"user": user_id, "room": room_id})
+            " FROM rooms r LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = :user"
+            " WHERE r.id = :room", {"user": user_id, "room": room_id})
         if room is not None:
             room["is_member"] = room["joined_at"] is not None
         return room
@@ -964,7 +1079,8 @@ class Store(Database):
         rooms = self._rows(
             "SELECT r.id, r.name, r.description, r.creator_id,"
             " (SELECT COUNT(*) FROM room_members m WHERE m.room_id = r.id) AS member_count,"
-            f" r.created_at, r.visibility, r.kind, me.last_read_id, {UNREAD_COUNT} AS unread_count,"
+            f" r.created_at, r.visibility, r.kind, r.posting, r.slow_mode, me.last_read_id,"
+            f" {UNREAD_COUNT} AS unread_count,"
             " (SELECT COUNT(*) FROM mentions n WHERE n.user_id = :viewer AND n.room_id = r.id"
             "  AND n.message_id > me.last_read_id) AS mention_count"
             " FROM rooms r LEFT JOIN room_members me ON me.room_id = r.id AND me.user_id = :viewer"
@@ -1014,11 +1130,13 @@ class Store(Database):
         return [row["id"] for row in self._rows(
             "SELECT id FROM users WHERE role = 'admin' AND disabled = 0")]
 
-    def update_description(self, room_id, description):
+    def update_room(self, room_id, changes):
+        """Change a room's description, posting or slow_mode (changes: {column: value})."""
         with self._transaction() as db:
-            db.execute(
-                "UPDATE rooms SET description = ? WHERE id = ?", (description, room_id)
-            )
+            for column in ("description", "posting", "slow_mode"):  # the names are ours
+                if column in changes:
+                    db.execute(f"UPDATE rooms SET {column} = ? WHERE id = ?",
+                               (changes[column], room_id))
 
     def delete_room(self, room_id):
         """Delete a room; its members and messages go with it (ON DELETE CASCADE)."""
@@ -1056,16 +1174,30 @@ class Store(Database):
             ).fetchone()
             return row["joined_at"]
 
-    def room_members(self, room_id):
-        """A room's members, {id, username, joined_at}, in the order they joined."""
+    def room_members(self, room_id, member_id=None):
+        """A room's members (or the one member_id), {id, username, joined_at, role, muted_until},
+        in the order they joined; role is 'owner' for the room's creator."""
         # One query for the whole list: members_by_join gives the order,
         # the users primary key each name.
         return self._rows(
-            "SELECT u.id, u.username, m.joined_at FROM room_members m"
-            " JOIN users u ON u.id = m.user_id"
-            " WHERE m.room_id = ? ORDER BY m.joined_at, m.user_id",
-            (room_id,),
+            "SELECT u.id, u.username, m.joined_at,"
+            " CASE WHEN r.creator_id = u.id THEN 'owner' ELSE m.role END AS role, m.muted_until"
+            " FROM room_members m JOIN users u ON u.id = m.user_id JOIN rooms r ON r.id = m.room_id"
+            " WHERE m.room_id = :room AND (:member IS NULL OR m.user_id = :member)"
+            " ORDER BY m.joined_at, m.user_id",
+            {"room": room_id, "member": member_id},
         )
+
+    def update_member(self, room_id, user_id, changes):
+        """Change a member's role or muted_until (changes: {column: value}); False if not a member."""
+        with self._transaction() as db:
+            changed = False
+            for column in ("role", "muted_until"):  # the names are ours
+                if column in changes:
+                    changed = db.execute(
+                        f"UPDATE room_members SET {column} = ? WHERE room_id = ? AND user_id = ?",
+                        (changes[column], room_id, user_id)).rowcount > 0
+            return changed
 
     def remove_member(self, room_id, user_id, banned_at=None):
         """Remove a membership, and ban the user too if banned_at is given; False if there was none."""
@@ -1136,13 +1268,7 @@ class Store(Database):
                 return {"id": first["id"], "content": content, "timestamp": first["timestamp"],
                         "duplicate": True, "mentions": mention_ids(first["mentions"]),
                         "mentioned_members": []}
-        # Only while its author is not disabled (a message already on its way
-        # when an admin disables the account is never saved, nor broadcast),
-        # and, in a direct room, not blocked by the other member.
-        if user_id not in batch.able_authors:
-            raise AuthorDisabled(user_id)
-        if (room_id, user_id) in batch.blocked:
-            raise Blocked(user_id)
+        batch.check_author(room_id, user_id, timestamp)
         position = batch.next_position(room_id)
         mentions = users_named(batch.names, mentioned)
         cursor = db.execute(
@@ -1172,6 +1298,13 @@ class Store(Database):
     def edit_message(self, message_id, content, edited_at, mentioned=()):
         """Replace a message's content and mentions; return the message as history shows it, or None."""
         with self._transaction() as db:
+            author = db.execute("SELECT room_id, user_id FROM messages WHERE id = ?",
+                                (message_id,)).fetchone()
+            if author is None:
+                return None
+            # An edit is a new text: refused where its author may not post now (but no slow mode).
+            PostingRules(db, [author["room_id"]], [author["user_id"]]).check(
+                author["room_id"], author["user_id"], edited_at, editing=True)
             mentions = users_named(ids_by_name(db, [mentioned]), mentioned)
             db.execute("UPDATE messages SET content = ?, edited_at = ?, mentions = ? WHERE id = ?",
                        (content, edited_at, " ".join(mentions) or None, message_id))
@@ -1206,6 +1339,28 @@ class Store(Database):
             ") ORDER BY id",
             (room_id, before, limit),
         )
+
+    def room_history(self, room_id, page=500):
+        """Every message of a room, oldest first, as messages() gives them: a generator.
+
+        Read a page at a time, each page a read of its own: memory stays
+        flat however long the room's history (an export), and no read holds
+        a connection for the whole of it. A message posted meanwhile may or
+        may not be included; one deleted meanwhile may still be.
+        """
+        after = 0
+        while True:
+            rows = self.messages_after_oldest(room_id, after, page)
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1]["id"]
+
+    def messages_after_oldest(self, room_id, after, limit):
+        """The oldest `limit` messages of a room with ids above `after`, oldest first."""
+        return self._messages(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.user_id"
+            " WHERE m.room_id = ? AND m.id > ? ORDER BY m.id LIMIT ?", (room_id, after, limit))
 
     def messages_after(self, room_id, since, limit):
         """The newest `limit` messages of a room with ids above `since`, oldest first."""
@@ -1339,7 +1494,8 @@ class Store(Database):
             "SELECT p.*, COALESCE(r.name, p.room_name) AS current_room_name,"
             f" {REPORT_MODERATOR} AS room_moderator_id,"
             " v.username AS reporter_name, v.created_at AS reporter_created_at,"
-            " v.role AS reporter_role, v.disabled AS reporter_disabled"
+            " v.role AS reporter_role, v.disabled AS reporter_disabled,"
+            " v.must_change_password AS reporter_must_change_password"
             " FROM reports p LEFT JOIN rooms r ON r.id = p.room_id"
             f" JOIN users v ON v.id = p.reporter_id {where}", names)
         for row in rows:

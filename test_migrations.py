@@ -11,6 +11,7 @@ import sqlite3
 import pytest
 
 import accounts
+import store
 from conftest import TEST_ITERATIONS, Api, login
 
 # The tables of a database made by release 1.2 (schema version 5), as its
@@ -138,6 +139,16 @@ def test_a_release_1_2_database_opens_with_its_rows_and_every_1_3_feature(databa
         rooms = api.get("/rooms", token=ada).data["rooms"]
         room = next(r for r in rooms if r["id"] == "room_0000000a")
         assert room["unread_count"] == 1 and room["mention_count"] == 0
+        # A teacher's tools (migration 7): the creator is the owner, members are members.
+        assert (room["posting"], room["slow_mode"]) == ("everyone", 0)
+        members = api.get("/rooms/room_0000000a/members", token=ada).data["members"]
+        assert [(m["username"], m["role"], m["muted_until"]) for m in members] \
+            == [("ada", "owner", None), ("bob", "member", None)]
+        assert api.get("/users/me", token=bob).data["user"]["must_change_password"] is False
+        assert api.post("/rooms/room_0000000a/members/user_0000000b/mute", {"minutes": 5},
+                        token=ada).status == 200
+        assert api.post("/messages", {"room_id": "room_0000000a", "content": "muted"},
+                        token=bob).status == 403
     again = sqlite3.connect(database_of_release_1_2)
-    assert again.execute("PRAGMA user_version").fetchone()[0] == 6
+    assert again.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
     again.close()
