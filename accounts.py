@@ -27,6 +27,7 @@ are the named exceptions below, which the two dispatchers turn into replies.
 """
 
 import collections
+import concurrent.futures
 import contextlib
 import hashlib
 import hmac
@@ -38,7 +39,8 @@ import time
 
 import jwt
 
-from protocol import iso, limit_key, now
+import protocol
+from protocol import ApiError, iso, limit_key, now
 
 __all__ = [
     "Accounts", "Session", "RateLimit", "Allowances", "LoginLimits", "hash_password", "verify_password", "DEFAULT_ITERATIONS",
@@ -59,6 +61,26 @@ USERNAME_FACTOR = 20  # a username may fail 20x as often, from all addresses tog
 REGISTRATION_WINDOW = 60
 ROOM_WINDOW = 3600
 TOKEN_MEMORY = 60  # seconds a checked token is taken as valid without checking again
+
+
+# Generated passwords: letters and digits without look-alikes (0 O 1 l I), read
+# aloud or copied from paper by a class without mistakes.
+PASSWORD_ALPHABET = "".join(sorted(set("abcdefghijkmnopqrstuvwxyz"
+                                       "ABCDEFGHJKLMNPQRSTUVWXYZ" "23456789")))
+GENERATED_LENGTH = 12
+MAX_IMPORT = 500  # accounts in one import request
+
+
+class ImportRefused(Exception):
+    """An import's entry `index` (0-based) is not valid; error says why. Nothing was created."""
+
+    def __init__(self, index, error):
+        super().__init__(f"entry {index}: {error}")
+        self.index, self.error = index, error
+
+
+class PasswordChangeRequired(Exception):
+    """The account's password was chosen by someone else; its owner must change it first."""
 
 
 class InvalidToken(Exception):
@@ -349,7 +371,8 @@ class Accounts:
         self._rest_writes = Allowances(2 * rest_rate, rest_rate, clock)  # bursts of twice the rate
         # Each hash keeps one core busy for its whole run (hashlib releases
         # the GIL); leaving one core free keeps the server answering others.
-        self.hash_slots = threading.BoundedSemaphore(max(1, (os.cpu_count() or 1) - 1))
+        self.hash_threads = max(1, (os.cpu_count() or 1) - 1)
+        self.hash_slots = threading.BoundedSemaphore(self.hash_threads)
         # Checked against when the username is unknown, so that a login for
         # a name that does not exist takes as long as a wrong password.
         self._decoy_hash = hash_password(secrets.token_hex(16), iterations)
@@ -367,9 +390,45 @@ class Accounts:
         self.store.remember_login(username.lower(), limit_key(address), now())  # as a login would
         return user
 
-    def create_user(self, username, password, role="user"):
-        """A new account (an admin's doing, or a registration); raises store.Conflict."""
-        return self.store.create_user(username, self._hash(password), iso(now()), role)
+    def create_user(self, username, password, role="user", must_change_password=False):
+        """A new account (an admin's doing, or a registration); raises store.Conflict.
+
+        must_change_password: someone other than its owner chose the password.
+        """
+        return self.store.create_user(username, self._hash(password), iso(now()), role,
+                                      must_change_password)
+
+    def import_users(self, entries):
+        """Create every account of a roster whose name is free, in one transaction.
+
+        entries: [{"username", "password"?, "role"?}]; a missing password is
+        generated. Returns (created: [(user, password)], skipped: [(username,
+        error)]). Raises ImportRefused for the first entry that is not valid,
+        before anything is created. Used by POST /users/import and `users import`.
+        """
+        checked = []
+        for index, entry in enumerate(entries):
+            try:
+                if not isinstance(entry, dict):
+                    raise protocol.bad_request("each user must be a JSON object")
+                username = protocol.username(entry)
+                given = entry.get("password") not in (None, "")
+                password = protocol.password(entry) if given else generate_password()
+                role = protocol.role(entry, required=False) or "user"
+            except ApiError as exc:
+                raise ImportRefused(index, exc.error) from None
+            checked.append((username, password, role))
+        # Hashing is the slow part (600,000 rounds each): a thread per hash slot.
+        with concurrent.futures.ThreadPoolExecutor(self.hash_threads) as pool:
+            hashes = list(pool.map(self._hash, [password for _, password, _ in checked]))
+        created, skipped = self.store.import_users(
+            [(username, hashed, role) for (username, _, role), hashed in zip(checked, hashes)],
+            iso(now()))
+        passwords = {}  # the first entry of a name repeated in the roster is the one created
+        for username, password, _ in checked:
+            passwords.setdefault(username.lower(), password)
+        return ([(user, passwords[user["username"].lower()]) for user in created],
+                [(username, "Username already taken") for username in skipped])
 
     def update_user(self, user_id, role=None, disabled=None, password=None):
         """An admin's change of a user; returns (user or None, ids of the sessions it ended)."""
@@ -408,7 +467,7 @@ class Accounts:
         ended = self.store.set_password(session.user["id"], self._hash(new_password), now(),
                                         keep_session=None)
         self._forget_checked_tokens()
-        return self.start_session(session.user), ended
+        return self.start_session({**session.user, "must_change_password": False}), ended
 
     def _hash(self, password):
         with self.hash_slots:
@@ -539,3 +598,8 @@ class Accounts:
         wait = self._rest_writes.take(user_id)
         if wait:
             raise TooManyWrites(wait)
+
+
+def generate_password():
+    """A new random password of GENERATED_LENGTH characters from PASSWORD_ALPHABET."""
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(GENERATED_LENGTH))

@@ -22,6 +22,7 @@ __all__ = [
     "VERSION", "ApiError", "bad_request", "envelope", "encode", "parse_json_object", "text_field",
     "username", "password", "room_name", "description", "content", "trimmed_text",
     "client_id", "message_id", "role", "flag", "visibility", "mentioned_names", "search_text",
+    "posting", "slow_mode", "member_role", "whole_number",
     "query_int", "trusted_proxies", "client_address", "limit_key", "shown_user",
     "history_message", "shown_report", "now", "iso",
 ]
@@ -32,6 +33,8 @@ MAX_USERNAME, MAX_PASSWORD, MAX_ROOM_NAME, MAX_DESCRIPTION, MAX_CONTENT = 32, 12
 MAX_SEARCH = 200  # characters of a search query
 MAX_REASON = 500  # characters of a report's reason
 MAX_CLIENT_ID = 64
+MAX_SLOW_MODE = 3600  # seconds (1.3)
+MAX_MUTE_MINUTES = 10080  # a week (1.3)
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,%d}" % MAX_USERNAME)
 
 
@@ -186,6 +189,37 @@ def visibility(obj):
     return value
 
 
+def posting(obj):
+    """Who may post in a room (1.3): "everyone" or "moderators"; None if not given."""
+    value = text_field(obj, "posting", required=False)
+    if value is not None and value not in ("everyone", "moderators"):
+        raise bad_request('posting must be "everyone" or "moderators"')
+    return value
+
+
+def slow_mode(obj):
+    """Seconds between one member's posts in a room (1.3), 0-3600; None if not given."""
+    return whole_number(obj, "slow_mode", 0, MAX_SLOW_MODE, required=False)
+
+
+def member_role(obj):
+    """A member's role in a room, as it may be given (1.3): "moderator" or "member"."""
+    value = text_field(obj, "role")
+    if value not in ("moderator", "member"):
+        raise bad_request('role must be "moderator" or "member"')
+    return value
+
+
+def whole_number(obj, name, lowest, highest, required=True):
+    """An integer field from lowest to highest (not a bool, not a float)."""
+    value = obj.get(name)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
+        raise bad_request(f"{name} must be a whole number from {lowest} to {highest}")
+    return value
+
+
 def flag(obj, name):
     """An optional true or false field."""
     value = obj.get(name)
@@ -291,11 +325,16 @@ def is_in(address, networks):
 # -- the API's objects, as both edges show them ----------------------------------
 
 def shown_user(user, viewer):
-    """A user as the API shows it to viewer: with its role, and for an admin whether it is disabled."""
+    """A user as the API shows it to viewer: with its role, and for an admin whether it is disabled.
+
+    Whether its password must be changed is told to the user and to admins.
+    """
     shown = {"id": user["id"], "username": user["username"], "created_at": user["created_at"],
              "role": user["role"]}
     if viewer["role"] == "admin":
         shown["disabled"] = user["disabled"]
+    if viewer["role"] == "admin" or viewer.get("id") == user["id"]:
+        shown["must_change_password"] = user["must_change_password"]
     return shown
 
 
@@ -329,7 +368,8 @@ def shown_report(report, author_online, viewer):
         "username": report["author_name"]}, author_online)
     reporter = {"id": report["reporter_id"], "username": report["reporter_name"],
                 "created_at": report["reporter_created_at"], "role": report["reporter_role"],
-                "disabled": bool(report["reporter_disabled"])}
+                "disabled": bool(report["reporter_disabled"]),
+                "must_change_password": bool(report["reporter_must_change_password"])}
     return {"id": report["id"], "message": {**message, "room_name": report["current_room_name"]},
             "reporter": shown_user(reporter, viewer), "reason": report["reason"],
             "status": report["status"], "created_at": iso(report["created_at"])}

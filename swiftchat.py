@@ -43,7 +43,7 @@ from protocol import VERSION, ApiError, history_message, shown_user
 import store
 from store import Store, StoreError
 import swiftchat_core
-from swiftchat_core import ChatCore
+from swiftchat_core import POLICIES, ChatCore
 from swiftchat_http import HTTPServer
 from swiftchat_routes import ROUTES, PageCache, page_headers
 from swiftchat_ws import WebSocketEdge, WebSocketServer
@@ -218,9 +218,14 @@ class SwiftChat:
                  header_timeout=10.0, max_connections=1000, clock=time.monotonic,
                  session_days=DEFAULT_SESSION_DAYS, rooms_per_hour=20, trusted_proxy="",
                  max_ws_connections=10_000, max_ws_unauthenticated=20, frame_ancestors=(),
-                 registration="open", public_ws_url=None, sessions_per_user=5, rest_rate=10):
+                 registration="open", public_ws_url=None, sessions_per_user=5, rest_rate=10,
+                 room_creation="everyone", direct_messages="on"):
         if registration not in ("open", "closed"):
             raise ValueError(f"registration must be 'open' or 'closed', not {registration!r}")
+        policies = {"room_creation": room_creation, "direct_messages": direct_messages}
+        for name, value in policies.items():
+            if value not in POLICIES[name]:
+                raise ValueError(f"{name} must be one of {POLICIES[name]}, not {value!r}")
         self.registration_closed = registration == "closed"
         self.public_ws_url = public_ws_url  # behind a proxy: where clients reach the WebSocket
         self.trusted_proxies = protocol.trusted_proxies(trusted_proxy)
@@ -239,7 +244,7 @@ class SwiftChat:
         # Searches run at once (swiftchat_routes.search): each may keep a core
         # busy for up to store.SEARCH_SECONDS, and the machine has few cores.
         self.search_slots = threading.BoundedSemaphore(2)
-        self.core = ChatCore(self.store, self.accounts, sessions_per_user)
+        self.core = ChatCore(self.store, self.accounts, sessions_per_user, policies)
         edge = WebSocketEdge(self.core, self.accounts, auth_timeout, ws_rate, clock,
                              self.trusted_proxies, max_ws_unauthenticated)
         self._listen(host, http_port, header_timeout, max_connections)
@@ -430,7 +435,7 @@ def serve(host="127.0.0.1", http_port=8080, ws_port=8081, db="swiftchat.db", jwt
           clock=time.monotonic, session_days=DEFAULT_SESSION_DAYS, rooms_per_hour=20,
           trusted_proxy="", max_ws_connections=10_000, max_ws_unauthenticated=20,
           frame_ancestors=(), registration="open", public_ws_url=None, sessions_per_user=5,
-          rest_rate=10):
+          rest_rate=10, room_creation="everyone", direct_messages="on"):
     """Start SwiftChat in background threads and return the running SwiftChat.
 
         with swiftchat.serve(http_port=0, ws_port=0, db=":memory:") as server:
@@ -482,10 +487,13 @@ def ws_url(text):
     return text
 
 
-def open_or_closed(text):
-    if text not in ("open", "closed"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not open or closed")
-    return text
+def choice_of(*choices):
+    """An argparse type that takes one of these words."""
+    def one_of(text):
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {' or '.join(choices)}")
+        return text
+    return one_of
 
 
 def proxy_list(text):
@@ -521,7 +529,14 @@ OPTIONS = [
      "before that pair must wait; an address may fail 6x as often (one more every 20 s), a "
      "username from all addresses 20x (default 5; 0 = no limit)", limit),
     ("--registration", "open",
-     "open: anyone may register (default); closed: admins create accounts", open_or_closed),
+     "open: anyone may register (default); closed: admins create accounts",
+     choice_of("open", "closed")),
+    ("--room-creation", "everyone",
+     "everyone: any user may create rooms (default); admins: only admins may",
+     choice_of(*POLICIES["room_creation"])),
+    ("--direct-messages", "on",
+     "on: users may open direct rooms (default); off: only with an admin",
+     choice_of(*POLICIES["direct_messages"])),
     ("--registrations-per-minute", "30",
      "registrations per client address per minute (default 30; 0 = no limit)", limit),
     ("--ws-rate", "20", "WebSocket frames per second per connection, bursts of twice that "

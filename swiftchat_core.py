@@ -50,7 +50,8 @@ import time
 from websockets.asyncio.server import broadcast
 
 from protocol import encode, iso, mentioned_names, now, shown_report
-from store import AuthorDisabled, Banned, Blocked, ClientIdReused, DatabaseBusy, StoreError
+from store import (AuthorDisabled, Banned, Blocked, ClientIdReused, DatabaseBusy, Muted,
+                   OnlyModeratorsPost, SlowMode, StoreError)
 
 __all__ = [
     "ChatCore", "Client", "GroupCommit", "broadcast_to", "message_data", "updated_data",
@@ -59,6 +60,8 @@ __all__ = [
     "open_direct_room", "update_room", "delete_room", "join_room", "replay", "leave_room",
     "add_member", "add_member_and_tell", "remove_member", "block_user", "report_message",
     "update_report", "watch_sessions", "end_access_by_role", "index_for_search",
+    "update_member", "mute_member", "room_to_export", "room_role", "POLICIES",
+    "OnlyAdminsCreateRooms", "DirectMessagesOff", "MemberNotFound",
     "MessageNotFound", "RoomNotFound", "UserNotFound", "ReportNotFound", "NotAMember",
     "NotJoined", "NotInCharge", "NotInDirectRoom", "DirectWithOneself", "CannotChangeMessage",
     "CannotChangeReport", "REPLACED", "SESSION_OVER",
@@ -74,6 +77,12 @@ ACTIVITY_INTERVAL = 1.0  # seconds between two room_activity frames of one room
 SEARCH_INDEX_INTERVAL = 1.0  # seconds between two batches of new messages for the search index
 REPLACED = 4000  # close code: the user logged in again on a newer connection
 SESSION_OVER = 4001  # close code: the session ended (logout, new password) or passed its age
+# What a message the room's rules refuse tells a WebSocket sender (1.3).
+ROOM_RULES = {Muted: "You are muted in this room",
+              OnlyModeratorsPost: "Only moderators can post in this room",
+              SlowMode: "Slow mode is on"}
+# The server's policies (1.3), each option's choices, the default first.
+POLICIES = {"room_creation": ("everyone", "admins"), "direct_messages": ("on", "off")}
 
 
 # -- what an operation may refuse --------------------------------------------------
@@ -122,6 +131,18 @@ class CannotChangeMessage(Exception):
     """The message is not the user's to edit (or delete)."""
 
 
+class MemberNotFound(Exception):
+    """No member of the room with this user id."""
+
+
+class OnlyAdminsCreateRooms(Exception):
+    """The server's room-creation policy is 'admins' (--room-creation)."""
+
+
+class DirectMessagesOff(Exception):
+    """The server's direct-message policy is 'off' (--direct-messages), and neither user is an admin."""
+
+
 class CannotChangeReport(Exception):
     """The user is neither an admin nor a moderator of the reported message's room."""
 
@@ -154,8 +175,20 @@ def by_role(room, user_id):
             and room["creator_id"] != user_id)
 
 
-def room_in_charge(store, room_id, user_id, verb):
-    """The room, if user_id is in charge of it: its creator, or an admin; else NotInCharge(verb).
+def room_role(room, user_id):
+    """user_id's role in a room seen by them (visible_room): 'owner', 'moderator', 'member' or None.
+
+    The owner is the room's creator (unless banned from it); a moderator
+    is a member an owner or admin made one (1.3).
+    """
+    if room["creator_id"] == user_id and not room["is_banned"]:
+        return "owner"
+    return room["member_role"]
+
+
+def room_in_charge(store, room_id, user_id, verb, moderators_may=False):
+    """The room, if user_id is in charge of it: its owner, an admin, and (moderators_may) one of
+    its moderators; else NotInCharge(verb).
 
     A creator banned from their own room (by an admin) is in charge of it
     no more: not even of adding themselves back (store.Banned).
@@ -167,9 +200,27 @@ def room_in_charge(store, room_id, user_id, verb):
         return room
     if room["creator_id"] == user_id and room["is_banned"]:
         raise Banned(room_id)
-    if room["creator_id"] != user_id:
+    role = room_role(room, user_id)
+    if role != "owner" and not (moderators_may and role == "moderator"):
         raise NotInCharge(verb)
     return room
+
+
+def outranks(store, room, user_id, member_id):
+    """Whether user_id (in charge of room, by room_in_charge) may act on member_id there.
+
+    An admin may act on anyone; the owner on anyone but an admin; a
+    moderator only on plain members (not the owner, another moderator, or an admin).
+    """
+    if room["viewer_is_admin"]:
+        return True
+    member = store.user(member_id)
+    if member is not None and member["role"] == "admin":
+        return False
+    if room_role(room, user_id) == "owner":
+        return True
+    listed = store.room_members(room["id"], member_id)
+    return not listed or listed[0]["role"] == "member"
 
 
 def visible_message(store, message_id, user_id):
@@ -182,7 +233,7 @@ def visible_message(store, message_id, user_id):
     if room is None:
         raise MessageNotFound(message_id)
     return {**message, "viewer_is_admin": room["viewer_is_admin"], "room_kind": room["kind"],
-            "viewer_is_banned": room["is_banned"]}
+            "viewer_is_banned": room["is_banned"], "viewer_role": room_role(room, user_id)}
 
 
 def room_audience(store, room):
@@ -195,7 +246,8 @@ def room_audience(store, room):
 
 def room_as_listed(store, room):
     """The room as GET /rooms lists it (with its member count)."""
-    fields = ("id", "name", "description", "creator_id", "created_at", "visibility", "kind")
+    fields = ("id", "name", "description", "creator_id", "created_at", "visibility", "kind",
+              "posting", "slow_mode")
     return {**{field: room[field] for field in fields},
             "member_count": len(store.member_ids(room["id"]))}
 
@@ -389,10 +441,13 @@ class ChatCore:
     (call, perform).
     """
 
-    def __init__(self, store, accounts, sessions_per_user=5):
+    def __init__(self, store, accounts, sessions_per_user=5, policies=None):
         self.store = store
         self.accounts = accounts
         self.sessions_per_user = sessions_per_user  # 0: no cap
+        # {"room_creation": "everyone"|"admins", "direct_messages": "on"|"off"} (POLICIES)
+        self.policies = {name: choices[0] for name, choices in POLICIES.items()}
+        self.policies.update(policies or {})
         self.loop = None  # the event loop, once swiftchat_ws has started it
         # user_id -> {session_id: Client}, least recently connected first: one
         # connection per session, up to sessions_per_user sessions (devices).
@@ -547,6 +602,8 @@ class ChatCore:
             sender.reply_now("Request failed", error="Account disabled")  # as WebSocket errors are
         elif isinstance(error, Blocked):  # never broadcast either
             sender.reply_now("Request failed", error="You cannot do this to this user")
+        elif isinstance(error, (Muted, OnlyModeratorsPost, SlowMode)):  # the room's rules (1.3)
+            sender.reply_now("Request failed", error=ROOM_RULES[type(error)])
         elif isinstance(error, StoreError):  # the store has logged it (once for a run of failures)
             sender.reply_now("Failed to save message", error="Database operation failed")
             # Per the API document, the room hears the message even if saving failed.
@@ -782,8 +839,8 @@ async def delete_message(core, user, message_id, sender=None):
         if message is None or message["user_id"] != user["id"]:
             raise
         message.update(viewer_is_admin=False, room_kind=None, viewer_is_banned=True)
-    in_charge = (message["creator_id"] == user["id"] and message["room_kind"] == "room"
-                 and not message["viewer_is_banned"])
+    in_charge = (message["room_kind"] == "room" and not message["viewer_is_banned"]
+                 and message.get("viewer_role") in ("owner", "moderator"))
     if user["id"] != message["user_id"] and not in_charge and not message["viewer_is_admin"]:
         raise CannotChangeMessage(message_id)
     if not await core.write(core.store.delete_message, message_id):
@@ -810,13 +867,17 @@ async def mark_read(core, user_id, room_id, message_id, sender=None):
     return marker
 
 
-async def create_room(core, user, name, description, visibility):
+async def create_room(core, user, name, description, visibility, posting="everyone",
+                      slow_mode=0):
     """A new room of user's, with them its first member; whoever may see it hears room_created.
 
-    Raises store.Conflict for a public room's taken name.
+    Raises OnlyAdminsCreateRooms under that policy, store.Conflict for a
+    public room's taken name.
     """
+    if core.policies["room_creation"] == "admins" and user["role"] != "admin":
+        raise OnlyAdminsCreateRooms()
     room = await core.write(core.store.create_room, name, description, user["id"], iso(now()),
-                            visibility)
+                            visibility, (), posting, slow_mode)
     audience = await core.read(room_audience, core.store, room)
     core.tell_everyone("Room created", {"type": "room_created", **room, "member_count": 1},
                        audience)
@@ -834,6 +895,8 @@ async def open_direct_room(core, user, other_id):
     other = await core.read(core.store.user, other_id)
     if other is None:
         raise UserNotFound(other_id)
+    if core.policies["direct_messages"] == "off" and "admin" not in (user["role"], other["role"]):
+        raise DirectMessagesOff()
     if await core.read(core.store.blocks, other_id, user["id"]):
         raise Blocked(other_id)
     room, created = await core.write(core.store.direct_room, user["id"], other_id,
@@ -844,14 +907,19 @@ async def open_direct_room(core, user, other_id):
     return room, created
 
 
-async def update_room(core, user, room_id, description):
-    """Change a room's description (its creator, or an admin); whoever may see it hears room_updated."""
-    room = await core.read(room_in_charge, core.store, room_id, user["id"], "update")
-    await core.write(core.store.update_description, room_id, description)
+async def update_room(core, user, room_id, changes):
+    """Change a room's description, posting or slow_mode; whoever may see it hears room_updated.
+
+    changes: {"description"?, "posting"?, "slow_mode"?}. The description is
+    its owner's (or an admin's) to change, the two settings its moderators' too.
+    """
+    room = await core.read(room_in_charge, core.store, room_id, user["id"], "update",
+                           "description" not in changes)
+    await core.write(core.store.update_room, room_id, changes)
     audience = await core.read(room_audience, core.store, room)
-    core.tell_everyone("Room updated", {"type": "room_updated", "room_id": room_id,
-                                        "description": description}, audience)
-    return room
+    core.tell_everyone("Room updated", {"type": "room_updated", "room_id": room_id, **changes},
+                       audience)
+    return {**room, **changes}
 
 
 async def delete_room(core, user, room_id):
@@ -974,27 +1042,75 @@ async def add_member_and_tell(core, room, member):
 
 
 async def remove_member(core, user, room_id, member_id, ban):
-    """user (the room's creator, or an admin) removes member_id from room_id, and bans them if asked.
+    """user (the room's owner, a moderator, or an admin) removes member_id from room_id, and bans
+    them if asked.
 
     Their connections there leave it and hear room_removed; the room hears user_left.
     """
-    room = await core.read(room_in_charge, core.store, room_id, user["id"], "remove members from")
+    room = await core.read(room_in_charge, core.store, room_id, user["id"], "remove members from",
+                           True)
     if await core.read(core.store.user, member_id) is None:
         raise UserNotFound(member_id)
+    if not await core.read(outranks, core.store, room, user["id"], member_id):
+        raise NotInCharge("remove members from")
     await core.write(core.store.remove_member, room_id, member_id, now() if ban else None)
     core.take_out(room_id, member_id, "Removed from room",
                   {"type": "room_removed", "room_id": room_id})
     return room
 
 
-def members_with_presence(core, room_id):
-    """A room's members as GET /rooms/{id}/members lists them, with presence. From any thread."""
-    members = core.store.room_members(room_id)
+def members_with_presence(core, room_id, member_id=None):
+    """A room's members (or the one member_id) as GET /rooms/{id}/members lists them, with
+    presence. From any thread."""
+    members = core.store.room_members(room_id, member_id)
     online, here = core.presence(room_id)
     for member in members:
         member["is_online"] = member["id"] in online
         member["in_room"] = member["id"] in here
+        muted_until = member["muted_until"]
+        member["muted_until"] = iso(muted_until) if muted_until and muted_until > now() else None
     return members
+
+
+async def update_member(core, user, room_id, member_id, role):
+    """Make a member a moderator or a plain member again (the room's owner, or an admin).
+
+    The room's connections hear member_updated; returns the member as listed.
+    """
+    room = await core.read(room_in_charge, core.store, room_id, user["id"],
+                           "change roles in")
+    return await change_member(core, room, member_id, {"role": role})
+
+
+async def mute_member(core, user, room_id, member_id, minutes):
+    """Mute member_id in room_id for `minutes` (None: unmute); for its moderators, owner, admins.
+
+    A muted member may not post, edit or react there until then. The
+    room's connections hear member_updated; returns the member as listed.
+    """
+    room = await core.read(room_in_charge, core.store, room_id, user["id"], "mute members of",
+                           True)
+    if not await core.read(outranks, core.store, room, user["id"], member_id):
+        raise NotInCharge("mute members of")
+    return await change_member(core, room, member_id,
+                               {"muted_until": None if minutes is None else now() + 60 * minutes})
+
+
+async def change_member(core, room, member_id, changes):
+    """Store a change of a member (update_member, mute_member) and tell the room."""
+    if not await core.write(core.store.update_member, room["id"], member_id, changes):
+        raise MemberNotFound(member_id)  # not a member of it (any more)
+    listed = await core.read(members_with_presence, core, room["id"], member_id)
+    if not listed:
+        raise MemberNotFound(member_id)
+    core.tell_room(room["id"], "Member updated",
+                   {"type": "member_updated", "room_id": room["id"], "member": listed[0]})
+    return listed[0]
+
+
+async def room_to_export(core, user, room_id):
+    """The room, if user may export its history: its owner, moderators and admins."""
+    return await core.read(room_in_charge, core.store, room_id, user["id"], "export", True)
 
 
 async def block_user(core, user, other_id, blocking):

@@ -31,7 +31,7 @@ import protocol
 from accounts import InvalidToken
 from protocol import ApiError, bad_request, encode, now
 from store import (Banned, Blocked, ClientIdReused, DatabaseBusy, DatabaseReadOnly,
-                   DatabaseUnavailable, DiskFull)
+                   DatabaseUnavailable, DiskFull, Muted, OnlyModeratorsPost)
 from swiftchat_core import (CannotChangeMessage, Client, MessageNotFound, NotAMember,
                             RoomNotFound, by_role, delete_message, edit_message,
                             index_for_search, join_room, mark_read, replay, updated_data,
@@ -73,6 +73,8 @@ WS_ERRORS = {
     RoomNotFound: "Room not found",
     CannotChangeMessage: "You cannot change this message",
     NotAMember: "You are not a member of this room",
+    Muted: "You are muted in this room",
+    OnlyModeratorsPost: "Only moderators can post in this room",
 }
 
 
@@ -182,6 +184,8 @@ class WebSocketEdge:
             session = await self.session_of(frame_fields(frame).get("token"))
             if session is None:
                 raise ApiError(401, "Authentication failed", "Invalid or expired token")
+            if session.user["must_change_password"]:  # CONTRACT 1.3
+                raise ApiError(403, "Authentication failed", "Password change required")
         except ApiError as exc:
             await websocket.send(encode(exc.message, error=exc.error))
             await websocket.close(POLICY_VIOLATION, exc.error)

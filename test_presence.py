@@ -28,7 +28,8 @@ def test_members_show_who_is_online_and_who_is_in_the_room(server, api):
     assert sorted((m["id"], m["username"], m["is_online"], m["in_room"]) for m in members) == sorted([
         (owner_id, "owner", False, False), (here_id, "here", True, True),
         (away_id, "away", True, False), (offline_id, "offline", False, False)])
-    assert all(set(m) == {"id", "username", "joined_at", "is_online", "in_room"}
+    assert all(set(m) == {"id", "username", "joined_at", "is_online", "in_room", "role",
+                          "muted_until"}
                for m in reply.data["members"])
 
 

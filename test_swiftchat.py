@@ -164,7 +164,8 @@ def test_users_me_returns_the_token_owner(api):
     user = reply.data["user"]
     assert (user["id"], user["username"]) == (user_id, name)
     assert ISO.fullmatch(user["created_at"])
-    assert set(user) == {"id", "username", "created_at", "role"}  # role: 1.2
+    # role: 1.2; must_change_password: 1.3, shown to the user and to admins
+    assert set(user) == {"id", "username", "created_at", "role", "must_change_password"}
 
 
 def test_users_are_listed_in_pages_with_the_total(api):
@@ -314,7 +315,8 @@ def test_only_the_creator_may_update_the_description(api):
     reply = api.call("PATCH", f"/rooms/{room_id}", {"description": "Updated"}, token=owner)
     assert reply.status == 200
     assert reply.json["message"] == "Room description updated successfully"
-    assert reply.data == {"room_id": room_id, "new_description": "Updated", "updated_by": owner_id}
+    assert reply.data == {"room_id": room_id, "new_description": "Updated", "updated_by": owner_id,
+                          "posting": "everyone", "slow_mode": 0}  # the room's settings: 1.3
     assert api.get("/rooms").data["rooms"][0]["description"] == "Updated"
 
 
