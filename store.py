@@ -256,13 +256,18 @@ SEEN_BY_VIEWER = ("(r.visibility = 'public' OR (:admin AND r.kind = 'room')"
 BLOCKED_IN_DIRECT_ROOM = ("EXISTS (SELECT 1 FROM rooms r JOIN room_members m ON m.room_id = r.id"
                           " JOIN blocks b ON b.blocker_id = m.user_id AND b.blocked_id = :user"
                           " WHERE r.id = :room AND r.kind = 'direct')")
-# Who moderates report p (of room r) beside the admins: the room's owner,
-# unless the report is about their own message or they are banned from
-# the room; in a direct room, nobody.
-REPORT_MODERATOR = ("(CASE WHEN r.kind = 'room' AND r.creator_id != p.author_id"
-                    " AND NOT EXISTS (SELECT 1 FROM room_bans b"
-                    "  WHERE b.room_id = r.id AND b.user_id = r.creator_id)"
-                    " THEN r.creator_id END)")
+
+
+def report_moderated_by(viewer):
+    """SQL: whether `viewer` (a :parameter or a column) moderates report p, of room r, beside the
+    admins: the room's owner and its moderators (1.3), unless the report is about their own
+    message or they are banned from the room; in a direct room, nobody does."""
+    return (f"(r.kind = 'room' AND p.author_id != {viewer}"
+            f" AND NOT EXISTS (SELECT 1 FROM room_bans b WHERE b.room_id = r.id"
+            f"  AND b.user_id = {viewer})"
+            f" AND (r.creator_id = {viewer} OR EXISTS (SELECT 1 FROM room_members m"
+            f"  WHERE m.room_id = r.id AND m.user_id = {viewer} AND m.role = 'moderator')))")
+
 # The newest message of room :room (0 if it has none): where a new member's
 # read marker starts, and as far as a marker can move.
 NEWEST_IN_ROOM = "(SELECT COALESCE(MAX(id), 0) FROM messages WHERE room_id = :room)"
@@ -808,7 +813,7 @@ class Store(Database):
     Messages: add_message, add_messages, message, edit_message, delete_message,
               messages, messages_after
     Search:   index_new_messages, search (can_search says whether this SQLite has FTS5)
-    Reports:  add_report, report, reports, set_report_status
+    Reports:  add_report, report, report_moderators, reports, set_report_status
     And from Database: setting, data_changed, generation, backup, close, writable.
     """
 
@@ -1468,23 +1473,32 @@ class Store(Database):
                 " JOIN users u ON u.id = m.user_id WHERE m.id = ?",
                 (reporter_id, reason, created_at, message_id))
             report_id = cursor.lastrowid if cursor.rowcount else None
-        return None if report_id is None else self.report(report_id)
+        return None if report_id is None else self.report(report_id, reporter_id)
 
-    def report(self, report_id):
-        """A report, with who moderates it beside the admins (room_moderator_id, or None); or None."""
-        reports = self._reports("WHERE p.id = :id", {"id": report_id})
+    def report(self, report_id, viewer_id):
+        """A report, with whether viewer_id moderates it (moderated_by_viewer); or None."""
+        reports = self._reports("WHERE p.id = :id", {"id": report_id, "viewer": viewer_id})
         return reports[0] if reports else None
+
+    def report_moderators(self, report_id):
+        """The ids of those who moderate a report beside the admins (report_moderated_by)."""
+        return [row["id"] for row in self._rows(
+            "SELECT c.id FROM reports p JOIN rooms r ON r.id = p.room_id"
+            " JOIN (SELECT r2.creator_id AS id FROM reports p2 JOIN rooms r2 ON r2.id = p2.room_id"
+            "  WHERE p2.id = :id UNION SELECT m.user_id FROM reports p2 JOIN room_members m"
+            "  ON m.room_id = p2.room_id WHERE p2.id = :id AND m.role = 'moderator') c"
+            f" WHERE p.id = :id AND {report_moderated_by('c.id')}", {"id": report_id})]
 
     def reports(self, status, viewer_id, viewer_is_admin, limit, before=None):
         """A page of the reports of one status (None: all) that a viewer handles, newest first.
 
         An admin handles every room's; anyone else the reports they moderate
-        (REPORT_MODERATOR). before: only reports with smaller ids, for the
+        (report_moderated_by). before: only reports with smaller ids, for the
         next page: a flood of new reports can never hide an older one.
         """
         return self._reports(
             "WHERE (:status IS NULL OR p.status = :status) AND p.id < :before"
-            f" AND (:admin OR {REPORT_MODERATOR} = :viewer)"
+            f" AND (:admin OR {report_moderated_by(':viewer')})"
             " ORDER BY p.id DESC LIMIT :limit",
             {"status": status, "admin": int(viewer_is_admin), "viewer": viewer_id,
              "before": 2**63 - 1 if before is None else before, "limit": limit})
@@ -1492,7 +1506,7 @@ class Store(Database):
     def _reports(self, where, names):
         rows = self._rows(
             "SELECT p.*, COALESCE(r.name, p.room_name) AS current_room_name,"
-            f" {REPORT_MODERATOR} AS room_moderator_id,"
+            f" {report_moderated_by(':viewer')} AS moderated_by_viewer,"
             " v.username AS reporter_name, v.created_at AS reporter_created_at,"
             " v.role AS reporter_role, v.disabled AS reporter_disabled,"
             " v.must_change_password AS reporter_must_change_password"
@@ -1502,7 +1516,7 @@ class Store(Database):
             row["mentions"] = mention_ids(row["mentions"])
         return rows
 
-    def set_report_status(self, report_id, status):
+    def set_report_status(self, report_id, status, viewer_id):
         with self._transaction() as db:
             db.execute("UPDATE reports SET status = ? WHERE id = ?", (status, report_id))
-        return self.report(report_id)
+        return self.report(report_id, viewer_id)

@@ -1140,25 +1140,25 @@ async def report_message(core, user, message_id, reason):
     if report is None:  # deleted a moment ago
         raise MessageNotFound(message_id)
     admins = await core.read(core.store.admin_ids)
-    moderator = [report["room_moderator_id"]] if report["room_moderator_id"] else []
+    moderators = await core.read(core.store.report_moderators, report["id"])
     author_online = bool(core.online_users({report["author_id"]}))
     core.tell_everyone("New report", {"type": "report", "report": shown_report(
-        report, author_online, {"role": "user"})}, {*admins, *moderator})
+        report, author_online, {"role": "user"})}, {*admins, *moderators})
     return report
 
 
 async def update_report(core, user, report_id, status):
-    """Mark a report resolved or dismissed: for admins and the moderator of its room.
+    """Mark a report resolved or dismissed: for admins and the owner and moderators of its room.
 
-    Not for someone reported in it, nor for an owner banned from the room
-    (store.REPORT_MODERATOR).
+    Not for someone reported in it, nor for one banned from the room
+    (store.report_moderated_by).
     """
-    report = await core.read(core.store.report, report_id)
+    report = await core.read(core.store.report, report_id, user["id"])
     if report is None:
         raise ReportNotFound(report_id)
-    if user["role"] != "admin" and report["room_moderator_id"] != user["id"]:
+    if user["role"] != "admin" and not report["moderated_by_viewer"]:
         raise CannotChangeReport(report_id)
-    return await core.write(core.store.set_report_status, report_id, status)
+    return await core.write(core.store.set_report_status, report_id, status, user["id"])
 
 
 # -- on the loop, every second ------------------------------------------------------------

@@ -381,3 +381,27 @@ def test_the_default_policies_are_shown(api):
     info = api.get("/info").data
     assert info["policies"] == {"room_creation": "everyone", "direct_messages": "on"}
     assert info["registration"] == "open"
+
+
+def test_a_rooms_moderators_hear_of_its_reports_and_handle_them(server, api, lesson):
+    room_id, people = lesson
+    teacher = people["teacher"]["token"]
+    assert set_role(api, room_id, people["ta"]["id"], "moderator", teacher).status == 200
+    ta_listening = authed(server, people["ta"]["token"])
+    message = post(api, room_id, people["ben"]["token"], "something rude").data
+
+    reported = api.post(f"/messages/{message['id']}/report", {"reason": "rude"},
+                        token=people["ana"]["token"])
+
+    assert reported.status == 201
+    frame = wait_for_frame(ta_listening, "report")
+    assert frame["data"]["report"]["message"]["id"] == message["id"]
+    listed = api.get("/reports", token=people["ta"]["token"]).data["reports"]
+    assert [report["message"]["id"] for report in listed] == [message["id"]]
+    assert api.get("/reports", token=people["ana"]["token"]).data["reports"] == []
+    report_id = listed[0]["id"]
+    assert api.call("PATCH", f"/reports/{report_id}", {"status": "resolved"},
+                    token=people["ana"]["token"]).status == 403
+    reply = api.call("PATCH", f"/reports/{report_id}", {"status": "resolved"},
+                     token=people["ta"]["token"])
+    assert reply.status == 200 and reply.data["report"]["status"] == "resolved"
