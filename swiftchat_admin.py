@@ -1,19 +1,23 @@
-"""SwiftChat's administration commands: accounts, backup and restore, straight on the database file.
+"""SwiftChat's administration commands, straight on the database file: accounts, export, backups.
 
     python swiftchat.py users list
     python swiftchat.py users add NAME [--password-stdin]
+    python swiftchat.py users import ROSTER.csv [--out FILE]
     python swiftchat.py users promote|demote|disable|enable NAME
     python swiftchat.py users set-password NAME [--password-stdin]
+    python swiftchat.py export ROOM --format csv|json|html [--out FILE]
     python swiftchat.py backup FILE
     python swiftchat.py restore FILE
 
 Each command opens the database named by --db (or SWIFTCHAT_DB) through the
-store, does one thing, prints one line (``users list``: one a user) and
-exits 0; or prints one error line and exits 1, never a traceback. These
-commands are not servers, so they run beside a running server on the same
-file (they take no hold on it). The server notices what they did within a
-few seconds: sessions that ended (a disabled account, a new password) are
-closed, and no remembered token outlives a change (accounts.py).
+store, does one thing, prints one line (``users list``: one a user;
+``users import``: a CSV of the accounts it created; ``export``: the file,
+unless --out names one) and exits 0; or prints one error line and exits 1,
+never a traceback. These commands are not servers, so they run beside a
+running server on the same file (they take no hold on it). The server
+notices what they did within a few seconds: sessions that ended (a
+disabled account, a new password) are closed, and no remembered token
+outlives a change (accounts.py).
 
 ``restore`` is the exception: it replaces the file, so it takes the hold a
 server takes (swiftchat.hold_database) and refuses while a server has it.
@@ -23,12 +27,20 @@ and must never do that to a folder or a file of something else.
 
 Passwords come from a prompt, or from standard input with
 --password-stdin; never from the command line, where other users of the
-machine could read them. Everything here runs on the main thread.
+machine could read them. A roster's passwords come from its file, and the
+ones made for it go to standard output or a new file only its owner may
+read. What a roster may hold, and how its accounts are made, is
+accounts.py's (the same as POST /users/import); what an export holds is
+export.py's (the same as GET /rooms/{id}/export, without its check of who
+asks: whoever may open the database may read it all). Everything here
+runs on the main thread (the roster's passwords are hashed on a few more).
 """
 
 import argparse
 import contextlib
+import csv
 import getpass
+import io
 import logging
 import os
 import shutil
@@ -41,14 +53,15 @@ try:  # POSIX only: on Windows no hold is taken, and restore trusts that the ser
 except ImportError:
     fcntl = None
 
+import export
 import protocol
-from accounts import DEFAULT_ITERATIONS, hash_password
+from accounts import DEFAULT_ITERATIONS, Accounts, ImportRefused, hash_password
 from protocol import ApiError, iso, now
 from store import Conflict, DatabaseBusy, LastAdmin, Store, StoreError
 
 __all__ = ["main", "is_admin_command", "not_a_database", "COMMANDS"]
 
-COMMANDS = ("users", "backup", "restore")
+COMMANDS = ("users", "export", "backup", "restore")
 
 # The first 16 bytes of every SQLite database file (https://sqlite.org/fileformat.html, 1.3).
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -86,18 +99,13 @@ def parse_args(argv, environ):
     parser.add_argument("--pbkdf2-iterations", type=int, default=int(environ.get(
         "SWIFTCHAT_PBKDF2_ITERATIONS", DEFAULT_ITERATIONS)), help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    users = commands.add_parser("users", help="list and change accounts", parents=[common])
-    actions = users.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
-    actions.add_parser("list", help="every user, one a line", parents=[common])
-    for action, text in [("add", "create an account"), ("promote", "make an admin"),
-                         ("demote", "make a user"), ("set-password", "give a new password"),
-                         ("disable", "stop an account (its sessions end)"),
-                         ("enable", "let a disabled account in again")]:
-        command = actions.add_parser(action, help=text, parents=[common])
-        command.add_argument("name")
-        if action in ("add", "set-password"):
-            command.add_argument("--password-stdin", action="store_true",
-                                 help="read the password from standard input")
+    add_users_commands(commands, common)
+    exporting = commands.add_parser("export", help="a room's whole history as a file",
+                                    parents=[common])
+    exporting.add_argument("room", help="the room's id, or its name")
+    exporting.add_argument("--format", required=True, choices=export.FORMATS)
+    exporting.add_argument("--out", help="a new file to write it to (only you may read it); "
+                                         "standard output by default")
     backup = commands.add_parser("backup", help="a consistent copy of the live database",
                                  parents=[common])
     backup.add_argument("file")
@@ -110,16 +118,38 @@ def parse_args(argv, environ):
     return args
 
 
+def add_users_commands(commands, common):
+    users = commands.add_parser("users", help="list and change accounts", parents=[common])
+    actions = users.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    actions.add_parser("list", help="every user, one a line", parents=[common])
+    for action, text in [("add", "create an account"), ("promote", "make an admin"),
+                         ("demote", "make a user"), ("set-password", "give a new password"),
+                         ("disable", "stop an account (its sessions end)"),
+                         ("enable", "let a disabled account in again")]:
+        command = actions.add_parser(action, help=text, parents=[common])
+        command.add_argument("name")
+        if action in ("add", "set-password"):
+            command.add_argument("--password-stdin", action="store_true",
+                                 help="read the password from standard input")
+    roster = actions.add_parser("import", help="create the accounts of a roster (CSV: username, "
+                                "optional password and role)", parents=[common])
+    roster.add_argument("file")
+    roster.add_argument("--out", help="a new file for the usernames and passwords (only you may "
+                                      "read it); standard output by default")
+
+
 def main(argv, environ=os.environ):
     args = parse_args(argv, environ)
     # The store's warnings (a database others could read, tightened) are the
     # server's to give; a command says one line.
     logging.getLogger("swiftchat").setLevel(logging.ERROR)
     try:
-        print(restore(args.db, args.file) if args.command == "restore" else on_the_database(args))
+        output = restore(args.db, args.file) if args.command == "restore" else on_the_database(args)
     except CommandError as exc:
         print(f"swiftchat: {exc}", file=sys.stderr)
         return 1
+    if output is not None:  # None: the command wrote its output itself (an export)
+        print(output)
     return 0
 
 
@@ -173,14 +203,18 @@ def not_a_database(path):
 
 
 def run(store, args):
-    """Do the command; return its line of output."""
+    """Do the command; return its output (None: written already)."""
     try:
         if args.command == "backup":
             return backup(store, args.db, args.file)
+        if args.command == "export":
+            return export_room(store, args)
         if args.action == "list":
             return "\n".join(user_line(user) for user in all_users(store))
         if args.action == "add":
             return add(store, args)
+        if args.action == "import":
+            return import_roster(store, args)
         return change(store, args)
     except LastAdmin:
         raise CommandError("at least one admin must remain") from None
@@ -255,6 +289,184 @@ def checked(check, fields):
         return check(fields)
     except ApiError as exc:
         raise CommandError(exc.error) from None
+
+
+# -- a roster: users import ------------------------------------------------------------
+
+ROSTER_COLUMNS = ("username", "password", "role")
+
+
+def import_roster(store, args):
+    """Create the roster's accounts, all or none; the CSV of those created, or None with --out.
+
+    The passwords go to a new file (mode 0600) with --out, which is made
+    first, so that no account is ever created whose password could not be
+    written down. Each username skipped (taken already) is one line on
+    standard error; it does not make the command fail.
+    """
+    lines, entries = read_roster(args.file)
+    if args.out is None:
+        return passwords_csv(create_accounts(store, args, lines, entries)).rstrip("\n")
+    with written_new(args.out) as out:
+        created = create_accounts(store, args, lines, entries)
+        out.write(passwords_csv(created).encode("utf-8"))
+    return f"created {len(created)} account{'s' * (len(created) != 1)}; " \
+           f"their passwords are in {args.out}"
+
+
+def create_accounts(store, args, lines, entries):
+    """The accounts created, [(user, password)]; a line on standard error for each skipped."""
+    try:
+        # No secret: this Accounts issues no token; it checks, hashes and creates as the server's.
+        created, skipped = Accounts(store, None, args.pbkdf2_iterations).import_users(entries)
+    except ImportRefused as exc:
+        raise CommandError(f"{args.file} line {lines[exc.index]}: {exc.error}") from None
+    for username, error in skipped:
+        print(f"skipped {username}: {error}", file=sys.stderr)
+    return created
+
+
+def read_roster(path):
+    """(the line number of each entry, [{"username", "password"?, "role"?}]) of a roster file.
+
+    CSV, UTF-8 (a spreadsheet's byte order mark is allowed); a first row
+    with a cell "username" names the columns, else they are username,
+    password, role in that order. Cells are stripped of the spaces around
+    them (a roster typed by hand has them), an empty one is one not given,
+    and blank lines are passed over. Line numbers count every line of the
+    file, the header's too, as a text editor shows them.
+    """
+    try:
+        with open(path, "rb") as file:
+            raw = file.read()
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise CommandError(f"{path} line {line}: not UTF-8 text") from None
+    lines, entries = roster_entries(path, csv.reader(io.StringIO(text, newline="")))
+    if not entries:
+        raise CommandError(f"{path} names no account")
+    return lines, entries
+
+
+def roster_entries(path, reader):
+    """(line numbers, entries) of the rows a csv.reader reads: read_roster's rules."""
+    lines, entries, columns, line = [], [], None, 1
+    try:
+        for row in reader:
+            cells = [cell.strip() for cell in row]
+            if columns is None and "username" in (cell.lower() for cell in cells):
+                columns = roster_header(path, line, cells)
+            elif any(cells):
+                columns = columns or ROSTER_COLUMNS
+                if len(cells) > len(columns):
+                    raise CommandError(f"{path} line {line}: more than {len(columns)} cells")
+                lines.append(line)
+                entries.append({name: cell for name, cell in zip(columns, cells) if cell})
+            line = reader.line_num + 1  # where the next row begins (a quoted cell may hold lines)
+    except csv.Error as exc:
+        raise CommandError(f"{path} line {reader.line_num}: {exc}") from None
+    return lines, entries
+
+
+def roster_header(path, line, cells):
+    """The columns a header row names; CommandError for one that is not a roster's."""
+    columns = [cell.lower() for cell in cells]
+    unknown = [name for name in columns if name not in ROSTER_COLUMNS]
+    if unknown or len(set(columns)) < len(columns):
+        raise CommandError(f"{path} line {line}: the columns may be username, password and "
+                           "role, each once")
+    return columns
+
+
+def passwords_csv(created):
+    """username,password and a line for each account created, as CSV (a password may hold a comma)."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["username", "password"])
+    writer.writerows((user["username"], password) for user, password in created)
+    return text.getvalue()
+
+
+# -- export: a room's history as a file ---------------------------------------------
+
+def export_room(store, args):
+    """Write the room's history to --out (a new file, mode 0600) or standard output.
+
+    No check of who asks: whoever may open the database may read it all.
+    """
+    room = room_by_id_or_name(store, args.room)
+    _, _, chunks = export.export_file(room, store.room_history(room["id"]), args.format)
+    if args.out is None:
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+        return None
+    with written_new(args.out) as out:
+        for chunk in chunks:
+            out.write(chunk)
+    return f"exported room {room['id']} to {args.out}"
+
+
+def room_by_id_or_name(store, wanted):
+    """The room with this id, else the one room with this name (any letter case).
+
+    Names are unique among public rooms only (a private room may share
+    one), so a name may be ambiguous: CommandError then lists the rooms'
+    ids, to name one by. Direct rooms are found by id only.
+    """
+    room = store.room(wanted)
+    if room is not None:
+        return room
+    named = [room for room in all_rooms(store) if room["name"].casefold() == wanted.casefold()]
+    if not named:
+        raise CommandError(f"no room has the id or name {wanted!r}")
+    if len(named) > 1:
+        raise CommandError(f"{len(named)} rooms are named {wanted!r}: "
+                           f"{', '.join(room['id'] for room in named)}; name one by its id")
+    return named[0]
+
+
+def all_rooms(store):
+    """Every room but the direct ones (as an admin lists them)."""
+    rooms, total = store.list_rooms(100, 0, viewer_is_admin=True)
+    while len(rooms) < total:
+        rooms += store.list_rooms(100, len(rooms), viewer_is_admin=True)[0]
+    return rooms
+
+
+# -- new files --------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def new_private_file(path):
+    """A new file for its owner only (mode 0600), open to write bytes; removed if the block fails.
+
+    O_EXCL and O_NOFOLLOW: never into an existing file, nor where a link
+    points. Raises OSError (FileExistsError for a name taken).
+    """
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with open(handle, "wb") as file:
+            yield file
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+
+
+@contextlib.contextmanager
+def written_new(path):
+    """new_private_file(path), its failures said as CommandError."""
+    try:
+        with new_private_file(path) as file:
+            yield file
+    except FileExistsError:
+        raise CommandError(f"{path} exists already; name a new file") from None
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror}") from None
 
 
 # -- backup and restore ------------------------------------------------------------
@@ -376,15 +588,10 @@ def checked_copy(backup_file, copy):
 
 
 def copy_to_new_file(source, target):
-    """Copy source to a new file, for its owner only, on the disk before it returns.
-
-    O_EXCL and O_NOFOLLOW: never into an existing file, nor where a link points.
-    """
-    with open(source, "rb") as reading:
-        new_file = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with open(new_file, "wb") as writing:
-            shutil.copyfileobj(reading, writing)
-            os.fsync(writing.fileno())
+    """Copy source to a new file (new_private_file), on the disk before it returns."""
+    with open(source, "rb") as reading, new_private_file(target) as writing:
+        shutil.copyfileobj(reading, writing)
+        os.fsync(writing.fileno())
 
 
 def keep_replaced(db, kept):
