@@ -749,6 +749,15 @@ def message_item(page, text):
     return page.get_by_role("list", name="Messages").get_by_role("listitem").filter(has_text=text)
 
 
+def member_actions(page, name):
+    """Open the actions menu of the member of this name in the Members pane, and return the menu."""
+    page.get_by_role("complementary", name="Members").get_by_role(
+        "button", name=f"Actions for {name}", exact=True).click()
+    menu = page.get_by_role("menu", name=f"Actions for {name}", exact=True)
+    expect(menu).to_be_visible()
+    return menu
+
+
 def log_in(page, username, password="password123"):
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill(password)
@@ -842,10 +851,10 @@ def test_the_rooms_creator_removes_a_member_who_is_told_and_is_out_of_the_room(n
     register(member, "max")
     join(member, "Club")
     members = owner.get_by_role("complementary", name="Members").get_by_role("listitem")
-    remove_max = members.filter(has_text="max").get_by_role("button", name="Remove", exact=True)
+    remove_max = member_actions(owner, "max").get_by_role("menuitem", name="Remove", exact=True)
     expect(remove_max).to_be_visible()
     expect(members.filter(has_text="rhoda").get_by_role("button")).to_have_count(0)  # not oneself
-    expect(member.get_by_role("complementary", name="Members").get_by_role("button", name="Remove")).to_have_count(0)
+    expect(member_actions(member, "rhoda").get_by_role("menuitem", name="Remove")).to_have_count(0)
 
     remove_max.click()
     expect(member.get_by_role("list", name="Messages")).to_contain_text("You were removed from Club.")
@@ -955,8 +964,8 @@ def test_message_opens_a_direct_room_that_both_see_under_direct_messages(new_pag
     create_room(ada, "Lobby")
     join(bob, "Lobby")
     members = ada.get_by_role("complementary", name="Members").get_by_role("listitem")
-    expect(members.filter(has_text="ada").get_by_role("button", name="Message")).to_have_count(0)  # not oneself
-    members.filter(has_text="bob").get_by_role("button", name="Message", exact=True).click()
+    expect(members.filter(has_text="ada").get_by_role("button")).to_have_count(0)  # not oneself
+    member_actions(ada, "bob").get_by_role("menuitem", name="Message", exact=True).click()
     expect(ada.get_by_role("heading", name="bob", exact=True)).to_be_visible()  # the conversation is open
 
     for page, other in ((ada, "bob"), (bob, "ada")):  # each sees the other's name, bob without a reload
@@ -1314,7 +1323,7 @@ def test_member_counts_in_the_room_list_keep_up_with_the_member_list(new_page):
     join(guest, "Club")
     expect(room_button(owner, "Club")).to_contain_text("2 members")
     members = owner.get_by_role("complementary", name="Members").get_by_role("listitem")
-    members.filter(has_text="ivy").get_by_role("button", name="Remove", exact=True).click()
+    member_actions(owner, "ivy").get_by_role("menuitem", name="Remove", exact=True).click()
     expect(members).to_have_count(1)
     expect(room_button(owner, "Club")).to_contain_text("1 member")
 
@@ -1377,8 +1386,8 @@ def test_a_blocked_users_messages_wait_behind_a_button_live_and_in_history_until
     expect(message_item(sue, "before the block")).to_be_visible()
     expect(members_of(sue).filter(has_text="sue").get_by_role("button")).to_have_count(0)  # not oneself
 
-    members_of(sue).filter(has_text="tom").get_by_role("button", name="Block", exact=True).click()
-    expect(members_of(sue).filter(has_text="tom").get_by_role("button", name="Unblock", exact=True)).to_be_focused()
+    member_actions(sue, "tom").get_by_role("menuitem", name="Block", exact=True).click()
+    expect(sue.get_by_role("button", name="Actions for tom", exact=True)).to_be_focused()
     messages = sue.get_by_role("list", name="Messages")
     hidden = messages.get_by_role("button", name="Blocked message - show", exact=True)
     expect(hidden).to_have_count(1)
@@ -1395,7 +1404,7 @@ def test_a_blocked_users_messages_wait_behind_a_button_live_and_in_history_until
     expect(messages.get_by_role("paragraph")).to_have_text(["said while blocked"])
     expect(hidden).to_have_count(1)  # only the one pressed is shown
 
-    members_of(sue).filter(has_text="tom").get_by_role("button", name="Unblock", exact=True).click()
+    member_actions(sue, "tom").get_by_role("menuitem", name="Unblock", exact=True).click()
     expect(hidden).to_have_count(0)
     expect(messages.get_by_role("paragraph")).to_have_text(["before the block", "said while blocked"])
     assert api.get("/users/me/blocked", token=session_token(sue)).data["users"] == []

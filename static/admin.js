@@ -30,6 +30,16 @@ async function openAdmin() {
   renderUsers();
 }
 
+// The list asked again (accounts were imported, say), drawn if the view is open.
+export async function reloadUsers() {
+  try {
+    state.users = await allUsers();
+  } catch (error) {
+    showAdminOutcome(error.message, '');
+  }
+  if ($('admin-view').open) renderUsers();
+}
+
 // GET /users answers at most 100 at a time.
 async function allUsers() {
   const users = [];
@@ -40,7 +50,7 @@ async function allUsers() {
   }
 }
 
-function showAdminOutcome(error, done) {
+export function showAdminOutcome(error, done) {
   $('admin-error').textContent = error;
   $('admin-error').hidden = !error;
   $('admin-status').textContent = done;
@@ -85,7 +95,8 @@ function userRow(user) {
   li.dataset.userId = user.id;
   const about = document.createElement('span');
   about.className = 'about';
-  about.textContent = [user.role, user.disabled ? 'disabled' : '', user.id === state.user.id ? 'you' : '']
+  about.textContent = [user.role, user.disabled ? 'disabled' : '',
+                       user.must_change_password ? 'must change password' : '', user.id === state.user.id ? 'you' : '']
     .filter(Boolean).join(', ');
   const admin = user.role === 'admin';
   const buttons = document.createElement('div');

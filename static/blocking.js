@@ -3,15 +3,17 @@
 // hides the blocked user's messages behind "Blocked message - show", one at
 // a time (their typing and notifications are dropped where those are
 // handled: composer.js, reading.js). This module reads who is blocked
-// before the connection opens, and does "Block" and "Unblock"; the buttons
-// sit in the member list (members.js), the hidden messages in messages.js.
+// before the connection opens, and does "Block" and "Unblock"; they are
+// items of a member's actions menu (member_menu.js), and the hidden
+// messages are messages.js's to draw.
 
 import {state} from './state.js';
-import {$, controlButton, isolatedString, showError} from './dom.js';
+import {showError} from './dom.js';
 import {api} from './api.js';
 import {connect} from './socket.js';
 import {redrawMessage, renderConversation} from './messages.js';
 import {renderMembers} from './members.js';
+import {focusActionsButton} from './member_menu.js';
 
 // Known before any message is drawn, so that a blocked user's words never
 // show, not even for a moment; then the connection (and the room's history).
@@ -34,16 +36,8 @@ export function showBlockedMessage(id) {
   redrawMessage(id);
 }
 
-export function blockButton(member) {
-  const blocked = state.blocked.has(member.id);
-  const button = controlButton(blocked ? 'Unblock' : 'Block', blocked ? 'unblock' : 'block');
-  button.title = blocked ? `Show ${isolatedString(member.username)}’s messages again`
-    : `Hide ${isolatedString(member.username)}’s messages from you`;
-  return button;
-}
-
 // Blocking hides again what was shown of theirs; either way the
-// conversation is drawn again, and the keyboard stays on the button.
+// conversation is drawn again, and the keyboard stays on the member's actions.
 export async function setBlocked(userId, blocked) {
   showError('');
   try {
@@ -59,8 +53,7 @@ export async function setBlocked(userId, blocked) {
   }
   renderConversation();
   renderMembers();
-  const row = $('member-list').querySelector(`li[data-user-id="${CSS.escape(userId)}"]`);
-  row?.querySelector(`[data-control="${blocked ? 'unblock' : 'block'}"]`)?.focus();
+  focusActionsButton(userId);
 }
 
 function forgetRevealed(userId) {

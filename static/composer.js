@@ -2,13 +2,15 @@
 // sends, Shift+Enter is a new line; the box grows with its text), sending
 // it with a client_id so that a resend after a reconnect is safe, telling
 // the room we are typing, and showing who else is. Whether the composer
-// may be used at all (in a room, connected) is room.js's; the message,
-// once the server confirms it, is drawn by messages.js like anyone's.
+// may be used at all is room.js's (in a room, connected) and posting.js's
+// (only moderators post, a mute, slow mode); the message, once the server
+// confirms it, is drawn by messages.js like anyone's.
 
 import {state} from './state.js';
 import {$, isolated} from './dom.js';
 import {send} from './socket.js';
 import {onMessageFrame} from './messages.js';
+import {mayPostNow, renderPosting, startSlowMode} from './posting.js';
 
 // The server passes one `typing` per user per 2 s and drops the rest; a little
 // more than that here, so that a frame arriving early never gets dropped.
@@ -25,6 +27,7 @@ function newClientId() {
 function sendMessage() {
   const content = $('message-input').value;
   if (!content.trim() || !state.joinedRoomId) return;
+  if (!mayPostNow()) return renderPosting();  // the text stays; the note says why or until when
   const client_id = newClientId();
   state.unsent.push({content, client_id, room_id: state.joinedRoomId});
   send({type: 'send_message', content, client_id});
@@ -34,8 +37,22 @@ function sendMessage() {
 
 // message_sent: ours, saved; it need not be sent again.
 export function onMessageSent(data) {
+  const wasWaiting = state.unsent.some((m) => m.client_id === data.client_id);
   state.unsent = state.unsent.filter((m) => m.client_id !== data.client_id);
   onMessageFrame(data);
+  if (wasWaiting && !data.duplicate) startSlowMode(data.room_id);
+}
+
+// The server refused the oldest message we sent here and have not seen
+// confirmed (posting.js): it is not sent again, and its text comes back to
+// an empty composer.
+export function takeBackRefused() {
+  const index = state.unsent.findIndex((message) => message.room_id === state.joinedRoomId);
+  if (index < 0) return;
+  const [refused] = state.unsent.splice(index, 1);
+  if ($('message-input').value) return;
+  $('message-input').value = refused.content;
+  fitComposer();
 }
 
 // Messages we sent in this room but never saw confirmed (the connection

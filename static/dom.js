@@ -4,7 +4,8 @@
 // isolate (a <bdi>, or `unicode-bidi: isolate` in chat.css), so that
 // control characters such as U+202E cannot reorder the words around it.
 // Also the few things every part of the screen may touch: the error banner,
-// the connection status, and which pane a phone shows. What goes inside
+// the connection status, which pane a phone shows, and handing the browser
+// a file the page has made or fetched (downloadFile). What goes inside
 // the elements is each part's own business (format.js for a message's words).
 
 export const $ = (id) => document.getElementById(id);
@@ -51,4 +52,18 @@ export function setStatus(text) {
 
 export function showPane(pane) {
   $('chat-view').dataset.pane = pane;  // only a phone-sized screen shows one pane at a time
+}
+
+// A Blob saved as a file with this name, as a download link would. The
+// page's Content-Security-Policy governs what it fetches and runs, not
+// where a link leads, so a blob: URL of its own is fine.
+export function downloadFile(blob, filename) {
+  const link = element('a');
+  link.href = URL.createObjectURL(blob);
+  link.download = filename;
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);  // the browser has read it by then
 }

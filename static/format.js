@@ -2,7 +2,8 @@
 // turns a message's text into nodes, each built with createElement and
 // text nodes: nothing a user wrote is ever parsed as HTML, so "<b>" in a
 // message is just those letters. It knows nothing of the page's state:
-// the caller says whose mentions to mark, and where the nodes go.
+// the caller says whose mentions to mark, and where the nodes go. Also
+// shortTime, a time of day as the page shows one (a mute's end, slow mode).
 
 import {element, isolated} from './dom.js';
 
@@ -101,4 +102,9 @@ function lookAlikeHost(text, url) {
   const authority = text.slice(url.protocol.length + 2).split(/[/?#\\]/)[0];
   const host = authority.slice(authority.lastIndexOf('@') + 1);
   return /[^\x00-\x7f]/.test(host) ? url.hostname : null;
+}
+
+// 10:45, or 10:45:30 where seconds matter (slow mode), in the reader's own way of writing times.
+export function shortTime(date, seconds = false) {
+  return date.toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', ...(seconds && {second: '2-digit'})});
 }

@@ -28,8 +28,13 @@ import './messages.js';
 import './editing.js';
 import './composer.js';
 import './members.js';
+import './member_menu.js';
+import './moderation.js';
+import './room_settings.js';
+import './posting.js';
 import './reports.js';
 import './admin.js';
+import './import_accounts.js';
 
 // test_browser.py looks into the page through these names, as a reader may
 // at the browser's console; a module's names are its own, so they are put

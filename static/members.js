@@ -1,31 +1,50 @@
 // The Members pane: who is in the room here, online first, with "here" for
-// those in it now, and beside each other member their actions: "Message"
-// (the direct room of the two of us), "Remove" for moderators, and "Block"
-// (blocking.js decides what that hides). Also "Add member" for a private
-// room's creator or an admin, and the room's notices that someone joined
-// or left. Which room is here is room.js's; the member count in the room
-// list is rooms.js's, kept up from here.
+// those in it now, each one's role in the room ("owner", "moderator") and
+// whether they are muted, and beside each other member one menu of their
+// actions (member_menu.js), of which "Message" (the direct room of the two
+// of us) is this module's. Also "Add member" for a private room's creator
+// or an admin, the room's notices that someone joined or left, and
+// member_updated (a new role, a mute). Which room is here is room.js's;
+// the member count in the room list is rooms.js's, kept up from here.
 
-import {state, currentRoom, moderating} from './state.js';
-import {$, controlButton, element, isolated, isolatedString, showError} from './dom.js';
+import {state, currentRoom, roleOf, mutedUntil} from './state.js';
+import {$, element, isolated, isolatedString, showError} from './dom.js';
 import {api} from './api.js';
 import {addRoom, renderRooms} from './rooms.js';
-import {joinRoom} from './room.js';
+import {joinRoom, permissionsChanged} from './room.js';
 import {addNotice} from './messages.js';
 import {clearTyping} from './composer.js';
-import {blockButton, setBlocked} from './blocking.js';
+import {memberActions, focusMenuItem} from './member_menu.js';
+import {shortTime} from './format.js';
 
 export async function refreshMembers() {
   const roomId = state.joinedRoomId;
   if (!roomId) return;
   try {
     const members = (await api('GET', `/rooms/${encodeURIComponent(roomId)}/members`)).members;
-    if (roomId === state.joinedRoomId) state.members = members;
+    if (roomId !== state.joinedRoomId) return;
+    state.members = members;
     countMembers(roomId, members.length);
   } catch (error) {
     showError(error.message);
   }
   renderMembers();
+  permissionsChanged();  // our own role and mute are in the list
+}
+
+// member_updated: a member of the room here has a new role, or a mute
+// began or ended. Ours changes what we may do, and whether we may post.
+export function onMemberUpdated(data) {
+  if (data.room_id !== state.joinedRoomId) return;
+  applyMember(data.member);
+}
+
+// A member as the server now has them (a frame, or the answer to our own
+// change); the fields it leaves out (presence) stay as they were.
+export function applyMember(member) {
+  state.members = state.members.map((listed) => (listed.id === member.id ? {...listed, ...member} : listed));
+  renderMembers();
+  permissionsChanged();
 }
 
 // user_joined
@@ -51,71 +70,75 @@ function countMembers(roomId, count) {
   renderRooms();
 }
 
+// Drawn again whenever anything changes; a keyboard user on a member's
+// actions button, or in its open menu, stays there.
 export function renderMembers() {
   $('no-members').hidden = Boolean(state.joinedRoomId);
-  const mayRemove = state.joinedRoomId && moderating();
+  const focused = document.activeElement?.closest('#member-list li[data-user-id]')?.dataset.userId;
+  const inMenu = Boolean(document.activeElement?.closest('.member-menu'));
   // Online first, then by name.
   const members = [...state.members].sort((a, b) =>
     (b.is_online - a.is_online) || a.username.localeCompare(b.username));
-  $('member-list').replaceChildren(...members.map((member) => {
-    const li = document.createElement('li');
-    li.className = 'member' + (member.is_online ? '' : ' offline');
-    li.dataset.userId = member.id;
-    const dot = document.createElement('span');
-    dot.className = 'dot' + (member.is_online ? ' online' : '');
-    dot.setAttribute('aria-label', member.is_online ? 'online' : 'offline');
-    dot.setAttribute('role', 'img');
-    const name = isolated(member.username, 'name');
-    name.title = member.username;
-    li.append(dot, name);
-    if (member.in_room) {
-      const here = document.createElement('span');
-      here.className = 'here';
-      here.textContent = 'here';
-      here.title = 'in this room now';
-      li.append(here);
-    }
-    if (member.id === state.user.id) return li;
-    const buttons = element('span');
-    buttons.className = 'buttons';
-    if (!state.inDirectRoom) buttons.append(messageButton(member));  // it would lead back here
-    if (mayRemove) buttons.append(removeButton(member));
-    buttons.append(blockButton(member));
-    li.append(buttons);
-    return li;
-  }));
-}
-
-function removeButton(member) {
-  const button = controlButton('Remove', 'remove', 'remove');
-  button.title = `Remove ${isolatedString(member.username)} from this room`;
-  return button;
-}
-
-// No ban: the member may join again. Their connections in the room leave
-// it and are told (room_removed); the room hears user_left if they were here.
-async function removeMember(userId) {
-  const roomId = state.joinedRoomId;
-  try {
-    await api('DELETE', `/rooms/${encodeURIComponent(roomId)}/members/${encodeURIComponent(userId)}`);
-  } catch (error) {
-    showError(error.message);
+  $('member-list').replaceChildren(...members.map(memberRow));
+  if (state.memberMenu && !members.some((member) => member.id === state.memberMenu.userId)) {
+    state.memberMenu = null;  // they left the room
   }
-  refreshMembers();  // and with it the room list's count
+  if (inMenu && state.memberMenu) focusMenuItem();
+  else if (focused) $('member-list').querySelector(`li[data-user-id="${CSS.escape(focused)}"] button`)?.focus();
+  scheduleMuteEnds(members);
+}
+
+function memberRow(member, index) {
+  const li = document.createElement('li');
+  li.className = 'member' + (member.is_online ? '' : ' offline');
+  li.dataset.userId = member.id;
+  const dot = document.createElement('span');
+  dot.className = 'dot' + (member.is_online ? ' online' : '');
+  dot.setAttribute('aria-label', member.is_online ? 'online' : 'offline');
+  dot.setAttribute('role', 'img');
+  const name = isolated(member.username, 'name');
+  name.title = member.username;
+  name.id = `member-${index}`;
+  li.append(dot, name, ...badges(member));
+  if (member.id !== state.user.id) li.append(...memberActions(member, name.id));
+  return li;
+}
+
+// "here" while in the room now; "owner" or "moderator"; "muted until 10:45".
+function badges(member) {
+  const shown = [];
+  if (member.in_room) shown.push(tag('here', 'here', 'in this room now'));
+  const role = roleOf(member);
+  if (role !== 'member') shown.push(tag(role, `role ${role}`, `the room's ${role}`));
+  const until = mutedUntil(member);
+  if (until) shown.push(tag(`muted until ${shortTime(until)}`, 'muted', `muted until ${until.toLocaleString()}`));
+  return shown;
+}
+
+function tag(text, className, title) {
+  const span = element('span', text);
+  span.className = `tag ${className}`;
+  span.title = title;
+  return span;
+}
+
+// A mute's end changes the list (and, for our own, the composer): drawn again then.
+function scheduleMuteEnds(members) {
+  clearTimeout(state.muteEndTimer);
+  const ends = members.map(mutedUntil).filter(Boolean).map((until) => until.getTime());
+  if (!ends.length) return;
+  state.muteEndTimer = setTimeout(() => {
+    renderMembers();
+    permissionsChanged();
+  }, Math.min(...ends) - Date.now() + 500);
 }
 
 // -- private rooms and direct messages ------------------------------------------
 
-function messageButton(member) {
-  const button = controlButton('Message', 'message');
-  button.title = `Direct messages with ${isolatedString(member.username)}`;
-  return button;
-}
-
 // "Message": the direct room of the two of us, the same one each time from
 // either side. Both our connections hear room_created the first time; the
 // answer is here first, so the room is listed before we join it.
-async function openDirect(userId) {
+export async function openDirect(userId) {
   showError('');
   try {
     const room = await api('POST', '/direct', {user_id: userId});
@@ -125,14 +148,6 @@ async function openDirect(userId) {
     showError(error.message);
   }
 }
-
-// What each button of a member's row does, by its data-control.
-const MEMBER_CONTROLS = {
-  message: openDirect,
-  remove: removeMember,
-  block: (userId) => setBlocked(userId, true),
-  unblock: (userId) => setBlocked(userId, false),
-};
 
 // Nobody joins a private room by themselves: its creator, or an admin, adds them.
 export function mayAddMembers() {
@@ -206,11 +221,6 @@ async function findUser(username) {
 
 // -- wiring -----------------------------------------------------------------
 
-$('member-list').addEventListener('click', (event) => {
-  const button = event.target.closest('button[data-control]');
-  const action = button && MEMBER_CONTROLS[button.dataset.control];
-  if (action) action(button.closest('li').dataset.userId);
-});
 $('add-member').addEventListener('click', () => {
   showAddMemberForm($('add-member').getAttribute('aria-expanded') !== 'true');
 });

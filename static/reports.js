@@ -39,9 +39,10 @@ async function sendReport() {
 }
 
 // Who sees "Reports": admins see every room's reports, and a room's creator
-// moderates it; a moderator of another kind once the server lists a report for them.
+// moderates it, as do the moderators of the room here (the member list
+// says); a moderator of another room once the server lists a report for them.
 function seesReports() {
-  return state.role === 'admin' || state.openReports.length > 0
+  return state.role === 'admin' || state.openReports.length > 0 || state.moderating
     || state.rooms.some((room) => room.kind !== 'direct' && room.creator_id === state.user?.id);
 }
 

@@ -1,12 +1,12 @@
 // The room this page is in: joining it (room_joined: the history, or after
 // a drop only what was missed), leaving it, losing it (deleted, or removed
-// from it), and its header: its name and description, "Leave", the
-// creator's "Settings" (description, "Delete room"), and the buttons that
-// work only while connected and in it. permissionsChanged redraws what the
-// rights it gives us show. The list of rooms is rooms.js's; the
-// conversation messages.js's; the members members.js's.
+// from it), and its header: its name and description, "Leave", and the
+// buttons that work only while connected and in it. permissionsChanged
+// redraws what the rights it gives us show. The list of rooms is rooms.js's;
+// the conversation messages.js's; the members members.js's; the header's
+// "Settings" menu room_settings.js's; whether we may post posting.js's.
 
-import {state, currentRoom, moderating} from './state.js';
+import {state, currentRoom, moderating, owning} from './state.js';
 import {$, showError, showPane} from './dom.js';
 import {api} from './api.js';
 import {send} from './socket.js';
@@ -14,6 +14,9 @@ import {refreshRooms, refreshRoomsSoon, renderRooms, roomName} from './rooms.js'
 import {addNotice, loadHistory, renderConversation} from './messages.js';
 import {refreshMembers, renderMembers, showAddMember, showAddMemberForm, mayAddMembers} from './members.js';
 import {resendUnsent} from './composer.js';
+import {showRoomSettings} from './room_settings.js';
+import {renderPosting} from './posting.js';
+import {showReportsButton} from './reports.js';
 
 export function joinRoom(roomId) {
   showError('');
@@ -28,7 +31,11 @@ export function joinRoom(roomId) {
 // what is on screen, and the missed messages follow as replayed frames.
 export async function onRoomJoined(data) {
   const rejoined = data.room_id === state.joinedRoomId || data.recovered !== undefined;
-  if (data.room_id !== state.joinedRoomId) showAddMemberForm(false);  // it was for the room before
+  if (data.room_id !== state.joinedRoomId) {  // what was shown of the room before is not this room's
+    showAddMemberForm(false);
+    state.members = [];
+    state.memberMenu = null;
+  }
   state.joinedRoomId = data.room_id;
   setConnected(true);
   renderRooms();
@@ -90,6 +97,7 @@ export function setConnected(connected) {
   $('send-button').disabled = !inRoom;
   $('leave-room').disabled = !inRoom;
   $('show-members').disabled = !state.joinedRoomId;
+  renderPosting();  // and "Send" waits for slow mode
 }
 
 export function renderRoomHeader() {
@@ -101,10 +109,6 @@ export function renderRoomHeader() {
   $('room-about').title = room ? room.description : '';
   // A direct room cannot be left, described or deleted, by anyone (the server answers 403).
   $('leave-room').hidden = direct;
-  $('creator-tools').hidden = !(room && room.creator_id === state.user.id) || direct;
-  if (room && document.activeElement !== $('new-description')) {
-    $('new-description').value = room.description;
-  }
   permissionsChanged();
 }
 
@@ -112,15 +116,19 @@ export function renderRoomHeader() {
 // screen; what they allow is redrawn only when it changes.
 export function permissionsChanged() {
   showAddMember(mayAddMembers());
+  showRoomSettings();
+  renderPosting();
   const direct = currentRoom()?.kind === 'direct';
   const moderatingChanged = moderating() !== state.moderating;
-  if (!moderatingChanged && direct === state.inDirectRoom) return;
+  if (!moderatingChanged && direct === state.inDirectRoom && owning() === state.owning) return;
   state.inDirectRoom = direct;
+  state.owning = owning();
   if (moderatingChanged) {
     state.moderating = !state.moderating;
     renderConversation();
+    showReportsButton();
   }
-  renderMembers();
+  renderMembers();  // what each member's menu offers
 }
 
 // -- wiring -----------------------------------------------------------------
@@ -129,25 +137,3 @@ $('leave-room').addEventListener('click', leaveRoom);
 $('back-to-rooms').addEventListener('click', () => showPane('rooms'));
 $('show-members').addEventListener('click', () => showPane('members'));
 $('back-to-conversation').addEventListener('click', () => showPane('conversation'));
-
-$('description-form').addEventListener('submit', async (event) => {
-  event.preventDefault();
-  try {
-    await api('PATCH', `/rooms/${encodeURIComponent(state.joinedRoomId)}`, {description: $('new-description').value});
-    $('new-description').blur();
-    $('creator-tools').open = false;
-  } catch (error) {
-    showError(error.message);
-  }
-});
-
-$('delete-room').addEventListener('click', async () => {
-  const roomId = state.joinedRoomId;
-  if (!roomId || !confirm('Delete this room and all its messages?')) return;
-  $('creator-tools').open = false;
-  try {
-    await api('DELETE', `/rooms/${encodeURIComponent(roomId)}`);
-  } catch (error) {
-    showError(error.message);
-  }
-});

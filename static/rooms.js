@@ -123,9 +123,10 @@ export function onRoomListChanged(data) {
     refreshRoomsSoon();
   }
   if (type === 'room_created' || type === 'room_added') return addRoom(listed);
-  if (type === 'room_updated') {
-    const room = state.rooms.find((r) => r.id === data.room_id);
-    if (room) room.description = data.description;
+  if (type === 'room_updated') {  // its description, who may post, slow mode: whatever the frame says
+    const {room_id: roomId, ...changes} = listed;
+    const room = state.rooms.find((r) => r.id === roomId);
+    if (room) Object.assign(room, changes);
   } else {
     state.rooms = state.rooms.filter((r) => r.id !== data.room_id);
     if (data.room_id === state.joinedRoomId || data.room_id === state.roomId) {

@@ -2,9 +2,12 @@
 // "Register" only while the server lets anyone register), a token from
 // an embedding program, the token kept in sessionStorage and renewed
 // before it expires, the user's role, "Log out", and "Change password"
-// (a new password is a new session). Signed in, it shows the chat and asks
-// each part of the screen to fill itself in; signed out, it puts the page
-// back as it was. The connection itself is socket.js's.
+// (a new password is a new session), which an account whose password
+// someone else chose (an import, an admin) must do before anything else
+// (must_change_password: the "Choose your own password" dialog). Signed
+// in, it shows the chat and asks each part of the screen to fill itself
+// in; signed out, it puts the page back as it was. The connection itself
+// is socket.js's.
 
 import {state, forgetSession} from './state.js';
 import {$, showError, setStatus, showPane} from './dom.js';
@@ -85,7 +88,7 @@ export async function signInWithToken(token) {
       Object.assign(state, {roomId: null, lastIdByRoom: {}, unsent: []});
     }
     saveSession({token, id: user.id, username: user.username});
-    showChat();
+    showChat(user);
   } catch (error) {
     if (state.token) logout(error.message);  // else a 401 signed the page out, saying why
   }
@@ -95,10 +98,44 @@ async function signIn(path) {
   showError('');
   try {
     saveSession(await api('POST', path, {username: $('username').value, password: $('password').value}));
-    $('password').value = '';
-    showChat();
   } catch (error) {
-    showError(error.message);
+    return showError(error.message);
+  }
+  const typed = $('password').value;  // the current password, should a new one be due
+  $('password').value = '';
+  showChat(null, typed);
+}
+
+// -- the chat, once we know who we are ----------------------------------------
+
+// GET /users/me first: it says the role, and whether a new password is due
+// (until it is chosen, the server answers little else). The user, when the
+// caller has just asked for it; the password just typed, if any.
+export async function showChat(user, typedPassword = '') {
+  user = user || await whoAmI();
+  if (!state.token) return;  // a 401 signed the page out, saying why
+  if (user?.must_change_password) return askForNewPassword(typedPassword);
+  $('login-view').hidden = true;
+  $('chat-view').hidden = false;
+  $('change-password').hidden = false;
+  $('logout').hidden = false;
+  $('whoami').textContent = state.user.username;
+  $('whoami').title = state.user.username;
+  showPane(state.roomId ? 'conversation' : 'rooms');
+  showNotifyButton();
+  scheduleRefresh();
+  refreshRooms();
+  if (user) setRole(user.role);
+  loadBlockedThenConnect();
+}
+
+// The role is not kept with the session: an admin may have changed it since.
+async function whoAmI() {
+  try {
+    return (await api('GET', '/users/me')).user;
+  } catch (error) {
+    if (state.token) showError(error.message);  // else the session ended, and logout said so
+    return null;
   }
 }
 
@@ -127,7 +164,7 @@ export function logout(reason) {
   closeSearch();
   showPasswordForm(false);
   showAddMember(false);
-  for (const dialog of ['admin-view', 'report-dialog', 'reports-view']) if ($(dialog).open) $(dialog).close();
+  for (const dialog of document.querySelectorAll('dialog')) if (dialog.open) dialog.close();
   $('chat-view').hidden = true;
   $('login-view').hidden = false;
   $('change-password').hidden = true;
@@ -137,31 +174,6 @@ export function logout(reason) {
   $('whoami').textContent = '';
   setStatus('');
   showError(reason || '');
-}
-
-export function showChat() {
-  $('login-view').hidden = true;
-  $('chat-view').hidden = false;
-  $('change-password').hidden = false;
-  $('logout').hidden = false;
-  $('whoami').textContent = state.user.username;
-  $('whoami').title = state.user.username;
-  showPane(state.roomId ? 'conversation' : 'rooms');
-  showNotifyButton();
-  scheduleRefresh();
-  refreshRooms();
-  loadRole();
-  loadBlockedThenConnect();
-}
-
-// The role decides who sees "Admin" and may moderate every room. It is
-// not kept with the session: an admin may have changed it since.
-async function loadRole() {
-  try {
-    setRole((await api('GET', '/users/me')).user.role);
-  } catch (error) {
-    if (state.token) showError(error.message);  // else the session ended, and logout said so
-  }
 }
 
 export function setRole(role) {
@@ -187,25 +199,65 @@ function showPasswordOutcome(error, done) {
   $('password-changed').textContent = done;
 }
 
-// The answer is a token of a new session, as login's; every earlier
-// session of the user ends, this page's own included, so its socket is
-// closed with 4001, maybe before the answer is here. Until then that close
-// is this change's doing (socket.js), and the new token reconnects.
 async function changePassword() {
   showPasswordOutcome('', '');
-  state.changingPassword = true;
   try {
-    saveSession(await api('POST', '/auth/password',
-                          {old_password: $('old-password').value, new_password: $('new-password').value}));
+    await postNewPassword($('old-password').value, $('new-password').value);
     $('password-form').reset();
     showPasswordOutcome('', 'Password changed');
   } catch (error) {
     showPasswordOutcome(error.message, '');
+  }
+}
+
+// The answer is a token of a new session, as login's; every earlier
+// session of the user ends, this page's own included, so its socket is
+// closed with 4001, maybe before the answer is here. Until then that close
+// is this change's doing (socket.js), and the new token reconnects.
+async function postNewPassword(oldPassword, newPassword) {
+  state.changingPassword = true;
+  try {
+    saveSession(await api('POST', '/auth/password', {old_password: oldPassword, new_password: newPassword}));
   } finally {
     state.changingPassword = false;
+    // Ended, yet no new session came: it was ended by something else.
+    if (state.awaitingSession) logout('Your session has ended. Please log in again.');
   }
-  // Ended, yet no new session came: it was ended by something else.
-  if (state.awaitingSession) logout('Your session has ended. Please log in again.');
+}
+
+// -- a password of one's own (must_change_password) ----------------------------
+
+// Someone else chose this account's password (an import, an admin), and
+// the server answers little else until its owner chooses one: a modal
+// dialog asks at once, before the chat is shown. The current password is
+// the one just typed at login, if any. Closing the dialog any other way
+// (Escape, "Log out") signs out.
+export function askForNewPassword(typedPassword = '') {
+  const dialog = $('own-password');
+  if (dialog.open) return;
+  const form = $('own-password-template').content.firstElementChild.cloneNode(true);
+  form.elements.old.value = typedPassword;
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    chooseOwnPassword(form);
+  });
+  form.querySelector('[data-control=logout]').addEventListener('click', endSession);
+  dialog.append(form);
+  dialog.returnValue = '';
+  dialog.showModal();
+  (typedPassword ? form.elements.new : form.elements.old).focus();
+}
+
+async function chooseOwnPassword(form) {
+  form.querySelector('[role=alert]').textContent = '';
+  try {
+    await postNewPassword(form.elements.old.value, form.elements.new.value);
+  } catch (error) {
+    form.querySelector('[role=alert]').textContent = error.message;
+    return;
+  }
+  $('own-password').close('changed');
+  if ($('chat-view').hidden) showChat();  // else the open chat's connection moved to the new session
 }
 
 // GET /info says whether anyone may register (--registration). While it is
@@ -238,6 +290,10 @@ $('change-password').addEventListener('click', () => showPasswordForm($('passwor
 $('password-form').addEventListener('submit', (event) => {
   event.preventDefault();
   changePassword();
+});
+$('own-password').addEventListener('close', () => {
+  $('own-password-form')?.remove();
+  if ($('own-password').returnValue !== 'changed' && state.token) endSession();
 });
 $('password-form').addEventListener('keydown', (event) => {
   if (event.key !== 'Escape') return;

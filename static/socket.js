@@ -12,11 +12,13 @@ import {setStatus, showError} from './dom.js';
 import {logout} from './session.js';
 import {showTyping, onMessageSent} from './composer.js';
 import {onMessageFrame} from './messages.js';
-import {onUserJoined, onUserLeft} from './members.js';
+import {onUserJoined, onUserLeft, onMemberUpdated} from './members.js';
 import {refreshRoomsSoon, onRoomListChanged} from './rooms.js';
 import {setConnected, onRoomJoined, onRoomGone, onRemovedFromRoom} from './room.js';
 import {onReadMarker, onRoomActivity, onMention} from './reading.js';
 import {loadOpenReports, onReport} from './reports.js';
+import {onPostRefused} from './posting.js';
+import {askForNewPassword} from './session.js';
 
 const SESSION_ENDED = 4001;         // close code: logged out elsewhere, password changed, or too old
 
@@ -100,7 +102,9 @@ function onFrame(frame) {
 }
 
 function onRefused(frame) {
-  if (frame.error === 'Room not found') onRoomGone('That room no longer exists.');
+  if (onPostRefused(frame)) return;  // muted, slow mode, only moderators post
+  if (frame.error === 'Password change required') askForNewPassword();
+  else if (frame.error === 'Room not found') onRoomGone('That room no longer exists.');
   else if (frame.message === 'Failed to save message') showError('Your message could not be saved. Please send it again.');
   else showError(frame.error);
 }
@@ -129,6 +133,7 @@ const FRAMES = {
   room_joined: onRoomJoined,
   user_joined: onUserJoined,
   user_left: onUserLeft,
+  member_updated: onMemberUpdated,
   user_typing: showTyping,
   message_sent: onMessageSent,  // our own message, confirmed: shown like anyone's
   message_received: onMessageFrame,

@@ -3,7 +3,8 @@
 // Every module reads and changes it here; none keeps a copy of its own. It
 // draws nothing and asks the server nothing (the parts of the screen do), and
 // it answers only the questions that need nothing but itself: which room we
-// are in (currentRoom) and whether we moderate it (moderating).
+// are in (currentRoom), a member's role and mute there (roleOf, mutedUntil),
+// and what our own role lets us do (moderating, owning).
 
 export const state = {
   token: sessionStorage.getItem('swiftchat.token'),
@@ -30,7 +31,13 @@ export const state = {
   refreshTimer: null,
   role: 'user',        // from GET /users/me: 'user' or 'admin'
   moderating: false,   // may delete anyone's message here and remove members (see moderating())
-  inDirectRoom: false, // the room here is a direct room: no "Message" or "Remove" beside its two
+  owning: false,       // may also make moderators, describe and delete the room (see owning())
+  inDirectRoom: false, // the room here is a direct room: no "Message" and no moderating there
+  memberMenu: null,    // {userId, index}: the member actions menu that is open, and its focused item
+  muting: null,        // the user id the Mute dialog is about
+  nextPostAt: {},      // room id -> when slow mode lets us post there again (ms since 1970)
+  postingTimer: null,  // redraws the composer when a slow-mode wait ends
+  muteEndTimer: null,  // redraws the member list (and the composer) when a mute ends
   editing: null,       // {id, draft, error}: the message being edited on this page
   confirmingDelete: null, // the id of the message whose "Delete" waits for "Confirm delete"
   users: [],           // the Admin view's accounts
@@ -63,7 +70,8 @@ export function forgetSession() {
   Object.assign(state, {user: null, roomId: null, joinedRoomId: null, socket: null, items: [], unsent: [],
                         awaitingSession: false, blocked: new Map(), revealed: new Set(),
                         openReports: [], listedReports: [], reportsHeard: null, reporting: null,
-                        role: 'user', moderating: false, inDirectRoom: false, editing: null,
+                        role: 'user', moderating: false, owning: false, inDirectRoom: false, editing: null,
+                        memberMenu: null, muting: null, nextPostAt: {},
                         confirmingDelete: null, users: [], rooms: [], connectedBefore: false, jumpTo: null});
   state.roomsAsked += 1;  // a refresh still on its way is for the user who left
 }
@@ -72,11 +80,39 @@ export function currentRoom() {
   return state.rooms.find((r) => r.id === state.joinedRoomId);
 }
 
-// The room's creator and admins may delete anyone's message and remove members.
-// Not in a direct room: neither of its two is in charge of the other (and
-// admins do not see it at all).
-export function moderating() {
+// A member's role in the room here: the server's `role` ("owner",
+// "moderator" or "member"); from a server without roles, its creator is
+// the owner.
+export function roleOf(member) {
+  return member.role || (member.id === currentRoom()?.creator_id ? 'owner' : 'member');
+}
+
+// Our own role here: as the member list says, else as the room says (a
+// private room's creator keeps the creator's rights after leaving it).
+function ourRole() {
+  const us = state.members.find((member) => member.id === state.user?.id);
+  if (us) return roleOf(us);
   const room = currentRoom();
-  if (room && room.kind === 'direct') return false;
-  return state.role === 'admin' || Boolean(room && room.creator_id === state.user.id);
+  return room && room.creator_id === state.user?.id ? 'owner' : 'member';
+}
+
+// The room's moderators, its owner and admins may delete anyone's message,
+// remove, ban and mute members, and post where only moderators may. Not in
+// a direct room: neither of its two is in charge of the other (and admins
+// do not see it at all).
+export function moderating() {
+  if (currentRoom()?.kind === 'direct') return false;
+  return state.role === 'admin' || ourRole() !== 'member';
+}
+
+// The owner and admins also make moderators, describe and delete the room.
+export function owning() {
+  if (currentRoom()?.kind === 'direct') return false;
+  return state.role === 'admin' || ourRole() === 'owner';
+}
+
+// Until when a member is muted here, or null if they are not (a time gone by is no mute).
+export function mutedUntil(member) {
+  const until = member.muted_until ? Date.parse(member.muted_until) : NaN;
+  return until > Date.now() ? new Date(until) : null;
 }
