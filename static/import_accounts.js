@@ -35,8 +35,9 @@ function csvRows(text) {
   return rows;
 }
 
-// [{username, password?, role?}, ...] from CSV text, or an Error naming the
-// line that has no username. Blank lines and spaces around fields go.
+// [{username, password?, role?, line}, ...] from CSV text, or an Error
+// naming the line that has no username. Blank lines and spaces around
+// fields go; `line` is where the account was, for the server's errors.
 function accountsFrom(text) {
   const rows = csvRows(text.replace(/^\uFEFF/, ''))  // a spreadsheet's byte order mark
     .map((cells, index) => ({line: index + 1, cells: cells.map((cell) => cell.trim())}))
@@ -45,7 +46,7 @@ function accountsFrom(text) {
   const named = Boolean(header?.includes('username'));
   const columns = named ? header : COLUMNS;
   return (named ? rows.slice(1) : rows).map(({line, cells}) => {
-    const account = {};
+    const account = {line};
     columns.forEach((column, i) => { if (COLUMNS.includes(column) && cells[i]) account[column] = cells[i]; });
     if (!account.username) throw new Error(`Line ${line} has no username.`);
     return account;
@@ -54,18 +55,27 @@ function accountsFrom(text) {
 
 async function importAccounts() {
   clearResults();
-  let users;
+  let accounts;
   try {
-    users = accountsFrom($('import-csv').value);
-    if (!users.length) throw new Error('Paste some accounts, or choose a CSV file, first.');
+    accounts = accountsFrom($('import-csv').value);
+    if (!accounts.length) throw new Error('Paste some accounts, or choose a CSV file, first.');
+    const users = accounts.map(({line, ...user}) => user);
     showResults(await api('POST', '/users/import', {users}));
   } catch (error) {
-    showAdminOutcome(error.message, '');
+    showAdminOutcome(byLine(error.message, accounts), '');
     return;
   }
   $('import-csv').value = '';
   $('import-file').value = '';
   reloadUsers();
+}
+
+// The server names a refused account by its place in the request
+// ("users[2]: Invalid username"); the teacher knows it by its line.
+function byLine(error, accounts) {
+  const [, index, problem] = /^users\[(\d+)\]: (.*)$/s.exec(error) || [];
+  const account = accounts?.[Number(index)];
+  return account ? `Line ${account.line}: ${problem}` : error;
 }
 
 // -- what the import made -------------------------------------------------------
@@ -94,7 +104,7 @@ function downloadLink(created) {
   const lines = ['username,password', ...created.map(({user, password}) =>
     [user.username, password].map(csvField).join(','))];
   const link = element('a', 'Download the passwords (CSV)');
-  link.href = URL.createObjectURL(new Blob([lines.join('\r\n') + '\r\n'], {type: 'text/csv'}));
+  link.href = URL.createObjectURL(new Blob([lines.join('\n') + '\n'], {type: 'text/csv'}));
   link.download = `accounts-${new Date().toISOString().slice(0, 10)}.csv`;
   link.className = 'download';
   return link;
