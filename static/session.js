@@ -236,6 +236,7 @@ export function askForNewPassword(typedPassword = '') {
   const dialog = $('own-password');
   if (dialog.open) return;
   const form = $('own-password-template').content.firstElementChild.cloneNode(true);
+  form.elements.username.value = state.user?.username || '';
   form.elements.old.value = typedPassword;
   form.addEventListener('submit', (event) => {
     event.preventDefault();
