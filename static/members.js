@@ -22,9 +22,9 @@ export async function refreshMembers() {
   if (!roomId) return;
   try {
     const members = (await api('GET', `/rooms/${encodeURIComponent(roomId)}/members`)).members;
-    if (roomId !== state.joinedRoomId) return;
-    state.members = members;
     countMembers(roomId, members.length);
+    if (roomId !== state.joinedRoomId) return;  // another room's list is on screen by now
+    state.members = members;
   } catch (error) {
     showError(error.message);
   }
