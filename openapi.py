@@ -39,7 +39,7 @@ SLOW_MODE = {"type": "integer", "minimum": 0, "maximum": 3600,
              "description": "seconds between one member's posts (0: off)"}
 ROOM_SETTINGS = {"posting": POSTING, "slow_mode": SLOW_MODE}
 MUTED_UNTIL = {"anyOf": [ISO_TIME, {"type": "null"}],
-               "description": "until when the member may not post, edit or react here"}
+               "description": "until when the member may not post or edit here"}
 VISIBILITY = {"enum": ["public", "private"]}
 KIND = {"enum": ["room", "direct"]}
 MENTIONS = {"type": "array", "items": USER_ID,
@@ -62,13 +62,13 @@ SCHEMAS = {
     "Session": obj({"token": STRING, "id": USER_ID, "username": STRING},
                    {"must_change_password": BOOLEAN}),
     "Room": obj({"id": ROOM_ID, "name": STRING, "description": STRING, "creator_id": USER_ID,
-                 "created_at": ISO_TIME, "visibility": VISIBILITY, "kind": KIND}, ROOM_SETTINGS),
+                 "created_at": ISO_TIME, "visibility": VISIBILITY, "kind": KIND, **ROOM_SETTINGS}),
     "ListedRoom": obj({"id": ROOM_ID, "name": STRING, "description": STRING,
                        "creator_id": USER_ID, "member_count": INTEGER, "created_at": ISO_TIME,
-                       "visibility": VISIBILITY, "kind": KIND},
+                       "visibility": VISIBILITY, "kind": KIND, **ROOM_SETTINGS},
                       # with a token, in the rooms of which the caller is a member
                       {"last_read_id": INTEGER, "unread_count": INTEGER,
-                       "mention_count": INTEGER, **ROOM_SETTINGS}),
+                       "mention_count": INTEGER}),
     "Member": obj({"id": USER_ID, "username": STRING, "joined_at": ISO_TIME,
                    "is_online": BOOLEAN, "in_room": BOOLEAN},
                   {"role": MEMBER_ROLE, "muted_until": MUTED_UNTIL}),
@@ -213,6 +213,20 @@ PATHS = {
             {**success(201, "User created", obj({"user": ref("User")})), **errors(401, 403, 409)},
             auth=True, body={**SCHEMAS["Credentials"], "properties": {
                 **SCHEMAS["Credentials"]["properties"], "role": ROLE}})},
+    "/api/v1/users/import": {"post": operation(
+        "Create the accounts of a roster (admins only), in one transaction: at most 500 (400 "
+        "`At most 500 users at once`); a missing password is generated (12 letters and digits "
+        "without look-alikes). Names taken already are skipped; an entry that is not valid "
+        "creates nothing (400, naming it). Every account created must change its password at "
+        "first login",
+        {**success(201, "Users imported", obj({
+            "created": {"type": "array", "items": obj({"user": ref("User"), "password": STRING})},
+            "skipped": {"type": "array", "items": obj({"username": STRING, "error": STRING})}})),
+         **errors(400, 401, 403)}, auth=True,
+        body={"type": "object", "required": ["users"], "properties": {"users": {
+            "type": "array", "minItems": 1, "maxItems": 500, "items": {
+                "type": "object", "required": ["username"], "properties": {
+                    "username": STRING, "password": STRING, "role": ROLE}}}}})},
     "/api/v1/users/{user_id}": {
         "get": operation("One user", {**success(200, "User information retrieved successfully",
                                                 obj({"user": ref("User")})), **errors(401, 404)},
@@ -281,13 +295,54 @@ PATHS = {
             {**success(201, "Member added", ref("Member")), **errors(401, 403, 404, 429)},
             auth=True, parameters=[path_param("room_id")],
             body={"type": "object", "required": ["user_id"], "properties": {"user_id": STRING}})},
-    "/api/v1/rooms/{room_id}/members/{user_id}": {"delete": operation(
+    "/api/v1/rooms/{room_id}/members/{user_id}": {"patch": operation(
+        "Make a member a moderator of the room, or a member again (the room's owner or an "
+        "admin); the room hears `member_updated`. 404 `Member not found` for a user who is "
+        "not a member",
+        {**success(200, "Member updated", ref("MemberChanged")), **errors(400, 401, 403, 404, 429)},
+        auth=True, parameters=[path_param("room_id"), path_param("user_id")],
+        body={"type": "object", "required": ["role"],
+              "properties": {"role": {"enum": ["moderator", "member"]}}}),
+        "delete": operation(
         "Remove a member (the room's creator or an admin); `?ban=true` keeps them out. Their "
         "connections in the room get `room_removed`, the room hears `user_left`",
         {**success(200, "Member removed", obj({"room_id": ROOM_ID, "user_id": USER_ID,
                                                 "banned": BOOLEAN})), **errors(401, 403, 404, 429)},
         auth=True, parameters=[path_param("room_id"), path_param("user_id"),
                                query("ban", "true: the user may not join again")])},
+    "/api/v1/rooms/{room_id}/members/{user_id}/mute": {
+        "post": operation(
+            "Mute a member for some minutes (1-10080; the room's moderators, owner and admins): "
+            "until muted_until they may not post or edit there (403 `You are muted in "
+            "this room`). The room hears `member_updated`",
+            {**success(200, "Member muted", ref("MemberChanged")), **errors(401, 403, 404, 429)},
+            auth=True, parameters=[path_param("room_id"), path_param("user_id")],
+            body={"type": "object", "required": ["minutes"], "properties": {
+                "minutes": {"type": "integer", "minimum": 1, "maximum": 10080}}}),
+        "delete": operation(
+            "End a member's mute (the room's moderators, owner and admins); the room hears "
+            "`member_updated`",
+            {**success(200, "Member unmuted", ref("MemberChanged")), **errors(401, 403, 404, 429)},
+            auth=True, parameters=[path_param("room_id"), path_param("user_id")]),
+    },
+    "/api/v1/rooms/{room_id}/export": {"get": operation(
+        "The room's whole history as a file to save (its owner, moderators and admins; 403 "
+        "`Forbidden` for other members): oldest first, edits applied, deleted messages absent, "
+        "streamed. `Content-Disposition: attachment; filename=\"<room name>-<YYYY-MM-DD>.<ext>\"`",
+        {"200": {"description": "The file: JSON `{room, messages}`, CSV with the columns "
+                                "id,timestamp,username,content,edited_at,attachments, or one "
+                                "printable HTML page without scripts",
+                 "headers": {"Content-Disposition": {
+                     "description": "attachment, with the file's name",
+                     "schema": {"type": "string"}}},
+                 "content": {"application/json": {"schema": obj({
+                                 "room": ref("Room"),
+                                 "messages": {"type": "array", "items": ref("Message")}})},
+                             "text/csv": {"schema": STRING},
+                             "text/html": {"schema": STRING}}},
+         **errors(400, 401, 403, 404)}, auth=True,
+        parameters=[path_param("room_id"),
+                    query("format", "json (the default), csv or html")])},
     "/api/v1/rooms/join": {"post": operation(
         "Become a member of a room (joining twice keeps the first time)",
         {**success(200, "Successfully joined room", obj({
