@@ -258,7 +258,8 @@ async function chooseOwnPassword(form) {
     return;
   }
   $('own-password').close('changed');
-  if ($('chat-view').hidden) showChat();  // else the open chat's connection moved to the new session
+  if ($('chat-view').hidden) showChat();
+  else if (!state.socket) reconnectNow();  // the server closed it until the password was changed
 }
 
 // GET /info says whether anyone may register (--registration). While it is

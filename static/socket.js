@@ -55,6 +55,8 @@ function onSocketClosed(socket, event) {
   if (event.code === 4000) {
     setStatus('Disconnected');
     showError('You signed in from another window, so this one was disconnected. Reload to take over.');
+  } else if (event.code === 1008 && event.reason === 'Password change required') {
+    setStatus('Offline');  // the dialog that asks for it is open; the new session connects
   } else if (event.code === 1008) {
     logout('Your session has expired. Please log in again.');
   } else if (event.code === SESSION_ENDED && state.changingPassword) {
