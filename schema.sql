@@ -168,4 +168,26 @@ CREATE TABLE IF NOT EXISTS reports (
     created_at  INTEGER NOT NULL,                 -- Unix seconds
     UNIQUE (message_id, reporter_id)              -- once per message and reporter
 );
-CREATE INDEX IF NOT EXISTS reports_by_room ON reports (room_id, id)
+CREATE INDEX IF NOT EXISTS reports_by_room ON reports (room_id, id);
+
+-- Uploaded files (1.3): the file itself is in the files folder, named by
+-- the id (files.py). Unattached until a message of its uploader's carries
+-- it, it goes with that message (ON DELETE CASCADE: the server deletes the
+-- files it read out first), or after a day if never attached.
+CREATE TABLE IF NOT EXISTS uploads (
+    id           TEXT PRIMARY KEY,                -- 'file_' + 8 hex digits
+    user_id      TEXT NOT NULL REFERENCES users (id),
+    filename     TEXT NOT NULL,
+    content_type TEXT NOT NULL,                   -- files.served_type's
+    size         INTEGER NOT NULL,                -- bytes
+    width        INTEGER,                         -- pixels, for a PNG, JPEG, GIF or WebP, else NULL
+    height       INTEGER,
+    created_at   INTEGER NOT NULL,                -- Unix seconds
+    message_id   INTEGER REFERENCES messages (id) ON DELETE CASCADE,
+    position     INTEGER NOT NULL DEFAULT 0       -- its place among its message's attachments
+);
+CREATE INDEX IF NOT EXISTS uploads_by_message ON uploads (message_id, position)
+    WHERE message_id IS NOT NULL;
+-- A user's quota: the sizes of their uploads, in one index range.
+CREATE INDEX IF NOT EXISTS uploads_by_user ON uploads (user_id, size);
+CREATE INDEX IF NOT EXISTS uploads_unattached ON uploads (created_at) WHERE message_id IS NULL

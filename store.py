@@ -98,6 +98,8 @@ MIGRATIONS = [
     "ALTER TABLE rooms ADD COLUMN slow_mode INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE room_members ADD COLUMN role TEXT NOT NULL DEFAULT 'member';"
     "ALTER TABLE room_members ADD COLUMN muted_until INTEGER",
+    # 8 (1.3): files and images: a new table only, which schema.sql creates.
+    "-- uploads: created by schema.sql",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -193,6 +195,14 @@ class SlowMode(StoreError):
         self.retry_after = retry_after
 
 
+class InvalidAttachment(StoreError):
+    """An attachment id that is unknown, another user's, or attached already (1.3)."""
+
+
+class QuotaExceeded(StoreError):
+    """The user's uploads still kept would pass their quota (1.3)."""
+
+
 class Banned(StoreError):
     """The user is banned from the room they would join."""
 
@@ -241,6 +251,7 @@ UNREAD_COUNT = ("(r.last_position - me.read_position"
                 "    WHERE d.room_id = r.id AND d.position > me.read_position)"
                 " - (SELECT COUNT(*) FROM messages o"
                 "    WHERE o.room_id = r.id AND o.user_id = me.user_id AND o.id > me.last_read_id))")
+UPLOAD_COLUMNS = "id, filename, content_type, size, width, height"
 MESSAGE_COLUMNS = ("m.id, m.room_id, m.user_id, m.content, m.timestamp, m.edited_at, m.mentions,"
                    " u.username")
 # Whether the viewer (:viewer, an admin if :admin) may see room r: public
@@ -520,6 +531,13 @@ class MessageBatch:
                 f" WHERE m.room_id IN ({placeholders(direct)})", direct)}
         self.mentionable = Mentionable(db, room_ids, author_ids, self.names.values())
         self.mention_rows = []  # (user_id, room_id, message_id), written at the end
+        upload_ids = [upload_id for message in messages if len(message) > 6
+                      for upload_id in message[6]]
+        self._uploads = {} if not upload_ids else {
+            row["id"]: row for row in db.execute(
+                f"SELECT {UPLOAD_COLUMNS}, user_id, message_id FROM uploads"
+                f" WHERE id IN ({placeholders(upload_ids)})", upload_ids)}
+        self._attached = set()  # upload ids attached by this batch so far
 
     def check_author(self, room_id, user_id, timestamp):
         """Raise what refuses this author's message here now (AuthorDisabled, Blocked, ...)."""
@@ -531,6 +549,25 @@ class MessageBatch:
         if (room_id, user_id) in self.blocked:
             raise Blocked(user_id)
         self.rules.check(room_id, user_id, timestamp)
+
+    def check_attachments(self, user_id, upload_ids):
+        """The uploads a message attaches, in order; InvalidAttachment for one that is unknown,
+        another user's, or attached already (by an earlier message, or earlier in this batch)."""
+        uploads = []
+        for upload_id in upload_ids:
+            upload = self._uploads.get(upload_id)
+            if (upload is None or upload["user_id"] != user_id or upload["message_id"] is not None
+                    or upload_id in self._attached
+                    or upload_id in [earlier["id"] for earlier in uploads]):
+                raise InvalidAttachment(upload_id)
+            uploads.append(upload)
+        return uploads
+
+    def attach(self, db, message_id, uploads):
+        self._attached.update(upload["id"] for upload in uploads)
+        db.executemany("UPDATE uploads SET message_id = ?, position = ? WHERE id = ?",
+                       [(message_id, position, upload["id"])
+                        for position, upload in enumerate(uploads)])
 
     def next_position(self, room_id):
         """The position of the room's next message; StoreError when the room is gone."""
@@ -813,6 +850,8 @@ class Store(Database):
     Messages: add_message, add_messages, message, edit_message, delete_message,
               messages, messages_after
     Search:   index_new_messages, search (can_search says whether this SQLite has FTS5)
+    Uploads:  add_upload, upload, upload_bytes, upload_ids, remove_unattached_uploads, attachment
+              (and file_link, the server's maker of file links)
     Reports:  add_report, report, report_moderators, reports, set_report_status
     And from Database: setting, data_changed, generation, backup, close, writable.
     """
@@ -1144,9 +1183,16 @@ class Store(Database):
                                (changes[column], room_id))
 
     def delete_room(self, room_id):
-        """Delete a room; its members and messages go with it (ON DELETE CASCADE)."""
+        """Delete a room; its members, messages and uploads go with it (ON DELETE CASCADE).
+
+        Returns the ids of the uploads whose files are to be deleted now.
+        """
         with self._transaction() as db:
+            uploads = [row["id"] for row in db.execute(
+                "SELECT u.id FROM messages m JOIN uploads u ON u.message_id = m.id"
+                " WHERE m.room_id = ?", (room_id,))]
             db.execute("DELETE FROM rooms WHERE id = ?", (room_id,))
+            return uploads
 
     # -- membership --------------------------------------------------------
 
@@ -1258,9 +1304,8 @@ class Store(Database):
             batch.finish(db)
         return saved
 
-    @staticmethod
-    def _insert_message(db, batch, room_id, user_id, content, timestamp, client_id,
-                        mentioned=()):
+    def _insert_message(self, db, batch, room_id, user_id, content, timestamp, client_id,
+                        mentioned=(), upload_ids=()):
         if client_id is not None:
             first = db.execute(
                 "SELECT id, room_id, content, timestamp, mentions FROM messages"
@@ -1272,8 +1317,10 @@ class Store(Database):
             if first is not None:
                 return {"id": first["id"], "content": content, "timestamp": first["timestamp"],
                         "duplicate": True, "mentions": mention_ids(first["mentions"]),
-                        "mentioned_members": []}
+                        "mentioned_members": [],
+                        "attachments": self._attachments(db, [first["id"]])[first["id"]]}
         batch.check_author(room_id, user_id, timestamp)
+        uploads = batch.check_attachments(user_id, upload_ids)
         position = batch.next_position(room_id)
         mentions = users_named(batch.names, mentioned)
         cursor = db.execute(
@@ -1282,15 +1329,47 @@ class Store(Database):
             (room_id, user_id, content, timestamp, client_id, " ".join(mentions) or None,
              position))
         members = batch.note_mentions(cursor.lastrowid, room_id, user_id, mentions)
+        batch.attach(db, cursor.lastrowid, uploads)
         return {"id": cursor.lastrowid, "content": content, "timestamp": timestamp,
-                "duplicate": False, "mentions": mentions, "mentioned_members": members}
+                "duplicate": False, "mentions": mentions, "mentioned_members": members,
+                "attachments": [self.attachment(upload) for upload in uploads]}
 
     def _messages(self, sql, params):
-        """Rows of messages, each with its mentions as a list of user ids."""
+        """Rows of messages, each with its mentions as a list of user ids, and its attachments."""
         rows = self._rows(sql, params)
+        return self._with_attachments(rows)
+
+    def _with_attachments(self, rows, db=None):
+        attachments = self._attachments(db, [row["id"] for row in rows])
         for row in rows:
             row["mentions"] = mention_ids(row["mentions"])
+            row["attachments"] = attachments.get(row["id"], [])
         return rows
+
+    def _attachments(self, db, message_ids):
+        """{message id: [its attachments, in order]} in one query (on db, or a reader)."""
+        found = collections.defaultdict(list)
+        if not message_ids:
+            return found
+        sql = (f"SELECT {UPLOAD_COLUMNS}, message_id FROM uploads"
+               f" WHERE message_id IN ({placeholders(message_ids)}) ORDER BY message_id, position")
+        rows = db.execute(sql, message_ids).fetchall() if db is not None else self._rows(
+            sql, message_ids)
+        for upload in rows:
+            found[upload["message_id"]].append(self.attachment(upload))
+        return found
+
+    def attachment(self, upload):
+        """An upload as message objects carry it (CONTRACT 1.3), its url made by file_link."""
+        return {"id": upload["id"], "filename": upload["filename"],
+                "content_type": upload["content_type"], "size": upload["size"],
+                "url": self.file_link(upload["id"]), "width": upload["width"],
+                "height": upload["height"]}
+
+    @staticmethod
+    def file_link(upload_id):
+        """The link to an upload's file; the server sets its own (files.LinkSigner.url)."""
+        return f"/api/v1/files/{upload_id}"
 
     def message(self, message_id):
         """A message with its author's name and its room's creator, or None."""
@@ -1319,15 +1398,21 @@ class Store(Database):
             if row is not None:
                 db.execute("DELETE FROM mentions WHERE message_id = ?", (message_id,))
                 note_mentions(db, message_id, row["room_id"], row["user_id"], mentions)
-        return None if row is None else {**row, "mentions": mention_ids(row["mentions"])}
+                row = self._with_attachments([dict(row)], db)[0]
+        return row
 
     def delete_message(self, message_id):
-        """Delete a message for good; return whether there was one."""
+        """Delete a message for good, with its uploads; return the ids of the uploads whose files
+        are to be deleted now, or None if there was no message."""
         with self._transaction() as db:
             # Its position stays counted as deleted, for the unread counts (UNREAD_COUNT).
             db.execute("INSERT OR IGNORE INTO deleted_messages (room_id, position)"
                        " SELECT room_id, position FROM messages WHERE id = ?", (message_id,))
-            return db.execute("DELETE FROM messages WHERE id = ?", (message_id,)).rowcount > 0
+            uploads = [row["id"] for row in db.execute(
+                "SELECT id FROM uploads WHERE message_id = ?", (message_id,))]
+            if db.execute("DELETE FROM messages WHERE id = ?", (message_id,)).rowcount == 0:
+                return None
+            return uploads
 
     def messages(self, room_id, limit, before=None):
         """The newest `limit` messages of a room older than id `before`, oldest first."""
@@ -1453,9 +1538,64 @@ class Store(Database):
             raise store_error(exc) from exc
         except sqlite3.Error as exc:
             raise store_error(exc) from exc
-        for row in rows:
-            row["mentions"] = mention_ids(row["mentions"])
-        return rows
+        return self._with_attachments(rows)
+
+    # -- uploads ---------------------------------------------------------------
+
+    def add_upload(self, upload_id, user_id, filename, content_type, size, width, height,
+                   created_at, quota=None):
+        """Record an upload whose file was written; return it as messages carry it.
+
+        upload_id: the name its file was written under (new_upload_id).
+        Raises QuotaExceeded when the user's uploads still kept, this one
+        included, would pass quota bytes (None: no quota). One transaction:
+        two uploads at once cannot both slip under the quota.
+        """
+        with self._transaction() as db:
+            if quota is not None:
+                used = db.execute("SELECT COALESCE(SUM(size), 0) FROM uploads WHERE user_id = ?",
+                                  (user_id,)).fetchone()[0]
+                if used + size > quota:
+                    raise QuotaExceeded(user_id)
+            db.execute("INSERT INTO uploads (id, user_id, filename, content_type, size, width,"
+                       " height, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (upload_id, user_id, filename, content_type, size, width, height,
+                        created_at))
+        return self.attachment({"id": upload_id, "filename": filename, "size": size,
+                                "content_type": content_type, "width": width, "height": height})
+
+    @staticmethod
+    def new_upload_id():
+        """A new upload's id ('file_' and 8 hex digits), made before its file is written; a clash
+        with an existing one fails as the file is written (files.FileFolder) or recorded."""
+        return "file_" + secrets.token_hex(4)
+
+    def upload_bytes(self, user_id):
+        """The bytes of a user's uploads still kept (their quota's use)."""
+        return self._row("SELECT COALESCE(SUM(size), 0) AS used FROM uploads WHERE user_id = ?",
+                         (user_id,))["used"]
+
+    def upload(self, upload_id):
+        """An upload, with user_id and the room of its message (room_id, None if unattached)."""
+        return self._row("SELECT u.id, u.filename, u.content_type, u.size, u.width, u.height,"
+                         " u.user_id, u.created_at, m.room_id FROM uploads u"
+                         " LEFT JOIN messages m ON m.id = u.message_id WHERE u.id = ?",
+                         (upload_id,))
+
+    def remove_unattached_uploads(self, created_before):
+        """Delete the uploads never attached that were made before then; return their ids."""
+        with self._transaction() as db:
+            removed = [row["id"] for row in db.execute(
+                "SELECT id FROM uploads WHERE message_id IS NULL AND created_at < ?",
+                (created_before,))]
+            db.executemany("DELETE FROM uploads WHERE id = ?", [(upload_id,) for upload_id in removed])
+            return removed
+
+    def upload_ids(self, upload_ids):
+        """Those of these ids that are uploads (a sweep's check for files no upload owns)."""
+        return {row["id"] for row in self._rows(
+            f"SELECT id FROM uploads WHERE id IN ({placeholders(upload_ids)})",
+            list(upload_ids))} if upload_ids else set()
 
     # -- reports ---------------------------------------------------------------
 
