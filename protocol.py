@@ -17,12 +17,14 @@ import ipaddress
 import json
 import re
 import time
+import urllib.parse
 
 __all__ = [
     "VERSION", "ApiError", "bad_request", "envelope", "encode", "parse_json_object", "text_field",
     "username", "password", "room_name", "description", "content", "trimmed_text",
     "client_id", "message_id", "role", "flag", "visibility", "mentioned_names", "search_text",
-    "posting", "slow_mode", "member_role", "whole_number",
+    "posting", "slow_mode", "member_role", "whole_number", "message_body",
+    "upload_filename",
     "query_int", "trusted_proxies", "client_address", "limit_key", "shown_user",
     "history_message", "shown_report", "now", "iso",
 ]
@@ -34,6 +36,9 @@ MAX_SEARCH = 200  # characters of a search query
 MAX_REASON = 500  # characters of a report's reason
 MAX_CLIENT_ID = 64
 MAX_SLOW_MODE = 3600  # seconds (1.3)
+MAX_ATTACHMENTS = 10  # uploads one message may carry (1.3)
+MAX_FILENAME = 255  # characters of an upload's name (1.3)
+UPLOAD_ID = re.compile(r"file_[0-9a-f]{8}")
 MAX_MUTE_MINUTES = 10080  # a week (1.3)
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,%d}" % MAX_USERNAME)
 
@@ -131,6 +136,48 @@ def description(obj, required):
 
 def content(obj):
     return trimmed_text(obj, "content", MAX_CONTENT)
+
+
+# Characters a file name may not hold (1.3): path separators, control
+# characters, and the bidirectional controls that make "gpj.exe" read as
+# "exe.jpg" (Trojan Source).
+NOT_IN_FILENAME = re.compile(r"[/\\\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def upload_filename(header):
+    """An upload's name from its X-Filename header: percent-encoded UTF-8 (as a browser's
+    encodeURIComponent makes it), 1-255 characters, none of NOT_IN_FILENAME."""
+    if header is None:
+        raise bad_request("X-Filename is required")
+    try:
+        # Raw UTF-8 bytes, which some clients send, arrive read as latin-1.
+        header = header.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        pass
+    try:
+        name = urllib.parse.unquote(header, errors="strict")
+    except UnicodeDecodeError:
+        raise bad_request("X-Filename must be percent-encoded UTF-8") from None
+    if (not 1 <= len(name) <= MAX_FILENAME or NOT_IN_FILENAME.search(name)
+            or not name.strip(" .")):  # not only dots and spaces: no "..", no "."
+        raise bad_request(f"X-Filename must be 1-{MAX_FILENAME} characters, without / \\ or "
+                          "control characters")
+    return name
+
+
+def message_body(obj):
+    """A new message's (content, attachments): attachments is a list of at most MAX_ATTACHMENTS
+    upload ids (1.3), and with one or more the content may be empty."""
+    attachments = obj.get("attachments")
+    if attachments is None:
+        attachments = []
+    if (not isinstance(attachments, list) or len(attachments) > MAX_ATTACHMENTS
+            or not all(isinstance(upload_id, str) and UPLOAD_ID.fullmatch(upload_id)
+                       for upload_id in attachments)):
+        raise bad_request(f"attachments must be a list of at most {MAX_ATTACHMENTS} upload ids")
+    if attachments and not (text_field(obj, "content", required=False) or "").strip():
+        return "", attachments
+    return content(obj), attachments
 
 
 def trimmed_text(obj, name, maximum):
@@ -348,6 +395,7 @@ def history_message(row, is_online):
         "timestamp": row["timestamp"],
         "edited_at": row["edited_at"],
         "mentions": row["mentions"],
+        "attachments": row["attachments"],
         "sender": {
             "id": row["user_id"],
             "username": row["username"],
@@ -365,6 +413,7 @@ def shown_report(report, author_online, viewer):
         "id": report["message_id"], "room_id": report["room_id"], "user_id": report["author_id"],
         "content": report["content"], "timestamp": report["timestamp"],
         "edited_at": report["edited_at"], "mentions": report["mentions"],
+        "attachments": [],  # a report keeps a copy of the text only
         "username": report["author_name"]}, author_online)
     reporter = {"id": report["reporter_id"], "username": report["reporter_name"],
                 "created_at": report["reporter_created_at"], "role": report["reporter_role"],

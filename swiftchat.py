@@ -27,6 +27,7 @@ import signal
 import socket
 import struct
 import sys
+import tempfile
 import threading
 import time
 
@@ -39,9 +40,10 @@ except ImportError:
 import protocol
 import swiftchat_admin
 from accounts import DEFAULT_ITERATIONS, DEFAULT_SESSION_DAYS, Accounts
+from files import FileFolder, LinkSigner
 from protocol import VERSION, ApiError, history_message, shown_user
 import store
-from store import Store, StoreError
+from store import InvalidAttachment, Store, StoreError
 import swiftchat_core
 from swiftchat_core import POLICIES, ChatCore
 from swiftchat_http import HTTPServer
@@ -81,6 +83,7 @@ def checked(check, fields):
 
 
 AS_ADMIN = {"role": "admin"}  # an embedding program sees users as an admin does
+MIB = 1024 * 1024  # the sizes of uploads are options in MiB
 
 
 class StartupError(Exception):
@@ -159,6 +162,16 @@ FEWEST_CONNECTIONS = 64  # neither cap is lowered below this to fit the file lim
 OTHER_FILES = 100  # descriptors kept for all but connections: the database, listeners, logs
 
 
+def files_folder(db, files_dir):
+    """Where uploads live: files_dir, or beside the database (<db>.files); for an in-memory
+    database, a temporary folder of its own."""
+    if files_dir:
+        return files_dir
+    if str(db) == ":memory:":
+        return tempfile.mkdtemp(prefix="swiftchat-files-")
+    return f"{db}.files"
+
+
 def fit_under_file_limit(max_connections, max_ws_connections):
     """Raise this process's soft file limit to its hard one; return (HTTP cap, WebSocket cap) that fit.
 
@@ -219,7 +232,8 @@ class SwiftChat:
                  session_days=DEFAULT_SESSION_DAYS, rooms_per_hour=20, trusted_proxy="",
                  max_ws_connections=10_000, max_ws_unauthenticated=20, frame_ancestors=(),
                  registration="open", public_ws_url=None, sessions_per_user=5, rest_rate=10,
-                 room_creation="everyone", direct_messages="on"):
+                 room_creation="everyone", direct_messages="on", files_dir=None,
+                 max_upload_mb=10, upload_quota_mb=200, body_idle=30.0):
         if registration not in ("open", "closed"):
             raise ValueError(f"registration must be 'open' or 'closed', not {registration!r}")
         policies = {"room_creation": room_creation, "direct_messages": direct_messages}
@@ -244,7 +258,14 @@ class SwiftChat:
         # Searches run at once (swiftchat_routes.search): each may keep a core
         # busy for up to store.SEARCH_SECONDS, and the machine has few cores.
         self.search_slots = threading.BoundedSemaphore(2)
-        self.core = ChatCore(self.store, self.accounts, sessions_per_user, policies)
+        self.files = FileFolder(files_folder(db, files_dir))
+        self.max_upload = max_upload_mb * MIB  # bytes
+        self.upload_quota = upload_quota_mb * MIB if upload_quota_mb else None  # bytes; None: none
+        self.links = LinkSigner(secret)
+        self.store.file_link = self.links.url
+        # Seconds an upload's body may go without a byte before it is cut (CONTRACT 1.3: 30).
+        self.body_idle = body_idle
+        self.core = ChatCore(self.store, self.accounts, sessions_per_user, policies, self.files)
         edge = WebSocketEdge(self.core, self.accounts, auth_timeout, ws_rate, clock,
                              self.trusted_proxies, max_ws_unauthenticated)
         self._listen(host, http_port, header_timeout, max_connections)
@@ -373,18 +394,24 @@ class SwiftChat:
             raise Invalid(f"user {user_id!r} is disabled")
         return self.accounts.issue_token(self.accounts.start_session(user))
 
-    def post_message(self, room_id, user_id, content, client_id=None):
+    def post_message(self, room_id, user_id, content, client_id=None, attachments=()):
         """Store a message as user_id and tell the room; return it as POST /messages does.
 
         Trusted code may post where it likes: unlike POST /messages, the
-        user need not be a member of the room. Raises NotFound for an
-        unknown room or user and Invalid for content the API would refuse.
+        user need not be a member of the room. attachments: ids of user_id's
+        uploads (then content may be empty). Raises NotFound for an unknown
+        room or user and Invalid for content the API would refuse.
         """
         user = self.known_user(user_id)
         self.known_room(room_id)
-        content = checked(protocol.content, {"content": content})
+        content, attachments = checked(protocol.message_body,
+                                       {"content": content, "attachments": list(attachments)})
         client_id = checked(protocol.client_id, {"client_id": client_id})
-        return self.core.call(self.core.post, user, room_id, content, client_id)
+        try:
+            return self.core.call(self.core.post, user, room_id, content, client_id, None,
+                                  attachments)
+        except InvalidAttachment:
+            raise Invalid("Invalid attachment") from None
 
     def on_message(self, callback):
         """Call callback(message) after each stored message, from REST, WebSocket or post_message.
@@ -435,7 +462,8 @@ def serve(host="127.0.0.1", http_port=8080, ws_port=8081, db="swiftchat.db", jwt
           clock=time.monotonic, session_days=DEFAULT_SESSION_DAYS, rooms_per_hour=20,
           trusted_proxy="", max_ws_connections=10_000, max_ws_unauthenticated=20,
           frame_ancestors=(), registration="open", public_ws_url=None, sessions_per_user=5,
-          rest_rate=10, room_creation="everyone", direct_messages="on"):
+          rest_rate=10, room_creation="everyone", direct_messages="on", files_dir=None,
+          max_upload_mb=10, upload_quota_mb=200, body_idle=30.0):
     """Start SwiftChat in background threads and return the running SwiftChat.
 
         with swiftchat.serve(http_port=0, ws_port=0, db=":memory:") as server:
@@ -537,6 +565,11 @@ OPTIONS = [
     ("--direct-messages", "on",
      "on: users may open direct rooms (default); off: only with an admin",
      choice_of(*POLICIES["direct_messages"])),
+    ("--files-dir", None, "folder for uploaded files (default: <db>.files beside the database)",
+     str),
+    ("--max-upload-mb", "10", "largest upload, in MiB (default 10)", positive_int),
+    ("--upload-quota-mb", "200", "MiB of uploads one user may keep (default 200; 0 = no quota; "
+     "admins have none)", limit),
     ("--registrations-per-minute", "30",
      "registrations per client address per minute (default 30; 0 = no limit)", limit),
     ("--ws-rate", "20", "WebSocket frames per second per connection, bursts of twice that "

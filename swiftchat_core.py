@@ -50,8 +50,8 @@ import time
 from websockets.asyncio.server import broadcast
 
 from protocol import encode, iso, mentioned_names, now, shown_report
-from store import (AuthorDisabled, Banned, Blocked, ClientIdReused, DatabaseBusy, Muted,
-                   OnlyModeratorsPost, SlowMode, StoreError)
+from store import (AuthorDisabled, Banned, Blocked, ClientIdReused, DatabaseBusy,
+                   InvalidAttachment, Muted, OnlyModeratorsPost, SlowMode, StoreError)
 
 __all__ = [
     "ChatCore", "Client", "GroupCommit", "broadcast_to", "message_data", "updated_data",
@@ -61,7 +61,8 @@ __all__ = [
     "add_member", "add_member_and_tell", "remove_member", "block_user", "report_message",
     "update_report", "watch_sessions", "end_access_by_role", "index_for_search",
     "update_member", "mute_member", "room_to_export", "room_role", "POLICIES",
-    "OnlyAdminsCreateRooms", "DirectMessagesOff", "MemberNotFound",
+    "OnlyAdminsCreateRooms", "DirectMessagesOff", "MemberNotFound", "sweep_uploads",
+    "sweep_uploads_once",
     "MessageNotFound", "RoomNotFound", "UserNotFound", "ReportNotFound", "NotAMember",
     "NotJoined", "NotInCharge", "NotInDirectRoom", "DirectWithOneself", "CannotChangeMessage",
     "CannotChangeReport", "REPLACED", "SESSION_OVER",
@@ -75,12 +76,16 @@ TYPING_INTERVAL = 2.0  # seconds between two user_typing frames of one user
 SESSION_CHECK = 1.0  # seconds between two looks for sessions ended elsewhere or grown too old
 ACTIVITY_INTERVAL = 1.0  # seconds between two room_activity frames of one room
 SEARCH_INDEX_INTERVAL = 1.0  # seconds between two batches of new messages for the search index
+UPLOAD_SWEEP_INTERVAL = 600  # seconds between two sweeps of uploads never attached
+UNATTACHED_SECONDS = 24 * 3600  # an upload not attached within this long is deleted (1.3)
 REPLACED = 4000  # close code: the user logged in again on a newer connection
 SESSION_OVER = 4001  # close code: the session ended (logout, new password) or passed its age
-# What a message the room's rules refuse tells a WebSocket sender (1.3).
-ROOM_RULES = {Muted: "You are muted in this room",
-              OnlyModeratorsPost: "Only moderators can post in this room",
-              SlowMode: "Slow mode is on"}
+# What a message the room's rules (or its attachments) refuse tells a
+# WebSocket sender (1.3); the room hears nothing of it.
+REFUSED_MESSAGES = {Muted: "You are muted in this room",
+                    OnlyModeratorsPost: "Only moderators can post in this room",
+                    SlowMode: "Slow mode is on",
+                    InvalidAttachment: "Invalid attachment"}
 # The server's policies (1.3), each option's choices, the default first.
 POLICIES = {"room_creation": ("everyone", "admins"), "direct_messages": ("on", "off")}
 
@@ -315,7 +320,7 @@ def message_data(frame_type, message):
     return {"type": frame_type, "id": message["id"], "user_id": message["user_id"],
             "username": message["username"], "room_id": message["room_id"],
             "content": message["content"], "timestamp": message["timestamp"],
-            "mentions": message["mentions"]}
+            "mentions": message["mentions"], "attachments": message["attachments"]}
 
 
 def updated_data(message):
@@ -441,9 +446,10 @@ class ChatCore:
     (call, perform).
     """
 
-    def __init__(self, store, accounts, sessions_per_user=5, policies=None):
+    def __init__(self, store, accounts, sessions_per_user=5, policies=None, files=None):
         self.store = store
         self.accounts = accounts
+        self.files = files  # the files.FileFolder of uploads
         self.sessions_per_user = sessions_per_user  # 0: no cap
         # {"room_creation": "everyone"|"admins", "direct_messages": "on"|"off"} (POLICIES)
         self.policies = {name: choices[0] for name, choices in POLICIES.items()}
@@ -539,7 +545,7 @@ class ChatCore:
 
     # -- a chat message, from any source -------------------------------------------
 
-    def post(self, author, room_id, content, client_id=None, sender=None):
+    def post(self, author, room_id, content, client_id=None, sender=None, attachments=()):
         """Save a message and tell the room; return a Future of the message as stored.
 
         author: {"id", "username"}. sender: the Client it came from, which
@@ -550,12 +556,14 @@ class ChatCore:
         the store's error (ClientIdReused, DatabaseBusy, ...); a sender is
         told instead, and its Future's result is None. Whoever calls this
         has checked that the author may post there (post_message does).
+        attachments: ids of the author's uploads (the store checks them).
         """
         message = {"id": None, "user_id": author["id"], "username": author["username"],
-                   "room_id": room_id, "content": content, "timestamp": now(), "mentions": []}
+                   "room_id": room_id, "content": content, "timestamp": now(), "mentions": [],
+                   "attachments": []}
         posted = asyncio.get_running_loop().create_future()
         row = (room_id, author["id"], content, message["timestamp"], client_id,
-               mentioned_names(content))
+               mentioned_names(content), tuple(attachments))
         self._messages.add(row, lambda stored: self.message_committed(
             message, client_id, sender, stored, posted))
         return posted
@@ -577,7 +585,8 @@ class ChatCore:
                 self.refuse_message(message, sender, stored, echo)
                 settle(posted)
             return
-        message.update(id=stored["id"], timestamp=stored["timestamp"], mentions=stored["mentions"])
+        message.update(id=stored["id"], timestamp=stored["timestamp"], mentions=stored["mentions"],
+                       attachments=stored["attachments"])
         if stored["duplicate"]:  # a retry: the first one's answer again, and nothing else
             echo["duplicate"] = True
         # The sender first: its frames then leave first, and a client waiting
@@ -602,8 +611,8 @@ class ChatCore:
             sender.reply_now("Request failed", error="Account disabled")  # as WebSocket errors are
         elif isinstance(error, Blocked):  # never broadcast either
             sender.reply_now("Request failed", error="You cannot do this to this user")
-        elif isinstance(error, (Muted, OnlyModeratorsPost, SlowMode)):  # the room's rules (1.3)
-            sender.reply_now("Request failed", error=ROOM_RULES[type(error)])
+        elif type(error) in REFUSED_MESSAGES:  # the room's rules, an attachment (1.3)
+            sender.reply_now("Request failed", error=REFUSED_MESSAGES[type(error)])
         elif isinstance(error, StoreError):  # the store has logged it (once for a run of failures)
             sender.reply_now("Failed to save message", error="Database operation failed")
             # Per the API document, the room hears the message even if saving failed.
@@ -790,7 +799,7 @@ def run_callback(callback, message):
 # Called on the loop by the WebSocket actions, and through ChatCore.perform
 # by the REST routes and the embedding API.
 
-async def post_message(core, user, room_id, content, client_id=None):
+async def post_message(core, user, room_id, content, client_id=None, attachments=()):
     """Post as user in a room they are a member of (REST); returns the message as stored.
 
     A WebSocket connection posts with ChatCore.post straight away: being in
@@ -800,7 +809,7 @@ async def post_message(core, user, room_id, content, client_id=None):
     room = await core.read(visible_room, core.store, room_id, user["id"])
     if not room["is_member"]:
         raise NotAMember(room_id)
-    return await core.post(user, room_id, content, client_id)
+    return await core.post(user, room_id, content, client_id, attachments=attachments)
 
 
 async def edit_message(core, user, message_id, content, sender=None):
@@ -843,8 +852,10 @@ async def delete_message(core, user, message_id, sender=None):
                  and message.get("viewer_role") in ("owner", "moderator"))
     if user["id"] != message["user_id"] and not in_charge and not message["viewer_is_admin"]:
         raise CannotChangeMessage(message_id)
-    if not await core.write(core.store.delete_message, message_id):
+    uploads = await core.write(core.store.delete_message, message_id)
+    if uploads is None:
         raise MessageNotFound(message_id)
+    await core.read(core.files.delete, uploads)
     deleted = {"id": message_id, "room_id": message["room_id"]}
     core.tell_room(message["room_id"], "Message deleted", {"type": "message_deleted", **deleted},
                    sender)
@@ -929,7 +940,8 @@ async def delete_room(core, user, room_id):
     """
     room = await core.read(room_in_charge, core.store, room_id, user["id"], "delete")
     audience = await core.read(room_audience, core.store, room)  # before its members go with it
-    await core.write(core.store.delete_room, room_id)
+    uploads = await core.write(core.store.delete_room, room_id)
+    await core.read(core.files.delete, uploads)
     core.empty(room_id)
     core.tell_everyone("Room deleted", {"type": "room_deleted", "room_id": room_id}, audience)
     return room
@@ -1217,3 +1229,25 @@ async def index_for_search(core):
             await core.write(core.store.index_new_messages)
         except StoreError as exc:  # tried again in a second
             log.warning("could not add new messages to the search index: %s", exc)
+
+
+async def sweep_uploads(core):
+    """Every UPLOAD_SWEEP_INTERVAL seconds, delete the uploads never attached within a day, and
+    the files no upload owns (a crash between writing a file and recording it, or a half-written
+    upload), so that nothing fills the disk unseen and quotas free up (CONTRACT 1.3)."""
+    while True:
+        try:
+            await sweep_uploads_once(core, now())
+        except (StoreError, OSError) as exc:
+            log.warning("could not sweep the uploads: %s", exc)
+        await asyncio.sleep(UPLOAD_SWEEP_INTERVAL)
+
+
+async def sweep_uploads_once(core, when):
+    """One sweep (sweep_uploads), as if it were `when` (Unix seconds); returns the ids deleted."""
+    removed = await core.write(core.store.remove_unattached_uploads, when - UNATTACHED_SECONDS)
+    stale = await core.read(core.files.older_than, 3600)  # an upload being written is newer
+    owned = await core.read(core.store.upload_ids, stale)
+    orphans = [name for name in stale if name not in owned]
+    await core.read(core.files.delete, [*removed, *orphans])
+    return [*removed, *orphans]

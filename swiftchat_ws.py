@@ -34,8 +34,8 @@ from store import (Banned, Blocked, ClientIdReused, DatabaseBusy, DatabaseReadOn
                    DatabaseUnavailable, DiskFull, Muted, OnlyModeratorsPost)
 from swiftchat_core import (CannotChangeMessage, Client, MessageNotFound, NotAMember,
                             RoomNotFound, by_role, delete_message, edit_message,
-                            index_for_search, join_room, mark_read, replay, updated_data,
-                            visible_room, watch_sessions)
+                            index_for_search, join_room, mark_read, replay, sweep_uploads,
+                            updated_data, visible_room, watch_sessions)
 
 __all__ = ["WebSocketServer", "WebSocketEdge", "ACTIONS", "MAX_FRAME", "MAX_QUEUED"]
 
@@ -272,12 +272,13 @@ class WebSocketEdge:
     async def send_message(self, client, fields):
         if client.room_id is None:
             raise bad_request("You are not in any room")
-        content, client_id = protocol.content(fields), protocol.client_id(fields)
+        (content, attachments), client_id = protocol.message_body(fields), protocol.client_id(fields)
         # Not awaited: the message takes its place in the writer's line now,
         # and the connection's next frames are read while it is saved. The
         # core answers the sender once it is committed, in commit order.
         author = {"id": client.user_id, "username": client.username}
-        client.saving = self.core.post(author, client.room_id, content, client_id, sender=client)
+        client.saving = self.core.post(author, client.room_id, content, client_id, sender=client,
+                                       attachments=attachments)
 
     async def typing(self, client, fields):
         if client.room_id is None:
@@ -596,11 +597,12 @@ class WebSocketServer:
             self.core.loop = loop
             self._server = server
             ready.set_result(listening.getsockname()[1])
-            watching = asyncio.create_task(watch_sessions(self.core))
-            indexing = asyncio.create_task(index_for_search(self.core))
+            # The loop's chores, each every so often, until the server closes.
+            chores = [asyncio.create_task(chore(self.core))
+                      for chore in (watch_sessions, index_for_search, sweep_uploads)]
             await server.wait_closed()
-            watching.cancel()
-            indexing.cancel()
+            for chore in chores:
+                chore.cancel()
 
     def _admit(self, connection, request):
         """Refuse a handshake beyond the cap (websockets' process_request hook)."""
