@@ -6,7 +6,9 @@ request travels: ``read_request_head`` (strict framing) ->
 ``RequestHandler.dispatch`` -> ``find_route`` (the ROUTES table of
 swiftchat_routes.py) -> the bearer token is checked if the route's row
 says so -> the route function -> ``send_body``, the one place a response
-is written. Only ``dispatch`` turns exceptions into error envelopes:
+is written: a whole body, or a ``Download``'s chunks as they are made
+(chunked, each within the watchdog's time). Only ``dispatch`` turns
+exceptions into error envelopes:
 ApiError carries its own status and texts, and ``HTTP_ERRORS`` says what
 each named exception of the layers below means over HTTP (``send_error``
 does the same for requests refused before dispatch).
@@ -33,16 +35,18 @@ import time
 import urllib.parse
 
 import protocol
-from accounts import (AccountDisabled, InvalidToken, TooManyLogins, TooManyRegistrations,
-                      TooManyRooms, TooManyWrites, WrongPassword)
+from accounts import (AccountDisabled, InvalidToken, PasswordChangeRequired, TooManyLogins,
+                      TooManyRegistrations, TooManyRooms, TooManyWrites, WrongPassword)
 from protocol import ApiError, bad_request, encode
 from store import (AuthorDisabled, Banned, Blocked, ClientIdReused, DatabaseBusy, DatabaseReadOnly,
-                   DatabaseUnavailable, DiskFull, LastAdmin, SearchTooLong)
-from swiftchat_core import (CannotChangeMessage, CannotChangeReport, DirectWithOneself,
-                            MessageNotFound, NotAMember, NotInCharge, NotInDirectRoom, NotJoined,
+                   DatabaseUnavailable, DiskFull, InvalidAttachment, LastAdmin, Muted,
+                   OnlyModeratorsPost, QuotaExceeded, SearchTooLong, SlowMode)
+from swiftchat_core import (CannotChangeMessage, CannotChangeReport, DirectMessagesOff,
+                            DirectWithOneself, MemberNotFound, MessageNotFound, NotAMember,
+                            NotInCharge, NotInDirectRoom, NotJoined, OnlyAdminsCreateRooms,
                             ReportNotFound, RoomNotFound, UserNotFound)
-from swiftchat_routes import (ADMIN, JSON_TYPE, PUBLIC, RENEWING, ROUTES, SLOW_READS, WRITE, Page,
-                              Request)
+from swiftchat_routes import (ADMIN, JSON_TYPE, OWN_ACCOUNT, PUBLIC, RENEWING, ROUTES, SLOW_READS,
+                              STREAMED_BODIES, WRITE, Download, FileAnswer, Page, Request)
 
 __all__ = ["HTTPServer", "RequestHandler", "Turns", "find_route", "read_request_head", "HTTP_ERRORS",
            "MAX_BODY"]
@@ -118,6 +122,15 @@ HTTP_ERRORS = {
     NotInCharge: (403, "Forbidden", "Only the room creator can {verb} this room"),
     NotInDirectRoom: (403, "Forbidden", "Not allowed in a direct room"),
     DirectWithOneself: (400, "Request failed", "A direct room needs another user"),
+    PasswordChangeRequired: (403, "Forbidden", "Password change required"),
+    OnlyModeratorsPost: (403, "Forbidden", "Only moderators can post in this room"),
+    Muted: (403, "Forbidden", "You are muted in this room"),
+    SlowMode: (429, "Too many requests", "Slow mode is on"),
+    OnlyAdminsCreateRooms: (403, "Forbidden", "Only admins can create rooms"),
+    DirectMessagesOff: (403, "Forbidden", "Direct messages are turned off"),
+    MemberNotFound: (404, "Member not found", "Member not found"),
+    InvalidAttachment: (400, "Request failed", "Invalid attachment"),
+    QuotaExceeded: (413, "Payload too large", "Upload quota exceeded"),
     DatabaseBusy: (503, "Service unavailable", "Database busy"),
     DatabaseReadOnly: (503, "Service unavailable", "Database is read-only"),
     DiskFull: (503, "Service unavailable", "Disk full"),
@@ -167,15 +180,41 @@ def response_bytes(status, body, content_type, headers=None, close=False, head_o
 
     `headers` are added to (or override) the CORS headers.
     """
+    head = response_head(status, content_type, headers, close, len(body))
+    return head if head_only else head + body
+
+
+def response_head(status, content_type, headers=None, close=False, length=None):
+    """The status line and headers of an HTTP/1.1 response, and the empty line after them.
+
+    length: the body's Content-Length, or None for a body sent as it is
+    made, whose end the caller's headers (Transfer-Encoding: chunked) or
+    the connection's close marks.
+    """
     lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}", "Date: " + http_date()]
     lines += [f"{name}: {value}" for name, value in {**CORS_HEADERS, **(headers or {})}.items()]
     if status != 204:
-        lines += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}",
-                  "X-Content-Type-Options: nosniff"]
+        lines += [f"Content-Type: {content_type}", "X-Content-Type-Options: nosniff"]
+        if length is not None:
+            lines.append(f"Content-Length: {length}")
     if close:
         lines.append("Connection: close")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return head if head_only else head + body
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def attachment(filename):
+    """A Content-Disposition value that has a browser save the body as filename (RFC 6266).
+
+    filename* is the exact name, UTF-8 and percent-encoded (RFC 8187), which
+    browsers prefer; filename an ASCII stand-in for clients that know only
+    that, with every character outside printable ASCII, and " \\ %, made
+    "_": none can end the quoted text early, break the header's line, or be
+    read as an escape.
+    """
+    fallback = "".join(char if " " <= char <= "~" and char not in '"\\%' else "_"
+                       for char in filename)
+    exact = urllib.parse.quote(filename, safe="")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
 
 
 class Turns:
@@ -361,28 +400,36 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         error, headers = None, {}
-        try:
-            body = self.read_body()  # read even when refusing, to keep the connection in step
-            if not self.server.unwatch(self.connection):
-                self.close_connection = True  # too late: the watchdog has cut it off
-                return
-            with self.server.tracking_request():
+        # In flight from when the request is let in until its answer is
+        # written: a Download's body is read from the store as it is sent,
+        # and stop() must not close the store under it.
+        with contextlib.ExitStack() as in_flight:
+            try:
+                # Read even when refusing, to keep the connection in step; an
+                # upload's body is read by its route, a part at a time.
+                body = b"" if path in STREAMED_BODIES else self.read_body()
+                if not self.server.unwatch(self.connection):
+                    self.close_connection = True  # too late: the watchdog has cut it off
+                    return
+                in_flight.enter_context(self.server.tracking_request())
                 status, content_type, body, headers = self.respond(path, url.query, body)
-        except ApiError as exc:
-            error = exc
-        except tuple(HTTP_ERRORS) as exc:
-            error = http_error(exc)
-        except Exception:
-            log.exception("%s %s failed", self.command, path)
-            error = ApiError(500, "Internal server error")
-        if error is not None:
-            status, content_type, headers = error.status, JSON_TYPE, error.headers
-            body = error_body(error)
-        # Logged before the write, so the record exists by the time the
-        # client has its answer; the duration is the server's own work.
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        log.info("%s %s %s %d %.1fms", self.client_ip, self.command, path, status, elapsed_ms)
-        self.send_body(status, body, content_type, headers)
+            except ApiError as exc:
+                error = exc
+            except tuple(HTTP_ERRORS) as exc:
+                error = http_error(exc)
+            except Exception:
+                log.exception("%s %s failed", self.command, path)
+                error = ApiError(500, "Internal server error")
+            if error is not None:
+                status, content_type, headers = error.status, JSON_TYPE, error.headers
+                body = error_body(error)
+                if path in STREAMED_BODIES:  # how much of its body was read is unknown
+                    self.close_connection = True
+            # Logged before the write, so the record exists by the time the
+            # client has its answer; the duration is the server's own work.
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            log.info("%s %s %s %d %.1fms", self.client_ip, self.command, path, status, elapsed_ms)
+            self.send_body(status, body, content_type, headers)
 
     @property
     def client_ip(self):
@@ -396,7 +443,10 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         if self.command in ("GET", "HEAD") and path not in SLOW_READS:
             # Reads take turns (Turns says why). A write does not: it may wait
             # on the database, the event loop or a password's hash, and the
-            # reads queued behind it would wait too.
+            # reads queued behind it would wait too. A Download (an export)
+            # holds its turn only while its route runs: its body is read
+            # after, as send_body writes it, for as long as the client takes,
+            # and two slow exports must not keep every other read waiting.
             with self.server.read_turns:
                 return self.route(path, query_string, body)
         return self.route(path, query_string, body)
@@ -407,10 +457,16 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in urllib.parse.parse_qs(query_string, keep_blank_values=True).items()}
         request = Request(self.server.app, self.command, path, query, self.headers, body, params,
                           self.client_ip)
+        if path in STREAMED_BODIES:
+            request.body_length = int(self.headers.get("content-length", "0")[:18])
+            request.read_body_part = self.read_body_part
         if access == PUBLIC:
             result = function(request)
         else:
             request.session = request.bearer_session(renewing=access == RENEWING)
+            if request.session.user["must_change_password"] and access not in (OWN_ACCOUNT,
+                                                                               RENEWING):
+                raise PasswordChangeRequired()
             if access == ADMIN and request.session.user["role"] != "admin":
                 raise ApiError(403, "Forbidden", "Admin only")
             if access == WRITE:
@@ -418,6 +474,14 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             result = function(request, request.session.user)
         if isinstance(result, Page):
             return 200, result.content_type, result.body, result.headers
+        if isinstance(result, FileAnswer):
+            headers = dict(result.headers)
+            if result.download_as is not None:
+                headers["Content-Disposition"] = attachment(result.download_as)
+            return result.status, result.content_type, result.chunks, headers
+        if isinstance(result, Download):  # private data, saved as a file: kept by no cache
+            return 200, result.content_type, result.chunks, {
+                "Content-Disposition": attachment(result.filename), "Cache-Control": "no-store"}
         status, message, data = result
         return status, JSON_TYPE, encode(message, data).encode("utf-8"), None
 
@@ -470,10 +534,29 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             raise bad_request("Request body is shorter than its Content-Length")
         return body
 
+    def read_body_part(self, size):
+        """At most size bytes of the request's body, as they arrive (b"" at its end).
+
+        For a body its route reads itself (STREAMED_BODIES: an upload). A
+        read that brings no byte for app.body_idle seconds is cut off by the
+        watchdog (CONTRACT 1.3): a body that never finishes holds no thread
+        for ever, however slowly it trickles before that.
+        """
+        self.server.watch(self.connection, self.server.app.body_idle)
+        try:
+            return self.rfile.read1(size)
+        except (TimeoutError, ConnectionError):
+            return b""
+        finally:
+            self.server.unwatch(self.connection)
+
     def send_body(self, status, body, content_type, headers=None):
         """The one place an HTTP response is written: status, headers, body.
 
-        A HEAD request gets the headers a GET would, with no body.
+        body is bytes, or an iterator of bytes (a Download's chunks) sent as
+        they come: chunked on HTTP/1.1; on HTTP/1.0, which has no chunks,
+        without a length, and the connection's close ends it. A HEAD request
+        gets the headers a GET would, with no body (and no chunk is made).
         """
         headers = dict(headers or {})
         if self.preflight_method() == "PATCH":
@@ -483,13 +566,43 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
                 CORS_HEADERS["Access-Control-Allow-Methods"] + ", PATCH")
         if self.server.stopping:  # don't keep a connection open into a shutdown
             self.close_connection = True
+        streamed = not isinstance(body, bytes)
+        length = getattr(body, "length", None)  # a file's chunks know their total
+        chunked = streamed and length is None and self.request_version != "HTTP/1.0"
+        if chunked:
+            headers["Transfer-Encoding"] = "chunked"
+        elif streamed and length is None:
+            self.close_connection = True
+        head = response_head(status, content_type, headers, self.close_connection,
+                             length if streamed else len(body))
         self.server.watch(self.connection)  # a client that never reads is cut off too
         try:
-            self.wfile.write(response_bytes(status, body, content_type, headers,
-                                            self.close_connection, head_only=self.command == "HEAD"))
+            if self.command == "HEAD":
+                self.wfile.write(head)
+            elif streamed:
+                self.wfile.write(head)
+                self.write_chunks(body, chunked)
+            else:
+                self.wfile.write(head + body)
             self.wfile.flush()
         finally:
             self.server.unwatch(self.connection)
+
+    def write_chunks(self, chunks, chunked):
+        """Write a streamed body, each chunk within header_timeout of the last.
+
+        The watchdog's deadline moves with each chunk, so a long download
+        over a slow link goes on while a client that stops reading is cut
+        off: the blocked write then fails, and the thread ends. An error
+        while the chunks are made leaves the body without its last chunk
+        (and the connection closed), which a client reads as cut short.
+        """
+        for chunk in chunks:
+            if chunk:  # an empty chunk would end a chunked body
+                self.server.watch(self.connection)
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
 
     def preflight_method(self):
         """The method a CORS preflight (OPTIONS) asks about, or None."""
@@ -577,9 +690,10 @@ class HTTPServer(http.server.ThreadingHTTPServer):
 
     # -- a deadline for each request's arrival ---------------------------
 
-    def watch(self, connection):
+    def watch(self, connection, seconds=None):
+        """Cut the connection off unless unwatched within seconds (default: header_timeout)."""
         with self._idle:
-            self._deadlines[connection] = time.monotonic() + self.header_timeout
+            self._deadlines[connection] = time.monotonic() + (seconds or self.header_timeout)
 
     def unwatch(self, connection):
         """Stop watching; False when the deadline had passed already."""

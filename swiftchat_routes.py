@@ -17,6 +17,7 @@ run on the HTTP server's worker threads, one request each.
 
 import collections
 import json
+import logging
 import pathlib
 import re
 import threading
@@ -24,15 +25,19 @@ import time
 import mimetypes
 import urllib.parse
 
+import export
+import files
 import openapi
 import protocol
 import swiftchat_core
-from accounts import InvalidToken, SessionExpired
+from accounts import MAX_IMPORT, ImportRefused, InvalidToken, SessionExpired
 from protocol import ApiError, bad_request, encode, history_message, now, shown_user
-from store import SEARCH_SECONDS, Conflict
+from store import SEARCH_SECONDS, Conflict, QuotaExceeded
 
-__all__ = ["ROUTES", "LOGGED_IN", "RENEWING", "ADMIN", "WRITE", "PUBLIC", "Request", "Page", "PageCache",
+__all__ = ["ROUTES", "LOGGED_IN", "RENEWING", "ADMIN", "WRITE", "PUBLIC", "Request", "Page", "Download", "FileAnswer", "PageCache",
            "JSON_TYPE", "page_headers"]
+
+log = logging.getLogger("swiftchat")
 
 STATIC_DIR = pathlib.Path(__file__).with_name("static")
 JSON_TYPE = "application/json"  # UTF-8 by definition (RFC 8259): no charset
@@ -62,11 +67,13 @@ class Request:
         return self.json() if self.body.strip() else {}
 
     def optional_session(self):
-        """The session of a valid bearer token, or None (no token, or one that is no good)."""
+        """The session of a valid bearer token, or None (no token, one that is no good, or one
+        whose user must change their password first: CONTRACT 1.3)."""
         try:
-            return self.bearer_session() if self.headers.get("authorization") else None
+            session = self.bearer_session() if self.headers.get("authorization") else None
         except (ApiError, InvalidToken):
             return None
+        return None if session is None or session.user["must_change_password"] else session
 
     def bearer_session(self, renewing=False):
         """The session of the bearer token; raises ApiError(401) or InvalidToken.
@@ -89,6 +96,11 @@ class Request:
 # A route's answer when it is not an envelope to build: the chat page, or a
 # JSON answer encoded already; headers are extra headers for the response.
 Page = collections.namedtuple("Page", "content_type body headers", defaults=(None,))
+
+# A route's answer that is a file to save (an export): chunks is an iterator
+# of bytes, read only as the answer is written, after the route has
+# returned, so that the file is never whole in memory (swiftchat_http).
+Download = collections.namedtuple("Download", "filename content_type chunks")
 
 
 # -- routes: authentication and users ---------------------------------------
@@ -144,7 +156,8 @@ def new_session(request, user):
 
 def token_answer(request, session):
     token = request.app.accounts.issue_token(session)
-    return {"token": token, "id": session.user["id"], "username": session.user["username"]}
+    return {"token": token, "id": session.user["id"], "username": session.user["username"],
+            "must_change_password": session.user["must_change_password"]}
 
 
 def current_user(request, user):
@@ -199,11 +212,27 @@ def create_user(request, user):
     body = request.json()
     username, password = protocol.username(body), protocol.password(body)
     role = protocol.role(body, required=False)
-    try:
-        created = request.app.accounts.create_user(username, password, role or "user")
+    try:  # an admin chose the password: its owner changes it first (CONTRACT 1.3)
+        created = request.app.accounts.create_user(username, password, role or "user", True)
     except Conflict:
         raise ApiError(409, "User already exists", "Username already taken") from None
     return 201, "User created", {"user": shown_user(created, user)}
+
+
+def import_users(request, user):
+    entries = request.json().get("users")
+    if not isinstance(entries, list) or not entries:
+        raise bad_request("users must be a non-empty list")
+    if len(entries) > MAX_IMPORT:
+        raise bad_request(f"At most {MAX_IMPORT} users at once")
+    try:
+        created, skipped = request.app.accounts.import_users(entries)
+    except ImportRefused as exc:
+        raise bad_request(f"users[{exc.index}]: {exc.error}") from None
+    return 201, "Users imported", {
+        "created": [{"user": shown_user(new, user), "password": password}
+                    for new, password in created],
+        "skipped": [{"username": name, "error": error} for name, error in skipped]}
 
 
 def update_user(request, user):
@@ -225,10 +254,11 @@ def create_room(request, user):
     body = request.json()
     name, description = protocol.room_name(body), protocol.description(body, required=False)
     visibility = protocol.visibility(body)
+    posting, slow_mode = protocol.posting(body) or "everyone", protocol.slow_mode(body) or 0
     try:
         with request.app.accounts.room_creation(user):  # a refused creation is not counted
             room = request.app.core.perform(swiftchat_core.create_room, user, name, description,
-                                            visibility)
+                                            visibility, posting, slow_mode)
     except Conflict:
         raise ApiError(409, "Room name already exists") from None
     return 201, "Room created successfully", room
@@ -275,11 +305,17 @@ def leave_room(request, user):
 
 
 def update_room(request, user):
-    description = protocol.description(request.json(), required=True)
+    body = request.json()
+    settings = {"posting": protocol.posting(body), "slow_mode": protocol.slow_mode(body)}
+    changes = {name: value for name, value in settings.items() if value is not None}
+    # The description may be left out when a setting changes (CONTRACT 1.3).
+    if "description" in body or not changes:
+        changes["description"] = protocol.description(body, required=True)
     room = request.app.core.perform(swiftchat_core.update_room, user, request.params["room_id"],
-                                    description)
+                                    changes)
     return 200, "Room description updated successfully", {
-        "room_id": room["id"], "new_description": description, "updated_by": user["id"]}
+        "room_id": room["id"], "new_description": room["description"], "updated_by": user["id"],
+        "posting": room["posting"], "slow_mode": room["slow_mode"]}
 
 
 def delete_room(request, user):
@@ -309,9 +345,42 @@ def remove_member(request, user):
                                    "banned": ban}
 
 
+def update_member(request, user):
+    role = protocol.member_role(request.json())
+    member = request.app.core.perform(swiftchat_core.update_member, user,
+                                      request.params["room_id"], request.params["user_id"], role)
+    return 200, "Member updated", {"room_id": request.params["room_id"], "member": member}
+
+
+def mute_member(request, user):
+    minutes = protocol.whole_number(request.json(), "minutes", 1, protocol.MAX_MUTE_MINUTES)
+    member = request.app.core.perform(swiftchat_core.mute_member, user, request.params["room_id"],
+                                      request.params["user_id"], minutes)
+    return 200, "Member muted", {"room_id": request.params["room_id"], "member": member}
+
+
+def unmute_member(request, user):
+    member = request.app.core.perform(swiftchat_core.mute_member, user, request.params["room_id"],
+                                      request.params["user_id"], None)
+    return 200, "Member unmuted", {"room_id": request.params["room_id"], "member": member}
+
+
 def seen_room(request, room_id, user):
     """The room, if user may see it; else 404 Room not found, as if it did not exist."""
     return swiftchat_core.visible_room(request.app.store, room_id, user["id"])
+
+
+def export_room(request, user):
+    """The room's whole history as a file to save (its owner, moderators, admins), streamed.
+
+    ?format=json|csv|html; json when none is named (the API document says so).
+    """
+    file_format = request.query.get("format", "json")
+    if file_format not in export.FORMATS:
+        raise bad_request("format must be json, csv or html")
+    room = request.app.core.perform(swiftchat_core.room_to_export, user, request.params["room_id"])
+    messages = request.app.store.room_history(room["id"])
+    return Download(*export.export_file(room, messages, file_format))
 
 
 # -- routes: messages ---------------------------------------------------------
@@ -417,9 +486,9 @@ def path_message_id(request):
 def post_message(request, user):
     body = request.json()
     room_id = protocol.text_field(body, "room_id")
-    content, client_id = protocol.content(body), protocol.client_id(body)
+    (content, attachments), client_id = protocol.message_body(body), protocol.client_id(body)
     message = request.app.core.perform(swiftchat_core.post_message, user, room_id, content,
-                                       client_id)
+                                       client_id, attachments)
     return 201, "Message sent successfully", message
 
 
@@ -501,6 +570,10 @@ def search(request, user):
 # take turns with the others (swiftchat_http.Turns), so that a slow one
 # holds up no quick one. They bound themselves instead.
 SLOW_READS = ("/api/v1/search",)
+# Requests whose body their route reads itself, a part at a time, as it
+# arrives (an upload may be far larger than MAX_BODY); see
+# RequestHandler.read_body_part.
+STREAMED_BODIES = ("/api/v1/uploads",)
 
 
 # -- routes: system -----------------------------------------------------------
@@ -521,6 +594,8 @@ def info(request):
         "timestamp": now(),
         "ws_port": request.app.ws_port,
         "websocket_url": request.app.public_ws_url or websocket_url(request),
+        "registration": "closed" if request.app.registration_closed else "open",
+        "policies": dict(request.app.core.policies),
     }
 
 
@@ -572,6 +647,124 @@ def index_page(request):
     return static_page(request, "index.html")
 
 
+# -- routes: files (CONTRACT 1.3) --------------------------------------------------
+
+def upload_file(request, user):
+    """The body is the file: written to disk as it arrives, a part at a time (files.FileFolder)."""
+    app, size = request.app, request.body_length
+    filename = protocol.upload_filename(request.headers.get("x-filename"))
+    if size > app.max_upload:
+        raise ApiError(413, "Payload too large", "File too large")
+    quota = None if user["role"] == "admin" else app.upload_quota
+    if quota is not None and app.store.upload_bytes(user["id"]) + size > quota:
+        raise QuotaExceeded(user["id"])  # said before the body is read: checked again below
+    upload_id = app.store.new_upload_id()
+    try:
+        app.files.receive(upload_id, request.read_body_part, size, app.max_upload)
+    except EOFError:
+        raise bad_request("Request body is shorter than its Content-Length") from None
+    except OSError as exc:  # the files folder cannot be written (read-only, disk full)
+        log.error("could not write an upload to %s: %s", app.files.path, exc.strerror)
+        raise ApiError(503, "Service unavailable", "Files unavailable") from None
+    try:
+        image = files.image_info(app.files.head(upload_id))
+        width, height = image[1:] if image else (None, None)
+        upload = app.store.add_upload(upload_id, user["id"], filename,
+                                      files.served_type(request.headers.get("content-type"), image),
+                                      size, width, height, now(), quota)
+    except BaseException:
+        app.files.delete([upload_id])
+        raise
+    return 201, "File uploaded", upload
+
+
+class FileChunks:
+    """A file's bytes from `start`, `length` of them, read CHUNK at a time as they are sent.
+
+    length is what send_body sends as Content-Length (a body that is not
+    chunked). The file is closed once read through, or when dropped.
+    """
+
+    def __init__(self, file, start, length):
+        self.file, self.start, self.length = file, start, length
+
+    def __iter__(self):
+        with self.file:
+            self.file.seek(self.start)
+            left = self.length
+            while left > 0 and (chunk := self.file.read(min(files.CHUNK, left))):
+                left -= len(chunk)
+                yield chunk
+
+
+# What a file is served with, whatever it is: the browser guesses nothing
+# (nosniff), and a file opened on its own runs nothing (a sandbox that lets
+# nothing load); it changes only when its message goes.
+FILE_HEADERS = {"X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+                "Cache-Control": "private, max-age=3600", "Accept-Ranges": "bytes"}
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+def serve_file(request):
+    """A file by its signed link: no token, so that <img> can show it (files.LinkSigner)."""
+    app, upload_id = request.app, request.params["upload_id"]
+    verdict = app.links.check(upload_id, request.query.get("expires", ""),
+                              request.query.get("sig", ""))
+    if verdict == "bad":  # a guessed or altered link: as if there were no such file
+        raise ApiError(404, "File not found", "File not found")
+    if verdict == "expired":
+        raise ApiError(403, "Forbidden", "Link expired")
+    upload = app.store.upload(upload_id)
+    try:
+        file = app.files.open(upload_id) if upload else None
+    except FileNotFoundError:
+        file = None
+    if file is None:  # deleted with its message, or never attached
+        raise ApiError(404, "File not found", "File not found")
+    size, headers = upload["size"], dict(FILE_HEADERS)
+    if upload["content_type"] in IMAGE_TYPES:  # recognised by its bytes (files.image_info)
+        content_type, download_as = upload["content_type"], None
+    else:  # anything else is saved, never shown
+        content_type, download_as = "application/octet-stream", upload["filename"]
+    wanted = byte_range(request.headers.get("range"), size)
+    if wanted == "unsatisfiable":
+        file.close()
+        raise ApiError(416, "Range not satisfiable", "Range not satisfiable",
+                       {"Content-Range": f"bytes */{size}"})
+    status, (start, end) = (200, (0, size - 1)) if wanted is None else (206, wanted)
+    if status == 206:
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return FileAnswer(status, content_type, FileChunks(file, start, end - start + 1), headers,
+                      download_as)
+
+
+# A route's answer that is an uploaded file: chunks (FileChunks) knows its
+# length; download_as, if not None, is the name a browser saves it under.
+FileAnswer = collections.namedtuple("FileAnswer", "status content_type chunks headers download_as")
+BYTE_RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")
+
+
+def byte_range(header, size):
+    """(first, last) byte of a Range header's one range, 'unsatisfiable', or None to send all.
+
+    Only one range is served (several, or a malformed one, get the whole
+    file, as RFC 9110 allows a server to ignore Range).
+    """
+    match = BYTE_RANGE.fullmatch((header or "").strip())
+    if not match or not (match[1] or match[2]):
+        return None
+    if not match[1]:  # bytes=-N: the last N bytes
+        if int(match[2]) == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - int(match[2])), size - 1
+    first = int(match[1])
+    last = min(int(match[2]), size - 1) if match[2] else size - 1
+    if first >= size or (match[2] and int(match[2]) < first):
+        return "unsatisfiable"
+    return first, last
+
+
 def static_file(request):
     return static_page(request, request.params["name"])
 
@@ -618,8 +811,12 @@ def page_headers(frame_ancestors):
 # session past its maximum age apart from an expired token; ADMIN is
 # LOGGED_IN for an admin only (403 `Admin only` for anyone else); WRITE is
 # LOGGED_IN and spends one of the user's REST writes (429 `Rate limit
-# exceeded` when they come faster than --rest-rate, CONTRACT 1.3).
+# exceeded` when they come faster than --rest-rate, CONTRACT 1.3). Only
+# OWN_ACCOUNT and RENEWING routes (LOGGED_IN both) answer a user who must
+# change their password first; every other logged-in route says 403
+# `Password change required` (CONTRACT 1.3).
 LOGGED_IN, RENEWING, ADMIN, WRITE, PUBLIC = "logged in", "renewing", "admin", "write", "public"
+OWN_ACCOUNT = "own account"
 
 # (method, path pattern, route function, who may call it); {name} matches
 # one path segment. The first row whose pattern and method match wins.
@@ -627,12 +824,13 @@ ROUTES = [
     ("POST", "/api/v1/auth/register", register, PUBLIC),
     ("POST", "/api/v1/auth/login", login, PUBLIC),
     ("POST", "/api/v1/auth/refresh", refresh, RENEWING),
-    ("POST", "/api/v1/auth/logout", logout, LOGGED_IN),
-    ("POST", "/api/v1/auth/password", change_password, LOGGED_IN),
-    ("GET", "/api/v1/users/me", current_user, LOGGED_IN),
+    ("POST", "/api/v1/auth/logout", logout, OWN_ACCOUNT),
+    ("POST", "/api/v1/auth/password", change_password, OWN_ACCOUNT),
+    ("GET", "/api/v1/users/me", current_user, OWN_ACCOUNT),
     ("GET", "/api/v1/users/me/blocked", blocked_users, LOGGED_IN),
     ("GET", "/api/v1/users", list_users, LOGGED_IN),
     ("POST", "/api/v1/users", create_user, ADMIN),
+    ("POST", "/api/v1/users/import", import_users, ADMIN),
     ("GET", "/api/v1/users/{user_id}", get_user, LOGGED_IN),
     ("PATCH", "/api/v1/users/{user_id}", update_user, ADMIN),
     ("POST", "/api/v1/users/{user_id}/block", block_user, WRITE),
@@ -645,8 +843,12 @@ ROUTES = [
     ("PATCH", "/api/v1/rooms/{room_id}", update_room, WRITE),
     ("DELETE", "/api/v1/rooms/{room_id}", delete_room, WRITE),
     ("GET", "/api/v1/rooms/{room_id}/members", room_members, LOGGED_IN),
+    ("GET", "/api/v1/rooms/{room_id}/export", export_room, LOGGED_IN),
     ("POST", "/api/v1/rooms/{room_id}/members", add_member, WRITE),
     ("DELETE", "/api/v1/rooms/{room_id}/members/{user_id}", remove_member, WRITE),
+    ("PATCH", "/api/v1/rooms/{room_id}/members/{user_id}", update_member, WRITE),
+    ("POST", "/api/v1/rooms/{room_id}/members/{user_id}/mute", mute_member, WRITE),
+    ("DELETE", "/api/v1/rooms/{room_id}/members/{user_id}/mute", unmute_member, WRITE),
     ("POST", "/api/v1/rooms/{room_id}/read", mark_read, WRITE),
     ("GET", "/api/v1/messages", list_messages, LOGGED_IN),
     ("POST", "/api/v1/messages", post_message, WRITE),
@@ -662,6 +864,8 @@ ROUTES = [
     ("POST", "/api/v1/echo", echo, PUBLIC),
     ("GET", "/api/v1/protected", protected, LOGGED_IN),
     ("GET", "/api/v1/openapi.json", openapi_document, PUBLIC),
+    ("POST", "/api/v1/uploads", upload_file, WRITE),
+    ("GET", "/api/v1/files/{upload_id}", serve_file, PUBLIC),
     ("GET", "/", index_page, PUBLIC),
     ("GET", "/static/{name}", static_file, PUBLIC),
 ]
