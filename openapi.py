@@ -48,6 +48,13 @@ MARKER = obj({"room_id": ROOM_ID, "last_read_id": INTEGER, "unread_count": INTEG
 REPORT_STATUS = {"enum": ["open", "resolved", "dismissed"]}
 POLICIES = obj({"room_creation": {"enum": ["everyone", "admins"]},
                 "direct_messages": {"enum": ["on", "off"]}})
+UPLOAD = obj({"id": {"type": "string", "pattern": "^file_[0-9a-f]{8}$"},
+              "filename": STRING, "content_type": STRING, "size": INTEGER,
+              "url": {"type": "string", "description": "/api/v1/files/<id>?expires=&sig=: works "
+                                                       "without a token for 24 hours at least"},
+              "width": {"type": ["integer", "null"]}, "height": {"type": ["integer", "null"]}})
+ATTACHMENTS = {"type": "array", "maxItems": 10, "description": "the message's files (1.3)",
+               "items": UPLOAD}
 MESSAGE_FIELDS = {  # a message as history shows it
     "id": INTEGER, "room_id": ROOM_ID, "user_id": USER_ID, "content": STRING,
     "timestamp": INTEGER, "edited_at": {"type": ["integer", "null"]}, "mentions": MENTIONS,
@@ -72,15 +79,16 @@ SCHEMAS = {
     "Member": obj({"id": USER_ID, "username": STRING, "joined_at": ISO_TIME,
                    "is_online": BOOLEAN, "in_room": BOOLEAN},
                   {"role": MEMBER_ROLE, "muted_until": MUTED_UNTIL}),
-    "Message": obj(MESSAGE_FIELDS),
-    "RoomMessage": obj({**MESSAGE_FIELDS, "room_name": STRING}),  # as search and reports give it
+    "Message": obj(MESSAGE_FIELDS, {"attachments": ATTACHMENTS}),
+    # as search and reports give it
+    "RoomMessage": obj({**MESSAGE_FIELDS, "room_name": STRING}, {"attachments": ATTACHMENTS}),
     "Report": obj({"id": INTEGER, "message": ref("RoomMessage"), "reporter": ref("User"),
                    "reason": {"type": "string", "maxLength": 500}, "status": REPORT_STATUS,
                    "created_at": ISO_TIME}),
     "PostedMessage": obj(
         {"id": INTEGER, "room_id": ROOM_ID, "user_id": USER_ID, "username": STRING,
          "content": STRING, "timestamp": INTEGER, "mentions": MENTIONS},
-        {"client_id": STRING, "duplicate": {"const": True}}),
+        {"client_id": STRING, "duplicate": {"const": True}, "attachments": ATTACHMENTS}),
     "Credentials": {"type": "object", "required": ["username", "password"], "properties": {
         "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
         "password": {"type": "string", "minLength": 8, "maxLength": 128}}},
@@ -106,7 +114,8 @@ ERROR_TEXTS = {  # status -> what it means here, shown in the document
     409: "Conflict: the name is taken (whatever its letter case), a client_id already used "
          "for another message, or `Already reported` (one report per message and reporter)",
     404: "Not found",
-    413: "A body over 64 KiB",
+    413: "A body over 64 KiB (`Payload too large`); an upload over --max-upload-mb (`File too "
+         "large`) or the uploader's quota (`Upload quota exceeded`)",
     431: "A request head (request line and header lines together) over 64 KiB, a header line "
          "over 64 KiB, or over 100 headers",
     505: "An HTTP version other than 1.0 and 1.1",
@@ -442,6 +451,36 @@ PATHS = {
                     query("room_id", "only this room"),
                     query("limit", "how many (default 20, max 100)"),
                     query("before", "only messages with a smaller id: the next page")])},
+    "/api/v1/uploads": {"post": {
+        **operation(
+            "Upload a file: the body is the file itself, `Content-Type` its type, `X-Filename` "
+            "its name (percent-encoded UTF-8, 1-255 characters, no `/`, `\\` or control "
+            "characters). Written to disk as it arrives; a body with no byte for 30 seconds is "
+            "cut. `width`/`height` for PNG, JPEG, GIF and WebP images, read from the file's "
+            "bytes. 413 `File too large` (over --max-upload-mb) or `Upload quota exceeded` "
+            "(over --upload-quota-mb of files kept; admins have none). Counts against the REST "
+            "write budget",
+            {**success(201, "File uploaded", UPLOAD), **errors(401, 403, 429)}, auth=True,
+            parameters=[{"name": "X-Filename", "in": "header", "required": True,
+                         "schema": {"type": "string"}}]),
+        "requestBody": {"required": True, "content": {"*/*": {"schema": {
+            "type": "string", "format": "binary"}}}}}},
+    "/api/v1/files/{upload_id}": {"get": operation(
+        "An uploaded file by its link (no token: an <img> can show it): a PNG, JPEG, GIF or "
+        "WebP recognised by its bytes with its type, anything else as "
+        "application/octet-stream with `Content-Disposition: attachment`; always `nosniff` and "
+        "`Content-Security-Policy: default-src 'none'; sandbox`. One `Range` is answered (206, "
+        "or 416). 404 `File not found` for a wrong or altered link, or a file deleted with its "
+        "message; 403 `Link expired`",
+        {"200": {"description": "The file", "content": {"*/*": {"schema": {
+            "type": "string", "format": "binary"}}}},
+         "206": {"description": "The part of the file the Range asked for",
+                 "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
+         "416": {"description": "`Range not satisfiable`, with `Content-Range: bytes */<size>`",
+                 "content": {"application/json": {"schema": ref("Error")}}},
+         **errors(403, 404)},
+        parameters=[path_param("upload_id"), query("expires", "the link's end (Unix seconds)"),
+                    query("sig", "the link's signature")])},
     "/api/v1/health": {"get": operation("Is the server up, and for how long", {
         **success(200, "Server is running", obj({"status": {"const": "ok"}, "timestamp": INTEGER,
                                                  "uptime": STRING, "uptime_seconds": INTEGER})),
