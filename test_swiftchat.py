@@ -857,7 +857,7 @@ def test_messages_saved_together_share_one_transaction_yet_fail_alone(tmp_path):
         assert isinstance(refused, store.StoreError)
         assert first["duplicate"] is False and second["id"] > first["id"]
         assert retry == {"id": first["id"], "content": "first", "timestamp": 1, "duplicate": True,
-                         "mentions": [], "mentioned_members": []}
+                         "mentions": [], "mentioned_members": [], "attachments": []}
         assert isinstance(reused, store.ClientIdReused)
         assert [m["content"] for m in db.messages(kept["id"], 10)] == ["first", "second"]
         with pytest.raises(store.StoreError):

@@ -98,7 +98,9 @@ def test_restore_is_refused_while_a_server_runs_on_the_database(tmp_path):
         assert Api(http_port).get("/users/me", token=token).status == 200  # served as before
     finally:
         end_process(process)
-    assert sorted(os.listdir(tmp_path)) == ["backup.db", "chat.db"]
+    # Nothing was replaced or kept: the database, its files folder and the backup, as before.
+    assert sorted(os.listdir(tmp_path)) == ["backup.db", "backup.db.files", "chat.db",
+                                            "chat.db.files"]
 
 
 @pytest.mark.parametrize("backup_text, error", [
@@ -132,7 +134,7 @@ def test_backup_copies_the_uploaded_files_and_restore_brings_them_back(tmp_path,
     """Uploads (issue #35) will live in <db>.files; a folder made by hand stands in for them."""
     db, backup = str(tmp_path / "chat.db"), str(tmp_path / "backup.db")
     serve_with(db=db).stop()
-    os.mkdir(db + ".files")
+    os.makedirs(db + ".files", exist_ok=True)  # the server made it already
     write(os.path.join(db + ".files", "photo.png"), "as backed up")
     backed_up = run_cli("backup", backup, "--db", db)
     assert backed_up.stdout == f"backed up {db} to {backup}, and its files to {backup}.files\n"
