@@ -46,7 +46,8 @@ from swiftchat_core import (CannotChangeMessage, CannotChangeReport, DirectMessa
                             NotInCharge, NotInDirectRoom, NotJoined, OnlyAdminsCreateRooms,
                             ReportNotFound, RoomNotFound, UserNotFound)
 from swiftchat_routes import (ADMIN, JSON_TYPE, OWN_ACCOUNT, PUBLIC, RENEWING, ROUTES, SLOW_READS,
-                              STREAMED_BODIES, WRITE, Download, FileAnswer, Page, Request)
+                              STREAMED_BODIES, WRITE, Download, FileAnswer, FileChunks, Page,
+                              Request)
 
 __all__ = ["HTTPServer", "RequestHandler", "Turns", "find_route", "read_request_head", "HTTP_ERRORS",
            "MAX_BODY"]
@@ -579,6 +580,15 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         try:
             if self.command == "HEAD":
                 self.wfile.write(head)
+            elif isinstance(body, FileChunks):
+                self.wfile.write(head)
+                self.wfile.flush()
+                # Why: the kernel copies the file to the socket itself
+                # (socket.sendfile, os.sendfile where there is one), with no
+                # 64 KiB reads and writes through Python: a 200 KB image to 50
+                # clients, 1,460 -> 1,590 a second (bench_swiftchat.py --only files).
+                with body.file:
+                    self.connection.sendfile(body.file, body.start, body.length)
             elif streamed:
                 self.wfile.write(head)
                 self.write_chunks(body, chunked)

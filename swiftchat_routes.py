@@ -34,7 +34,7 @@ from accounts import MAX_IMPORT, ImportRefused, InvalidToken, SessionExpired
 from protocol import ApiError, bad_request, encode, history_message, now, shown_user
 from store import SEARCH_SECONDS, Conflict, QuotaExceeded
 
-__all__ = ["ROUTES", "LOGGED_IN", "RENEWING", "ADMIN", "WRITE", "PUBLIC", "Request", "Page", "Download", "FileAnswer", "PageCache",
+__all__ = ["ROUTES", "LOGGED_IN", "RENEWING", "ADMIN", "WRITE", "PUBLIC", "Request", "Page", "Download", "FileAnswer", "FileChunks", "PageCache",
            "JSON_TYPE", "page_headers"]
 
 log = logging.getLogger("swiftchat")
