@@ -75,11 +75,6 @@ def in_chunks(pieces):
         yield "".join(batch).encode("utf-8")
 
 
-def attachments_of(message):
-    # Absent on messages of a store without uploads (#35): none, then.
-    return message.get("attachments") or []
-
-
 # -- JSON: {"room": {...}, "messages": [history message, ...]}, a message a line --
 
 def json_pieces(room, messages):
@@ -115,7 +110,7 @@ def csv_pieces(room, messages):
 
 def csv_row(message):
     edited_at = message["edited_at"]
-    files = "; ".join(f"{item['filename']} ({item['url']})" for item in attachments_of(message))
+    files = "; ".join(f"{item['filename']} ({item['url']})" for item in message["attachments"])
     return [message["id"], iso(message["timestamp"]), as_text_cell(message["username"]),
             as_text_cell(message["content"]), "" if edited_at is None else iso(edited_at),
             as_text_cell(files)]
@@ -165,7 +160,7 @@ def html_message(message):
     sent = iso(message["timestamp"])
     edited = "" if message["edited_at"] is None else f", edited {iso(message['edited_at'])}"
     files = "".join(f"<li>{escape(item['filename'])} ({escape(item['url'])})</li>"
-                    for item in attachments_of(message))
+                    for item in message["attachments"])
     return (f'<div class="message" id="m{int(message["id"])}">'
             f'<div class="meta"><strong>{escape(message["username"])}</strong> '
             f'<time datetime="{sent}">{sent}</time>{edited}</div>'

@@ -117,6 +117,20 @@ def test_html_is_one_page_with_every_text_escaped_and_no_script(server, api):
     assert "default-src 'none'" in page  # nothing loads or runs, should anything slip through
 
 
+def test_attachments_are_exported_by_name_and_url(server, api, room):
+    upload = api.post("/uploads", raw=b"the notes", token=room.token,
+                      headers={"Content-Type": "text/plain", "X-Filename": "notes; v2.txt"}).data
+    reply = api.post("/messages", {"room_id": room.id, "content": "", "attachments": [upload["id"]]},
+                     token=room.token)
+    assert reply.status == 201, reply.json
+    cell = export(server.http_port, room.id, room.token).csv_rows()[1][5]
+    assert re.fullmatch(r"notes; v2\.txt \(/api/v1/files/" + upload["id"] + r"\?\S+\)", cell)
+    [exported] = json.loads(export(server.http_port, room.id, room.token, "json").body)["messages"]
+    assert exported["attachments"][0]["filename"] == "notes; v2.txt"
+    page = export(server.http_port, room.id, room.token, "html").body.decode()
+    assert f"<li>notes; v2.txt (/api/v1/files/{upload['id']}?" in page
+
+
 def test_an_empty_room_exports_the_header_or_an_empty_list(server, api, room):
     assert export(server.http_port, room.id, room.token).csv_rows() == [CSV_HEADER]
     assert json.loads(export(server.http_port, room.id, room.token, "json").body)["messages"] == []
