@@ -66,8 +66,8 @@ SCHEMAS = {
     "Error": obj({"success": {"const": False}, "message": STRING, "error": STRING}),
     "User": obj({"id": USER_ID, "username": STRING, "created_at": ISO_TIME, "role": ROLE},
                 {"disabled": BOOLEAN, "must_change_password": BOOLEAN}),
-    "Session": obj({"token": STRING, "id": USER_ID, "username": STRING},
-                   {"must_change_password": BOOLEAN}),
+    "Session": obj({"token": STRING, "id": USER_ID, "username": STRING,
+                    "must_change_password": BOOLEAN}),
     "Room": obj({"id": ROOM_ID, "name": STRING, "description": STRING, "creator_id": USER_ID,
                  "created_at": ISO_TIME, "visibility": VISIBILITY, "kind": KIND, **ROOM_SETTINGS}),
     "ListedRoom": obj({"id": ROOM_ID, "name": STRING, "description": STRING,
@@ -366,8 +366,8 @@ PATHS = {
             "Change a room's description (its owner or an admin), or its posting and slow_mode "
             "(also its moderators); description may be left out when a setting changes", {
             **success(200, "Room description updated successfully", obj({
-                "room_id": ROOM_ID, "new_description": STRING, "updated_by": USER_ID},
-                ROOM_SETTINGS)),
+                "room_id": ROOM_ID, "new_description": STRING, "updated_by": USER_ID,
+                **ROOM_SETTINGS})),
             **errors(401, 403, 404, 429)}, auth=True, parameters=[path_param("room_id")],
             body={"type": "object", "properties": {
                 "description": {"type": "string", "maxLength": 500}, **ROOM_SETTINGS}}),
@@ -492,8 +492,8 @@ PATHS = {
         "(--room-creation, --direct-messages)", {
         **success(200, "Server information retrieved successfully", obj({
             "name": STRING, "version": STRING, "description": STRING, "timestamp": INTEGER,
-            "ws_port": INTEGER, "websocket_url": STRING},
-            optional={"registration": {"enum": ["open", "closed"]}, "policies": POLICIES})),
+            "ws_port": INTEGER, "websocket_url": STRING,
+            "registration": {"enum": ["open", "closed"]}, "policies": POLICIES})),
         **errors()})},
     "/api/v1/echo": {
         "get": operation("Echo the request", {**success(200, "Echo GET request received", obj({
