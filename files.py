@@ -30,6 +30,7 @@ log = logging.getLogger("swiftchat.files")
 CHUNK = 64 * 1024  # bytes read from the socket, or from a file, at a time
 LINK_HOURS = 25  # a link works at least this long after it was made (the contract's 24, and an hour)
 HEAD = 64 * 1024  # bytes of a file read to find an image's size (a JPEG's EXIF comes first)
+SIGNATURE = re.compile(r"[0-9a-f]{32}")  # what LinkSigner._sign makes
 DECLARED_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
 
 
@@ -208,7 +209,8 @@ class LinkSigner:
 
     def check(self, upload_id, expires, sig, now=None):
         """'ok', 'expired' or 'bad' for a link's parts (texts, as the query gave them)."""
-        if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
+        if not (expires.isascii() and expires.isdigit() and len(expires) <= 12
+                and SIGNATURE.fullmatch(sig)):
             return "bad"
         if not hmac.compare_digest(self._sign(upload_id, int(expires)), sig):
             return "bad"

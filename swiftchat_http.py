@@ -36,7 +36,8 @@ import urllib.parse
 
 import protocol
 from accounts import (AccountDisabled, InvalidToken, PasswordChangeRequired, TooManyLogins,
-                      TooManyRegistrations, TooManyRooms, TooManyWrites, WrongPassword)
+                      TooManyRegistrations, TooManyRooms, TooManyUploads, TooManyWrites,
+                      WrongPassword)
 from protocol import ApiError, bad_request, encode
 from store import (AuthorDisabled, Banned, Blocked, ClientIdReused, DatabaseBusy, DatabaseReadOnly,
                    DatabaseUnavailable, DiskFull, InvalidAttachment, LastAdmin, Muted,
@@ -132,6 +133,7 @@ HTTP_ERRORS = {
     MemberNotFound: (404, "Member not found", "Member not found"),
     InvalidAttachment: (400, "Request failed", "Invalid attachment"),
     QuotaExceeded: (413, "Payload too large", "Upload quota exceeded"),
+    TooManyUploads: (429, "Too many requests", "Too many uploads at once"),
     DatabaseBusy: (503, "Service unavailable", "Database busy"),
     DatabaseReadOnly: (503, "Service unavailable", "Database is read-only"),
     DiskFull: (503, "Service unavailable", "Disk full"),
@@ -401,6 +403,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         error, headers = None, {}
+        self.body_left = 0  # bytes of a streamed body (an upload) its route has yet to read
         # In flight from when the request is let in until its answer is
         # written: a Download's body is read from the store as it is sent,
         # and stop() must not close the store under it.
@@ -408,7 +411,10 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             try:
                 # Read even when refusing, to keep the connection in step; an
                 # upload's body is read by its route, a part at a time.
-                body = b"" if path in STREAMED_BODIES else self.read_body()
+                if self.command == "POST" and path in STREAMED_BODIES:
+                    body, self.body_left = b"", self.streamed_body_length()
+                else:
+                    body = self.read_body()
                 if not self.server.unwatch(self.connection):
                     self.close_connection = True  # too late: the watchdog has cut it off
                     return
@@ -424,8 +430,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             if error is not None:
                 status, content_type, headers = error.status, JSON_TYPE, error.headers
                 body = error_body(error)
-                if path in STREAMED_BODIES:  # how much of its body was read is unknown
-                    self.close_connection = True
+            if self.body_left:  # a streamed body not read to its end: the rest is no request
+                self.close_connection = True
             # Logged before the write, so the record exists by the time the
             # client has its answer; the duration is the server's own work.
             elapsed_ms = (time.perf_counter() - started) * 1000
@@ -458,9 +464,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in urllib.parse.parse_qs(query_string, keep_blank_values=True).items()}
         request = Request(self.server.app, self.command, path, query, self.headers, body, params,
                           self.client_ip)
-        if path in STREAMED_BODIES:
-            request.body_length = int(self.headers.get("content-length", "0")[:18])
-            request.read_body_part = self.read_body_part
+        if self.command == "POST" and path in STREAMED_BODIES:
+            request.body_length, request.read_body_part = self.body_left, self.read_body_part
         if access == PUBLIC:
             result = function(request)
         else:
@@ -535,6 +540,14 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             raise bad_request("Request body is shorter than its Content-Length")
         return body
 
+    def streamed_body_length(self):
+        """The Content-Length of a body its route reads itself (checked as read_body checks it)."""
+        length = self.headers.get("content-length", "0")  # plain digits: read_request_head
+        if len(length) > 18:  # int() of 5,000 digits is refused, and no file is that large
+            self.close_connection = True
+            raise ApiError(413, "Payload too large", "File too large")
+        return int(length)
+
     def read_body_part(self, size):
         """At most size bytes of the request's body, as they arrive (b"" at its end).
 
@@ -545,11 +558,13 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         """
         self.server.watch(self.connection, self.server.app.body_idle)
         try:
-            return self.rfile.read1(size)
+            part = self.rfile.read1(min(size, self.body_left))
         except (TimeoutError, ConnectionError):
-            return b""
+            part = b""
         finally:
             self.server.unwatch(self.connection)
+        self.body_left -= len(part)
+        return part
 
     def send_body(self, status, body, content_type, headers=None):
         """The one place an HTTP response is written: status, headers, body.
