@@ -19,7 +19,8 @@ logins leaves a core free for everything else. The count per pair is what
 locks; so a stranger guessing at alice's password locks out only himself,
 and a class behind one address is not locked out by its own typos.
 The same file holds the other limits on what one user or address may do:
-registrations, rooms per hour, and the REST write budget (``Allowances``).
+registrations, rooms per hour, the REST write budget (``Allowances``), and
+the uploads one user or address may have in progress (``UploadsInProgress``).
 
 Hashing is slow on purpose and runs on the caller's thread, outside the
 store's lock. Nothing here knows about HTTP or WebSocket framing: failures
@@ -27,7 +28,6 @@ are the named exceptions below, which the two dispatchers turn into replies.
 """
 
 import collections
-import concurrent.futures
 import contextlib
 import hashlib
 import hmac
@@ -121,6 +121,57 @@ class TooManyRooms(Throttled):
 
 class TooManyWrites(Throttled):
     """The user's REST writes came faster than their budget (--rest-rate)."""
+
+
+class TooManyUploads(Exception):
+    """The user, or their address, has as many uploads in progress as it may (1.3)."""
+
+
+class UploadsInProgress:
+    """The uploads being received now: at most per_user for one user and per_address for one
+    address at once, and the bytes they declared, which count against their user's quota
+    until they end.
+
+    Why: an upload may trickle in, a byte every 29 seconds, for as long as
+    it likes, holding a request thread and its part of the disk; and a
+    quota that counted only finished files let twenty such uploads past a
+    quota of five. (An attack review held 1,005 connections with one
+    account, until /health answered 503.)
+    """
+
+    def __init__(self, per_user=3, per_address=50):
+        self.per_user, self.per_address = per_user, per_address
+        self._lock = threading.Lock()
+        self._users = collections.Counter()  # user id -> uploads in progress
+        self._addresses = collections.Counter()  # limit_key -> uploads in progress
+        self._bytes = collections.Counter()  # user id -> the bytes those uploads declared
+
+    @contextlib.contextmanager
+    def receiving(self, user_id, address, size):
+        """A with-block around receiving one upload; raises TooManyUploads beyond the caps."""
+        address = limit_key(address)
+        with self._lock:
+            if (self._users[user_id] >= self.per_user
+                    or self._addresses[address] >= self.per_address):
+                raise TooManyUploads(user_id)
+            self._users[user_id] += 1
+            self._addresses[address] += 1
+            self._bytes[user_id] += size
+        try:
+            yield
+        finally:
+            with self._lock:
+                for counter, key, amount in ((self._users, user_id, 1),
+                                             (self._addresses, address, 1),
+                                             (self._bytes, user_id, size)):
+                    counter[key] -= amount
+                    if counter[key] <= 0:
+                        del counter[key]
+
+    def bytes_of(self, user_id):
+        """The bytes the user's uploads in progress declared."""
+        with self._lock:
+            return self._bytes[user_id]
 
 
 # A session as a checked token shows it: its id, its user (a dict as the
@@ -371,8 +422,7 @@ class Accounts:
         self._rest_writes = Allowances(2 * rest_rate, rest_rate, clock)  # bursts of twice the rate
         # Each hash keeps one core busy for its whole run (hashlib releases
         # the GIL); leaving one core free keeps the server answering others.
-        self.hash_threads = max(1, (os.cpu_count() or 1) - 1)
-        self.hash_slots = threading.BoundedSemaphore(self.hash_threads)
+        self.hash_slots = threading.BoundedSemaphore(max(1, (os.cpu_count() or 1) - 1))
         # Checked against when the username is unknown, so that a login for
         # a name that does not exist takes as long as a wrong password.
         self._decoy_hash = hash_password(secrets.token_hex(16), iterations)
@@ -418,9 +468,11 @@ class Accounts:
             except ApiError as exc:
                 raise ImportRefused(index, exc.error) from None
             checked.append((username, password, role))
-        # Hashing is the slow part (600,000 rounds each): a thread per hash slot.
-        with concurrent.futures.ThreadPoolExecutor(self.hash_threads) as pool:
-            hashes = list(pool.map(self._hash, [password for _, password, _ in checked]))
+        # Hashing is the slow part (600,000 rounds each, 0.3 s here): one at a
+        # time on this thread, outside hash_slots, so that an import of a
+        # class takes one core and never the slot logins wait for (an attack
+        # review saw a login take 14 s during an import that held it).
+        hashes = [hash_password(password, self.iterations) for _, password, _ in checked]
         created, skipped = self.store.import_users(
             [(username, hashed, role) for (username, _, role), hashed in zip(checked, hashes)],
             iso(now()))

@@ -17,6 +17,7 @@ import ipaddress
 import json
 import re
 import time
+import unicodedata
 import urllib.parse
 
 __all__ = [
@@ -138,10 +139,13 @@ def content(obj):
     return trimmed_text(obj, "content", MAX_CONTENT)
 
 
-# Characters a file name may not hold (1.3): path separators, control
-# characters, and the bidirectional controls that make "gpj.exe" read as
-# "exe.jpg" (Trojan Source).
-NOT_IN_FILENAME = re.compile(r"[/\\\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# What a file name may not hold (1.3): path separators, and characters of the
+# Unicode categories that draw nothing or move what is drawn: control and
+# format characters (among them the bidirectional controls that make
+# "gpj.exe" read as "exe.jpg", and zero-width spaces), line and paragraph
+# separators, private-use and surrogate code points.
+NOT_IN_FILENAME = frozenset("/\\")
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
 
 
 def upload_filename(header):
@@ -158,8 +162,9 @@ def upload_filename(header):
         name = urllib.parse.unquote(header, errors="strict")
     except UnicodeDecodeError:
         raise bad_request("X-Filename must be percent-encoded UTF-8") from None
-    if (not 1 <= len(name) <= MAX_FILENAME or NOT_IN_FILENAME.search(name)
-            or not name.strip(" .")):  # not only dots and spaces: no "..", no "."
+    if (not 1 <= len(name) <= MAX_FILENAME or not name.strip(" .")  # no "..", no "."
+            or any(char in NOT_IN_FILENAME or unicodedata.category(char) in INVISIBLE_CATEGORIES
+                   for char in name)):
         raise bad_request(f"X-Filename must be 1-{MAX_FILENAME} characters, without / \\ or "
                           "control characters")
     return name

@@ -39,7 +39,7 @@ except ImportError:
 
 import protocol
 import swiftchat_admin
-from accounts import DEFAULT_ITERATIONS, DEFAULT_SESSION_DAYS, Accounts
+from accounts import DEFAULT_ITERATIONS, DEFAULT_SESSION_DAYS, Accounts, UploadsInProgress
 from files import FileFolder, LinkSigner
 from protocol import VERSION, ApiError, history_message, shown_user
 import store
@@ -261,6 +261,7 @@ class SwiftChat:
         self.files = FileFolder(files_folder(db, files_dir))
         self.max_upload = max_upload_mb * MIB  # bytes
         self.upload_quota = upload_quota_mb * MIB if upload_quota_mb else None  # bytes; None: none
+        self.uploads_in_progress = UploadsInProgress()
         self.links = LinkSigner(secret)
         self.store.file_link = self.links.url
         # Seconds an upload's body may go without a byte before it is cut (CONTRACT 1.3: 30).

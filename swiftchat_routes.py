@@ -656,16 +656,21 @@ def upload_file(request, user):
     if size > app.max_upload:
         raise ApiError(413, "Payload too large", "File too large")
     quota = None if user["role"] == "admin" else app.upload_quota
-    if quota is not None and app.store.upload_bytes(user["id"]) + size > quota:
-        raise QuotaExceeded(user["id"])  # said before the body is read: checked again below
-    upload_id = app.store.new_upload_id()
-    try:
-        app.files.receive(upload_id, request.read_body_part, size, app.max_upload)
-    except EOFError:
-        raise bad_request("Request body is shorter than its Content-Length") from None
-    except OSError as exc:  # the files folder cannot be written (read-only, disk full)
-        log.error("could not write an upload to %s: %s", app.files.path, exc.strerror)
-        raise ApiError(503, "Service unavailable", "Files unavailable") from None
+    with app.uploads_in_progress.receiving(user["id"], request.address, size):
+        # Said before the body is read (counting uploads in progress), and
+        # checked again as the upload is recorded, in one transaction.
+        kept = app.store.upload_bytes(user["id"]) + app.uploads_in_progress.bytes_of(user["id"])
+        if quota is not None and kept > quota:
+            raise QuotaExceeded(user["id"])
+        upload_id = app.store.new_upload_id()
+        try:
+            app.files.receive(upload_id, in_time(request.read_body_part, size, app.body_idle),
+                              size, app.max_upload)
+        except EOFError:
+            raise bad_request("Request body is shorter than its Content-Length") from None
+        except OSError as exc:  # the files folder cannot be written (read-only, disk full)
+            log.error("could not write an upload to %s: %s", app.files.path, exc.strerror)
+            raise ApiError(503, "Service unavailable", "Files unavailable") from None
     try:
         image = files.image_info(app.files.head(upload_id))
         width, height = image[1:] if image else (None, None)
@@ -676,6 +681,20 @@ def upload_file(request, user):
         app.files.delete([upload_id])
         raise
     return 201, "File uploaded", upload
+
+
+MIN_UPLOAD_RATE = 16 * 1024  # bytes a second an upload must keep up on average
+
+
+def in_time(read, size, idle):
+    """read(n), which gives nothing once an upload of `size` bytes has taken longer than
+    idle + size / MIN_UPLOAD_RATE seconds: one that trickles in, a byte just inside each idle
+    limit, ends all the same (and what came of it is not kept)."""
+    deadline = time.monotonic() + idle + size / MIN_UPLOAD_RATE
+
+    def read_in_time(count):
+        return read(count) if time.monotonic() < deadline else b""
+    return read_in_time
 
 
 class FileChunks:
@@ -759,10 +778,11 @@ def byte_range(header, size):
             return "unsatisfiable"
         return max(0, size - int(match[2])), size - 1
     first = int(match[1])
-    last = min(int(match[2]), size - 1) if match[2] else size - 1
-    if first >= size or (match[2] and int(match[2]) < first):
+    if match[2] and int(match[2]) < first:  # backwards: not a range at all (RFC 9110 14.1.1)
+        return None
+    if first >= size:
         return "unsatisfiable"
-    return first, last
+    return first, min(int(match[2]), size - 1) if match[2] else size - 1
 
 
 def static_file(request):
