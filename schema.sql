@@ -46,7 +46,6 @@ CREATE TABLE IF NOT EXISTS room_members (
     read_position INTEGER NOT NULL DEFAULT 0,     -- the position (in messages) of that message
     -- 'moderator' or 'member' (1.3): the room's creator is its owner whatever this says.
     role          TEXT NOT NULL DEFAULT 'member',
-    muted_until   INTEGER,                        -- Unix seconds: may not post until then (1.3)
     PRIMARY KEY (room_id, user_id)
 );
 -- A room's member list, in the order they joined, in one index scan.
@@ -124,6 +123,17 @@ CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id) WHERE ended_at
 CREATE INDEX IF NOT EXISTS sessions_by_end ON sessions (ended_at) WHERE ended_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sessions_by_age ON sessions (auth_time)
 ;
+
+-- A user's mute and last post in a room (1.3), kept apart from their
+-- membership: leaving and joining again, or deleting a message, clears
+-- neither (store.PostingRules). last_post is written in slow-mode rooms only.
+CREATE TABLE IF NOT EXISTS member_limits (
+    room_id     TEXT NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    user_id     TEXT NOT NULL REFERENCES users (id),
+    muted_until INTEGER,                          -- Unix seconds: may not post until then
+    last_post   INTEGER,                          -- Unix seconds of their last message there
+    PRIMARY KEY (room_id, user_id)
+) WITHOUT ROWID;
 
 -- The (username, address) pairs that logged in successfully (1.3): a
 -- known pair is locked only by its own failures, not by those of the

@@ -96,8 +96,7 @@ MIGRATIONS = [
     "ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE rooms ADD COLUMN posting TEXT NOT NULL DEFAULT 'everyone';"
     "ALTER TABLE rooms ADD COLUMN slow_mode INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE room_members ADD COLUMN role TEXT NOT NULL DEFAULT 'member';"
-    "ALTER TABLE room_members ADD COLUMN muted_until INTEGER",
+    "ALTER TABLE room_members ADD COLUMN role TEXT NOT NULL DEFAULT 'member'",
     # 8 (1.3): files and images: a new table only, which schema.sql creates.
     "-- uploads: created by schema.sql",
 ]
@@ -445,10 +444,12 @@ def make_private(path):
 class PostingRules:
     """A room's own rules for who may post now (1.3): its posting setting, mutes, slow mode.
 
-    Moderators, the room's owner and admins are bound by none of them.
-    Read for a batch of messages in three queries (and one more per author
-    in a slow-mode room), then asked of each message in memory; a message
-    saved counts for the slow mode of the next one in the same batch.
+    Admins are bound by none of them; the room's owner and moderators by a
+    mute alone. Read for a batch of messages in four queries, then asked of
+    each message in memory; a message saved counts for the slow mode of the
+    next one in the same batch, and finish writes the new last posts.
+    A mute and a last post live in member_limits, not on the membership:
+    leaving and joining again, or deleting one's message, clears neither.
     """
 
     def __init__(self, db, room_ids, author_ids):
@@ -458,36 +459,42 @@ class PostingRules:
         self._admins = {row["id"] for row in db.execute(
             f"SELECT id FROM users WHERE role = 'admin' AND id IN ({placeholders(author_ids)})",
             author_ids)}
-        self._members = {(row["room_id"], row["user_id"]): row for row in db.execute(
-            "SELECT room_id, user_id, role, muted_until FROM room_members"
-            f" WHERE room_id IN ({placeholders(room_ids)})"
-            f" AND user_id IN ({placeholders(author_ids)})", (*room_ids, *author_ids))}
-        self._last_post = {}  # (room_id, user_id) -> Unix seconds, for slow-mode rooms
-        for room_id, room in self._rooms.items():
-            if room["slow_mode"]:
-                for user_id in author_ids:
-                    last = db.execute("SELECT timestamp FROM messages WHERE room_id = ?"
-                                      " AND user_id = ? ORDER BY id DESC LIMIT 1",
-                                      (room_id, user_id)).fetchone()
-                    self._last_post[room_id, user_id] = last and last["timestamp"]
+        pairs = (*room_ids, *author_ids)
+        where = (f" WHERE room_id IN ({placeholders(room_ids)})"
+                 f" AND user_id IN ({placeholders(author_ids)})")
+        self._moderators = {(row["room_id"], row["user_id"]) for row in db.execute(
+            f"SELECT room_id, user_id FROM room_members {where} AND role = 'moderator'", pairs)}
+        self._limits = {(row["room_id"], row["user_id"]): dict(row) for row in db.execute(
+            f"SELECT room_id, user_id, muted_until, last_post FROM member_limits {where}", pairs)}
+        self._posted = set()  # (room_id, user_id) whose last_post this batch moved
 
     def check(self, room_id, user_id, timestamp, editing=False):
         """Raise Muted, OnlyModeratorsPost or SlowMode (not for an edit) if the rules refuse."""
         room = self._rooms.get(room_id)
-        if room is None or user_id in self._admins or user_id == room["creator_id"]:
+        if room is None or user_id in self._admins:
             return
-        member = self._members.get((room_id, user_id))
-        if member is not None and member["role"] == "moderator":
-            return
-        if member is not None and (member["muted_until"] or 0) > timestamp:
+        limits = self._limits.setdefault((room_id, user_id),
+                                         {"muted_until": None, "last_post": None})
+        if (limits["muted_until"] or 0) > timestamp:
             raise Muted(user_id)
+        if user_id == room["creator_id"] or (room_id, user_id) in self._moderators:
+            return
         if room["posting"] == "moderators":
             raise OnlyModeratorsPost(room_id)
         if room["slow_mode"] and not editing:
-            last = self._last_post.get((room_id, user_id))
+            last = limits["last_post"]
             if last is not None and timestamp - last < room["slow_mode"]:
                 raise SlowMode(room["slow_mode"] - (timestamp - last))
-            self._last_post[room_id, user_id] = timestamp
+            limits["last_post"] = timestamp
+            self._posted.add((room_id, user_id))
+
+    def finish(self, db):
+        """Write the last posts this batch made in slow-mode rooms."""
+        db.executemany(
+            "INSERT INTO member_limits (room_id, user_id, last_post) VALUES (?, ?, ?)"
+            " ON CONFLICT (room_id, user_id) DO UPDATE SET last_post = excluded.last_post",
+            [(room_id, user_id, self._limits[room_id, user_id]["last_post"])
+             for room_id, user_id in self._posted])
 
 
 class MessageBatch:
@@ -590,6 +597,7 @@ class MessageBatch:
                         if last != first])
         db.executemany("INSERT OR IGNORE INTO mentions (user_id, room_id, message_id)"
                        " VALUES (?, ?, ?)", self.mention_rows)
+        self.rules.finish(db)
 
 
 class Database:
@@ -1094,12 +1102,13 @@ class Store(Database):
         """
         room = self._row(
             f"SELECT {', '.join('r.' + column for column in ROOM_COLUMNS.split(', '))},"
-            " m.joined_at, m.role AS member_role, m.muted_until,"
+            " m.joined_at, m.role AS member_role, l.muted_until,"
             " EXISTS (SELECT 1 FROM room_bans b WHERE b.room_id = r.id"
             "  AND b.user_id = :user) AS is_banned,"
             " EXISTS (SELECT 1 FROM users u WHERE u.id = :user AND u.role = 'admin'"
             "  AND u.disabled = 0) AS viewer_is_admin"
             " FROM rooms r LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = :user"
+            " LEFT JOIN member_limits l ON l.room_id = r.id AND l.user_id = :user"
             " WHERE r.id = :room", {"user": user_id, "room": room_id})
         if room is not None:
             room["is_member"] = room["joined_at"] is not None
@@ -1232,23 +1241,32 @@ class Store(Database):
         # the users primary key each name.
         return self._rows(
             "SELECT u.id, u.username, m.joined_at,"
-            " CASE WHEN r.creator_id = u.id THEN 'owner' ELSE m.role END AS role, m.muted_until"
+            " CASE WHEN r.creator_id = u.id THEN 'owner' ELSE m.role END AS role, l.muted_until"
             " FROM room_members m JOIN users u ON u.id = m.user_id JOIN rooms r ON r.id = m.room_id"
+            " LEFT JOIN member_limits l ON l.room_id = m.room_id AND l.user_id = m.user_id"
             " WHERE m.room_id = :room AND (:member IS NULL OR m.user_id = :member)"
             " ORDER BY m.joined_at, m.user_id",
             {"room": room_id, "member": member_id},
         )
 
     def update_member(self, room_id, user_id, changes):
-        """Change a member's role or muted_until (changes: {column: value}); False if not a member."""
+        """Change a member's role or muted_until (changes: {column: value}); False if not a member.
+
+        A mute is kept in member_limits, so that it outlasts leaving the room.
+        """
         with self._transaction() as db:
-            changed = False
-            for column in ("role", "muted_until"):  # the names are ours
-                if column in changes:
-                    changed = db.execute(
-                        f"UPDATE room_members SET {column} = ? WHERE room_id = ? AND user_id = ?",
-                        (changes[column], room_id, user_id)).rowcount > 0
-            return changed
+            if db.execute("SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?",
+                          (room_id, user_id)).fetchone() is None:
+                return False
+            if "role" in changes:
+                db.execute("UPDATE room_members SET role = ? WHERE room_id = ? AND user_id = ?",
+                           (changes["role"], room_id, user_id))
+            if "muted_until" in changes:
+                db.execute("INSERT INTO member_limits (room_id, user_id, muted_until)"
+                           " VALUES (?, ?, ?) ON CONFLICT (room_id, user_id) DO UPDATE"
+                           " SET muted_until = excluded.muted_until",
+                           (room_id, user_id, changes["muted_until"]))
+            return True
 
     def remove_member(self, room_id, user_id, banned_at=None):
         """Remove a membership, and ban the user too if banned_at is given; False if there was none."""

@@ -215,10 +215,13 @@ def outranks(store, room, user_id, member_id):
     """Whether user_id (in charge of room, by room_in_charge) may act on member_id there.
 
     An admin may act on anyone; the owner on anyone but an admin; a
-    moderator only on plain members (not the owner, another moderator, or an admin).
+    moderator only on plain members (not the owner, another moderator, or an admin). The
+    owner is the room's creator even while out of it: a moderator cannot ban them out.
     """
     if room["viewer_is_admin"]:
         return True
+    if member_id == room["creator_id"]:
+        return False
     member = store.user(member_id)
     if member is not None and member["role"] == "admin":
         return False

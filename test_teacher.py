@@ -405,3 +405,40 @@ def test_a_rooms_moderators_hear_of_its_reports_and_handle_them(server, api, les
     reply = api.call("PATCH", f"/reports/{report_id}", {"status": "resolved"},
                      token=people["ta"]["token"])
     assert reply.status == 200 and reply.data["report"]["status"] == "resolved"
+
+
+# -- what an attack review tried (each held after its fix) -----------------------------------
+
+def test_a_moderator_cannot_ban_the_owner_out_of_their_own_room(api, lesson):
+    room_id, people = lesson
+    teacher = people["teacher"]["token"]
+    assert set_role(api, room_id, people["ta"]["id"], "moderator", teacher).status == 200
+    assert api.post("/rooms/leave", {"room_id": room_id}, token=teacher).status == 200
+    reply = api.call("DELETE", f"/rooms/{room_id}/members/{people['teacher']['id']}?ban=true",
+                     token=people["ta"]["token"])
+    assert reply.status == 403
+    assert api.post("/rooms/join", {"room_id": room_id}, token=teacher).status == 200
+
+
+def test_a_mute_outlasts_leaving_and_joining_again_and_binds_a_moderator_too(api, lesson):
+    room_id, people = lesson
+    teacher, ana = people["teacher"]["token"], people["ana"]["token"]
+    assert api.post(f"/rooms/{room_id}/members/{people['ana']['id']}/mute", {"minutes": 60},
+                    token=teacher).status == 200
+    assert api.post("/rooms/leave", {"room_id": room_id}, token=ana).status == 200
+    assert api.post("/rooms/join", {"room_id": room_id}, token=ana).status == 200
+    assert post(api, room_id, ana, "back again").json == MUTED
+    assert set_role(api, room_id, people["ta"]["id"], "moderator", teacher).status == 200
+    assert api.post(f"/rooms/{room_id}/members/{people['ta']['id']}/mute", {"minutes": 5},
+                    token=teacher).status == 200
+    assert post(api, room_id, people["ta"]["token"], "as a moderator").json == MUTED
+
+
+def test_slow_mode_counts_a_post_that_was_deleted(api, lesson):
+    room_id, people = lesson
+    ana = people["ana"]["token"]
+    assert api.call("PATCH", f"/rooms/{room_id}", {"slow_mode": 60},
+                    token=people["teacher"]["token"]).status == 200
+    first = post(api, room_id, ana, "@someone look").data
+    assert api.call("DELETE", f"/messages/{first['id']}", token=ana).status == 200
+    assert post(api, room_id, ana, "@someone look again").status == 429
