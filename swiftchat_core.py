@@ -1051,9 +1051,10 @@ async def add_member_and_tell(core, room, member):
         raise RoomNotFound(room["id"])
     listed = await core.read(room_as_listed, core.store, room)
     core.tell_everyone("Added to room", {"type": "room_added", **listed}, {member["id"]})
-    online, here = core.presence(room["id"])
-    return {"id": member["id"], "username": member["username"], "joined_at": joined_at,
-            "is_online": member["id"] in online, "in_room": member["id"] in here}
+    added = await core.read(members_with_presence, core, room["id"], member["id"])
+    if not added:  # removed again a moment ago
+        raise MemberNotFound(member["id"])
+    return added[0]
 
 
 async def remove_member(core, user, room_id, member_id, ban):
