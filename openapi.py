@@ -77,18 +77,19 @@ SCHEMAS = {
                       {"last_read_id": INTEGER, "unread_count": INTEGER,
                        "mention_count": INTEGER}),
     "Member": obj({"id": USER_ID, "username": STRING, "joined_at": ISO_TIME,
-                   "is_online": BOOLEAN, "in_room": BOOLEAN},
-                  {"role": MEMBER_ROLE, "muted_until": MUTED_UNTIL}),
-    "Message": obj(MESSAGE_FIELDS, {"attachments": ATTACHMENTS}),
+                   "is_online": BOOLEAN, "in_room": BOOLEAN, "role": MEMBER_ROLE,
+                   "muted_until": MUTED_UNTIL}),
+    "Message": obj({**MESSAGE_FIELDS, "attachments": ATTACHMENTS}),
     # as search and reports give it
-    "RoomMessage": obj({**MESSAGE_FIELDS, "room_name": STRING}, {"attachments": ATTACHMENTS}),
+    "RoomMessage": obj({**MESSAGE_FIELDS, "room_name": STRING, "attachments": ATTACHMENTS}),
     "Report": obj({"id": INTEGER, "message": ref("RoomMessage"), "reporter": ref("User"),
                    "reason": {"type": "string", "maxLength": 500}, "status": REPORT_STATUS,
                    "created_at": ISO_TIME}),
     "PostedMessage": obj(
         {"id": INTEGER, "room_id": ROOM_ID, "user_id": USER_ID, "username": STRING,
-         "content": STRING, "timestamp": INTEGER, "mentions": MENTIONS},
-        {"client_id": STRING, "duplicate": {"const": True}, "attachments": ATTACHMENTS}),
+         "content": STRING, "timestamp": INTEGER, "mentions": MENTIONS,
+         "attachments": ATTACHMENTS},
+        {"client_id": STRING, "duplicate": {"const": True}}),
     "Credentials": {"type": "object", "required": ["username", "password"], "properties": {
         "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
         "password": {"type": "string", "minLength": 8, "maxLength": 128}}},
@@ -389,9 +390,15 @@ PATHS = {
             "this user`",
             {**success(201, "Message sent successfully", ref("PostedMessage")),
              **errors(401, 403, 404, 409, 429)}, auth=True,
-            body={"type": "object", "required": ["room_id", "content"], "properties": {
-                "room_id": STRING, "content": {"type": "string", "minLength": 1, "maxLength": 4000},
-                "client_id": {"type": "string", "minLength": 1, "maxLength": 64}}}),
+            body={"type": "object", "required": ["room_id"], "properties": {
+                "room_id": STRING,
+                "content": {"type": "string", "maxLength": 4000,
+                            "description": "1-4000 characters; may be empty or left out when "
+                                           "attachments are given"},
+                "client_id": {"type": "string", "minLength": 1, "maxLength": 64},
+                "attachments": {"type": "array", "maxItems": 10, "items": {
+                    "type": "string", "pattern": "^file_[0-9a-f]{8}$"},
+                    "description": "ids of the sender's uploads (1.3)"}}}),
     },
     "/api/v1/messages/{message_id}": {
         "patch": operation(
