@@ -18,7 +18,7 @@ import pytest
 from conftest import HERE
 
 MODULES = ["protocol", "store", "accounts", "swiftchat_core", "swiftchat_ws", "swiftchat_routes",
-           "swiftchat_admin", "export",
+           "swiftchat_admin", "export", "files",
            "swiftchat_http", "swiftchat", "openapi"]
 EDGES = {"swiftchat_ws": {"swiftchat_http", "swiftchat_routes"},
          "swiftchat_http": {"swiftchat_ws"}, "swiftchat_routes": {"swiftchat_ws"}}
