@@ -1,8 +1,9 @@
 // The REST client: api() makes every request to /api/v1, as any client of
-// the public API could, and apiFile() the few whose answer is a file (a
-// room's export). They send the session's token (state.js keeps it),
-// unwrap the server's envelope and throw an Error in the server's words
-// for the caller to show where it belongs. A 401 that means the session is
+// the public API could, apiFile() the few whose answer is a file (a
+// room's export), and apiUpload() the one whose body is a file (POST
+// /uploads, telling its progress as it goes). They send the session's
+// token (state.js keeps it), unwrap the server's envelope and throw an
+// Error in the server's words for the caller to show where it belongs. A 401 that means the session is
 // over signs the page out, and a 403 "Password change required" asks for
 // a new password (session.js); what any other answer means is the
 // caller's business. The live side of the chat is socket.js's.
@@ -23,6 +24,43 @@ export async function apiFile(path) {
   const response = await request('GET', path, token);
   if (!response.ok) unwrapped(response, token, await response.json());
   return {blob: await response.blob(), filename: filenameOf(response.headers.get('Content-Disposition'))};
+}
+
+// A file sent as the body of POST /uploads; the answer's data is the upload
+// ({id, filename, content_type, size, url, width, height}). fetch() cannot
+// tell how much of a body has gone, so this is an XMLHttpRequest:
+// onProgress(bytes sent) as they go. Aborting the signal stops it, and the
+// promise rejects with an AbortError; a refusal's Error carries the status.
+export function apiUpload(file, onProgress, signal) {
+  const token = state.token;
+  const xhr = new XMLHttpRequest();
+  return new Promise((resolve, reject) => {
+    xhr.open('POST', '/api/v1/uploads');
+    xhr.responseType = 'json';
+    xhr.setRequestHeader('Content-Type', file.type || 'application/octet-stream');
+    xhr.setRequestHeader('X-Filename', encodeURIComponent(file.name));
+    if (token) xhr.setRequestHeader('Authorization', 'Bearer ' + token);
+    xhr.upload.onprogress = (event) => onProgress(event.loaded);
+    xhr.onload = () => {
+      try {
+        resolve(unwrapped(xhr, token, xhr.response || notOurs(xhr.status)));
+      } catch (error) {
+        error.status = xhr.status;  // a 429 is worth trying again (uploads.js)
+        reject(error);
+      }
+    };
+    // The server answers a file over its limit before reading it, then
+    // closes the connection: a browser may see only the cut.
+    xhr.onerror = () => reject(new Error('The upload was cut off (is the file over the size limit?)'));
+    xhr.onabort = () => reject(new DOMException('Upload removed', 'AbortError'));
+    signal.addEventListener('abort', () => xhr.abort(), {once: true});
+    xhr.send(file);
+  });
+}
+
+// An answer that is not SwiftChat's JSON, such as a proxy's own "413" page.
+function notOurs(status) {
+  return {success: false, message: 'Upload failed', error: status === 413 ? 'File too large' : `HTTP ${status}`};
 }
 
 function request(method, path, token, body) {
