@@ -1,4 +1,5 @@
-// The conversation: the room's messages and notices on screen, a day's
+// The conversation: the room's messages (their text, and their files as
+// attachments.js draws them) and notices on screen, a day's
 // separator before its first message, an author's run of messages under
 // one name; its history, loaded a page at a time as the reader scrolls
 // back; the live frames about its messages (new, edited, deleted), held
@@ -12,6 +13,7 @@ import {state} from './state.js';
 import {$, controlButton, isolated, isolatedString, showError, showPane} from './dom.js';
 import {api} from './api.js';
 import {formatted} from './format.js';
+import {attachmentsElement} from './attachments.js';
 import {joinRoom} from './room.js';
 import {actionsFor, editorFor, startEditing, stopEditing, askToDelete, cancelDelete, deleteMessage}
   from './editing.js';
@@ -82,11 +84,14 @@ function messageElement(item, continued) {
     li.append(editorFor());
     return li;
   }
-  const content = document.createElement('p');
-  content.className = 'content';
-  content.dir = 'auto';  // a message in Arabic or Hebrew reads right to left
-  content.append(...formatted(item.content, state.user.username));
-  li.append(content);
+  if (item.content || !item.attachments?.length) {  // a message may be files alone
+    const content = document.createElement('p');
+    content.className = 'content';
+    content.dir = 'auto';  // a message in Arabic or Hebrew reads right to left
+    content.append(...formatted(item.content, state.user.username));
+    li.append(content);
+  }
+  if (item.attachments?.length) li.append(attachmentsElement(item.attachments));
   if (continued && item.edited_at) li.append(editedMark(item));  // no time to stand beside
   const actions = actionsFor(item);
   if (actions) li.append(actions);
@@ -213,7 +218,8 @@ function addMessage(message) {
 
 export function fromHistory(message) {
   return {id: message.id, user_id: message.user_id, username: message.sender.username,
-          content: message.content, timestamp: message.timestamp, edited_at: message.edited_at};
+          content: message.content, timestamp: message.timestamp, edited_at: message.edited_at,
+          attachments: message.attachments || []};
 }
 
 export async function loadHistory(roomId) {

@@ -13,6 +13,7 @@ import {api} from './api.js';
 import {send} from './socket.js';
 import {refreshRoomsSoon, renderRooms} from './rooms.js';
 import {fromHistory, openAt} from './messages.js';
+import {attachmentText} from './attachments.js';
 
 const READ_DELAY_MS = 2000;         // mark_read at most this often: each is a write, for every reader of a busy room
 
@@ -114,7 +115,8 @@ function notify(message) {
     : `${message.username} mentioned you${room ? ` in ${room.name}` : ''}`;
   let notification;
   try {
-    notification = new Notification(title, {body: message.content.slice(0, 200), tag: `swiftchat-${message.id}`});
+    const body = message.content || attachmentText(message.attachments);  // a message may be files alone
+    notification = new Notification(title, {body: body.slice(0, 200), tag: `swiftchat-${message.id}`});
   } catch (error) {
     return;  // some phones' browsers show notifications only from a service worker
   }

@@ -9,6 +9,7 @@ import {state} from './state.js';
 import {$, controlButton, element, isolated} from './dom.js';
 import {api} from './api.js';
 import {formatted} from './format.js';
+import {attachmentNames} from './attachments.js';
 import {addNotice, findMessage} from './messages.js';
 
 export function askToReport(id) {
@@ -20,7 +21,7 @@ export function askToReport(id) {
   const text = element('p', ...formatted(item.content, state.user.username));
   text.className = 'content';
   text.dir = 'auto';
-  $('report-quote').replaceChildren(isolated(item.username, 'author'), text);
+  $('report-quote').replaceChildren(isolated(item.username, 'author'), text, ...attachmentNames(item.attachments));
   $('report-dialog').showModal();  // and the reason's box has the focus
 }
 

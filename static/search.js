@@ -1,5 +1,6 @@
 // Searching messages: the search box above the rooms, the results under it
-// (where, who, when, and the words that matched, marked), "More results",
+// (where, who, when, the words that matched, marked, and the names of its
+// files), "More results",
 // and choosing a result, which opens its room at it (messages.js's
 // openAt). The server decides what matches and who may read it; this only
 // asks (GET /search) and draws the answer from text nodes.
@@ -9,6 +10,7 @@ import {$, element, isolated, isolatedString} from './dom.js';
 import {api} from './api.js';
 import {roomName} from './rooms.js';
 import {openAt} from './messages.js';
+import {attachmentNames} from './attachments.js';
 
 const RESULTS = 20;                 // search results per request
 const EXCERPT = 160;                // characters of a long message shown in a search result
@@ -65,7 +67,7 @@ function resultItem(message, words) {
   const text = element('span', ...highlighted(excerpt(message.content, words), words));
   text.className = 'excerpt content';
   text.dir = 'auto';
-  const button = element('button', meta, text);
+  const button = element('button', meta, text, ...attachmentNames(message.attachments));
   button.type = 'button';
   button.className = 'result';
   button.dataset.roomId = message.room_id;
