@@ -1,16 +1,19 @@
 // The composer and the typing line above it: writing a message (Enter
 // sends, Shift+Enter is a new line; the box grows with its text), sending
 // it with a client_id so that a resend after a reconnect is safe, telling
-// the room we are typing, and showing who else is. Whether the composer
-// may be used at all is room.js's (in a room, connected) and posting.js's
-// (only moderators post, a mute, slow mode); the message, once the server
-// confirms it, is drawn by messages.js like anyone's.
+// the room we are typing, and showing who else is. A message may carry
+// files, or be files alone: choosing and uploading them is uploads.js's,
+// and this sends their ids. Whether the composer may be used at all is
+// room.js's (in a room, connected) and posting.js's (only moderators post,
+// a mute, slow mode); the message, once the server confirms it, is drawn
+// by messages.js like anyone's.
 
 import {state} from './state.js';
 import {$, isolated} from './dom.js';
 import {send} from './socket.js';
 import {onMessageFrame} from './messages.js';
 import {mayPostNow, renderPosting, startSlowMode} from './posting.js';
+import {uploading, takeFiles, giveBackFiles} from './uploads.js';
 
 // The server passes one `typing` per user per 2 s and drops the rest; a little
 // more than that here, so that a frame arriving early never gets dropped.
@@ -24,15 +27,23 @@ function newClientId() {
     ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
 }
 
+// "Send" waits while a file is still uploading (posting.js); Enter does too.
 function sendMessage() {
   const content = $('message-input').value;
-  if (!content.trim() || !state.joinedRoomId) return;
+  if ((!content.trim() && !state.attached.length) || !state.joinedRoomId || uploading()) return;
   if (!mayPostNow()) return renderPosting();  // the text stays; the note says why or until when
-  const client_id = newClientId();
-  state.unsent.push({content, client_id, room_id: state.joinedRoomId});
-  send({type: 'send_message', content, client_id});
+  const message = {content, client_id: newClientId(), room_id: state.joinedRoomId, attachments: takeFiles()};
+  state.unsent.push(message);
+  send(sendFrame(message));
   $('message-input').value = '';
   fitComposer();
+}
+
+// The files go as their upload ids; a message without any is sent as before 1.3.
+function sendFrame({content, client_id, attachments}) {
+  const frame = {type: 'send_message', content, client_id};
+  if (attachments.length) frame.attachments = attachments.map((upload) => upload.id);
+  return frame;
 }
 
 // message_sent: ours, saved; it need not be sent again.
@@ -45,11 +56,12 @@ export function onMessageSent(data) {
 
 // The server refused the oldest message we sent here and have not seen
 // confirmed (posting.js): it is not sent again, and its text comes back to
-// an empty composer.
-export function takeBackRefused() {
+// an empty composer, its files too unless they were what was refused.
+export function takeBackRefused(withFiles = true) {
   const index = state.unsent.findIndex((message) => message.room_id === state.joinedRoomId);
   if (index < 0) return;
   const [refused] = state.unsent.splice(index, 1);
+  if (withFiles) giveBackFiles(refused.attachments);
   if ($('message-input').value) return;
   $('message-input').value = refused.content;
   fitComposer();
@@ -59,7 +71,7 @@ export function takeBackRefused() {
 // dropped): the same client_id makes a resend safe.
 export function resendUnsent(roomId) {
   state.unsent = state.unsent.filter((message) => message.room_id === roomId);
-  for (const {content, client_id} of state.unsent) send({type: 'send_message', content, client_id});
+  for (const message of state.unsent) send(sendFrame(message));
 }
 
 function fitComposer() {

@@ -27,6 +27,7 @@ import './room.js';
 import './messages.js';
 import './editing.js';
 import './composer.js';
+import './uploads.js';
 import './members.js';
 import './member_menu.js';
 import './moderation.js';

@@ -6,7 +6,8 @@
 // composer's place; while slow mode makes us wait, the note says until when
 // and "Send" waits too. The server refuses what it must all the same, and
 // its refusals of a message come back here (onPostRefused), which gives
-// the message's text back to the composer (composer.js).
+// the message's text back to the composer (composer.js). "Send" also waits
+// for files still uploading (uploads.js).
 
 import {state, currentRoom, moderating, mutedUntil} from './state.js';
 import {$, showError} from './dom.js';
@@ -14,6 +15,7 @@ import {shortTime} from './format.js';
 import {refreshMembers} from './members.js';
 import {refreshRooms} from './rooms.js';
 import {takeBackRefused} from './composer.js';
+import {uploading} from './uploads.js';
 
 // Why we may not post here at all, or ''.
 function whyNotPosting() {
@@ -44,7 +46,7 @@ export function renderPosting() {
   $('send-form').hidden = Boolean(why);
   if ($('composer-note').textContent !== note) $('composer-note').textContent = note;  // said once
   $('composer-note').hidden = !note;
-  $('send-button').disabled = $('message-input').disabled || wait > 0;
+  $('send-button').disabled = $('message-input').disabled || wait > 0 || uploading();
   clearTimeout(state.postingTimer);
   if (wait) state.postingTimer = setTimeout(renderPosting, wait + 50);
 }
@@ -65,7 +67,7 @@ export function startSlowMode(roomId, seconds) {
 export function onPostRefused(frame) {
   const refusal = POST_REFUSALS[frame.error];
   if (!refusal) return false;
-  takeBackRefused();
+  takeBackRefused(frame.error !== 'Invalid attachment');
   refusal(frame);
   return true;
 }
@@ -84,4 +86,6 @@ const POST_REFUSALS = {
     showError(frame.error);
     refreshRooms();
   },
+  // A file no longer ours to attach (a day old, say): the text comes back without the files.
+  'Invalid attachment': () => showError('A file of that message could not be attached (Invalid attachment): attach it again.'),
 };

@@ -95,6 +95,7 @@ export function setConnected(connected) {
   const inRoom = connected && Boolean(state.joinedRoomId);
   $('message-input').disabled = !inRoom;
   $('send-button').disabled = !inRoom;
+  $('attach-button').disabled = !inRoom;
   $('leave-room').disabled = !inRoom;
   $('show-members').disabled = !state.joinedRoomId;
   renderPosting();  // and "Send" waits for slow mode

@@ -19,6 +19,7 @@ import {showAddMember} from './members.js';
 import {loadBlockedThenConnect} from './blocking.js';
 import {showNotifyButton} from './reading.js';
 import {closeSearch} from './search.js';
+import {forgetFiles} from './uploads.js';
 import {loadOpenReports} from './reports.js';
 
 const REFRESH_BEFORE_MS = 5 * 60 * 1000;  // a token is renewed this long before it expires
@@ -162,6 +163,7 @@ export function logout(reason) {
   if (socket) socket.close(1000);
   document.title = 'SwiftChat';
   closeSearch();
+  forgetFiles();
   showPasswordForm(false);
   showAddMember(false);
   for (const dialog of document.querySelectorAll('dialog')) if (dialog.open) dialog.close();

@@ -25,7 +25,9 @@ export const state = {
   loadingOlder: false,
   pendingLive: null,   // live messages that arrive while history is loading
   lastIdByRoom: JSON.parse(sessionStorage.getItem('swiftchat.lastIds') || '{}'),
-  unsent: [],          // {client_id, content} sent but not yet confirmed: resent after a reconnect
+  unsent: [],          // {client_id, content, room_id, attachments} sent but not yet confirmed: resent after a reconnect
+  attached: [],        // files for the next message: {file, name, size, loaded, started, upload (the answer), controller}
+  dropTimer: null,     // ends the conversation's "drop here" look once a drag of files has left it
   typing: new Map(),   // user_id -> {username, heardAt, until}
   lastTypingSent: 0,
   refreshTimer: null,
