@@ -468,6 +468,7 @@ class ChatCore:
         # room_id -> the newest message id not yet told, or None: told lately, nothing new since
         self._activity = {}
         self._background = set()  # tasks started here, kept alive until done
+        self._closing = False  # set once the server has closed: no new tasks
         # on_message callbacks run here, one at a time and in message order,
         # so a slow or failing callback never touches the loop.
         self._callbacks = []
@@ -513,6 +514,17 @@ class ChatCore:
         self._writer.shutdown()
         self._callback_runner.shutdown(wait=True)
 
+    def stop_background(self):
+        """Once the server has closed: cancel the tasks still running, start no more.
+
+        A timer armed before the close (the next room_activity) may still
+        fire while asyncio.run winds the loop down; its read would then find
+        the reader threads already shut down.
+        """
+        self._closing = True
+        for task in list(self._background):
+            task.cancel()
+
     # -- the store, without the loop ever waiting on it ----------------------------
 
     async def read(self, function, *args):
@@ -542,6 +554,9 @@ class ChatCore:
 
     def in_background(self, coroutine):
         """Run a coroutine as a task of its own, kept alive until it is done."""
+        if self._closing:
+            coroutine.close()  # never started, so never "never awaited"
+            return
         task = asyncio.create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)

@@ -603,6 +603,7 @@ class WebSocketServer:
             await server.wait_closed()
             for chore in chores:
                 chore.cancel()
+            self.core.stop_background()
 
     def _admit(self, connection, request):
         """Refuse a handshake beyond the cap (websockets' process_request hook)."""
