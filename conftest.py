@@ -3,6 +3,9 @@
 Every test talks to the server the way a user's program would: HTTP through
 http.client (which, unlike urllib, ignores proxy settings) and WebSocket
 through the websockets library's clients.
+
+Page tests: `browser` is one headless Chromium per test process (skipped without Debian's chromium);
+`new_page()` opens the page in a fresh browser context of its own, closed after the test.
 """
 
 import collections
@@ -621,3 +624,63 @@ def behind_nginx(tmp_path, serve_with):
     finally:
         nginx.terminate()
         nginx.communicate(timeout=15)
+
+
+# -- the page in a real browser: one Chromium per test process --------------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    # Without these Chromium keeps calling out to Google's hosts, which this
+    # machine's closed network refuses.
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def pytest_collection_modifyitems(items):
+    # While Playwright's sync API is started, it marks its event loop as running on the main
+    # thread, so a later asyncio.run() in the same process would fail: the tests that use the
+    # session's browser run after all the others (a stable sort; xdist hands them out in order).
+    items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, launched once per test process (each xdist worker has its own).
+
+    A test never shares a page with another: it opens its own with browser.new_context()
+    (closed after it), or with the new_page fixture, which does that for it.
+    """
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Chromium is not installed: run 'apt-get install chromium' to run the browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser, server):
+    """new_page() opens the chat page of the test's server in a fresh browser context of its
+    own (its own sessionStorage: another person, or another device); all are closed after the test.
+
+    viewport, color_scheme and permissions go to browser.new_context(); before_load(page) runs
+    before the page is loaded (to route a request, say); path is the address on the server.
+    """
+    contexts = []
+
+    def open_page(viewport=None, color_scheme="light", before_load=None, path="/", permissions=None):
+        context = browser.new_context(viewport=viewport or {"width": 1100, "height": 800},
+                                      color_scheme=color_scheme, permissions=permissions or [])
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        if before_load:
+            before_load(page)
+        page.goto(f"http://127.0.0.1:{server.http_port}{path}")
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()

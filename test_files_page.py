@@ -9,52 +9,12 @@ by Playwright, which downloads no browser here; without it these tests
 skip and say how to install it.
 """
 
-import os
-import shutil
 import struct
 import zlib
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-if not os.path.exists(CHROMIUM):
-    pytest.skip("Chromium is not installed: run 'apt-get install chromium' to run the browser tests",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt")
-expect = sync_api.expect
-
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    # Without these Chromium keeps calling out to Google's hosts, which this
-    # machine's closed network refuses.
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def new_page(browser, server):
-    """Open the chat page in a fresh browser context (its own sessionStorage)."""
-    contexts = []
-
-    def open_page():
-        context = browser.new_context(viewport={"width": 1100, "height": 800})
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        page.goto(f"http://127.0.0.1:{server.http_port}/")
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
+expect = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt").expect
 
 
 def png(width, height, rgb=(36, 59, 107)):
