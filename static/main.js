@@ -20,6 +20,8 @@ import {state} from './state.js';
 import {$, showError} from './dom.js';
 import {tokenFromFragment, signInWithToken, showChat} from './session.js';
 // The other parts of the screen, top to bottom and left to right.
+import './topbar.js';
+import './profile.js';
 import './search.js';
 import './reading.js';
 import './rooms.js';

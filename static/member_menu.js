@@ -16,7 +16,7 @@
 
 import {state, moderating, owning, roleOf, mutedUntil} from './state.js';
 import {$, element, isolatedString} from './dom.js';
-import {openDirect, renderMembers} from './members.js';
+import {openDirect, renderMembers, shownName} from './members.js';
 import {removeMember, askToMute, unmute, setMemberRole} from './moderation.js';
 import {setBlocked} from './blocking.js';
 
@@ -57,7 +57,7 @@ export function memberActions(member, nameId) {
   button.setAttribute('aria-labelledby', `actions-for ${nameId}`);
   button.setAttribute('aria-haspopup', 'menu');
   button.setAttribute('aria-expanded', String(open));
-  button.title = `Actions for ${isolatedString(member.username)}`;
+  button.title = `Actions for ${isolatedString(shownName(member))}`;
   if (!open) return [button];
   const menu = element('div', ...itemsFor(member).map(([name], index) => menuItem(name, index)));
   menu.className = 'member-menu';

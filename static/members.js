@@ -1,10 +1,14 @@
-// The Members pane: who is in the room here, online first, with "here" for
-// those in it now, each one's role in the room ("owner", "moderator") and
+// The Members pane: who is in the room here, online first, each by their
+// display name (the username on hover and in the accessible name, since
+// mentions are @username) with their status line, "here" for those in
+// it now, each one's role in the room ("owner", "moderator") and
 // whether they are muted, and beside each other member one menu of their
 // actions (member_menu.js), of which "Message" (the direct room of the two
 // of us) is this module's. Also "Add member" for a private room's creator
 // or an admin, the room's notices that someone joined or left, and
-// member_updated (a new role, a mute). Which room is here is room.js's;
+// member_updated (a new role, a mute), and a member's new name or status
+// (user_updated, handed on by socket.js as a `swiftchat:user-updated`
+// event). Which room is here is room.js's;
 // the member count in the room list is rooms.js's, kept up from here.
 
 import {state, currentRoom, roleOf, mutedUntil} from './state.js';
@@ -47,6 +51,14 @@ export function applyMember(member) {
   permissionsChanged();
 }
 
+// user_updated: someone's display name or status line changed (ours too: profile.js).
+export function onUserUpdated(user) {
+  if (!state.members.some((member) => member.id === user.id)) return;
+  const named = {display_name: user.display_name, status: user.status};
+  state.members = state.members.map((member) => (member.id === user.id ? {...member, ...named} : member));
+  renderMembers();
+}
+
 // user_joined
 export function onUserJoined(data) {
   addNotice({user: data.username}, ' joined');
@@ -78,7 +90,7 @@ export function renderMembers() {
   const inMenu = Boolean(document.activeElement?.closest('.member-menu'));
   // Online first, then by name.
   const members = [...state.members].sort((a, b) =>
-    (b.is_online - a.is_online) || a.username.localeCompare(b.username));
+    (b.is_online - a.is_online) || shownName(a).localeCompare(shownName(b)));
   $('member-list').replaceChildren(...members.map(memberRow));
   if (state.memberMenu && !members.some((member) => member.id === state.memberMenu.userId)) {
     state.memberMenu = null;  // they left the room
@@ -96,12 +108,38 @@ function memberRow(member, index) {
   dot.className = 'dot' + (member.is_online ? ' online' : '');
   dot.setAttribute('aria-label', member.is_online ? 'online' : 'offline');
   dot.setAttribute('role', 'img');
-  const name = isolated(member.username, 'name');
-  name.title = member.username;
+  const name = memberName(member);
   name.id = `member-${index}`;
-  li.append(dot, name, ...badges(member));
+  li.append(dot, name);
   if (member.id !== state.user.id) li.append(...memberActions(member, name.id));
+  // Under the name, quietly: here, the role, a mute, and the status line they chose.
+  const details = badges(member);
+  if (member.status) details.push(isolated(member.status, 'status-line'));
+  if (details.length) {
+    const line = element('span', ...details);
+    line.className = 'details';
+    li.append(line);
+  }
   return li;
+}
+
+// A member before 1.3 (or a frame that leaves it out) has no display name: the username is the name then.
+export function shownName(member) {
+  return member.display_name || member.username;
+}
+
+// "Ana K.", and for a screen reader (and in "Actions for ...", which it
+// names) "Ana K. (student17)": the username, which mentions use.
+function memberName(member) {
+  const name = element('span', isolated(shownName(member)));
+  name.className = 'name';
+  name.title = member.username;
+  if (shownName(member) !== member.username) {
+    const username = element('span', ' (', isolated(member.username), ')');
+    username.className = 'visually-hidden';
+    name.append(username);
+  }
+  return name;
 }
 
 // "here" while in the room now; "owner" or "moderator"; "muted until 10:45".
@@ -200,7 +238,7 @@ async function addMember(form) {
     if (!user) return showAddMemberOutcome(form, `Nobody is called ${isolatedString(username)}`, '');
     const member = await api('POST', `/rooms/${encodeURIComponent(roomId)}/members`, {user_id: user.id});
     form.elements.username.value = '';
-    showAddMemberOutcome(form, '', `${isolatedString(member.username)} was added`);
+    showAddMemberOutcome(form, '', `${isolatedString(shownName(member))} was added`);
     refreshMembers();  // and with it the room list's count
   } catch (error) {
     showAddMemberOutcome(form, error.message, '');
@@ -221,6 +259,7 @@ async function findUser(username) {
 
 // -- wiring -----------------------------------------------------------------
 
+document.addEventListener('swiftchat:user-updated', (event) => onUserUpdated(event.detail));
 $('add-member').addEventListener('click', () => {
   showAddMemberForm($('add-member').getAttribute('aria-expanded') !== 'true');
 });

@@ -7,7 +7,8 @@
 // (must_change_password: the "Choose your own password" dialog). Signed
 // in, it shows the chat and asks each part of the screen to fill itself
 // in; signed out, it puts the page back as it was. The connection itself
-// is socket.js's.
+// is socket.js's; your display name and status line are profile.js's,
+// and the top bar's "Menu" topbar.js's.
 
 import {state, forgetSession} from './state.js';
 import {$, showError, setStatus, showPane} from './dom.js';
@@ -21,15 +22,20 @@ import {showNotifyButton} from './reading.js';
 import {closeSearch} from './search.js';
 import {forgetFiles} from './uploads.js';
 import {loadOpenReports} from './reports.js';
+import {rememberProfile, showOwnName} from './profile.js';
+import {showMenuButton, focusTopBarButton} from './topbar.js';
 
 const REFRESH_BEFORE_MS = 5 * 60 * 1000;  // a token is renewed this long before it expires
 
 function saveSession(data) {
   const previousSession = tokenClaims(state.token).sid;
   state.token = data.token;
-  state.user = {id: data.id, username: data.username};
+  // A renewed token keeps the name and status line we know; a new user's come with /users/me.
+  const known = state.user?.id === data.id ? state.user : {};
+  state.user = {display_name: data.username, status: '', ...known, id: data.id, username: data.username};
   sessionStorage.setItem('swiftchat.token', state.token);
   sessionStorage.setItem('swiftchat.user', JSON.stringify(state.user));
+  rememberProfile(data.user || data);  // a server that sends them with the token
   scheduleRefresh();
   carryConnectionOver(previousSession);
 }
@@ -118,10 +124,9 @@ export async function showChat(user, typedPassword = '') {
   if (user?.must_change_password) return askForNewPassword(typedPassword);
   $('login-view').hidden = true;
   $('chat-view').hidden = false;
-  $('change-password').hidden = false;
-  $('logout').hidden = false;
-  $('whoami').textContent = state.user.username;
-  $('whoami').title = state.user.username;
+  showAccountButtons(true);
+  if (user) rememberProfile(user);
+  else showOwnName();
   showPane(state.roomId ? 'conversation' : 'rooms');
   showNotifyButton();
   scheduleRefresh();
@@ -169,13 +174,18 @@ export function logout(reason) {
   for (const dialog of document.querySelectorAll('dialog')) if (dialog.open) dialog.close();
   $('chat-view').hidden = true;
   $('login-view').hidden = false;
-  $('change-password').hidden = true;
+  showAccountButtons(false);
   $('admin').hidden = true;
   $('reports').hidden = true;
-  $('logout').hidden = true;
-  $('whoami').textContent = '';
+  showOwnName();
   setStatus('');
   showError(reason || '');
+}
+
+// What the top bar offers anyone signed in (admin.js and reports.js show their own buttons).
+function showAccountButtons(shown) {
+  for (const id of ['profile', 'change-password', 'logout']) $(id).hidden = !shown;
+  showMenuButton(shown);
 }
 
 export function setRole(role) {
@@ -302,5 +312,5 @@ $('own-password').addEventListener('close', () => {
 $('password-form').addEventListener('keydown', (event) => {
   if (event.key !== 'Escape') return;
   showPasswordForm(false);
-  $('change-password').focus();
+  focusTopBarButton('change-password');  // on a phone it waits behind "Menu"
 });
