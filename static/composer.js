@@ -1,17 +1,21 @@
 // The composer and the typing line above it: writing a message (Enter
 // sends, Shift+Enter is a new line; the box grows with its text), sending
 // it with a client_id so that a resend after a reconnect is safe, telling
-// the room we are typing, and showing who else is. A message may carry
-// files, or be files alone: choosing and uploading them is uploads.js's,
-// and this sends their ids. Whether the composer may be used at all is
+// the room we are typing, and showing who else is. A message may answer
+// another ("Reply" on it): the composer then says which, above the box,
+// until it is sent or "Cancel reply" (or Escape) lets it go. A message may
+// carry files, or be files alone: choosing and uploading them is
+// uploads.js's, and this sends their ids. Whether the composer may be used at all is
 // room.js's (in a room, connected) and posting.js's (only moderators post,
 // a mute, slow mode); the message, once the server confirms it, is drawn
 // by messages.js like anyone's.
 
 import {state} from './state.js';
-import {$, isolated} from './dom.js';
+import {$, element, showError} from './dom.js';
 import {send} from './socket.js';
-import {onMessageFrame} from './messages.js';
+import {onMessageFrame, findMessage} from './messages.js';
+import {authorElement} from './names.js';
+import {excerptOf} from './replies.js';
 import {mayPostNow, renderPosting, startSlowMode} from './posting.js';
 import {uploading, takeFiles, giveBackFiles} from './uploads.js';
 
@@ -32,17 +36,21 @@ function sendMessage() {
   const content = $('message-input').value;
   if ((!content.trim() && !state.attached.length) || !state.joinedRoomId || uploading()) return;
   if (!mayPostNow()) return renderPosting();  // the text stays; the note says why or until when
-  const message = {content, client_id: newClientId(), room_id: state.joinedRoomId, attachments: takeFiles()};
+  const message = {content, client_id: newClientId(), room_id: state.joinedRoomId, attachments: takeFiles(),
+                   reply_to: state.replyingTo};
   state.unsent.push(message);
   send(sendFrame(message));
   $('message-input').value = '';
   fitComposer();
+  cancelReply();
 }
 
-// The files go as their upload ids; a message without any is sent as before 1.3.
-function sendFrame({content, client_id, attachments}) {
+// The files go as their upload ids, the message answered as its id; a
+// message with neither is sent as before 1.3.
+function sendFrame({content, client_id, attachments, reply_to}) {
   const frame = {type: 'send_message', content, client_id};
   if (attachments.length) frame.attachments = attachments.map((upload) => upload.id);
+  if (reply_to != null) frame.reply_to = reply_to;
   return frame;
 }
 
@@ -65,6 +73,17 @@ export function takeBackRefused(withFiles = true) {
   if ($('message-input').value) return;
   $('message-input').value = refused.content;
   fitComposer();
+  if (state.replyingTo == null && refused.reply_to != null && findMessage(refused.reply_to)) {
+    startReply(refused.reply_to);
+  }
+}
+
+// "Invalid reply": the message it answered was deleted while ours was on
+// its way. The text comes back, to be sent as a message of its own.
+export function onReplyRefused() {
+  takeBackRefused();
+  cancelReply();
+  showError('The message you replied to was deleted: your text is back in the box, to send without it.');
 }
 
 // Messages we sent in this room but never saw confirmed (the connection
@@ -72,6 +91,46 @@ export function takeBackRefused(withFiles = true) {
 export function resendUnsent(roomId) {
   state.unsent = state.unsent.filter((message) => message.room_id === roomId);
   for (const message of state.unsent) send(sendFrame(message));
+}
+
+// -- replying -----------------------------------------------------------------
+
+// "Replying to Ana K.: the start of their words" and "Cancel reply", on a
+// row of their own above the box, made here since they exist only for this.
+const replyText = element('span');
+replyText.id = 'replying-text';
+const cancelButton = element('button', '×');
+cancelButton.type = 'button';
+cancelButton.setAttribute('aria-label', 'Cancel reply');
+cancelButton.title = 'Cancel reply (Escape)';
+const replyBar = element('div', replyText, cancelButton);
+replyBar.className = 'replying';
+replyBar.hidden = true;
+
+// "Reply" on a message: the next message answers it.
+export function startReply(id) {
+  if (!findMessage(id)) return;
+  state.replyingTo = id;
+  renderReply();
+  $('message-input').focus();
+}
+
+export function cancelReply() {
+  if (state.replyingTo == null) return;
+  state.replyingTo = null;
+  renderReply();
+}
+
+// The box is described by what it answers, so a screen reader says so on the way in.
+export function renderReply() {
+  const item = state.replyingTo != null && findMessage(state.replyingTo);
+  replyBar.hidden = !item;
+  if (!item) return $('message-input').removeAttribute('aria-describedby');
+  const excerpt = element('span', excerptOf(item.content));
+  excerpt.className = 'excerpt';
+  excerpt.dir = 'auto';
+  replyText.replaceChildren('Replying to ', authorElement(item.user_id, item.username), ': ', excerpt);
+  $('message-input').setAttribute('aria-describedby', replyText.id);
 }
 
 function fitComposer() {
@@ -82,10 +141,10 @@ function fitComposer() {
 
 // -- typing -------------------------------------------------------------------
 
-function renderTyping() {
+export function renderTyping() {
   const now = Date.now();
   for (const [userId, who] of state.typing) if (who.until <= now) state.typing.delete(userId);
-  const names = [...state.typing.values()].map((who) => isolated(who.username));
+  const names = [...state.typing].map(([userId, who]) => authorElement(userId, who.username));
   const line = names.flatMap((name, i) => (i === 0 ? [name] : [', ', name]));
   if (names.length > 0) line.push(names.length === 1 ? ' is typing…' : ' are typing…');
   $('typing').replaceChildren(...line);
@@ -137,7 +196,14 @@ $('message-input').addEventListener('keydown', (event) => {
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
     event.preventDefault();  // Enter sends; Shift+Enter is a new line
     sendMessage();
+  } else if (event.key === 'Escape' && state.replyingTo != null) {
+    cancelReply();
   }
+});
+$('send-form').prepend(replyBar);
+cancelButton.addEventListener('click', () => {
+  cancelReply();
+  $('message-input').focus();
 });
 $('message-input').addEventListener('input', () => {
   fitComposer();

@@ -1,43 +1,28 @@
-// Editing and deleting messages: the buttons a message shows ("Edit" and
-// "Delete" on one's own, "Delete" on all for moderators, "Report" on
-// everyone else's), the editor that takes its text's place, and the
-// "Delete this message?" question asked in the page. Both go over REST
+// Editing and deleting messages: the editor that takes a message's text's
+// place ("Edit", on one's own), and the "Delete this message?" question
+// asked in the page ("Delete", on one's own and, for moderators, on all),
+// which takes the place of the message's action bar (message_actions.js
+// draws the bar and its buttons). Both go over REST
 // (PATCH and DELETE /messages/{id}) rather than the socket's edit_message
 // and delete_message: the answer belongs to the request, so an error ("You
 // cannot change this message") is shown beside the editor it is about.
 // Everyone in the room, this page included, also hears message_updated or
 // message_deleted, which messages.js applies; applying either twice is
 // harmless. Where the message is drawn, and its buttons' one click
-// listener, are messages.js's; "Report" goes to reports.js.
+// listener, are messages.js's.
 
-import {state, moderating} from './state.js';
+import {state} from './state.js';
 import {$, controlButton, showError} from './dom.js';
 import {api} from './api.js';
 import {findMessage, redrawMessage, applyUpdate, removeMessage} from './messages.js';
 
-// "Edit" on one's own messages; "Delete" on those, and on all for moderators;
-// "Report" on everyone else's.
-export function actionsFor(item) {
-  if (item.id == null) return null;  // never saved: nothing to change
-  if (state.confirmingDelete === item.id) return deleteQuestion(item);
-  const mine = item.user_id === state.user.id;
-  const buttons = [];
-  if (mine) buttons.push(controlButton('Edit', 'edit'));
-  if (mine || moderating()) buttons.push(controlButton('Delete', 'delete'));
-  if (!mine) buttons.push(controlButton('Report', 'report'));
-  const actions = document.createElement('div');
-  actions.className = 'actions';
-  actions.append(...buttons);
-  return actions;
-}
-
 // Asked in the page (window.confirm would stop every script, the socket's included).
-function deleteQuestion(item) {
+export function deleteQuestion(item) {
   const question = document.createElement('span');
   question.id = `delete-question-${item.id}`;
   question.textContent = 'Delete this message?';
   const actions = document.createElement('div');
-  actions.className = 'actions asking';
+  actions.className = 'delete-question';
   actions.setAttribute('role', 'group');
   actions.setAttribute('aria-labelledby', question.id);
   actions.append(question, controlButton('Confirm delete', 'confirm-delete', 'danger'),
@@ -150,6 +135,7 @@ $('messages').addEventListener('input', (event) => {
   if (event.target.dataset.control === 'editor') state.editing.draft = event.target.value;
 });
 $('messages').addEventListener('keydown', (event) => {
+  if (event.target.closest('.picker')) return;  // the reaction picker's keys are reactions.js's
   if (event.key === 'Escape' && state.editing) stopEditing();
   else if (event.key === 'Escape' && state.confirmingDelete != null) cancelDelete();
   else if (event.target.dataset.control === 'editor' && event.key === 'Enter' && !event.shiftKey

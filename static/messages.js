@@ -1,26 +1,33 @@
-// The conversation: the room's messages (their text, and their files as
-// attachments.js draws them) and notices on screen, a day's
-// separator before its first message, an author's run of messages under
-// one name; its history, loaded a page at a time as the reader scrolls
-// back; the live frames about its messages (new, edited, deleted), held
+// The conversation: the room's messages and notices on screen, a day's
+// separator before its first message, an author's run of messages (each
+// within 5 minutes of the one before) under one name and time; its
+// history, loaded a page at a time as the reader scrolls back; the live
+// frames about its messages (new, edited, deleted, reactions, pins), held
 // while history loads; and opening a room at one message (a search result,
-// a notification). A message's buttons and its editor are editing.js's to
-// draw and to act on; this list's one click listener only hands each
-// button to its module (MESSAGE_CONTROLS): editing.js, reports.js for
-// "Report", blocking.js for a blocked message's "show".
+// a notification, a reply's quote, a pin). What a message carries besides
+// its text is drawn by its own module: its files by attachments.js, the
+// quote of what it answers by replies.js, its reactions by reactions.js,
+// its action bar by message_actions.js, its editor by editing.js; names
+// come from names.js. This list's one click listener only hands each
+// button to its module (MESSAGE_CONTROLS).
 
 import {state} from './state.js';
-import {$, controlButton, isolated, isolatedString, showError, showPane} from './dom.js';
+import {$, controlButton, element, isolated, isolatedString, showError, showPane} from './dom.js';
 import {api} from './api.js';
 import {formatted} from './format.js';
 import {attachmentsElement} from './attachments.js';
 import {joinRoom} from './room.js';
-import {actionsFor, editorFor, startEditing, stopEditing, askToDelete, cancelDelete, deleteMessage}
-  from './editing.js';
+import {editorFor, startEditing, stopEditing, askToDelete, cancelDelete, deleteMessage} from './editing.js';
+import {actionsFor} from './message_actions.js';
 import {hiddenAsBlocked, showBlockedMessage} from './blocking.js';
 import {askToReport} from './reports.js';
-import {typingAfterMessage} from './composer.js';
+import {typingAfterMessage, startReply, cancelReply} from './composer.js';
 import {readSoon, countUnseen} from './reading.js';
+import {authorElement, learnUser, spokenName} from './names.js';
+import {quoteElement, showParent, followEdit, parentGone} from './replies.js';
+import {reactionsElement, pickerElement, togglePicker, pickReaction, toggleReaction, applyReactions}
+  from './reactions.js';
+import {pinnedMark, togglePin, applyPin, showPinsButton} from './pins.js';
 
 const GROUP_SECONDS = 5 * 60;       // a message this soon after its author's last one shares its name
 const PAGE = 50;                    // messages per history page
@@ -65,46 +72,68 @@ function noticeElement(item) {
   return li;
 }
 
-// One message: who and when (unless it continues its author's run), its
-// text or, while it is being edited here, the editor, and its actions.
+// One message: who and when (unless it continues its author's run), the
+// message it answers, its text or, while it is being edited here, the
+// editor, its files, its reactions, and its actions. Whether or not its
+// run's header shows the name, the message itself is named by its author
+// (a screen reader says who wrote each one), and described by its text.
 function messageElement(item, continued) {
   const li = document.createElement('li');
-  li.className = 'message' + (item.user_id === state.user.id ? ' mine' : '') + (continued ? ' continued' : '');
+  li.className = 'message' + (item.user_id === state.user.id ? ' mine' : '') + (continued ? ' continued' : '')
+    + (item.pinned ? ' pinned' : '');
   li.dataset.id = item.id ?? '';
-  li.tabIndex = -1;  // a tap or click focuses the message, and that shows its actions (chat.css)
+  li.tabIndex = -1;  // a tap or click focuses the message, and that shows its actions (messages.css)
   if (hiddenAsBlocked(item)) {
     li.classList.add('blocked');
     li.append(controlButton('Blocked message - show', 'show-blocked'));
     return li;
   }
   const when = new Date(item.timestamp * 1000);
-  li.title = `${isolatedString(item.username)}, ${when.toLocaleString()}`;
+  const author = spokenName(item.user_id, item.username);
+  li.title = `${isolatedString(author)}, ${when.toLocaleString()}`;
+  li.setAttribute('aria-label', `${author}, ${shortTimeOf(when)}`);
   if (!continued) li.append(metaFor(item, when));
+  if (item.reply_to) li.append(quoteElement(item.reply_to));
   if (state.editing && state.editing.id === item.id) {
     li.append(editorFor());
     return li;
   }
-  if (item.content || !item.attachments?.length) {  // a message may be files alone
-    const content = document.createElement('p');
-    content.className = 'content';
-    content.dir = 'auto';  // a message in Arabic or Hebrew reads right to left
-    content.append(...formatted(item.content, state.user.username));
-    li.append(content);
-  }
-  if (item.attachments?.length) li.append(attachmentsElement(item.attachments));
+  const body = bodyOf(item);
+  li.append(...body);
+  if (body[0]?.id) li.setAttribute('aria-describedby', body[0].id);
   if (continued && item.edited_at) li.append(editedMark(item));  // no time to stand beside
+  if (item.pinned) li.append(pinnedMark());
+  if (item.reactions?.length) li.append(reactionsElement(item));
   const actions = actionsFor(item);
   if (actions) li.append(actions);
+  if (state.picking === item.id) li.append(pickerElement());
   return li;
 }
 
+// A message's words and files; a message may be files alone. The words
+// describe the message (aria-describedby) for a screen reader that lands on it.
+function bodyOf(item) {
+  const body = [];
+  if (item.content || !item.attachments?.length) {
+    const content = element('p', ...formatted(item.content, state.user.username));
+    content.className = 'content';
+    content.dir = 'auto';  // a message in Arabic or Hebrew reads right to left
+    if (item.id != null) content.id = `message-text-${item.id}`;
+    body.push(content);
+  }
+  if (item.attachments?.length) body.push(attachmentsElement(item.attachments));
+  return body;
+}
+
+function shortTimeOf(when) {
+  return when.toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'});
+}
+
 function metaFor(item, when) {
-  const time = document.createElement('time');
+  const time = element('time', shortTimeOf(when));
   time.dateTime = when.toISOString();
-  time.textContent = when.toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'});
-  const meta = document.createElement('span');
+  const meta = element('span', authorElement(item.user_id, item.username), ' · ', time);
   meta.className = 'meta';
-  meta.append(isolated(item.username, 'author'), ' · ', time);
   if (item.edited_at) meta.append(' ', editedMark(item));
   return meta;
 }
@@ -141,23 +170,25 @@ export function renderConversation() {
   list.replaceChildren(...elements);
   list.scrollTop = list.scrollHeight - fromBottom;  // older pages above do not move the view
   showConversationEmpty();
+  showPinsButton();
   restoreFocus(focused);
 }
 
 // Rendering replaces the list's elements; a keyboard user inside it (on a
-// message's button, or typing in its editor) must not be thrown out.
+// message's button, a reaction, or typing in its editor) must not be thrown out.
 function focusInConversation() {
   const active = document.activeElement;
   const li = active && active.closest('#messages li[data-id]');
   if (!li) return null;
-  return {id: li.dataset.id, control: active.dataset.control,
+  return {id: li.dataset.id, control: active.dataset.control, emoji: active.dataset.emoji,
           selection: active.dataset.control === 'editor' ? [active.selectionStart, active.selectionEnd] : null};
 }
 
 function restoreFocus(focused) {
   if (!focused) return;
   const li = $('messages').querySelector(`li[data-id="${focused.id}"]`);
-  const target = li ? (li.querySelector(`[data-control="${focused.control}"]`) || li) : $('message-input');
+  const emoji = focused.emoji ? `[data-emoji="${CSS.escape(focused.emoji)}"]` : '';
+  const target = li ? (li.querySelector(`[data-control="${focused.control}"]${emoji}`) || li) : $('message-input');
   target.focus({preventScroll: true});
   if (focused.selection && target.dataset.control === 'editor') target.setSelectionRange(...focused.selection);
 }
@@ -216,17 +247,21 @@ function addMessage(message) {
   else countUnseen(message);
 }
 
+// A message of GET /messages as the conversation keeps it; its sender's
+// name is learnt on the way (names.js).
 export function fromHistory(message) {
+  learnUser(message.sender);
   return {id: message.id, user_id: message.user_id, username: message.sender.username,
           content: message.content, timestamp: message.timestamp, edited_at: message.edited_at,
-          attachments: message.attachments || []};
+          attachments: message.attachments || [], reply_to: message.reply_to || null,
+          reactions: message.reactions || [], pinned: Boolean(message.pinned)};
 }
 
 export async function loadHistory(roomId) {
   state.items = [];
   state.seenIds = new Set();
   state.reachedStart = false;
-  state.editing = state.confirmingDelete = null;
+  state.editing = state.confirmingDelete = state.picking = null;
   state.pendingLive = [];  // live frames wait until history is on screen, then follow it
   const target = state.jumpTo && state.jumpTo.roomId === roomId ? state.jumpTo.messageId : null;
   state.jumpTo = null;
@@ -244,10 +279,11 @@ export async function loadHistory(roomId) {
   }
   renderConversation();
   scrollToBottom();
+  if (state.replyingTo != null && !findMessage(state.replyingTo)) cancelReply();  // another room's
   const pending = state.pendingLive;
   state.pendingLive = null;
   pending.forEach(applyMessageFrame);
-  if (target !== null) showFound(target);
+  if (target !== null) showMessage(target);
   fillTheView();
   readSoon();
 }
@@ -273,9 +309,10 @@ async function historyBackTo(roomId, targetId) {
   }
 }
 
-// A search result on screen: in the middle of the view, marked for a moment
-// (chat.css's .found), and focused, so that a screen reader reads it next.
-function showFound(id) {
+// A message on screen (a search result, a reply's parent, a pin): in the
+// middle of the view, marked for a moment (chat.css's .found), and focused,
+// so that a screen reader reads it next.
+export function showMessage(id) {
   const li = $('messages').querySelector(`li[data-id="${id}"]`);
   if (!li) return showError('That message has been deleted.');
   li.scrollIntoView({block: 'center'});
@@ -288,7 +325,7 @@ function showFound(id) {
 // A public room we are not in yet is joined, as choosing it in the list would.
 export function openAt(roomId, messageId) {
   showPane('conversation');
-  if (roomId === state.joinedRoomId && findMessage(messageId)) return showFound(messageId);
+  if (roomId === state.joinedRoomId && findMessage(messageId)) return showMessage(messageId);
   state.jumpTo = {roomId, messageId};
   if (roomId === state.joinedRoomId) loadHistory(roomId);
   else joinRoom(roomId);
@@ -343,6 +380,14 @@ export function redrawMessage(id) {
   restoreFocus(focused);
 }
 
+// Someone's name changed (names.js): their messages, and those that quote
+// them or carry their reactions, are drawn again.
+export function redrawMessagesOf(userId) {
+  const touched = (item) => item.user_id === userId || item.reply_to?.user_id === userId
+    || item.reactions?.some((reaction) => reaction.user_ids.includes(userId));
+  for (const item of state.items) if (item.kind === 'message' && touched(item)) redrawMessage(item.id);
+}
+
 // message_updated, or the answer to our own edit: the new text, "(edited)".
 export function applyUpdate(data) {
   const item = findMessage(data.id);
@@ -350,6 +395,7 @@ export function applyUpdate(data) {
   item.content = data.content;
   item.edited_at = data.edited_at;
   redrawMessage(data.id);
+  followEdit(data);
 }
 
 // message_deleted, or the answer to our own delete. Its id stays seen, so
@@ -360,11 +406,13 @@ export function removeMessage(data) {
   const [gone] = state.items.splice(index, 1);
   if (state.editing && state.editing.id === gone.id) state.editing = null;
   if (state.confirmingDelete === gone.id) state.confirmingDelete = null;
+  if (state.picking === gone.id) state.picking = null;
   const li = $('messages').querySelector(`li[data-id="${gone.id}"]`);
   const hadFocus = li && li.contains(document.activeElement);
   if (li) dropMessageElement(li, state.items.slice(index).find((item) => item.kind === 'message'));
   showConversationEmpty();
   if (hadFocus && !$('message-input').disabled) $('message-input').focus();
+  parentGone(gone.id);
 }
 
 // Takes a message's element out, with the day's separator if no message of
@@ -380,8 +428,9 @@ function dropMessageElement(li, next) {
   if (nextLi && nextLi.classList.contains('continued') !== continues(next, previous)) redrawMessage(next.id);
 }
 
-// message_received, message_sent, message_updated or message_deleted: for
-// the room on screen only, and after its history if that is still loading.
+// message_received, message_sent, message_updated, message_deleted,
+// reactions, message_pinned or message_unpinned: for the room on screen
+// only, and after its history if that is still loading.
 export function onMessageFrame(data) {
   if (data.room_id !== state.joinedRoomId) return;
   if (state.pendingLive) state.pendingLive.push(data);
@@ -390,14 +439,29 @@ export function onMessageFrame(data) {
 
 // A live frame about the room's messages, in the order the server sent it.
 function applyMessageFrame(data) {
-  if (data.type === 'message_updated') applyUpdate(data);
-  else if (data.type === 'message_deleted') removeMessage(data);
-  else addMessage(data);
+  const apply = Object.hasOwn(CHANGES, data.type) ? CHANGES[data.type] : addMessage;
+  apply(data);
 }
 
-// What each button in a message does, by its data-control (one listener on the list).
+// The frames that change a message on screen, by type; any other is a new message.
+const CHANGES = {
+  message_updated: applyUpdate,
+  message_deleted: removeMessage,
+  reactions: applyReactions,
+  message_pinned: applyPin,
+  message_unpinned: applyPin,
+};
+
+// What each button in a message does, by its data-control (one listener on
+// the list): action(message id, the button).
 const MESSAGE_CONTROLS = {
   'show-blocked': showBlockedMessage,
+  quote: showParent,
+  reply: startReply,
+  react: togglePicker,
+  pick: pickReaction,
+  reaction: toggleReaction,
+  pin: togglePin,
   edit: startEditing,
   'cancel-edit': stopEditing,
   delete: askToDelete,
@@ -418,5 +482,5 @@ $('new-messages').addEventListener('click', scrollToBottom);
 $('messages').addEventListener('click', (event) => {
   const button = event.target.closest('button[data-control]');
   const action = button && MESSAGE_CONTROLS[button.dataset.control];
-  if (action) action(Number(button.closest('li').dataset.id));
+  if (action) action(Number(button.closest('li').dataset.id), button);
 });

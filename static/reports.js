@@ -3,7 +3,7 @@
 // creator) and to the admins, who hear of it at once ("New report": the
 // count on the "Reports" button goes up) and settle it in the Reports view
 // ("Resolve" or "Dismiss"). The "Report" button on a message is drawn by
-// editing.js; who moderates what is the server's to say.
+// message_actions.js; who moderates what is the server's to say.
 
 import {state} from './state.js';
 import {$, controlButton, element, isolated} from './dom.js';
@@ -11,6 +11,7 @@ import {api} from './api.js';
 import {formatted} from './format.js';
 import {attachmentNames} from './attachments.js';
 import {addNotice, findMessage} from './messages.js';
+import {authorElement} from './names.js';
 
 export function askToReport(id) {
   const item = findMessage(id);
@@ -21,7 +22,8 @@ export function askToReport(id) {
   const text = element('p', ...formatted(item.content, state.user.username));
   text.className = 'content';
   text.dir = 'auto';
-  $('report-quote').replaceChildren(isolated(item.username, 'author'), text, ...attachmentNames(item.attachments));
+  $('report-quote').replaceChildren(authorElement(item.user_id, item.username), text,
+                                    ...attachmentNames(item.attachments));
   $('report-dialog').showModal();  // and the reason's box has the focus
 }
 

@@ -10,7 +10,7 @@ import {state} from './state.js';
 import {api} from './api.js';
 import {setStatus, showError} from './dom.js';
 import {logout} from './session.js';
-import {showTyping, onMessageSent} from './composer.js';
+import {showTyping, onMessageSent, onReplyRefused} from './composer.js';
 import {onMessageFrame} from './messages.js';
 import {onUserJoined, onUserLeft, onMemberUpdated} from './members.js';
 import {refreshRoomsSoon, onRoomListChanged} from './rooms.js';
@@ -19,6 +19,7 @@ import {onReadMarker, onRoomActivity, onMention} from './reading.js';
 import {loadOpenReports, onReport} from './reports.js';
 import {onPostRefused} from './posting.js';
 import {askForNewPassword} from './session.js';
+import {onUserUpdated} from './names.js';
 
 const SESSION_ENDED = 4001;         // close code: logged out elsewhere, password changed, or too old
 
@@ -105,6 +106,7 @@ function onFrame(frame) {
 
 function onRefused(frame) {
   if (onPostRefused(frame)) return;  // muted, slow mode, only moderators post
+  if (frame.error === 'Invalid reply') return onReplyRefused();
   if (frame.error === 'Password change required') askForNewPassword();
   else if (frame.error === 'Room not found') onRoomGone('That room no longer exists.');
   else if (frame.message === 'Failed to save message') showError('Your message could not be saved. Please send it again.');
@@ -141,6 +143,10 @@ const FRAMES = {
   message_received: onMessageFrame,
   message_updated: onMessageFrame,
   message_deleted: onMessageFrame,
+  reactions: onMessageFrame,
+  message_pinned: onMessageFrame,
+  message_unpinned: onMessageFrame,
+  user_updated: onUserUpdated,  // a display name or status, of someone who shares a room with us
   room_removed: onRemovedFromRoom,
   read_marker: onReadMarker,
   room_activity: onRoomActivity,

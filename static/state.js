@@ -1,10 +1,11 @@
 // The page's state, in one object: who is signed in, the rooms, the room we
-// are in, what the conversation shows, who is blocked, what waits to be sent.
+// are in, what the conversation shows, who is blocked, what waits to be sent,
+// and the names people chose.
 // Every module reads and changes it here; none keeps a copy of its own. It
 // draws nothing and asks the server nothing (the parts of the screen do), and
 // it answers only the questions that need nothing but itself: which room we
 // are in (currentRoom), a member's role and mute there (roleOf, mutedUntil),
-// and what our own role lets us do (moderating, owning).
+// and what our own role lets us do (moderating, pinning, owning).
 
 export const state = {
   token: sessionStorage.getItem('swiftchat.token'),
@@ -41,6 +42,9 @@ export const state = {
   postingTimer: null,  // redraws the composer when a slow-mode wait ends
   muteEndTimer: null,  // redraws the member list (and the composer) when a mute ends
   editing: null,       // {id, draft, error}: the message being edited on this page
+  replyingTo: null,    // the id of the message the composer's next message answers (composer.js)
+  picking: null,       // the id of the message whose reaction picker is open (reactions.js)
+  names: new Map(),    // user id -> {username, display_name}, as the server last told us (names.js)
   confirmingDelete: null, // the id of the message whose "Delete" waits for "Confirm delete"
   users: [],           // the Admin view's accounts
   settingPasswordFor: null, // the user id whose "Set password" form is open there
@@ -73,6 +77,7 @@ export function forgetSession() {
                         awaitingSession: false, blocked: new Map(), revealed: new Set(),
                         openReports: [], listedReports: [], reportsHeard: null, reporting: null,
                         role: 'user', moderating: false, owning: false, inDirectRoom: false, editing: null,
+                        replyingTo: null, picking: null, names: new Map(),
                         memberMenu: null, muting: null, nextPostAt: {},
                         confirmingDelete: null, users: [], rooms: [], connectedBefore: false, jumpTo: null});
   state.roomsAsked += 1;  // a refresh still on its way is for the user who left
@@ -105,6 +110,11 @@ function ourRole() {
 export function moderating() {
   if (currentRoom()?.kind === 'direct') return false;
   return state.role === 'admin' || ourRole() !== 'member';
+}
+
+// Pinning a message: those who moderate the room, and in a direct room either of its two.
+export function pinning() {
+  return currentRoom()?.kind === 'direct' || moderating();
 }
 
 // The owner and admins also make moderators, describe and delete the room.
