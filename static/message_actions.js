@@ -58,19 +58,19 @@ function action(name, control) {
   const button = controlButton('', control);
   const words = element('span', name);
   words.className = 'unseen';
-  button.append(icon(ICONS[control]), words);
+  button.append(icon(control), words);
   button.title = name;
   return button;
 }
 
-// An SVG drawn with the text colour; a picture only, the button has the name.
-function icon(strokes) {
+// One of ICONS as an SVG drawn with the text colour: a picture only, the button has the name.
+export function icon(name) {
   const svgNS = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(svgNS, 'svg');
   for (const [name, value] of Object.entries({viewBox: '0 0 24 24', width: '18', height: '18', fill: 'none',
     stroke: 'currentColor', 'stroke-width': '2', 'stroke-linecap': 'round', 'stroke-linejoin': 'round',
     'aria-hidden': 'true', focusable: 'false'})) svg.setAttribute(name, value);
-  for (const stroke of strokes) {
+  for (const stroke of ICONS[name]) {
     const path = document.createElementNS(svgNS, 'path');
     path.setAttribute('d', stroke);
     svg.append(path);

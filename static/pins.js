@@ -14,10 +14,15 @@ import {api} from './api.js';
 import {findMessage, redrawMessage, openAt} from './messages.js';
 import {authorElement, learnUser, spokenName} from './names.js';
 import {excerptOf} from './replies.js';
+import {icon} from './message_actions.js';
 
 // -- the header's button and the list it opens ---------------------------------
 
-const pinsButton = element('button', 'Pinned messages');
+// On a phone's narrow header, the pin alone shows (messages.css); the words stay its name.
+const pinsWords = element('span', 'Pinned messages');
+pinsWords.className = 'words';
+const pinsButton = element('button', icon('pin'), pinsWords);
+pinsButton.title = 'Pinned messages';
 pinsButton.type = 'button';
 pinsButton.id = 'pins-button';
 pinsButton.setAttribute('aria-haspopup', 'dialog');
