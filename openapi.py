@@ -55,16 +55,34 @@ UPLOAD = obj({"id": {"type": "string", "pattern": "^file_[0-9a-f]{8}$"},
               "width": {"type": ["integer", "null"]}, "height": {"type": ["integer", "null"]}})
 ATTACHMENTS = {"type": "array", "maxItems": 10, "description": "the message's files (1.3)",
                "items": UPLOAD}
+REPLY_TO = {"anyOf": [
+    {"type": "null"},
+    obj({"id": INTEGER, "user_id": USER_ID, "username": STRING,
+         "excerpt": {"type": "string", "maxLength": 100,
+                     "description": "the first 100 characters of the parent's current text"}}),
+    obj({"id": INTEGER, "deleted": {"const": True}})],
+    "description": "the message this one replies to (1.3)"}
+EMOJI = {"type": "string", "minLength": 1, "maxLength": 8,
+         "description": "1-8 code points: symbols (So, Sk), marks, variation selectors, the "
+                        "zero-width joiner, regional indicators; at least one symbol"}
+REACTIONS = {"type": "array", "maxItems": 20, "description": "in first-used order (1.3)",
+             "items": obj({"emoji": EMOJI, "count": INTEGER,
+                           "user_ids": {"type": "array", "items": USER_ID}})}
+MESSAGE_EXTRAS = {"reply_to": REPLY_TO, "reactions": REACTIONS, "pinned": BOOLEAN}
 MESSAGE_FIELDS = {  # a message as history shows it
     "id": INTEGER, "room_id": ROOM_ID, "user_id": USER_ID, "content": STRING,
     "timestamp": INTEGER, "edited_at": {"type": ["integer", "null"]}, "mentions": MENTIONS,
+    **MESSAGE_EXTRAS,
     "sender": obj({"id": USER_ID, "username": STRING, "password": {"const": ""},
                    "is_online": BOOLEAN}),
 }
 
 SCHEMAS = {
     "Error": obj({"success": {"const": False}, "message": STRING, "error": STRING}),
-    "User": obj({"id": USER_ID, "username": STRING, "created_at": ISO_TIME, "role": ROLE},
+    "User": obj({"id": USER_ID, "username": STRING, "created_at": ISO_TIME, "role": ROLE,
+                 "display_name": {"type": "string", "minLength": 1, "maxLength": 40,
+                                  "description": "the username until set (1.3)"},
+                 "status": {"type": "string", "maxLength": 80}},
                 {"disabled": BOOLEAN, "must_change_password": BOOLEAN}),
     "Session": obj({"token": STRING, "id": USER_ID, "username": STRING,
                     "must_change_password": BOOLEAN}),
@@ -76,7 +94,8 @@ SCHEMAS = {
                       # with a token, in the rooms of which the caller is a member
                       {"last_read_id": INTEGER, "unread_count": INTEGER,
                        "mention_count": INTEGER}),
-    "Member": obj({"id": USER_ID, "username": STRING, "joined_at": ISO_TIME,
+    "Member": obj({"id": USER_ID, "username": STRING, "display_name": STRING, "status": STRING,
+                   "joined_at": ISO_TIME,
                    "is_online": BOOLEAN, "in_room": BOOLEAN, "role": MEMBER_ROLE,
                    "muted_until": MUTED_UNTIL}),
     "Message": obj({**MESSAGE_FIELDS, "attachments": ATTACHMENTS}),
@@ -88,13 +107,15 @@ SCHEMAS = {
     "PostedMessage": obj(
         {"id": INTEGER, "room_id": ROOM_ID, "user_id": USER_ID, "username": STRING,
          "content": STRING, "timestamp": INTEGER, "mentions": MENTIONS,
-         "attachments": ATTACHMENTS},
+         "attachments": ATTACHMENTS, **MESSAGE_EXTRAS},
         {"client_id": STRING, "duplicate": {"const": True}}),
     "Credentials": {"type": "object", "required": ["username", "password"], "properties": {
         "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
         "password": {"type": "string", "minLength": 8, "maxLength": 128}}},
     "RoomRef": {"type": "object", "required": ["room_id"], "properties": {"room_id": STRING}},
     "MemberChanged": obj({"room_id": ROOM_ID, "member": ref("Member")}),
+    "Reactions": obj({"id": INTEGER, "room_id": ROOM_ID, "reactions": REACTIONS}),
+    "Pin": obj({"id": INTEGER, "room_id": ROOM_ID}),
 }
 
 ERROR_TEXTS = {  # status -> what it means here, shown in the document
@@ -206,9 +227,19 @@ PATHS = {
         body={"type": "object", "required": ["old_password", "new_password"], "properties": {
             "old_password": STRING,
             "new_password": {"type": "string", "minLength": 8, "maxLength": 128}}})},
-    "/api/v1/users/me": {"get": operation(
-        "The token's user", {**success(200, "User information retrieved successfully",
-                                       obj({"user": ref("User")})), **errors(401)}, auth=True)},
+    "/api/v1/users/me": {
+        "get": operation(
+            "The token's user", {**success(200, "User information retrieved successfully",
+                                           obj({"user": ref("User")})), **errors(401)}, auth=True),
+        "patch": operation(
+            "Set one's display name (1-40 characters) and/or status line (0-80), both trimmed, "
+            "without control characters (1.3). Members of the user's rooms hear `user_updated`",
+            {**success(200, "Profile updated", obj({"user": ref("User")})),
+             **errors(401, 429)}, auth=True,
+            body={"type": "object", "properties": {
+                "display_name": {"type": "string", "minLength": 1, "maxLength": 40},
+                "status": {"type": "string", "maxLength": 80}}}),
+    },
     "/api/v1/users/me/blocked": {"get": operation(
         "The users the caller has blocked",
         {**success(200, "Blocked users", obj({"users": {"type": "array", "items": ref("User")}})),
@@ -335,6 +366,11 @@ PATHS = {
             {**success(200, "Member unmuted", ref("MemberChanged")), **errors(401, 403, 404, 429)},
             auth=True, parameters=[path_param("room_id"), path_param("user_id")]),
     },
+    "/api/v1/rooms/{room_id}/pins": {"get": operation(
+        "A room's pinned messages, newest pin first (those who may read the room)",
+        {**success(200, "Pinned messages", obj({"messages": {"type": "array",
+                                                             "items": ref("Message")}})),
+         **errors(401, 404)}, auth=True, parameters=[path_param("room_id")])},
     "/api/v1/rooms/{room_id}/export": {"get": operation(
         "The room's whole history as a file to save (its owner, moderators and admins; 403 "
         "`Forbidden` for other members): oldest first, edits applied, deleted messages absent, "
@@ -398,7 +434,10 @@ PATHS = {
                 "client_id": {"type": "string", "minLength": 1, "maxLength": 64},
                 "attachments": {"type": "array", "maxItems": 10, "items": {
                     "type": "string", "pattern": "^file_[0-9a-f]{8}$"},
-                    "description": "ids of the sender's uploads (1.3)"}}}),
+                    "description": "ids of the sender's uploads (1.3)"},
+                "reply_to": {"type": "integer", "minimum": 0,
+                             "description": "a message of the same room this one answers "
+                                            "(1.3); else 400 `Invalid reply`"}}}),
     },
     "/api/v1/messages/{message_id}": {
         "patch": operation(
@@ -422,6 +461,31 @@ PATHS = {
          **errors(400, 401, 404, 409, 429)}, auth=True, parameters=[path_param("message_id")],
         body={"type": "object", "properties": {"reason": {"type": "string", "maxLength": 500}}},
         body_optional=True)},
+    "/api/v1/messages/{message_id}/reactions": {"post": operation(
+        "React to a message (members who may post in its room: 403 with the posting error "
+        "otherwise). At most 20 different emoji on a message: 400 `Too many reactions`; an "
+        "emoji outside the rule: 400 `Invalid emoji`. The room hears `reactions`; reacting "
+        "twice changes nothing",
+        {**success(200, "Reaction added", ref("Reactions")), **errors(401, 403, 404, 429)},
+        auth=True, parameters=[path_param("message_id")],
+        body={"type": "object", "required": ["emoji"], "properties": {"emoji": EMOJI}})},
+    "/api/v1/messages/{message_id}/reactions/{emoji}": {"delete": operation(
+        "Take back one's reaction (the emoji URL-encoded); taking back one not made changes "
+        "nothing",
+        {**success(200, "Reaction removed", ref("Reactions")), **errors(401, 403, 404, 429)},
+        auth=True, parameters=[path_param("message_id"), path_param("emoji")])},
+    "/api/v1/messages/{message_id}/pin": {
+        "post": operation(
+            "Pin a message (the room's moderators, owner and admins; in a direct room either "
+            "member). At most 50 pins a room: 400 `Too many pins`. The room hears "
+            "`message_pinned`",
+            {**success(200, "Message pinned", ref("Pin")), **errors(401, 403, 404, 429)},
+            auth=True, parameters=[path_param("message_id")]),
+        "delete": operation(
+            "Unpin a message (who may pin it); the room hears `message_unpinned`",
+            {**success(200, "Message unpinned", ref("Pin")), **errors(401, 403, 404, 429)},
+            auth=True, parameters=[path_param("message_id")]),
+    },
     "/api/v1/reports": {"get": operation(
         "Reports, newest first: an admin's from every room, direct rooms included; anyone "
         "else's from the rooms they moderate (those they created, but not reports of their "

@@ -280,6 +280,55 @@ def flag(obj, name):
     return value
 
 
+def reply_to(obj):
+    """The optional id of the message a new message replies to (1.3)."""
+    return message_id(obj, "reply_to")
+
+
+# What an emoji may be made of (1.3): symbols (So, Sk: so "+", "$" and "<"
+# are not emoji, being Sm and Sc), marks (Mn, Mc, Me: variation selectors
+# are Mn), the zero-width joiner, and regional indicators (So already).
+EMOJI_CATEGORIES = frozenset({"So", "Sk", "Mn", "Mc", "Me"})
+ZERO_WIDTH_JOINER = "\u200d"
+MAX_EMOJI_CODE_POINTS = 8
+
+
+def emoji(value):
+    """A reaction's emoji: 1-8 code points of EMOJI_CATEGORIES or the joiner, one a symbol."""
+    if (not isinstance(value, str) or not 1 <= len(value) <= MAX_EMOJI_CODE_POINTS
+            or not all(char == ZERO_WIDTH_JOINER
+                       or unicodedata.category(char) in EMOJI_CATEGORIES for char in value)
+            or not any(unicodedata.category(char) in ("So", "Sk") for char in value)):
+        raise bad_request("Invalid emoji")
+    return value
+
+
+MAX_DISPLAY_NAME = 40
+MAX_STATUS = 80
+# Not in a name or status: control characters, line breaks, and the bidi
+# controls that would let a name read as someone else's.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+def profile(obj):
+    """PATCH /users/me's changes: {"display_name"?, "status"?}, trimmed (1.3)."""
+    changes = {}
+    for name, lowest, highest in (("display_name", 1, MAX_DISPLAY_NAME), ("status", 0, MAX_STATUS)):
+        value = text_field(obj, name, required=False)
+        if value is None:
+            continue
+        value = value.strip()
+        if not lowest <= len(value) <= highest or any(
+                char in BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cs")
+                for char in value):
+            raise bad_request(f"{name} must be {lowest}-{highest} characters,"
+                              " without control characters")
+        changes[name] = value
+    if not changes:
+        raise bad_request("display_name or status is required")
+    return changes
+
+
 def client_id(obj):
     """The optional id a client gives a message so that a retry is stored once."""
     value = text_field(obj, "client_id", required=False)
@@ -382,7 +431,7 @@ def shown_user(user, viewer):
     Whether its password must be changed is told to the user and to admins.
     """
     shown = {"id": user["id"], "username": user["username"], "created_at": user["created_at"],
-             "role": user["role"]}
+             "role": user["role"], "display_name": user["display_name"], "status": user["status"]}
     if viewer["role"] == "admin":
         shown["disabled"] = user["disabled"]
     if viewer["role"] == "admin" or viewer.get("id") == user["id"]:
@@ -401,6 +450,9 @@ def history_message(row, is_online):
         "edited_at": row["edited_at"],
         "mentions": row["mentions"],
         "attachments": row["attachments"],
+        "reply_to": row["reply_to"],
+        "reactions": row["reactions"],
+        "pinned": row["pinned"],
         "sender": {
             "id": row["user_id"],
             "username": row["username"],
@@ -418,9 +470,11 @@ def shown_report(report, author_online, viewer):
         "id": report["message_id"], "room_id": report["room_id"], "user_id": report["author_id"],
         "content": report["content"], "timestamp": report["timestamp"],
         "edited_at": report["edited_at"], "mentions": report["mentions"],
-        "attachments": [],  # a report keeps a copy of the text only
+        "attachments": [], "reply_to": None, "reactions": [], "pinned": False,  # a copy of the text only
         "username": report["author_name"]}, author_online)
     reporter = {"id": report["reporter_id"], "username": report["reporter_name"],
+                "display_name": report["reporter_display_name"] or report["reporter_name"],
+                "status": report["reporter_status"],
                 "created_at": report["reporter_created_at"], "role": report["reporter_role"],
                 "disabled": bool(report["reporter_disabled"]),
                 "must_change_password": bool(report["reporter_must_change_password"])}

@@ -12,7 +12,9 @@ CREATE TABLE IF NOT EXISTS users (
     disabled      INTEGER NOT NULL DEFAULT 0,     -- 1: cannot log in, its sessions ended
     -- 1 (1.3): the password was chosen by someone else (an admin, an import):
     -- its owner must choose a new one before doing anything else.
-    must_change_password INTEGER NOT NULL DEFAULT 0
+    must_change_password INTEGER NOT NULL DEFAULT 0,
+    display_name  TEXT,                           -- shown instead of the username (NULL: not set) (1.3)
+    status        TEXT NOT NULL DEFAULT ''        -- a line the user says about themselves (1.3)
 );
 CREATE INDEX IF NOT EXISTS users_by_age ON users (created_at, id);
 
@@ -70,7 +72,10 @@ CREATE TABLE IF NOT EXISTS messages (
     client_id TEXT,                               -- the sender's own id for it, if any
     edited_at INTEGER,                            -- Unix seconds of the last edit, or NULL
     mentions  TEXT,                               -- the mentioned users' ids, space-separated, or NULL
-    position  INTEGER NOT NULL DEFAULT 0          -- 1 for a room's first message, 2 for its next... (1.2)
+    position  INTEGER NOT NULL DEFAULT 0,         -- 1 for a room's first message, 2 for its next... (1.2)
+    -- The message this one replies to (1.3), in the same room. Not a
+    -- foreign key: a reply outlives its parent, and then says it was deleted.
+    reply_to  INTEGER
 );
 CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room_id, id);
 -- A member's own messages after their read marker, counted in one range.
@@ -200,4 +205,25 @@ CREATE INDEX IF NOT EXISTS uploads_by_message ON uploads (message_id, position)
     WHERE message_id IS NOT NULL;
 -- A user's quota: the sizes of their uploads, in one index range.
 CREATE INDEX IF NOT EXISTS uploads_by_user ON uploads (user_id, size);
-CREATE INDEX IF NOT EXISTS uploads_unattached ON uploads (created_at) WHERE message_id IS NULL
+CREATE INDEX IF NOT EXISTS uploads_unattached ON uploads (created_at) WHERE message_id IS NULL;
+
+-- Reactions (1.3): one row per (message, emoji, user). The rowid orders
+-- them, so a message's emoji are listed in the order they were first used.
+CREATE TABLE IF NOT EXISTS reactions (
+    message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    emoji      TEXT NOT NULL,
+    user_id    TEXT NOT NULL REFERENCES users (id),
+    UNIQUE (message_id, emoji, user_id)
+);
+-- (The UNIQUE constraint's index also finds a message's reactions.)
+
+-- Pinned messages (1.3), at most MAX_PINS a room. The id orders them:
+-- newest pin first.
+CREATE TABLE IF NOT EXISTS pins (
+    id         INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL UNIQUE REFERENCES messages (id) ON DELETE CASCADE,
+    room_id    TEXT NOT NULL,
+    pinned_by  TEXT NOT NULL REFERENCES users (id),
+    pinned_at  INTEGER NOT NULL                   -- Unix seconds
+);
+CREATE INDEX IF NOT EXISTS pins_by_room ON pins (room_id, id)

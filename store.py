@@ -41,7 +41,7 @@ import unicodedata
 
 __all__ = ["Store", "StoreError", "Conflict", "DatabaseBusy", "DatabaseReadOnly", "DiskFull",
            "DatabaseUnavailable", "ClientIdReused", "AuthorDisabled", "Blocked", "Banned",
-           "LastAdmin", "SearchTooLong",
+           "LastAdmin", "SearchTooLong", "InvalidReply", "TooManyReactions", "TooManyPins",
            "WRITE_TIMEOUT"]
 
 SCHEMA_PATH = pathlib.Path(__file__).with_name("schema.sql")
@@ -99,6 +99,10 @@ MIGRATIONS = [
     "ALTER TABLE room_members ADD COLUMN role TEXT NOT NULL DEFAULT 'member'",
     # 8 (1.3): files and images: a new table only, which schema.sql creates.
     "-- uploads: created by schema.sql",
+    # 9 (1.3): replies and names (reactions and pins are new tables, schema.sql's).
+    "ALTER TABLE users ADD COLUMN display_name TEXT;"
+    "ALTER TABLE users ADD COLUMN status TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE messages ADD COLUMN reply_to INTEGER",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -198,6 +202,18 @@ class InvalidAttachment(StoreError):
     """An attachment id that is unknown, another user's, or attached already (1.3)."""
 
 
+class InvalidReply(StoreError):
+    """A reply_to that names no message of the same room (1.3)."""
+
+
+class TooManyReactions(StoreError):
+    """A message has MAX_EMOJI different emoji already (1.3)."""
+
+
+class TooManyPins(StoreError):
+    """A room has MAX_PINS pinned messages already (1.3)."""
+
+
 class QuotaExceeded(StoreError):
     """The user's uploads still kept would pass their quota (1.3)."""
 
@@ -238,7 +254,9 @@ def write_error(exc):
     return DatabaseUnavailable(str(exc)) if type(error) is StoreError else error
 
 
-USER_COLUMNS = "id, username, created_at, role, disabled, must_change_password"
+USER_COLUMNS = ("id, username, created_at, role, disabled, must_change_password,"
+                " display_name, status")
+USER_COLUMNS_OF_U = ", ".join(f"u.{column}" for column in USER_COLUMNS.split(", "))  # "u.id, ..."
 ROOM_COLUMNS = "id, name, description, creator_id, created_at, visibility, kind, posting, slow_mode"
 # A member's unread messages (me: their room_members row, r: the room): the
 # positions after their marker, less the deleted ones there, less their
@@ -252,7 +270,11 @@ UNREAD_COUNT = ("(r.last_position - me.read_position"
                 "    WHERE o.room_id = r.id AND o.user_id = me.user_id AND o.id > me.last_read_id))")
 UPLOAD_COLUMNS = "id, filename, content_type, size, width, height"
 MESSAGE_COLUMNS = ("m.id, m.room_id, m.user_id, m.content, m.timestamp, m.edited_at, m.mentions,"
-                   " u.username")
+                   " u.username, m.reply_to,"
+                   " EXISTS (SELECT 1 FROM pins p WHERE p.message_id = m.id) AS pinned")
+MAX_EMOJI = 20  # different emoji on one message (1.3)
+MAX_PINS = 50  # pinned messages in one room (1.3)
+EXCERPT = 100  # characters of a parent's text quoted by its replies (1.3)
 # Whether the viewer (:viewer, an admin if :admin) may see room r: public
 # rooms; private rooms they are a member or the creator (not banned) of;
 # for an admin, every private room that is not a direct one.
@@ -403,13 +425,36 @@ def mention_ids(text):
 
 
 def as_user(row):
-    """A users row as a dict, with disabled and must_change_password as bools (None stays None)."""
+    """A users row as a dict, with disabled and must_change_password as bools and display_name
+    the username until one is set (None stays None)."""
     if row is None:
         return None
     user = dict(row)
     user["disabled"] = bool(user["disabled"])
     user["must_change_password"] = bool(user["must_change_password"])
+    user["display_name"] = user["display_name"] or user["username"]
     return user
+
+
+def reply_quote(parent, parent_id):
+    """What a reply carries of its parent (a messages row with its author's username, or None
+    once deleted): {id, user_id, username, excerpt} or {id, deleted: True}."""
+    if parent is None:
+        return {"id": parent_id, "deleted": True}
+    return {"id": parent["id"], "user_id": parent["user_id"], "username": parent["username"],
+            "excerpt": parent["content"][:EXCERPT]}
+
+
+def reactions_of(rows):
+    """(message_id, emoji, user_id) rows, oldest first, as {message id: [{emoji, count,
+    user_ids}]}: each message's emoji in the order first used, and who used each."""
+    found = {}
+    for row in rows:
+        by_emoji = found.setdefault(row["message_id"], {})
+        by_emoji.setdefault(row["emoji"], []).append(row["user_id"])
+    return {message_id: [{"emoji": emoji, "count": len(user_ids), "user_ids": user_ids}
+                         for emoji, user_ids in by_emoji.items()]
+            for message_id, by_emoji in found.items()}
 
 
 def make_private(path):
@@ -556,7 +601,6 @@ class MessageBatch:
                 "SELECT m.room_id, b.blocked_id FROM room_members m"
                 " JOIN blocks b ON b.blocker_id = m.user_id"
                 f" WHERE m.room_id IN ({placeholders(direct)})", direct)}
-        self.mentionable = Mentionable(db, room_ids, author_ids, self.names.values())
         self.mention_rows = []  # (user_id, room_id, message_id), written at the end
         upload_ids = [upload_id for message in messages if len(message) > 6
                       for upload_id in message[6]]
@@ -565,6 +609,17 @@ class MessageBatch:
                 f"SELECT {UPLOAD_COLUMNS}, user_id, message_id FROM uploads"
                 f" WHERE id IN ({placeholders(upload_ids)})", upload_ids)}
         self._attached = set()  # upload ids attached by this batch so far
+        parent_ids = list({message[7] for message in messages
+                           if len(message) > 7 and message[7] is not None})
+        self._parents = {} if not parent_ids else {
+            row["id"]: row for row in db.execute(
+                "SELECT m.id, m.room_id, m.user_id, m.content, u.username FROM messages m"
+                f" JOIN users u ON u.id = m.user_id WHERE m.id IN ({placeholders(parent_ids)})",
+                parent_ids)}
+        # A reply counts as a mention of its parent's author: they count too.
+        self.mentionable = Mentionable(
+            db, room_ids, author_ids,
+            [*self.names.values(), *(parent["user_id"] for parent in self._parents.values())])
 
     def check_author(self, room_id, user_id, timestamp):
         """Raise what refuses this author's message here now (AuthorDisabled, Blocked, ...)."""
@@ -590,6 +645,15 @@ class MessageBatch:
             uploads.append(upload)
         return uploads
 
+    def parent(self, room_id, reply_to):
+        """The message a reply answers (None for no reply); InvalidReply if it is not in room_id."""
+        if reply_to is None:
+            return None
+        parent = self._parents.get(reply_to)
+        if parent is None or parent["room_id"] != room_id:
+            raise InvalidReply(reply_to)
+        return parent
+
     def attach(self, db, message_id, uploads):
         if not uploads:  # most messages: no statement at all
             return
@@ -606,8 +670,14 @@ class MessageBatch:
         room[2] += 1
         return room[2]
 
-    def note_mentions(self, message_id, room_id, author_id, mentions):
-        """Note who one message mentions, to be written by finish; return those that count."""
+    def note_mentions(self, message_id, room_id, author_id, mentions, parent=None):
+        """Note who one message mentions, to be written by finish; return those that count.
+
+        A reply mentions its parent's author too (for their count and
+        `mention` frame), though its `mentions` lists only its @names.
+        """
+        if parent is not None and parent["user_id"] not in mentions:
+            mentions = [*mentions, parent["user_id"]]
         counted = self.mentionable.counted(room_id, author_id, mentions)
         self.mention_rows.extend((user_id, room_id, message_id) for user_id in counted)
         return counted
@@ -902,7 +972,8 @@ class Store(Database):
             (user_id, username, password_hash, created_at, role, int(must_change_password)),
         )
         return {"id": user_id, "username": username, "created_at": created_at, "role": role,
-                "disabled": False, "must_change_password": must_change_password}
+                "disabled": False, "must_change_password": must_change_password,
+                "display_name": username, "status": ""}
 
     def import_users(self, users, created_at):
         """Create each (username, password_hash, role) whose name is free, in one transaction.
@@ -966,6 +1037,22 @@ class Store(Database):
                 ended = self._end_sessions(db, user_id, ended_at, None, None)
             return user, ended
 
+    def update_profile(self, user_id, changes):
+        """Set a user's display_name and/or status (changes: {column: value}); return the user."""
+        with self._transaction() as db:
+            for column, value in changes.items():
+                if column in ("display_name", "status"):  # the column names are ours
+                    db.execute(f"UPDATE users SET {column} = ? WHERE id = ?", (value, user_id))
+            return as_user(db.execute(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?",
+                                      (user_id,)).fetchone())
+
+    def room_mates(self, user_id):
+        """The ids of the users who share a room with user_id (members of the same rooms)."""
+        return {row["user_id"] for row in self._rows(
+            "SELECT DISTINCT o.user_id FROM room_members mine"
+            " JOIN room_members o ON o.room_id = mine.room_id WHERE mine.user_id = ?",
+            (user_id,))}
+
     @staticmethod
     def _enabled_admins(db):
         return db.execute(
@@ -1001,8 +1088,7 @@ class Store(Database):
     def session_user(self, session_id, user_id, auth_time):
         """The user of a session that has not ended, or None (ended, unknown, disabled, not theirs)."""
         return as_user(self._row(
-            "SELECT u.id, u.username, u.created_at, u.role, u.disabled, u.must_change_password"
-            " FROM sessions s"
+            f"SELECT {USER_COLUMNS_OF_U} FROM sessions s"
             " JOIN users u ON u.id = s.user_id"
             " WHERE s.id = ? AND s.user_id = ? AND s.auth_time = ? AND s.ended_at IS NULL"
             " AND u.disabled = 0",
@@ -1067,8 +1153,7 @@ class Store(Database):
     def blocked_users(self, blocker_id):
         """The users blocker_id has blocked, in the order they were blocked."""
         return [as_user(row) for row in self._rows(
-            "SELECT u.id, u.username, u.created_at, u.role, u.disabled, u.must_change_password"
-            " FROM blocks b"
+            f"SELECT {USER_COLUMNS_OF_U} FROM blocks b"
             " JOIN users u ON u.id = b.blocked_id WHERE b.blocker_id = ?"
             " ORDER BY b.created_at, u.id", (blocker_id,))]
 
@@ -1257,12 +1342,14 @@ class Store(Database):
             return row["joined_at"]
 
     def room_members(self, room_id, member_id=None):
-        """A room's members (or the one member_id), {id, username, joined_at, role, muted_until},
-        in the order they joined; role is 'owner' for the room's creator."""
+        """A room's members (or the one member_id), {id, username, display_name, status,
+        joined_at, role, muted_until}, in the order they joined; role is 'owner' for the room's
+        creator."""
         # One query for the whole list: members_by_join gives the order,
         # the users primary key each name.
         return self._rows(
-            "SELECT u.id, u.username, m.joined_at,"
+            "SELECT u.id, u.username, COALESCE(u.display_name, u.username) AS display_name,"
+            " u.status, m.joined_at,"
             " CASE WHEN r.creator_id = u.id THEN 'owner' ELSE m.role END AS role, l.muted_until"
             " FROM room_members m JOIN users u ON u.id = m.user_id JOIN rooms r ON r.id = m.room_id"
             " LEFT JOIN member_limits l ON l.room_id = m.room_id AND l.user_id = m.user_id"
@@ -1304,7 +1391,8 @@ class Store(Database):
 
     # -- messages ------------------------------------------------------------
 
-    def add_message(self, room_id, user_id, content, timestamp, client_id=None, mentioned=()):
+    def add_message(self, room_id, user_id, content, timestamp, client_id=None, mentioned=(),
+                    reply_to=None):
         """Save a chat message; return {id, content, timestamp, duplicate, mentions, ...} once committed.
 
         A client_id the same user already sent with the same room and
@@ -1313,13 +1401,15 @@ class Store(Database):
         mentioned: the names content may @mention (protocol.mentioned_names);
         those that are users become the message's mentions.
         """
-        [saved] = self.add_messages([(room_id, user_id, content, timestamp, client_id, mentioned)])
+        [saved] = self.add_messages([(room_id, user_id, content, timestamp, client_id, mentioned,
+                                      (), reply_to)])
         if isinstance(saved, StoreError):
             raise saved
         return saved
 
     def add_messages(self, messages):
-        """Save (room_id, user_id, content, timestamp, client_id, mentioned) messages in one transaction.
+        """Save (room_id, user_id, content, timestamp, client_id, mentioned, upload_ids,
+        reply_to) messages in one transaction (the last two may be left out).
 
         Returns, in order, what add_message would for each, or the
         StoreError that one message met on its own (its room was deleted a
@@ -1345,57 +1435,89 @@ class Store(Database):
         return saved
 
     def _insert_message(self, db, batch, room_id, user_id, content, timestamp, client_id,
-                        mentioned=(), upload_ids=()):
+                        mentioned=(), upload_ids=(), reply_to=None):
         if client_id is not None:
             first = db.execute(
-                "SELECT id, room_id, content, timestamp, mentions FROM messages"
-                " WHERE user_id = ? AND client_id = ?",
+                f"SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.user_id"
+                " WHERE m.user_id = ? AND m.client_id = ?",
                 (user_id, client_id),
             ).fetchone()
             if first is not None and (first["room_id"], first["content"]) != (room_id, content):
                 raise ClientIdReused(client_id)
             if first is not None:
-                return {"id": first["id"], "content": content, "timestamp": first["timestamp"],
-                        "duplicate": True, "mentions": mention_ids(first["mentions"]),
-                        "mentioned_members": [],
-                        "attachments": self._attachments(db, [first["id"]])[first["id"]]}
+                first = self._completed([dict(first)], db)[0]
+                return {**{field: first[field] for field in (
+                            "id", "timestamp", "mentions", "attachments", "reply_to", "reactions",
+                            "pinned")},
+                        "content": content, "duplicate": True, "mentioned_members": []}
         batch.check_author(room_id, user_id, timestamp)
         uploads = batch.check_attachments(user_id, upload_ids)
+        parent = batch.parent(room_id, reply_to)
         position = batch.next_position(room_id)
         mentions = users_named(batch.names, mentioned)
         cursor = db.execute(
             "INSERT INTO messages (room_id, user_id, content, timestamp, client_id, mentions,"
-            " position) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " position, reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (room_id, user_id, content, timestamp, client_id, " ".join(mentions) or None,
-             position))
-        members = batch.note_mentions(cursor.lastrowid, room_id, user_id, mentions)
+             position, reply_to))
+        members = batch.note_mentions(cursor.lastrowid, room_id, user_id, mentions, parent)
         batch.attach(db, cursor.lastrowid, uploads)
         return {"id": cursor.lastrowid, "content": content, "timestamp": timestamp,
                 "duplicate": False, "mentions": mentions, "mentioned_members": members,
-                "attachments": [self.attachment(upload) for upload in uploads]}
+                "attachments": [self.attachment(upload) for upload in uploads],
+                "reply_to": None if parent is None else reply_quote(parent, reply_to),
+                "reactions": [], "pinned": False}
 
     def _messages(self, sql, params):
-        """Rows of messages, each with its mentions as a list of user ids, and its attachments."""
-        rows = self._rows(sql, params)
-        return self._with_attachments(rows)
+        """Rows of messages (MESSAGE_COLUMNS), completed as message objects carry them."""
+        return self._completed(self._rows(sql, params))
 
-    def _with_attachments(self, rows, db=None):
-        attachments = self._attachments(db, [row["id"] for row in rows])
+    def _completed(self, rows, db=None):
+        """Message rows with their mentions as lists of user ids, and their attachments,
+        reactions and replied-to messages, read in one query each for all the rows (on db, or
+        a reader)."""
+        ids = [row["id"] for row in rows]
+        attachments = self._attachments(db, ids)
+        reactions = self._reactions(db, ids)
+        parents = self._parents(db, [row["reply_to"] for row in rows if row["reply_to"]])
         for row in rows:
             row["mentions"] = mention_ids(row["mentions"])
             row["attachments"] = attachments.get(row["id"], [])
+            row["reactions"] = reactions.get(row["id"], [])
+            row["pinned"] = bool(row["pinned"])
+            reply_to = row["reply_to"]
+            row["reply_to"] = reply_to and reply_quote(parents.get(reply_to), reply_to)
         return rows
+
+    def _read(self, db, sql, params):
+        """Rows of sql: in the caller's transaction (db), or on a reader."""
+        return db.execute(sql, params).fetchall() if db is not None else self._rows(sql, params)
+
+    def _reactions(self, db, message_ids):
+        if not message_ids:
+            return {}
+        return reactions_of(self._read(
+            db, "SELECT message_id, emoji, user_id FROM reactions"
+            f" WHERE message_id IN ({placeholders(message_ids)}) ORDER BY rowid", message_ids))
+
+    def _parents(self, db, parent_ids):
+        """{id: messages row with its author's username} of those parent ids still there."""
+        if not parent_ids:
+            return {}
+        return {row["id"]: row for row in self._read(
+            db, "SELECT m.id, m.user_id, m.content, u.username FROM messages m"
+            f" JOIN users u ON u.id = m.user_id WHERE m.id IN ({placeholders(parent_ids)})",
+            list(set(parent_ids)))}
 
     def _attachments(self, db, message_ids):
         """{message id: [its attachments, in order]} in one query (on db, or a reader)."""
         found = collections.defaultdict(list)
         if not message_ids:
             return found
-        sql = (f"SELECT {UPLOAD_COLUMNS}, message_id FROM uploads"
-               f" WHERE message_id IN ({placeholders(message_ids)}) ORDER BY message_id, position")
-        rows = db.execute(sql, message_ids).fetchall() if db is not None else self._rows(
-            sql, message_ids)
-        for upload in rows:
+        for upload in self._read(
+                db, f"SELECT {UPLOAD_COLUMNS}, message_id FROM uploads"
+                f" WHERE message_id IN ({placeholders(message_ids)}) ORDER BY message_id, position",
+                message_ids):
             found[upload["message_id"]].append(self.attachment(upload))
         return found
 
@@ -1438,7 +1560,7 @@ class Store(Database):
             if row is not None:
                 db.execute("DELETE FROM mentions WHERE message_id = ?", (message_id,))
                 note_mentions(db, message_id, row["room_id"], row["user_id"], mentions)
-                row = self._with_attachments([dict(row)], db)[0]
+                row = self._completed([dict(row)], db)[0]
         return row
 
     def delete_message(self, message_id):
@@ -1453,6 +1575,61 @@ class Store(Database):
             if db.execute("DELETE FROM messages WHERE id = ?", (message_id,)).rowcount == 0:
                 return None
             return uploads
+
+    def react(self, message_id, user_id, emoji, adding, when):
+        """Add (or with adding=False take back) user_id's emoji on a message; return the message's
+        reactions then, and whether they changed, or None if the message is gone.
+
+        Reacting is refused where user_id may not post now (Muted,
+        OnlyModeratorsPost; slow mode aside); TooManyReactions for a new
+        emoji on a message that has MAX_EMOJI already. Reacting twice, or
+        taking back what was not there, changes nothing.
+        """
+        with self._transaction() as db:
+            message = db.execute("SELECT room_id FROM messages WHERE id = ?",
+                                 (message_id,)).fetchone()
+            if message is None:
+                return None
+            room_id = message["room_id"]
+            PostingRules.of(db, room_id, user_id).check(room_id, user_id, when, editing=True)
+            if adding:
+                used = [row["emoji"] for row in db.execute(
+                    "SELECT DISTINCT emoji FROM reactions WHERE message_id = ?", (message_id,))]
+                if emoji not in used and len(used) >= MAX_EMOJI:
+                    raise TooManyReactions(message_id)
+                changed = db.execute("INSERT OR IGNORE INTO reactions (message_id, emoji, user_id)"
+                                     " VALUES (?, ?, ?)", (message_id, emoji, user_id)).rowcount
+            else:
+                changed = db.execute("DELETE FROM reactions WHERE message_id = ? AND emoji = ?"
+                                     " AND user_id = ?", (message_id, emoji, user_id)).rowcount
+            reactions = self._reactions(db, [message_id]).get(message_id, [])
+        return reactions, changed > 0
+
+    def pin(self, message_id, room_id, user_id, when, pinning):
+        """Pin (or with pinning=False unpin) a message of room_id; return whether that changed
+        anything, or None if the message is gone. TooManyPins past MAX_PINS in the room."""
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM messages WHERE id = ? AND room_id = ?",
+                          (message_id, room_id)).fetchone() is None:
+                return None
+            if not pinning:
+                return db.execute("DELETE FROM pins WHERE message_id = ?",
+                                  (message_id,)).rowcount > 0
+            if db.execute("SELECT 1 FROM pins WHERE message_id = ?", (message_id,)).fetchone():
+                return False
+            if db.execute("SELECT COUNT(*) FROM pins WHERE room_id = ?",
+                          (room_id,)).fetchone()[0] >= MAX_PINS:
+                raise TooManyPins(room_id)
+            db.execute("INSERT INTO pins (message_id, room_id, pinned_by, pinned_at)"
+                       " VALUES (?, ?, ?, ?)", (message_id, room_id, user_id, when))
+            return True
+
+    def pinned_messages(self, room_id):
+        """A room's pinned messages, newest pin first."""
+        return self._messages(
+            f"SELECT {MESSAGE_COLUMNS} FROM pins p0 JOIN messages m ON m.id = p0.message_id"
+            " JOIN users u ON u.id = m.user_id WHERE p0.room_id = ? ORDER BY p0.id DESC",
+            (room_id,))
 
     def messages(self, room_id, limit, before=None):
         """The newest `limit` messages of a room older than id `before`, oldest first."""
@@ -1578,7 +1755,7 @@ class Store(Database):
             raise store_error(exc) from exc
         except sqlite3.Error as exc:
             raise store_error(exc) from exc
-        return self._with_attachments(rows)
+        return self._completed(rows)
 
     # -- uploads ---------------------------------------------------------------
 
@@ -1689,7 +1866,8 @@ class Store(Database):
             f" {report_moderated_by(':viewer')} AS moderated_by_viewer,"
             " v.username AS reporter_name, v.created_at AS reporter_created_at,"
             " v.role AS reporter_role, v.disabled AS reporter_disabled,"
-            " v.must_change_password AS reporter_must_change_password"
+            " v.must_change_password AS reporter_must_change_password,"
+            " v.display_name AS reporter_display_name, v.status AS reporter_status"
             " FROM reports p LEFT JOIN rooms r ON r.id = p.room_id"
             f" JOIN users v ON v.id = p.reporter_id {where}", names)
         for row in rows:

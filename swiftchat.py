@@ -43,7 +43,7 @@ from accounts import DEFAULT_ITERATIONS, DEFAULT_SESSION_DAYS, Accounts, Uploads
 from files import FileFolder, LinkSigner
 from protocol import VERSION, ApiError, history_message, shown_user
 import store
-from store import InvalidAttachment, Store, StoreError
+from store import InvalidAttachment, InvalidReply, Store, StoreError
 import swiftchat_core
 from swiftchat_core import POLICIES, ChatCore
 from swiftchat_http import HTTPServer
@@ -395,12 +395,14 @@ class SwiftChat:
             raise Invalid(f"user {user_id!r} is disabled")
         return self.accounts.issue_token(self.accounts.start_session(user))
 
-    def post_message(self, room_id, user_id, content, client_id=None, attachments=()):
+    def post_message(self, room_id, user_id, content, client_id=None, attachments=(),
+                     reply_to=None):
         """Store a message as user_id and tell the room; return it as POST /messages does.
 
         Trusted code may post where it likes: unlike POST /messages, the
         user need not be a member of the room. attachments: ids of user_id's
-        uploads (then content may be empty). Raises NotFound for an unknown
+        uploads (then content may be empty); reply_to: the id of a message of
+        the same room that this one answers. Raises NotFound for an unknown
         room or user and Invalid for content the API would refuse.
         """
         user = self.known_user(user_id)
@@ -408,11 +410,14 @@ class SwiftChat:
         content, attachments = checked(protocol.message_body,
                                        {"content": content, "attachments": list(attachments)})
         client_id = checked(protocol.client_id, {"client_id": client_id})
+        reply_to = checked(protocol.reply_to, {"reply_to": reply_to})
         try:
             return self.core.call(self.core.post, user, room_id, content, client_id, None,
-                                  attachments)
+                                  attachments, reply_to)
         except InvalidAttachment:
             raise Invalid("Invalid attachment") from None
+        except InvalidReply:
+            raise Invalid("Invalid reply") from None
 
     def on_message(self, callback):
         """Call callback(message) after each stored message, from REST, WebSocket or post_message.

@@ -49,14 +49,15 @@ import time
 
 from websockets.asyncio.server import broadcast
 
-from protocol import encode, iso, mentioned_names, now, shown_report
+from protocol import encode, iso, mentioned_names, now, shown_report, shown_user
 from store import (AuthorDisabled, Banned, Blocked, ClientIdReused, DatabaseBusy,
-                   InvalidAttachment, Muted, OnlyModeratorsPost, SlowMode, StoreError)
+                   InvalidAttachment, InvalidReply, Muted, OnlyModeratorsPost, SlowMode, StoreError)
 
 __all__ = [
     "ChatCore", "Client", "GroupCommit", "broadcast_to", "message_data", "updated_data",
     "visible_room", "by_role", "room_audience", "members_with_presence",
-    "post_message", "edit_message", "delete_message", "mark_read", "create_room",
+    "post_message", "edit_message", "delete_message", "react", "pin_message", "update_profile",
+    "mark_read", "create_room",
     "open_direct_room", "update_room", "delete_room", "join_room", "replay", "leave_room",
     "add_member", "add_member_and_tell", "remove_member", "block_user", "report_message",
     "update_report", "watch_sessions", "end_access_by_role", "index_for_search",
@@ -85,7 +86,8 @@ SESSION_OVER = 4001  # close code: the session ended (logout, new password) or p
 REFUSED_MESSAGES = {Muted: "You are muted in this room",
                     OnlyModeratorsPost: "Only moderators can post in this room",
                     SlowMode: "Slow mode is on",
-                    InvalidAttachment: "Invalid attachment"}
+                    InvalidAttachment: "Invalid attachment",
+                    InvalidReply: "Invalid reply"}
 # The server's policies (1.3), each option's choices, the default first.
 POLICIES = {"room_creation": ("everyone", "admins"), "direct_messages": ("on", "off")}
 
@@ -241,7 +243,8 @@ def visible_message(store, message_id, user_id):
     if room is None:
         raise MessageNotFound(message_id)
     return {**message, "viewer_is_admin": room["viewer_is_admin"], "room_kind": room["kind"],
-            "viewer_is_banned": room["is_banned"], "viewer_role": room_role(room, user_id)}
+            "viewer_is_banned": room["is_banned"], "viewer_role": room_role(room, user_id),
+            "viewer_is_member": room["is_member"]}
 
 
 def room_audience(store, room):
@@ -323,7 +326,9 @@ def message_data(frame_type, message):
     return {"type": frame_type, "id": message["id"], "user_id": message["user_id"],
             "username": message["username"], "room_id": message["room_id"],
             "content": message["content"], "timestamp": message["timestamp"],
-            "mentions": message["mentions"], "attachments": message["attachments"]}
+            "mentions": message["mentions"], "attachments": message["attachments"],
+            "reply_to": message["reply_to"], "reactions": message["reactions"],
+            "pinned": message["pinned"]}
 
 
 def updated_data(message):
@@ -563,7 +568,8 @@ class ChatCore:
 
     # -- a chat message, from any source -------------------------------------------
 
-    def post(self, author, room_id, content, client_id=None, sender=None, attachments=()):
+    def post(self, author, room_id, content, client_id=None, sender=None, attachments=(),
+             reply_to=None):
         """Save a message and tell the room; return a Future of the message as stored.
 
         author: {"id", "username"}. sender: the Client it came from, which
@@ -574,14 +580,15 @@ class ChatCore:
         the store's error (ClientIdReused, DatabaseBusy, ...); a sender is
         told instead, and its Future's result is None. Whoever calls this
         has checked that the author may post there (post_message does).
-        attachments: ids of the author's uploads (the store checks them).
+        attachments: ids of the author's uploads; reply_to: the id of the
+        message this one answers (the store checks both).
         """
         message = {"id": None, "user_id": author["id"], "username": author["username"],
                    "room_id": room_id, "content": content, "timestamp": now(), "mentions": [],
-                   "attachments": []}
+                   "attachments": [], "reply_to": None, "reactions": [], "pinned": False}
         posted = asyncio.get_running_loop().create_future()
         row = (room_id, author["id"], content, message["timestamp"], client_id,
-               mentioned_names(content), tuple(attachments))
+               mentioned_names(content), tuple(attachments), reply_to)
         self._messages.add(row, lambda stored: self.message_committed(
             message, client_id, sender, stored, posted))
         return posted
@@ -603,8 +610,8 @@ class ChatCore:
                 self.refuse_message(message, sender, stored, echo)
                 settle(posted)
             return
-        message.update(id=stored["id"], timestamp=stored["timestamp"], mentions=stored["mentions"],
-                       attachments=stored["attachments"])
+        message.update({field: stored[field] for field in (
+            "id", "timestamp", "mentions", "attachments", "reply_to", "reactions", "pinned")})
         if stored["duplicate"]:  # a retry: the first one's answer again, and nothing else
             echo["duplicate"] = True
         # The sender first: its frames then leave first, and a client waiting
@@ -817,7 +824,8 @@ def run_callback(callback, message):
 # Called on the loop by the WebSocket actions, and through ChatCore.perform
 # by the REST routes and the embedding API.
 
-async def post_message(core, user, room_id, content, client_id=None, attachments=()):
+async def post_message(core, user, room_id, content, client_id=None, attachments=(),
+                       reply_to=None):
     """Post as user in a room they are a member of (REST); returns the message as stored.
 
     A WebSocket connection posts with ChatCore.post straight away: being in
@@ -827,7 +835,8 @@ async def post_message(core, user, room_id, content, client_id=None, attachments
     room = await core.read(visible_room, core.store, room_id, user["id"])
     if not room["is_member"]:
         raise NotAMember(room_id)
-    return await core.post(user, room_id, content, client_id, attachments=attachments)
+    return await core.post(user, room_id, content, client_id, attachments=attachments,
+                           reply_to=reply_to)
 
 
 async def edit_message(core, user, message_id, content, sender=None):
@@ -878,6 +887,66 @@ async def delete_message(core, user, message_id, sender=None):
     core.tell_room(message["room_id"], "Message deleted", {"type": "message_deleted", **deleted},
                    sender)
     return deleted
+
+
+async def react(core, user, message_id, emoji, adding, sender=None):
+    """Add (adding) or take back user's emoji on a message; the room hears `reactions`.
+
+    For members who may post in the message's room (a muted member, or a
+    member of a room where only moderators post, may not). Returns the
+    frame's data: {type, id, room_id, reactions}.
+    """
+    message = await core.read(visible_message, core.store, message_id, user["id"])
+    if not message["viewer_is_member"]:
+        raise NotAMember(message["room_id"])
+    if message["room_kind"] == "direct" and await core.read(
+            core.store.blocked_in_direct_room, message["room_id"], user["id"]):
+        raise Blocked(user["id"])
+    reacted = await core.write(core.store.react, message_id, user["id"], emoji, adding, now())
+    if reacted is None:  # deleted a moment ago
+        raise MessageNotFound(message_id)
+    reactions, changed = reacted
+    data = {"type": "reactions", "id": message_id, "room_id": message["room_id"],
+            "reactions": reactions}
+    if changed:
+        core.tell_room(message["room_id"], "Reactions updated", data, sender)
+    return data
+
+
+async def pin_message(core, user, message_id, pinning):
+    """Pin (or unpin) a message: for its room's moderators, owner and admins, and in a direct
+    room for either member. The room hears message_pinned or message_unpinned (the frame's
+    data is returned), unless it was so already."""
+    message = await core.read(visible_message, core.store, message_id, user["id"])
+    if message["room_kind"] == "direct":
+        in_charge = message["viewer_is_member"]
+    else:
+        in_charge = not message["viewer_is_banned"] and (
+            message["viewer_is_admin"] or message["viewer_role"] in ("owner", "moderator"))
+    if not in_charge:
+        raise NotInCharge("pin messages in")
+    changed = await core.write(core.store.pin, message_id, message["room_id"], user["id"], now(),
+                               pinning)
+    if changed is None:
+        raise MessageNotFound(message_id)
+    data = {"type": "message_pinned" if pinning else "message_unpinned", "id": message_id,
+            "room_id": message["room_id"]}
+    if changed:
+        core.tell_room(message["room_id"], "Message pinned" if pinning else "Message unpinned", data)
+    return data
+
+
+async def update_profile(core, user, changes):
+    """Set user's display name and/or status; the members of their rooms (and their own
+    connections) hear user_updated. Returns the user (a store row)."""
+    updated = await core.write(core.store.update_profile, user["id"], changes)
+    if updated is None:
+        raise UserNotFound(user["id"])
+    mates = await core.read(core.store.room_mates, user["id"])
+    core.tell_everyone("Profile updated",
+                       {"type": "user_updated", "user": shown_user(updated, {"role": "user"})},
+                       {*mates, user["id"]})
+    return updated
 
 
 async def mark_read(core, user_id, room_id, message_id, sender=None):

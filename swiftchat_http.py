@@ -40,8 +40,9 @@ from accounts import (AccountDisabled, InvalidToken, PasswordChangeRequired, Too
                       WrongPassword)
 from protocol import ApiError, bad_request, encode
 from store import (AuthorDisabled, Banned, Blocked, ClientIdReused, DatabaseBusy, DatabaseReadOnly,
-                   DatabaseUnavailable, DiskFull, InvalidAttachment, LastAdmin, Muted,
-                   OnlyModeratorsPost, QuotaExceeded, SearchTooLong, SlowMode)
+                   DatabaseUnavailable, DiskFull, InvalidAttachment, InvalidReply, LastAdmin, Muted,
+                   OnlyModeratorsPost, QuotaExceeded, SearchTooLong, SlowMode, TooManyPins,
+                   TooManyReactions)
 from swiftchat_core import (CannotChangeMessage, CannotChangeReport, DirectMessagesOff,
                             DirectWithOneself, MemberNotFound, MessageNotFound, NotAMember,
                             NotInCharge, NotInDirectRoom, NotJoined, OnlyAdminsCreateRooms,
@@ -132,6 +133,9 @@ HTTP_ERRORS = {
     DirectMessagesOff: (403, "Forbidden", "Direct messages are turned off"),
     MemberNotFound: (404, "Member not found", "Member not found"),
     InvalidAttachment: (400, "Request failed", "Invalid attachment"),
+    InvalidReply: (400, "Request failed", "Invalid reply"),
+    TooManyReactions: (400, "Request failed", "Too many reactions"),
+    TooManyPins: (400, "Request failed", "Too many pins"),
     QuotaExceeded: (413, "Payload too large", "Upload quota exceeded"),
     TooManyUploads: (429, "Too many requests", "Too many uploads at once"),
     DatabaseBusy: (503, "Service unavailable", "Database busy"),

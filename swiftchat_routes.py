@@ -235,6 +235,12 @@ def import_users(request, user):
         "skipped": [{"username": name, "error": error} for name, error in skipped]}
 
 
+def update_profile(request, user):
+    changes = protocol.profile(request.json())
+    updated = request.app.core.perform(swiftchat_core.update_profile, user, changes)
+    return 200, "Profile updated", {"user": shown_user(updated, updated)}
+
+
 def update_user(request, user):
     body = request.json()
     role, disabled = protocol.role(body, required=False), protocol.flag(body, "disabled")
@@ -488,8 +494,49 @@ def post_message(request, user):
     room_id = protocol.text_field(body, "room_id")
     (content, attachments), client_id = protocol.message_body(body), protocol.client_id(body)
     message = request.app.core.perform(swiftchat_core.post_message, user, room_id, content,
-                                       client_id, attachments)
+                                       client_id, attachments, protocol.reply_to(body))
     return 201, "Message sent successfully", message
+
+
+def add_reaction(request, user):
+    emoji = protocol.emoji(request.json().get("emoji"))
+    data = request.app.core.perform(swiftchat_core.react, user, path_message_id(request), emoji,
+                                    True)
+    return 200, "Reaction added", without_type(data)
+
+
+def remove_reaction(request, user):
+    # The emoji is one path segment, percent-encoded; what it decodes to is checked as a body's.
+    emoji = protocol.emoji(urllib.parse.unquote(request.params["emoji"], errors="strict"))
+    data = request.app.core.perform(swiftchat_core.react, user, path_message_id(request), emoji,
+                                    False)
+    return 200, "Reaction removed", without_type(data)
+
+
+def pin_message(request, user):
+    data = request.app.core.perform(swiftchat_core.pin_message, user, path_message_id(request),
+                                    True)
+    return 200, "Message pinned", without_type(data)
+
+
+def unpin_message(request, user):
+    data = request.app.core.perform(swiftchat_core.pin_message, user, path_message_id(request),
+                                    False)
+    return 200, "Message unpinned", without_type(data)
+
+
+def without_type(frame_data):
+    """A frame's data as a REST answer carries it: the frame type is the WebSocket's."""
+    return {name: value for name, value in frame_data.items() if name != "type"}
+
+
+def room_pins(request, user):
+    room_id = request.params["room_id"]
+    seen_room(request, room_id, user)
+    rows = request.app.store.pinned_messages(room_id)
+    online = request.app.core.online_users({row["user_id"] for row in rows})
+    return 200, "Pinned messages", {
+        "messages": [history_message(row, row["user_id"] in online) for row in rows]}
 
 
 def report_message(request, user):
@@ -847,6 +894,7 @@ ROUTES = [
     ("POST", "/api/v1/auth/logout", logout, OWN_ACCOUNT),
     ("POST", "/api/v1/auth/password", change_password, OWN_ACCOUNT),
     ("GET", "/api/v1/users/me", current_user, OWN_ACCOUNT),
+    ("PATCH", "/api/v1/users/me", update_profile, WRITE),
     ("GET", "/api/v1/users/me/blocked", blocked_users, LOGGED_IN),
     ("GET", "/api/v1/users", list_users, LOGGED_IN),
     ("POST", "/api/v1/users", create_user, ADMIN),
@@ -864,6 +912,7 @@ ROUTES = [
     ("DELETE", "/api/v1/rooms/{room_id}", delete_room, WRITE),
     ("GET", "/api/v1/rooms/{room_id}/members", room_members, LOGGED_IN),
     ("GET", "/api/v1/rooms/{room_id}/export", export_room, LOGGED_IN),
+    ("GET", "/api/v1/rooms/{room_id}/pins", room_pins, LOGGED_IN),
     ("POST", "/api/v1/rooms/{room_id}/members", add_member, WRITE),
     ("DELETE", "/api/v1/rooms/{room_id}/members/{user_id}", remove_member, WRITE),
     ("PATCH", "/api/v1/rooms/{room_id}/members/{user_id}", update_member, WRITE),
@@ -875,6 +924,10 @@ ROUTES = [
     ("PATCH", "/api/v1/messages/{message_id}", edit_message, WRITE),
     ("DELETE", "/api/v1/messages/{message_id}", delete_message, WRITE),
     ("POST", "/api/v1/messages/{message_id}/report", report_message, WRITE),
+    ("POST", "/api/v1/messages/{message_id}/reactions", add_reaction, WRITE),
+    ("DELETE", "/api/v1/messages/{message_id}/reactions/{emoji}", remove_reaction, WRITE),
+    ("POST", "/api/v1/messages/{message_id}/pin", pin_message, WRITE),
+    ("DELETE", "/api/v1/messages/{message_id}/pin", unpin_message, WRITE),
     ("GET", "/api/v1/reports", list_reports, LOGGED_IN),
     ("PATCH", "/api/v1/reports/{report_id}", update_report, WRITE),
     ("GET", "/api/v1/search", search, LOGGED_IN),

@@ -31,10 +31,10 @@ import protocol
 from accounts import InvalidToken
 from protocol import ApiError, bad_request, encode, now
 from store import (Banned, Blocked, ClientIdReused, DatabaseBusy, DatabaseReadOnly,
-                   DatabaseUnavailable, DiskFull, Muted, OnlyModeratorsPost)
+                   DatabaseUnavailable, DiskFull, Muted, OnlyModeratorsPost, TooManyReactions)
 from swiftchat_core import (CannotChangeMessage, Client, MessageNotFound, NotAMember,
                             RoomNotFound, by_role, delete_message, edit_message,
-                            index_for_search, join_room, mark_read, replay, sweep_uploads,
+                            index_for_search, join_room, mark_read, react, replay, sweep_uploads,
                             updated_data, visible_room, watch_sessions)
 
 __all__ = ["WebSocketServer", "WebSocketEdge", "ACTIONS", "MAX_FRAME", "MAX_QUEUED"]
@@ -75,6 +75,7 @@ WS_ERRORS = {
     NotAMember: "You are not a member of this room",
     Muted: "You are muted in this room",
     OnlyModeratorsPost: "Only moderators can post in this room",
+    TooManyReactions: "Too many reactions",
 }
 
 
@@ -276,9 +277,10 @@ class WebSocketEdge:
         # Not awaited: the message takes its place in the writer's line now,
         # and the connection's next frames are read while it is saved. The
         # core answers the sender once it is committed, in commit order.
+        reply_to = protocol.reply_to(fields)
         author = {"id": client.user_id, "username": client.username}
         client.saving = self.core.post(author, client.room_id, content, client_id, sender=client,
-                                       attachments=attachments)
+                                       attachments=attachments, reply_to=reply_to)
 
     async def typing(self, client, fields):
         if client.room_id is None:
@@ -294,6 +296,17 @@ class WebSocketEdge:
         deleted = await delete_message(self.core, client.user, required_message_id(fields),
                                        sender=client)
         await client.reply("Message deleted", {"type": "message_deleted", **deleted})
+
+    async def react(self, client, fields):
+        await self._react(client, fields, True, "Reaction added")
+
+    async def unreact(self, client, fields):
+        await self._react(client, fields, False, "Reaction removed")
+
+    async def _react(self, client, fields, adding, answer):
+        message_id, emoji = required_message_id(fields), protocol.emoji(fields.get("emoji"))
+        data = await react(self.core, client.user, message_id, emoji, adding, sender=client)
+        await client.reply(answer, data)
 
     async def mark_read(self, client, fields):
         room_id = protocol.text_field(fields, "room_id")
@@ -323,6 +336,8 @@ ACTIONS = {
     "edit_message": WebSocketEdge.edit_message,
     "delete_message": WebSocketEdge.delete_message,
     "mark_read": WebSocketEdge.mark_read,
+    "react": WebSocketEdge.react,
+    "unreact": WebSocketEdge.unreact,
     "auth": WebSocketEdge.auth_again,
 }
 

@@ -34,7 +34,7 @@ def test_a_message_posted_over_rest_is_stored_and_heard_by_everyone_live(server,
     assert reply.status == 201 and reply.json["message"] == "Message sent successfully"
     posted = reply.data
     assert set(posted) == {"id", "room_id", "user_id", "username", "content", "timestamp",
-                           "mentions", "attachments"}  # attachments: 1.3
+                           "mentions", "attachments", "reply_to", "reactions", "pinned"}  # the last four: 1.3
     assert (posted["room_id"], posted["user_id"], posted["content"]) == (room_id, user_id, "Build 42 passed")
     for client in (own_connection, listener):  # the author's own connection too
         heard = client.recv_type("message_received")["data"]

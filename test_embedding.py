@@ -31,7 +31,8 @@ def host(server):
 
 def test_the_host_creates_users_and_finds_them_by_id_or_name(host):
     made = host.create_user("Grace", "grace-password")
-    assert set(made) == {"id", "username", "created_at", "role", "disabled", "must_change_password"}
+    assert set(made) == {"id", "username", "created_at", "role", "disabled", "must_change_password",
+                         "display_name", "status"}
     assert (made["username"], made["role"], made["disabled"]) == ("Grace", "user", False)
     assert host.user(user_id=made["id"]) == made
     assert host.user(username="grace") == made  # any letter case, as at login

@@ -29,7 +29,7 @@ def test_members_show_who_is_online_and_who_is_in_the_room(server, api):
         (owner_id, "owner", False, False), (here_id, "here", True, True),
         (away_id, "away", True, False), (offline_id, "offline", False, False)])
     assert all(set(m) == {"id", "username", "joined_at", "is_online", "in_room", "role",
-                          "muted_until"}
+                          "muted_until", "display_name", "status"}
                for m in reply.data["members"])
 
 

@@ -164,8 +164,10 @@ def test_users_me_returns_the_token_owner(api):
     user = reply.data["user"]
     assert (user["id"], user["username"]) == (user_id, name)
     assert ISO.fullmatch(user["created_at"])
-    # role: 1.2; must_change_password: 1.3, shown to the user and to admins
-    assert set(user) == {"id", "username", "created_at", "role", "must_change_password"}
+    # role: 1.2; must_change_password: 1.3, shown to the user and to admins; names: 1.3
+    assert set(user) == {"id", "username", "created_at", "role", "must_change_password",
+                         "display_name", "status"}
+    assert (user["display_name"], user["status"]) == (name, "")  # until they are set
 
 
 def test_users_are_listed_in_pages_with_the_total(api):
@@ -857,7 +859,8 @@ def test_messages_saved_together_share_one_transaction_yet_fail_alone(tmp_path):
         assert isinstance(refused, store.StoreError)
         assert first["duplicate"] is False and second["id"] > first["id"]
         assert retry == {"id": first["id"], "content": "first", "timestamp": 1, "duplicate": True,
-                         "mentions": [], "mentioned_members": [], "attachments": []}
+                         "mentions": [], "mentioned_members": [], "attachments": [],
+                         "reply_to": None, "reactions": [], "pinned": False}
         assert isinstance(reused, store.ClientIdReused)
         assert [m["content"] for m in db.messages(kept["id"], 10)] == ["first", "second"]
         with pytest.raises(store.StoreError):

@@ -131,7 +131,8 @@ def test_send_message_confirms_to_the_sender_and_reaches_the_room(api, chat, roo
     assert sent["success"] and sent["message"] == "Message sent successfully"
     expected = {"user_id": sender_id, "username": sender_name, "room_id": room_id,
                 "content": "Hello, everyone!", "timestamp": sent["data"]["timestamp"],
-                "id": sent["data"]["id"], "mentions": [], "attachments": []}
+                "id": sent["data"]["id"], "mentions": [], "attachments": [], "reply_to": None,
+                "reactions": [], "pinned": False}
     assert sent["data"] == {"type": "message_sent", **expected}
     received = listener.recv()
     assert received == {"success": True, "message": "Message sent successfully",
