@@ -684,3 +684,15 @@ def new_page(browser, server):
     yield open_page
     for context in contexts:
         context.close()
+
+
+def log_in_on_page(page, username, password="password123"):
+    """Sign in through the page's form, as a person would; wait until the page shows who is
+    signed in and that its socket is connected."""
+    from playwright.sync_api import expect  # here, so that only page tests need Playwright
+
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#whoami")).to_have_text(username)
+    expect(page.get_by_role("banner").get_by_role("status")).to_have_text("Connected")

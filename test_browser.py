@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import NO_LIMITS, Api, in_room, login, make_admin, wait_until
+from conftest import NO_LIMITS, Api, in_room, log_in_on_page, login, make_admin, wait_until
 
 
 expect = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt").expect
@@ -715,14 +715,6 @@ def member_actions(page, name):
     return menu
 
 
-def log_in(page, username, password="password123"):
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator("#whoami")).to_have_text(username)
-    expect(page.locator("#status")).to_have_text("Connected")
-
-
 def test_an_author_edits_and_deletes_her_messages_and_the_room_sees_it_live(new_page):
     ada, ben = new_page(), new_page()
     register(ada, "ada")
@@ -831,7 +823,7 @@ def test_an_admin_disables_a_user_whose_page_is_signed_out_and_enables_them_agai
     expect(user.get_by_role("button", name="Admin", exact=True)).to_be_hidden()  # not for users
 
     page = new_page()
-    log_in(page, "root")
+    log_in_on_page(page, "root")
     page.get_by_role("button", name="Admin", exact=True).click()
     view = page.get_by_role("dialog", name="Admin")
     expect(view.get_by_role("heading", name="Admin")).to_be_visible()
@@ -851,7 +843,7 @@ def test_an_admin_makes_another_admin_and_sets_their_password(server, new_page, 
     make_admin(server, api.register("chief")[1])
     api.register("deputy")
     page = new_page()
-    log_in(page, "chief")
+    log_in_on_page(page, "chief")
     page.reload()  # the role is asked for again when the page loads signed in
     page.get_by_role("button", name="Admin", exact=True).click()
     view = page.get_by_role("dialog", name="Admin")
@@ -1046,7 +1038,7 @@ def test_two_devices_of_one_user_stay_connected_and_reading_on_one_clears_the_ot
     register(laptop, "alice")
     create_room(laptop, "Homework")
     create_room(laptop, "Lounge")  # the laptop stays in the Lounge
-    log_in(phone, "alice")  # a second session of hers, in no room
+    log_in_on_page(phone, "alice")  # a second session of hers, in no room
     token, _, _ = api.register("bob")
     homework = room_id_of(laptop, "Homework")
     api.post("/rooms/join", {"room_id": homework}, token=token)
@@ -1427,7 +1419,7 @@ def test_a_report_reaches_the_rooms_creator_live_who_resolves_it_and_the_count_d
 def test_an_admin_sees_a_direct_messages_report_live_and_dismisses_it(server, new_page, api):
     make_admin(server, api.register("principal")[1])
     admin, student = new_page(), new_page()
-    log_in(admin, "principal")
+    log_in_on_page(admin, "principal")
     expect(reports_button(admin)).to_have_accessible_name("Reports, 0 open")
     reports_button(admin).click()
     view = admin.get_by_role("dialog", name="Reports", exact=True)

@@ -14,6 +14,8 @@ import zlib
 
 import pytest
 
+from conftest import log_in_on_page
+
 expect = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt").expect
 
 
@@ -46,10 +48,7 @@ def physics(api):
 def in_physics(new_page, name):
     """A page signed in as name, in Physics."""
     page = new_page()
-    page.get_by_label("Username").fill(name)
-    page.get_by_label("Password", exact=True).fill("password123")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("banner").get_by_role("status")).to_have_text("Connected")
+    log_in_on_page(page, name)
     page.get_by_role("navigation", name="Rooms").get_by_role("button", name="Physics").click()
     expect(page.get_by_role("heading", name="Physics")).to_be_visible()
     expect(composer(page)).to_be_enabled()

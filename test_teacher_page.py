@@ -13,16 +13,9 @@ import json
 
 import pytest
 
-from conftest import login, make_admin
+from conftest import log_in_on_page, login, make_admin
 
 expect = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt").expect
-
-
-def log_in(page, username, password="password123"):
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator("#whoami")).to_have_text(username)
 
 
 def test_the_admin_view_lists_users_by_name_and_a_filter_narrows_them(server, api, new_page):
@@ -30,7 +23,7 @@ def test_the_admin_view_lists_users_by_name_and_a_filter_narrows_them(server, ap
         api.register(name)
     make_admin(server, api.register("teacher")[1])
     page = new_page()
-    log_in(page, "teacher")
+    log_in_on_page(page, "teacher")
     page.get_by_role("button", name="Admin", exact=True).click()
     view = page.get_by_role("dialog", name="Admin")
     users = view.get_by_role("list", name="Users").get_by_role("listitem")
@@ -94,8 +87,7 @@ def make_moderator(api, biology, name):
 def in_biology(new_page, name):
     """A page signed in as name, in Biology."""
     page = new_page()
-    log_in(page, name)
-    expect(connection_status(page)).to_have_text("Connected")
+    log_in_on_page(page, name)
     page.get_by_role("navigation", name="Rooms").get_by_role("button", name="Biology").click()
     expect(page.get_by_role("heading", name="Biology")).to_be_visible()
     expect(member_rows(page)).to_have_count(len(CLASS))
@@ -155,7 +147,7 @@ def test_an_admin_imports_a_class_from_csv_and_sees_each_new_password_once_with_
         server, api, new_page):
     make_admin(server, api.register("teacher")[1])
     page = new_page()
-    log_in(page, "teacher")
+    log_in_on_page(page, "teacher")
     view = open_admin_view(page)
     region = view.get_by_role("region", name="Import accounts")
     region.get_by_label("Accounts (CSV)").fill(
@@ -189,7 +181,7 @@ def test_an_admin_imports_a_class_from_csv_and_sees_each_new_password_once_with_
 def test_a_chosen_csv_file_is_read_into_the_box_and_a_refused_line_is_named(server, api, new_page):
     make_admin(server, api.register("teacher")[1])
     page = new_page()
-    log_in(page, "teacher")
+    log_in_on_page(page, "teacher")
     region = open_admin_view(page).get_by_role("region", name="Import accounts")
     region.get_by_label("Or choose a CSV file").set_input_files(files=[{
         "name": "class.csv", "mimeType": "text/csv", "buffer": b"cleo\nno spaces allowed\n"}])
