@@ -486,7 +486,7 @@ class Accounts:
         """An admin's change of a user; returns (user or None, ids of the sessions it ended)."""
         password_hash = None if password is None else self._hash(password)
         user, ended = self.store.update_user(user_id, now(), role, disabled, password_hash)
-        self._forget_checked_tokens()  # a remembered token carries the user's old role
+        self.forget_checked_tokens()  # a remembered token carries the user's old role
         return user, ended
 
     def login(self, username, password, address):
@@ -518,7 +518,7 @@ class Accounts:
             raise WrongPassword()
         ended = self.store.set_password(session.user["id"], self._hash(new_password), now(),
                                         keep_session=None)
-        self._forget_checked_tokens()
+        self.forget_checked_tokens()
         return self.start_session({**session.user, "must_change_password": False}), ended
 
     def _hash(self, password):
@@ -535,7 +535,7 @@ class Accounts:
     def end_sessions(self, user_id, keep=None, only=None):
         """End the user's sessions (only one, or all but one); return the ids ended."""
         ended = self.store.end_sessions(user_id, now(), keep=keep, only=only)
-        self._forget_checked_tokens()
+        self.forget_checked_tokens()
         return ended
 
     def sessions_ended_since(self, when):
@@ -546,7 +546,7 @@ class Accounts:
         process is not taken on trust from memory.
         """
         if self.store.data_changed():
-            self._forget_checked_tokens()
+            self.forget_checked_tokens()
         return self.store.sessions_ended_since(when)
 
     def expires_at(self, session):
@@ -579,7 +579,7 @@ class Accounts:
         # request about a third of its time, again for every request of the
         # same client. A checked token is remembered for at most TOKEN_MEMORY
         # seconds and never past its own expiry; every ending of a session
-        # forgets them all (_forget_checked_tokens). Dict reads and writes
+        # forgets them all (forget_checked_tokens). Dict reads and writes
         # are atomic.
         remembered = self._checked_tokens.get(token)
         if remembered is not None and remembered[0] > time.time():
@@ -618,7 +618,9 @@ class Accounts:
         expires = min(claims["exp"], auth_time + self.session_seconds)
         return Session(sid, user, auth_time), expires
 
-    def _forget_checked_tokens(self):
+    def forget_checked_tokens(self):
+        """Check every token anew: a remembered one carries its user as they were (a role, a
+        display name)."""
         with self._tokens_lock:
             self._forgotten += 1
             self._checked_tokens = {}

@@ -207,12 +207,15 @@ CREATE INDEX IF NOT EXISTS uploads_by_message ON uploads (message_id, position)
 CREATE INDEX IF NOT EXISTS uploads_by_user ON uploads (user_id, size);
 CREATE INDEX IF NOT EXISTS uploads_unattached ON uploads (created_at) WHERE message_id IS NULL;
 
--- Reactions (1.3): one row per (message, emoji, user). The rowid orders
--- them, so a message's emoji are listed in the order they were first used.
+-- Reactions (1.3): one row per (message, emoji, user).
 CREATE TABLE IF NOT EXISTS reactions (
     message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
     emoji      TEXT NOT NULL,
     user_id    TEXT NOT NULL REFERENCES users (id),
+    -- The emoji's place on the message: 1 for the first used, and so on. A
+    -- new reaction with an emoji already there takes its place, so the order
+    -- holds when the first to use it takes theirs back.
+    place      INTEGER NOT NULL,
     UNIQUE (message_id, emoji, user_id)
 );
 -- (The UNIQUE constraint's index also finds a message's reactions.)

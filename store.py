@@ -446,8 +446,9 @@ def reply_quote(parent, parent_id):
 
 
 def reactions_of(rows):
-    """(message_id, emoji, user_id) rows, oldest first, as {message id: [{emoji, count,
-    user_ids}]}: each message's emoji in the order first used, and who used each."""
+    """(message_id, emoji, user_id) rows in order of place, then age, as {message id:
+    [{emoji, count, user_ids}]}: each message's emoji in the order first used, and who used
+    each, first first."""
     found = {}
     for row in rows:
         by_emoji = found.setdefault(row["message_id"], {})
@@ -1498,7 +1499,8 @@ class Store(Database):
             return {}
         return reactions_of(self._read(
             db, "SELECT message_id, emoji, user_id FROM reactions"
-            f" WHERE message_id IN ({placeholders(message_ids)}) ORDER BY rowid", message_ids))
+            f" WHERE message_id IN ({placeholders(message_ids)}) ORDER BY place, rowid",
+            message_ids))
 
     def _parents(self, db, parent_ids):
         """{id: messages row with its author's username} of those parent ids still there."""
@@ -1593,12 +1595,15 @@ class Store(Database):
             room_id = message["room_id"]
             PostingRules.of(db, room_id, user_id).check(room_id, user_id, when, editing=True)
             if adding:
-                used = [row["emoji"] for row in db.execute(
-                    "SELECT DISTINCT emoji FROM reactions WHERE message_id = ?", (message_id,))]
-                if emoji not in used and len(used) >= MAX_EMOJI:
+                places = {row["emoji"]: row["place"] for row in db.execute(
+                    "SELECT emoji, MIN(place) AS place FROM reactions WHERE message_id = ?"
+                    " GROUP BY emoji", (message_id,))}
+                if emoji not in places and len(places) >= MAX_EMOJI:
                     raise TooManyReactions(message_id)
-                changed = db.execute("INSERT OR IGNORE INTO reactions (message_id, emoji, user_id)"
-                                     " VALUES (?, ?, ?)", (message_id, emoji, user_id)).rowcount
+                place = places.get(emoji, max(places.values(), default=0) + 1)
+                changed = db.execute("INSERT OR IGNORE INTO reactions (message_id, emoji, user_id,"
+                                     " place) VALUES (?, ?, ?, ?)",
+                                     (message_id, emoji, user_id, place)).rowcount
             else:
                 changed = db.execute("DELETE FROM reactions WHERE message_id = ? AND emoji = ?"
                                      " AND user_id = ?", (message_id, emoji, user_id)).rowcount

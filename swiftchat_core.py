@@ -942,6 +942,7 @@ async def update_profile(core, user, changes):
     updated = await core.write(core.store.update_profile, user["id"], changes)
     if updated is None:
         raise UserNotFound(user["id"])
+    core.accounts.forget_checked_tokens()  # GET /users/me answers with the new name at once
     mates = await core.read(core.store.room_mates, user["id"])
     core.tell_everyone("Profile updated",
                        {"type": "user_updated", "user": shown_user(updated, {"role": "user"})},

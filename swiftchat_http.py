@@ -75,6 +75,18 @@ COMPILED_ROUTES = [
 ]
 
 
+def path_segment(raw):
+    """A path parameter, percent-decoded as UTF-8; as it came if it does not decode.
+
+    (Not decoded with replacement characters: U+FFFD is a symbol, so a
+    broken emoji in DELETE .../reactions/{emoji} would read as a real one.)
+    """
+    try:
+        return urllib.parse.unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        return raw
+
+
 def find_route(method, path):
     """(route function, its access, path parameters) for a request, or ApiError 404/405.
 
@@ -87,7 +99,7 @@ def find_route(method, path):
     for route_method, pattern, function, access in COMPILED_ROUTES:
         match = pattern.fullmatch(path)
         if match and route_method == wanted:
-            params = {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
+            params = {k: path_segment(v) for k, v in match.groupdict().items()}
             return function, access, params
         if match:
             allowed.append(route_method)

@@ -507,7 +507,7 @@ def add_reaction(request, user):
 
 def remove_reaction(request, user):
     # The emoji is one path segment, percent-encoded; what it decodes to is checked as a body's.
-    emoji = protocol.emoji(urllib.parse.unquote(request.params["emoji"], errors="strict"))
+    emoji = protocol.emoji(request.params["emoji"])
     data = request.app.core.perform(swiftchat_core.react, user, path_message_id(request), emoji,
                                     False)
     return 200, "Reaction removed", without_type(data)

@@ -149,6 +149,17 @@ def test_a_release_1_2_database_opens_with_its_rows_and_every_1_3_feature(databa
                         token=ada).status == 200
         assert api.post("/messages", {"room_id": "room_0000000a", "content": "muted"},
                         token=bob).status == 403
+        # Replies, reactions, pins and names (migration 9) on a message and users of 1.2.
+        old_id = history[0]["id"]
+        assert (history[0]["reply_to"], history[0]["reactions"], history[0]["pinned"]) \
+            == (None, [], False)
+        assert api.post(f"/messages/{old_id}/reactions", {"emoji": "👍"}, token=ada).status == 200
+        assert api.post(f"/messages/{old_id}/pin", token=ada).status == 200
+        answer = api.post("/messages", {"room_id": "room_0000000a", "content": "replying",
+                                        "reply_to": old_id}, token=ada)
+        assert answer.data["reply_to"]["excerpt"] == "said in 1.2"
+        user = api.get("/users/me", token=bob).data["user"]
+        assert (user["display_name"], user["status"]) == ("bob", "")
     again = sqlite3.connect(database_of_release_1_2)
     assert again.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
     again.close()
