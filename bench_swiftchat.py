@@ -103,6 +103,11 @@ async def relay(websocket, rooms):
                 data = {"type": "message_received", "content": frame["content"]}
                 broadcast(room - {websocket}, json.dumps({"data": data}))
                 await websocket.send(json.dumps({"data": {**data, "type": "message_sent"}}))
+            elif frame["type"] == "react":  # the room hears the message's reactions
+                data = {"type": "reactions", "id": frame["id"],
+                        "reactions": [{"emoji": frame["emoji"], "count": 1}]}
+                broadcast(room - {websocket}, json.dumps({"data": data}))
+                await websocket.send(json.dumps({"data": data}))
             else:
                 await websocket.send(json.dumps({"data": {"type": "pong"}}))
     finally:
@@ -783,6 +788,65 @@ def bench_ws_fanout(swiftchat, baseline, rounds):
     return rows
 
 
+async def fan_out_with_reactions(server, size, messages, window):
+    """fan_out, with a second member reacting to each message as it arrives: the room hears
+    as many `reactions` frames as messages (CONTRACT 1.3). Deliveries count both."""
+    async with Room(server, size, f"reactions {size} {time.time()}") as room:
+        sender, reactor, listeners = room.clients[0], room.clients[1], room.clients[2:]
+        wanted = messages * (len(listeners) + 1) + messages * len(listeners)
+        received, all_in = [0], asyncio.Event()
+
+        def count():
+            received[0] += 1
+            if received[0] == wanted:
+                all_in.set()
+
+        async def listen(client):
+            async for text in client:
+                if '"message_received"' in text or '"reactions"' in text:
+                    count()
+
+        async def react(client):
+            emoji = ["👍", "🎉", "❤️", "😂"]
+            async for text in client:
+                if '"message_received"' in text:
+                    count()
+                    message_id = json.loads(text)["data"].get("id")
+                    await client.send(json.dumps({"type": "react", "id": message_id,
+                                                  "emoji": emoji[received[0] % 4]}))
+
+        tasks = [asyncio.create_task(listen(client)) for client in listeners]
+        tasks.append(asyncio.create_task(react(reactor)))
+        cpu_before, started = server.cpu_seconds(), time.perf_counter()
+        await send_in_window(sender, messages, window)
+        try:
+            await asyncio.wait_for(all_in.wait(), timeout=30)
+        except asyncio.TimeoutError:
+            pass
+        elapsed = time.perf_counter() - started
+        cpu = server.cpu_seconds() - cpu_before
+        for task in tasks:
+            task.cancel()
+        return {"cpu_us_per_delivery": cpu / max(1, received[0]) * 1e6,
+                "deliveries_per_s": received[0] / elapsed, "lost": wanted - received[0]}
+
+
+def bench_ws_reactions(swiftchat, baseline, rounds, size=100, messages=300):
+    """A room of 100 where reactions arrive at the rate of messages (#36): the fan-out target."""
+    results = [(asyncio.run(fan_out_with_reactions(swiftchat, size, messages, window=10)),
+                asyncio.run(fan_out_with_reactions(baseline, size, messages, window=10)))
+               for _ in range(rounds)]
+    pairs = lambda key: [(a[key], b[key]) for a, b in results]
+    lost = sum(a["lost"] for a, _ in results)
+    return [row(f"WS room of {size}, a reaction per message: server CPU us/delivery",
+                pairs("cpu_us_per_delivery"), "<= 0.7x", higher_is_better=False, target=0.7),
+            row(f"WS room of {size}, a reaction per message: deliveries/s",
+                pairs("deliveries_per_s"), "-", higher_is_better=True),
+            {"load": f"WS room of {size}, a reaction per message: deliveries lost (SwiftChat)",
+             "swiftchat": lost, "baseline": sum(b["lost"] for _, b in results), "ratio": None,
+             "target": "0", "met": lost == 0}]
+
+
 async def record_latencies(client, latencies):
     """Record the latency of every message_received whose content is its send time."""
     async for text in client:
@@ -1030,6 +1094,7 @@ def print_table(rows):
 LOADS = {
     "rest": bench_rest,
     "ws-fanout": bench_ws_fanout,
+    "ws-reactions": bench_ws_reactions,
     "ws-fixed": bench_ws_fixed,
     "idle": bench_idle,
     "login-storm": bench_login_storm,
