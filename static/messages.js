@@ -23,7 +23,7 @@ import {hiddenAsBlocked, showBlockedMessage} from './blocking.js';
 import {askToReport} from './reports.js';
 import {typingAfterMessage, startReply, cancelReply} from './composer.js';
 import {readSoon, countUnseen} from './reading.js';
-import {authorElement, learnUser, spokenName} from './names.js';
+import {authorElement, learnUser, learnMembersOf, spokenName} from './names.js';
 import {quoteElement, showParent, followEdit, parentGone} from './replies.js';
 import {reactionsElement, pickerElement, togglePicker, pickReaction, toggleReaction, applyReactions}
   from './reactions.js';
@@ -267,7 +267,9 @@ export async function loadHistory(roomId) {
   state.jumpTo = null;
   let page = [];
   try {
+    const members = learnMembersOf(roomId);  // live messages wait for it too, with the history
     [page, state.reachedStart] = target === null ? await newestPage(roomId) : await historyBackTo(roomId, target);
+    await members;
   } catch (error) {
     showError(error.message);
   }

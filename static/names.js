@@ -12,6 +12,7 @@
 
 import {state} from './state.js';
 import {isolated} from './dom.js';
+import {api} from './api.js';
 import {redrawMessagesOf} from './messages.js';
 import {renderTyping, renderReply} from './composer.js';
 
@@ -20,6 +21,19 @@ import {renderTyping, renderReply} from './composer.js';
 export function learnUser(user) {
   if (!user?.id || !user.display_name) return;
   state.names.set(user.id, {username: user.username, display_name: user.display_name});
+}
+
+// The names of a room's members, read with its history (messages.js), so
+// that no message is drawn before its author's name is known: the member
+// list (members.js) is read at the same time, and may come after the first
+// live message. Without it, names fall back to usernames.
+export async function learnMembersOf(roomId) {
+  try {
+    const {members} = await api('GET', `/rooms/${encodeURIComponent(roomId)}/members`);
+    members.forEach(learnUser);
+  } catch (error) {
+    // The member list reads the same and says what went wrong.
+  }
 }
 
 // What we know of a user: a user_updated or a sender we heard, else the member list.
