@@ -221,6 +221,7 @@ class Api:
         self.connection.close()
 
     def call(self, method, path, body=None, token=None, headers=None, raw=None):
+        self._reopen_if_closed_by_the_server()
         headers = dict(headers or {})
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -233,6 +234,15 @@ class Api:
         response = Response(reply.status, reply.headers, reply.read())
         check_against_openapi(method, "/api/v1" + path, response.status, response.body)
         return response
+
+    def _reopen_if_closed_by_the_server(self):
+        # The server closes a keep-alive connection idle for --header-timeout (10 s), which a
+        # page test on a busy machine can reach between two calls; a request written into the
+        # closed socket would fail with a broken pipe. Like a browser, open a new one instead:
+        # an idle connection that is readable has been closed.
+        sock = self.connection.sock
+        if sock is not None and select.select([sock], [], [], 0)[0]:
+            self.connection.close()  # http.client connects anew on the next request
 
     def get(self, path, **kwargs):
         return self.call("GET", path, **kwargs)
