@@ -305,13 +305,16 @@ def emoji(value):
 
 MAX_DISPLAY_NAME = 40
 MAX_STATUS = 80
-# Not in a name or status: control characters, line breaks, and the bidi
-# controls that would let a name read as someone else's.
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 
 
 def profile(obj):
-    """PATCH /users/me's changes: {"display_name"?, "status"?}, trimmed (1.3)."""
+    """PATCH /users/me's changes: {"display_name"?, "status"?}, trimmed (1.3).
+
+    Neither may hold what does not show (INVISIBLE_CATEGORIES: control and
+    format characters, bidi overrides among them, line breaks): a name that
+    reads as someone else's, or looks empty, is refused. The zero-width
+    joiner is let through, as emoji sequences need it.
+    """
     changes = {}
     for name, lowest, highest in (("display_name", 1, MAX_DISPLAY_NAME), ("status", 0, MAX_STATUS)):
         value = text_field(obj, name, required=False)
@@ -319,7 +322,7 @@ def profile(obj):
             continue
         value = value.strip()
         if not lowest <= len(value) <= highest or any(
-                char in BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cs")
+                char != ZERO_WIDTH_JOINER and unicodedata.category(char) in INVISIBLE_CATEGORIES
                 for char in value):
             raise bad_request(f"{name} must be {lowest}-{highest} characters,"
                               " without control characters")

@@ -411,6 +411,14 @@ class Mentionable:
                 and (room_id, user_id) in self._members and (user_id, author_id) not in self._blocks]
 
 
+def with_parent_author(mentions, parent_author):
+    """The users a message mentions for their counts: a reply mentions its parent's author too
+    (1.3), though its `mentions` field lists only the @names of its text."""
+    if parent_author and parent_author not in mentions:
+        return [*mentions, parent_author]
+    return mentions
+
+
 def note_mentions(db, message_id, room_id, author_id, mentions):
     """Record who one message mentions (for their mention counts); return those that count."""
     counted = Mentionable(db, [room_id], [author_id], mentions).counted(room_id, author_id, mentions)
@@ -677,8 +685,7 @@ class MessageBatch:
         A reply mentions its parent's author too (for their count and
         `mention` frame), though its `mentions` lists only its @names.
         """
-        if parent is not None and parent["user_id"] not in mentions:
-            mentions = [*mentions, parent["user_id"]]
+        mentions = with_parent_author(mentions, parent and parent["user_id"])
         counted = self.mentionable.counted(room_id, author_id, mentions)
         self.mention_rows.extend((user_id, room_id, message_id) for user_id in counted)
         return counted
@@ -1561,9 +1568,11 @@ class Store(Database):
                              " JOIN users u ON u.id = m.user_id WHERE m.id = ?",
                              (message_id,)).fetchone()
             if row is not None:
-                db.execute("DELETE FROM mentions WHERE message_id = ?", (message_id,))
-                note_mentions(db, message_id, row["room_id"], row["user_id"], mentions)
                 row = self._completed([dict(row)], db)[0]
+                db.execute("DELETE FROM mentions WHERE message_id = ?", (message_id,))
+                parent_author = (row["reply_to"] or {}).get("user_id")
+                note_mentions(db, message_id, row["room_id"], row["user_id"],
+                              with_parent_author(mentions, parent_author))
         return row
 
     def delete_message(self, message_id):

@@ -97,6 +97,9 @@ def test_a_reply_over_rest_counts_as_a_mention_of_the_parents_author_only(api, c
     assert answer["reply_to"]["id"] == question["id"]
     told = wait_for_frame(elsewhere, "mention")["data"]["message"]
     assert (told["id"], told["reply_to"]["username"]) == (answer["id"], ana["username"])
+    # An edit of the reply keeps its mention of the parent's author.
+    assert api.call("PATCH", f"/messages/{answer['id']}", {"content": "Yes, from 10"},
+                    token=teacher["token"]).status == 200
     post(api, room_id, ben, "Answering myself", reply_to=own["id"])  # no mention of oneself
     rooms = {room["id"]: room for room in api.get("/rooms?limit=100", token=ana["token"]).data["rooms"]}
     assert rooms[room_id]["mention_count"] == 1
@@ -365,7 +368,8 @@ def test_a_display_name_and_status_are_shown_everywhere_and_room_mates_hear_of_t
     {}, {"display_name": ""}, {"display_name": "   "}, {"display_name": "x" * 41},
     {"display_name": "\u202eevil"}, {"display_name": "two\nlines"}, {"display_name": "bell\x07"},
     {"display_name": 5}, {"status": "x" * 81}, {"status": None, "display_name": None},
-    {"status": "tab\tbed"},
+    {"status": "tab\tbed"}, {"display_name": "\u200b"}, {"display_name": "ad\u2060min"},
+    {"display_name": "\ufeffteacher"}, {"status": "\u202dreversed"},
 ])
 def test_a_bad_profile_is_refused_and_changes_nothing(api, body):
     token, _, username = api.register()
@@ -377,7 +381,7 @@ def test_a_bad_profile_is_refused_and_changes_nothing(api, body):
 
 def test_a_profile_of_forty_characters_and_emoji_is_kept_whole(api):
     token, _, _ = api.register()
-    name, status = "Zoë 🧪 " + "x" * 33, "🔬" * 80
+    name, status = "Zoë 👩\u200d🔬 " + "x" * 31, "🔬" * 80  # a joiner within an emoji is kept
     reply = api.call("PATCH", "/users/me", {"display_name": name, "status": status}, token=token)
     assert reply.status == 200
     assert (reply.data["user"]["display_name"], reply.data["user"]["status"]) == (name, status)
