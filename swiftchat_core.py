@@ -920,6 +920,8 @@ async def pin_message(core, user, message_id, pinning):
     message = await core.read(visible_message, core.store, message_id, user["id"])
     if message["room_kind"] == "direct":
         in_charge = message["viewer_is_member"]
+        if await core.read(core.store.blocked_in_direct_room, message["room_id"], user["id"]):
+            raise Blocked(user["id"])  # the other member hears the pin: as a message, refused
     else:
         in_charge = not message["viewer_is_banned"] and (
             message["viewer_is_admin"] or message["viewer_role"] in ("owner", "moderator"))

@@ -618,7 +618,7 @@ def test_bidi_controls_in_names_and_messages_cannot_reorder_the_page(new_page):
     def from_a_bidi_author(route):  # usernames are ASCII on this server; the page must not rely on it
         history = route.fetch().json()
         for message in history["data"]["messages"]:
-            message["sender"]["username"] = name
+            message["sender"]["username"] = message["sender"]["display_name"] = name
         route.fulfill(json=history)
     page.route("**/api/v1/messages?*", from_a_bidi_author)
     register(page, "vera")
@@ -727,7 +727,7 @@ def test_an_author_edits_and_deletes_her_messages_and_the_room_sees_it_live(new_
     first_edit = message_item(ada, "teh first draft").get_by_role("button", name="Edit", exact=True)
     expect(first_edit).to_have_css("opacity", "0")  # shown only on hover or focus
 
-    for _ in range(4):  # back from the composer: Delete, Edit of the last message, then of the first
+    for _ in range(7):  # back from the composer: Delete, Edit, Pin, React, Reply of the last message, then Delete, Edit of the first
         ada.keyboard.press("Shift+Tab")
     expect(first_edit).to_be_focused()
     expect(first_edit).to_have_css("opacity", "1")
@@ -771,7 +771,7 @@ def test_only_the_author_edits_and_the_rooms_creator_deletes_anyones_message(new
     own = message_item(guest, "spam spam spam")
     expect(own.get_by_role("button", name="Edit", exact=True)).to_have_count(1)
     expect(own.get_by_role("button", name="Delete", exact=True)).to_have_count(1)
-    expect(message_item(guest, "house rules").get_by_role("button")).to_have_text(["Report"])  # no Edit, no Delete
+    expect(message_item(guest, "house rules").get_by_role("button")).to_have_text(["Reply", "React", "Report"])  # no Edit, no Delete
     by_the_guest = message_item(owner, "spam spam spam")
     expect(by_the_guest.get_by_role("button", name="Delete", exact=True)).to_have_count(1)
     expect(by_the_guest.get_by_role("button", name="Edit", exact=True)).to_have_count(0)

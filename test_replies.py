@@ -316,6 +316,9 @@ def test_either_member_of_a_direct_room_pins_and_strangers_see_no_pins(api):
     assert api.post(f"/messages/{message['id']}/pin", token=ana_token).status == 200
     assert [m["id"] for m in api.get(f"/rooms/{direct}/pins", token=ben_token).data["messages"]] \
         == [message["id"]]
+    assert api.post(f"/users/{ana_id}/block", token=ben_token).status == 200
+    refused = api.post(f"/messages/{message['id']}/pin", token=ana_token)
+    assert (refused.status, refused.json["error"]) == (403, "You cannot do this to this user")
     stranger = api.register()[0]
     assert api.get(f"/rooms/{direct}/pins", token=stranger).status == 404
     assert api.post(f"/messages/{message['id']}/pin", token=stranger).status == 404
