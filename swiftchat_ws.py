@@ -109,6 +109,23 @@ class TokenBucket:
         return True
 
 
+def forget_handshake(websocket):
+    """Empty the opening handshake's headers once admit() has read the address from them.
+
+    websockets keeps the handshake's request and response (its documented
+    ``request`` and ``response`` attributes) for the connection's whole
+    life, and reads neither after the handshake; their headers are about
+    2 KiB of strings, lists and dicts per connection, while SwiftChat reads
+    one header, X-Forwarded-For, once. ``Headers.clear()`` (a documented
+    method) lets them go, as websockets' memory guide asks ("don't keep
+    references to data that you don't need anymore"): 2,000 idle
+    connections, 14.0 KiB each instead of 17.9 (bench_swiftchat.py --only
+    idle). To switch it off, do not call it.
+    """
+    websocket.request.headers.clear()
+    websocket.response.headers.clear()
+
+
 def frame_fields(frame):
     """A frame's fields, read from the top level or from its `data` object."""
     nested = frame.get("data")
@@ -154,6 +171,7 @@ class WebSocketEdge:
         address = protocol.limit_key(protocol.client_address(
             websocket.remote_address[0],
             ", ".join(websocket.request.headers.get_all("X-Forwarded-For")), self.trusted_proxies))
+        forget_handshake(websocket)
         waiting = self._unauthenticated.setdefault(address, {})  # a dict keeps arrival order
         if self.max_unauthenticated and len(waiting) >= self.max_unauthenticated:
             oldest = next(iter(waiting))
