@@ -41,7 +41,7 @@ import unicodedata
 
 __all__ = ["Store", "StoreError", "Conflict", "DatabaseBusy", "DatabaseReadOnly", "DiskFull",
            "DatabaseUnavailable", "ClientIdReused", "AuthorDisabled", "Blocked", "Banned",
-           "LastAdmin", "SearchTooLong", "InvalidReply", "TooManyReactions", "TooManyPins",
+           "LastAdmin", "SearchTooLong", "InvalidReply", "TooManyReactions", "TooManyPins", "NameTaken",
            "WRITE_TIMEOUT"]
 
 SCHEMA_PATH = pathlib.Path(__file__).with_name("schema.sql")
@@ -208,6 +208,10 @@ class InvalidReply(StoreError):
 
 class TooManyReactions(StoreError):
     """A message has MAX_EMOJI different emoji already (1.3)."""
+
+
+class NameTaken(StoreError):
+    """A display name that reads as another user's username (1.3)."""
 
 
 class TooManyPins(StoreError):
@@ -1046,8 +1050,18 @@ class Store(Database):
             return user, ended
 
     def update_profile(self, user_id, changes):
-        """Set a user's display_name and/or status (changes: {column: value}); return the user."""
+        """Set a user's display_name and/or status (changes: {column: value}); return the user.
+
+        NameTaken for a display name that reads as another user's username
+        (in any letter case, fullwidth letters or with an "@" before it):
+        the username is what tells people apart, and it shows only on hover.
+        """
         with self._transaction() as db:
+            name = changes.get("display_name")
+            if name is not None and db.execute(
+                    "SELECT 1 FROM users WHERE username = ? AND id != ?",
+                    (unicodedata.normalize("NFKC", name).removeprefix("@"), user_id)).fetchone():
+                raise NameTaken(name)
             for column, value in changes.items():
                 if column in ("display_name", "status"):  # the column names are ours
                     db.execute(f"UPDATE users SET {column} = ? WHERE id = ?", (value, user_id))

@@ -66,7 +66,7 @@ __all__ = [
     "sweep_uploads_once",
     "MessageNotFound", "RoomNotFound", "UserNotFound", "ReportNotFound", "NotAMember",
     "NotJoined", "NotInCharge", "NotInDirectRoom", "DirectWithOneself", "CannotChangeMessage",
-    "CannotChangeReport", "REPLACED", "SESSION_OVER",
+    "CannotChangeReport", "CannotPin", "REPLACED", "SESSION_OVER",
 ]
 
 log = logging.getLogger("swiftchat.core")
@@ -76,6 +76,7 @@ REPLAY_LIMIT = 100  # messages replayed after join_room with `since`
 TYPING_INTERVAL = 2.0  # seconds between two user_typing frames of one user
 SESSION_CHECK = 1.0  # seconds between two looks for sessions ended elsewhere or grown too old
 ACTIVITY_INTERVAL = 1.0  # seconds between two room_activity frames of one room
+REACTIONS_INTERVAL = 0.25  # seconds between two `reactions` frames of one message
 SEARCH_INDEX_INTERVAL = 1.0  # seconds between two batches of new messages for the search index
 UPLOAD_SWEEP_INTERVAL = 600  # seconds between two sweeps of uploads never attached
 UNATTACHED_SECONDS = 24 * 3600  # an upload not attached within this long is deleted (1.3)
@@ -124,6 +125,10 @@ class NotInCharge(Exception):
     def __init__(self, verb):
         super().__init__(verb)
         self.verb = verb
+
+
+class CannotPin(Exception):
+    """Only a room's moderators, owner and admins pin its messages (in a direct room, either member)."""
 
 
 class NotInDirectRoom(Exception):
@@ -472,6 +477,9 @@ class ChatCore:
         self._messages = GroupCommit(lambda batch: self.queue_write(self.store.add_messages, batch))
         # room_id -> the newest message id not yet told, or None: told lately, nothing new since
         self._activity = {}
+        # message id -> (the newest `reactions` data not yet told, the connection answered
+        # with it), or None: told lately, nothing new since
+        self._reactions = {}
         self._background = set()  # tasks started here, kept alive until done
         self._closing = False  # set once the server has closed: no new tasks
         # on_message callbacks run here, one at a time and in message order,
@@ -758,6 +766,27 @@ class ChatCore:
 
     # -- telling ----------------------------------------------------------------------
 
+    def tell_reactions(self, data, sender=None):
+        """A message's reactions changed: the room hears `reactions`, at most once per
+        REACTIONS_INTERVAL per message (the first at once, then the newest state).
+
+        Why: each frame lists every reaction of the message and goes to the
+        whole room, and a few clients toggling one emoji as fast as their
+        rate limits allow (20 frames/s each) would send the room hundreds of
+        them a second, each made stale by the next.
+        """
+        if data["id"] in self._reactions:
+            self._reactions[data["id"]] = (data, sender)
+            return
+        self._reactions[data["id"]] = None
+        self.loop.call_later(REACTIONS_INTERVAL, self._reactions_interval_over, data["id"])
+        self.tell_room(data["room_id"], "Reactions updated", data, sender)
+
+    def _reactions_interval_over(self, message_id):
+        newest = self._reactions.pop(message_id, None)
+        if newest is not None:  # changed meanwhile: told now (but to whoever was answered with it)
+            self.tell_reactions(*newest)
+
     def tell_room(self, room_id, message, data, sender=None):
         """One frame for every connection in a room but the sender's (which was answered)."""
         broadcast_to(self.rooms.get(room_id, set()) - {sender}, message, data)
@@ -909,7 +938,7 @@ async def react(core, user, message_id, emoji, adding, sender=None):
     data = {"type": "reactions", "id": message_id, "room_id": message["room_id"],
             "reactions": reactions}
     if changed:
-        core.tell_room(message["room_id"], "Reactions updated", data, sender)
+        core.tell_reactions(data, sender)
     return data
 
 
@@ -926,7 +955,7 @@ async def pin_message(core, user, message_id, pinning):
         in_charge = not message["viewer_is_banned"] and (
             message["viewer_is_admin"] or message["viewer_role"] in ("owner", "moderator"))
     if not in_charge:
-        raise NotInCharge("pin messages in")
+        raise CannotPin(message_id)
     changed = await core.write(core.store.pin, message_id, message["room_id"], user["id"], now(),
                                pinning)
     if changed is None:

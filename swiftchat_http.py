@@ -41,9 +41,9 @@ from accounts import (AccountDisabled, InvalidToken, PasswordChangeRequired, Too
 from protocol import ApiError, bad_request, encode
 from store import (AuthorDisabled, Banned, Blocked, ClientIdReused, DatabaseBusy, DatabaseReadOnly,
                    DatabaseUnavailable, DiskFull, InvalidAttachment, InvalidReply, LastAdmin, Muted,
-                   OnlyModeratorsPost, QuotaExceeded, SearchTooLong, SlowMode, TooManyPins,
+                   NameTaken, OnlyModeratorsPost, QuotaExceeded, SearchTooLong, SlowMode, TooManyPins,
                    TooManyReactions)
-from swiftchat_core import (CannotChangeMessage, CannotChangeReport, DirectMessagesOff,
+from swiftchat_core import (CannotChangeMessage, CannotChangeReport, CannotPin, DirectMessagesOff,
                             DirectWithOneself, MemberNotFound, MessageNotFound, NotAMember,
                             NotInCharge, NotInDirectRoom, NotJoined, OnlyAdminsCreateRooms,
                             ReportNotFound, RoomNotFound, UserNotFound)
@@ -135,6 +135,7 @@ HTTP_ERRORS = {
     NotAMember: (403, "Forbidden", "You are not a member of this room"),
     NotJoined: (400, "Request failed", "You are not a member of this room"),
     NotInCharge: (403, "Forbidden", "Only the room creator can {verb} this room"),
+    CannotPin: (403, "Forbidden", "Only moderators can pin messages in this room"),
     NotInDirectRoom: (403, "Forbidden", "Not allowed in a direct room"),
     DirectWithOneself: (400, "Request failed", "A direct room needs another user"),
     PasswordChangeRequired: (403, "Forbidden", "Password change required"),
@@ -148,6 +149,7 @@ HTTP_ERRORS = {
     InvalidReply: (400, "Request failed", "Invalid reply"),
     TooManyReactions: (400, "Request failed", "Too many reactions"),
     TooManyPins: (400, "Request failed", "Too many pins"),
+    NameTaken: (400, "Request failed", "display_name is another user's username"),
     QuotaExceeded: (413, "Payload too large", "Upload quota exceeded"),
     TooManyUploads: (429, "Too many requests", "Too many uploads at once"),
     DatabaseBusy: (503, "Service unavailable", "Database busy"),

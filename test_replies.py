@@ -190,6 +190,28 @@ def test_reactions_over_websocket_answer_the_sender_and_tell_the_rest_of_the_roo
     assert ben.request({"type": "react", "emoji": "👍"})["error"] == "id is required"
 
 
+def test_a_burst_of_reactions_reaches_the_room_as_fewer_frames_ending_with_the_newest(
+        api, chat, lesson):
+    room_id, people = lesson
+    message = post(api, room_id, people["teacher"], "Vote with emoji")
+    listener = joined(chat, people["ana"]["token"], room_id)
+    toggler = joined(chat, people["ben"]["token"], room_id)
+    listener.recv_type("user_joined")
+    for n in range(40):  # as fast as the answers come: the room hears the first, then the newest
+        answer = toggler.request({"type": "react" if n % 2 == 0 else "unreact",
+                                  "id": message["id"], "emoji": "👍"})
+        assert answer["success"], answer
+    assert toggler.request({"type": "react", "id": message["id"], "emoji": "🎉"})["success"]
+    final = [{"emoji": "🎉", "count": 1, "user_ids": [people["ben"]["id"]]}]
+    heard = 0
+    while True:
+        frame = wait_for_frame(listener, "reactions")
+        heard += 1
+        if frame["data"]["reactions"] == final:
+            break
+    assert heard < 41  # 41 changes; each frame made stale by the next was not sent
+
+
 @pytest.mark.parametrize("emoji", [
     "👍", "👍🏽", "❤️", "🇫🇷", "👨‍👩‍👧", "✔", "☕", "©", "^",
 ])
@@ -275,7 +297,8 @@ def test_moderators_pin_and_the_room_hears_and_lists_pins_newest_first(api, chat
     watcher = joined(chat, ben["token"], room_id)
 
     refused = api.post(f"/messages/{first['id']}/pin", token=ana["token"])
-    assert refused.status == 403
+    assert (refused.status, refused.json["error"]) \
+        == (403, "Only moderators can pin messages in this room")
     reply = api.post(f"/messages/{first['id']}/pin", token=teacher["token"])
     assert reply.status == 200 and reply.json["message"] == "Message pinned"
     assert reply.data == {"id": first["id"], "room_id": room_id}
@@ -380,6 +403,17 @@ def test_a_bad_profile_is_refused_and_changes_nothing(api, body):
     assert reply.status == 400 and reply.json["message"] == "Request failed", reply.json
     user = api.get("/users/me", token=token).data["user"]
     assert (user["display_name"], user["status"]) == (username, "")
+
+
+def test_a_display_name_may_not_read_as_another_users_username(api):
+    _, _, other = api.register()
+    token, _, own = api.register()
+    for name in (other, other.upper(), "@" + other,
+                 "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in other)):
+        refused = api.call("PATCH", "/users/me", {"display_name": name}, token=token)
+        assert (refused.status, refused.json["error"]) \
+            == (400, "display_name is another user's username"), name
+    assert api.call("PATCH", "/users/me", {"display_name": own.upper()}, token=token).status == 200
 
 
 def test_a_profile_of_forty_characters_and_emoji_is_kept_whole(api):
