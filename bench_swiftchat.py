@@ -954,12 +954,31 @@ async def idle_rss(server, count):
     return per_connection
 
 
+def fresh_like(server):
+    """A new server process of the same kind (and release) as server."""
+    if server.is_swiftchat:
+        return SwiftChatProcess(*BENCH_OPTIONS, root=server.root)
+    return BaselineProcess()
+
+
 def bench_idle(swiftchat, baseline, rounds, count=2000):
-    ours = asyncio.run(idle_rss(swiftchat, count))
-    theirs = asyncio.run(idle_rss(baseline, count))
-    return [{"load": f"idle: RSS KiB per connection ({count} authenticated)", "swiftchat": ours,
-             "baseline": theirs, "ratio": ours / theirs if theirs > 0 else None,
-             "target": "<= 16 KB", "met": ours * 1.024 <= 16}]
+    # Each round on fresh processes: a server that ran the other loads first
+    # has freed memory to reuse, and its RSS grew 7.6 KiB a connection
+    # where a fresh one's grew 14.1 (the baseline's 10.4 against 15.4).
+    pairs = []
+    for _ in range(rounds):
+        pair = []
+        for like in (swiftchat, baseline):
+            server = fresh_like(like)
+            try:
+                pair.append(asyncio.run(idle_rss(server, count)))
+            finally:
+                server.stop()
+        pairs.append(pair)
+    result = row(f"idle: RSS KiB per connection ({count} authenticated, fresh servers)", pairs,
+                 "<= 16 KB", higher_is_better=False)
+    result["met"] = result["swiftchat"] * 1.024 <= 16
+    return [result]
 
 
 # -- a login storm at the default 600,000 rounds ------------------------------------------
