@@ -786,6 +786,29 @@ class BatchedLog(logging.Handler):
         super().close()
 
 
+class LogFormatter(logging.Formatter):
+    """logging's Formatter, with each second's date and time formatted once.
+
+    Why: time.strftime per record (Formatter.formatTime) was most of what
+    the access log adds to the cheapest routes (server CPU per /health
+    request at 50 connections: 100 -> 90 us; the bare server 85). The text
+    is logging's own default ("2026-12-07 14:03:05,123"); formatTime is the
+    documented place to change how a formatter writes times.
+    """
+
+    def __init__(self, fmt):
+        super().__init__(fmt)
+        self._second = (None, "")  # (a second, its text), replaced as one
+
+    def formatTime(self, record, datefmt=None):
+        second = int(record.created)
+        known, text = self._second
+        if known != second:
+            text = time.strftime(self.default_time_format, self.converter(second))
+            self._second = (second, text)
+        return self.default_msec_format % (text, record.msecs)
+
+
 def log_to_stderr(level):
     """Send every log record at `level` or above to stderr, a batch at a time; return the handler.
 
@@ -798,7 +821,7 @@ def log_to_stderr(level):
     logging._srcfile = None  # the HOWTO's documented switch, despite the underscore
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     to_stderr = BatchedLog(sys.stderr)
-    to_stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    to_stderr.setFormatter(LogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[to_stderr])
     logging.getLogger("websockets").setLevel(logging.WARNING)
     return to_stderr
