@@ -929,21 +929,30 @@ async def react(core, user, message_id, emoji, adding, sender=None):
     member of a room where only moderators post, may not). Returns the
     frame's data: {type, id, room_id, reactions}.
     """
-    message = await core.read(visible_message, core.store, message_id, user["id"])
-    if not message["viewer_is_member"]:
-        raise NotAMember(message["room_id"])
-    if message["room_kind"] == "direct" and await core.read(
-            core.store.blocked_in_direct_room, message["room_id"], user["id"]):
-        raise Blocked(user["id"])
-    reacted = await core.write(core.store.react, message_id, user["id"], emoji, adding, now())
-    if reacted is None:  # deleted a moment ago
-        raise MessageNotFound(message_id)
-    reactions, changed = reacted
-    data = {"type": "reactions", "id": message_id, "room_id": message["room_id"],
-            "reactions": reactions}
+    # The checks and the write in one trip to the writer thread, not a reader's and then
+    # the writer's: handing work to a thread is much of a reaction's cost (room of 100, a
+    # reaction per message: server CPU per delivery 0.86x and 0.95x of two trips, in two
+    # runs of 6 interleaved rounds; 0.67x the bare relay's).
+    room_id, reactions, changed = await core.write(checked_reaction, core.store, user["id"],
+                                                   message_id, emoji, adding, now())
+    data = {"type": "reactions", "id": message_id, "room_id": room_id, "reactions": reactions}
     if changed:
         core.tell_reactions(data, sender)
     return data
+
+
+def checked_reaction(store, user_id, message_id, emoji, adding, when):
+    """react's checks and write (on the writer thread): (room_id, reactions, changed)."""
+    message = visible_message(store, message_id, user_id)
+    if not message["viewer_is_member"]:
+        raise NotAMember(message["room_id"])
+    if message["room_kind"] == "direct" and store.blocked_in_direct_room(message["room_id"],
+                                                                         user_id):
+        raise Blocked(user_id)
+    reacted = store.react(message_id, user_id, emoji, adding, when)
+    if reacted is None:  # deleted a moment ago
+        raise MessageNotFound(message_id)
+    return (message["room_id"], *reacted)
 
 
 async def pin_message(core, user, message_id, pinning):
