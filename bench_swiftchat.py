@@ -712,6 +712,16 @@ async def send_in_window(sender, messages, window):
     await ack_task
 
 
+async def send_and_hear(sender, messages, window, all_in, timeout=30):
+    """send_in_window, then wait until all_in is set: every delivery heard (at most timeout
+    seconds: what is not heard by then is counted lost)."""
+    await send_in_window(sender, messages, window)
+    try:
+        await asyncio.wait_for(all_in.wait(), timeout=timeout)
+    except asyncio.TimeoutError:
+        pass
+
+
 def sent_now():
     """A message's content: a mention (SwiftChat looks it up and tells bench1) and the send time."""
     return f"@bench1 look: {time.perf_counter()!r}"
@@ -743,11 +753,7 @@ async def fan_out(server, size, messages, window):
         tasks = [asyncio.create_task(listen(client)) for client in listeners]
         cpu_before, client_cpu_before = server.cpu_seconds(), time.process_time()
         started = time.perf_counter()
-        await send_in_window(sender, messages, window)
-        try:
-            await asyncio.wait_for(all_in.wait(), timeout=30)
-        except asyncio.TimeoutError:
-            pass
+        await send_and_hear(sender, messages, window, all_in)
         elapsed = time.perf_counter() - started
         cpu = server.cpu_seconds() - cpu_before
         client_cpu = time.process_time() - client_cpu_before
@@ -818,11 +824,7 @@ async def fan_out_with_reactions(server, size, messages, window):
         tasks = [asyncio.create_task(listen(client)) for client in listeners]
         tasks.append(asyncio.create_task(react(reactor)))
         cpu_before, started = server.cpu_seconds(), time.perf_counter()
-        await send_in_window(sender, messages, window)
-        try:
-            await asyncio.wait_for(all_in.wait(), timeout=30)
-        except asyncio.TimeoutError:
-            pass
+        await send_and_hear(sender, messages, window, all_in)
         elapsed = time.perf_counter() - started
         cpu = server.cpu_seconds() - cpu_before
         for task in tasks:
