@@ -1,6 +1,8 @@
 """A teacher's page (issue #34) in headless Chromium: the Admin view's list, its import of a
 class, a password of one's own, the login form, and a class's room with a teacher (its owner),
 a TA made moderator and two students: the member menu, mutes, posting, slow mode, export and ban.
+The class's four pages are opened once for the file, on one server (a page open costs about a
+second); each of those tests has a Biology room of its own, deleted after it.
 
 Each control is found by its role and accessible name, as a screen reader
 user would find it. Debian's Chromium (apt-get install chromium) is driven
@@ -8,12 +10,14 @@ by Playwright, which downloads no browser here; without it these tests
 skip and say how to install it.
 """
 
+import collections
+import contextlib
 import csv
 import json
 
 import pytest
 
-from conftest import log_in_on_page, login, make_admin
+from conftest import Api, log_in_on_page, login, make_admin, serve_for_tests
 
 expect = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt").expect
 
@@ -64,34 +68,76 @@ def test_while_registration_is_open_the_page_offers_a_register_button(new_page):
 CLASS = ("teacher", "assistant", "ana", "ben")  # the TA's username: at least 3 characters
 
 
+School = collections.namedtuple("School", "server api people pages")
+_room_letters = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")  # "Biology A" is no part of another room's name
+
+
+@pytest.fixture(scope="module")
+def school(tmp_path_factory, browser):
+    """One server for the class's tests, with the default limits a school's server has, and the
+    pages of the teacher, the TA and the two students on it, each signed in once (a browser
+    context each: four people). Each test brings them into a Biology room of its own."""
+    with serve_for_tests(tmp_path_factory.mktemp("school") / "chat.db") as server, \
+            contextlib.closing(Api(server.http_port)) as api:
+        people = {name: api.register(name)[:2] for name in CLASS}
+        pages = {}
+        try:
+            for name in CLASS:
+                pages[name] = signed_in(browser, server, name)
+            yield School(server, api, people, pages)
+        finally:
+            for page in pages.values():
+                page.context.close()
+
+
+def signed_in(browser, server, name):
+    """A page of its own (a browser context: another person, or another device), signed in."""
+    page = browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"http://127.0.0.1:{server.http_port}/")
+    log_in_on_page(page, name)
+    return page
+
+
 @pytest.fixture
-def biology(api):
-    """A public room "Biology" made by the teacher, with the TA and two students as members.
+def biology(school):
+    """A new public room "Biology X" made by the teacher, with the TA and two students as members;
+    nobody is an admin. Deleted after the test, and with it every role, mute and ban in it; what
+    anyone blocked is unblocked, so that the next test finds the four pages as this one did.
 
-    Returns {"room": room id, name: (token, user id) for each of CLASS}; nobody is an admin.
+    Returns {"room": room id, "name": its name, "api": an Api, "school": the School,
+    name: (token, user id) for each of CLASS}.
     """
-    people = {name: api.register(name)[:2] for name in CLASS}
-    room_id = api.create_room(people["teacher"][0], "Biology", "Cells and such")
-    for name in CLASS[1:]:
-        assert api.post("/rooms/join", {"room_id": room_id}, token=people[name][0]).status == 200
-    return {"room": room_id, **people}
+    api, people = school.api, school.people
+    name = f"Biology {next(_room_letters)}"
+    room_id = api.create_room(people["teacher"][0], name, "Cells and such")
+    for person in CLASS[1:]:
+        assert api.post("/rooms/join", {"room_id": room_id}, token=people[person][0]).status == 200
+    yield {"room": room_id, "name": name, "api": api, "school": school, **people}
+    assert api.call("DELETE", f"/rooms/{room_id}", token=people["teacher"][0]).status == 200
+    for token, _ in people.values():
+        for blocked in api.get("/users/me/blocked", token=token).data["users"]:
+            assert api.call("DELETE", f"/users/{blocked['id']}/block", token=token).status == 200
 
 
-def make_moderator(api, biology, name):
-    """The teacher makes this member a moderator of Biology, over the API."""
-    reply = api.call("PATCH", f"/rooms/{biology['room']}/members/{biology[name][1]}",
-                     {"role": "moderator"}, token=biology["teacher"][0])
+def make_moderator(biology, name):
+    """The teacher makes this member a moderator of the room, over the API."""
+    reply = biology["api"].call("PATCH", f"/rooms/{biology['room']}/members/{biology[name][1]}",
+                                {"role": "moderator"}, token=biology["teacher"][0])
     assert reply.status == 200, reply.json
 
 
-def in_biology(new_page, name):
-    """A page signed in as name, in Biology."""
-    page = new_page()
-    log_in_on_page(page, name)
-    page.get_by_role("navigation", name="Rooms").get_by_role("button", name="Biology").click()
-    expect(page.get_by_role("heading", name="Biology")).to_be_visible()
-    expect(member_rows(page)).to_have_count(len(CLASS))
+def in_biology(biology, name):
+    """name's page (the school's), in the test's Biology room."""
+    page = biology["school"].pages[name]
+    open_biology(page, biology)
     return page
+
+
+def open_biology(page, biology):
+    page.get_by_role("navigation", name="Rooms").get_by_role("button", name=biology["name"]).click()
+    expect(page.get_by_role("heading", name=biology["name"])).to_be_visible()
+    expect(member_rows(page)).to_have_count(len(CLASS))
 
 
 def connection_status(page):
@@ -246,8 +292,8 @@ def menu_items(menu):
     return menu.get_by_role("menuitem")
 
 
-def test_the_owner_makes_the_ta_a_moderator_and_every_page_shows_it_live(biology, new_page):
-    teacher, ta, ana = (in_biology(new_page, name) for name in ("teacher", "assistant", "ana"))
+def test_the_owner_makes_the_ta_a_moderator_and_every_page_shows_it_live(biology):
+    teacher, ta, ana = (in_biology(biology, name) for name in ("teacher", "assistant", "ana"))
     expect(member_row(ana, "teacher")).to_contain_text("owner")
     menu = member_actions(teacher, "assistant")
     expect(menu_items(menu)).to_have_text(["Message", "Remove", "Ban", "Mute", "Make moderator", "Block"])
@@ -268,8 +314,8 @@ def test_the_owner_makes_the_ta_a_moderator_and_every_page_shows_it_live(biology
     expect(menu_items(member_actions(ta, "ben"))).to_have_text(["Message", "Block"])
 
 
-def test_the_member_menu_works_from_the_keyboard_and_gives_focus_back_to_its_button(biology, new_page):
-    teacher = in_biology(new_page, "teacher")
+def test_the_member_menu_works_from_the_keyboard_and_gives_focus_back_to_its_button(biology):
+    teacher = in_biology(biology, "teacher")
     button = teacher.get_by_role("button", name="Actions for ana", exact=True)
     menu = teacher.get_by_role("menu", name="Actions for ana", exact=True)
     button.focus()
@@ -301,9 +347,9 @@ def test_the_member_menu_works_from_the_keyboard_and_gives_focus_back_to_its_but
 # -- mutes, posting and slow mode (#34 items 4 and 9) -----------------------------------------
 
 def test_a_moderator_mutes_a_student_who_sees_a_note_instead_of_the_composer_until_unmuted(
-        api, biology, new_page):
-    make_moderator(api, biology, "assistant")
-    ta, ana, ben = (in_biology(new_page, name) for name in ("assistant", "ana", "ben"))
+        biology):
+    make_moderator(biology, "assistant")
+    ta, ana, ben = (in_biology(biology, name) for name in ("assistant", "ana", "ben"))
     member_actions(ta, "ana").get_by_role("menuitem", name="Mute").click()
     dialog = ta.get_by_role("dialog", name="Mute ana")
     expect(dialog.get_by_label("Minutes")).to_be_focused()
@@ -326,9 +372,9 @@ def test_a_moderator_mutes_a_student_who_sees_a_note_instead_of_the_composer_unt
 
 
 def test_in_a_room_where_only_moderators_post_a_students_composer_becomes_a_note(
-        api, biology, new_page):
-    make_moderator(api, biology, "assistant")
-    teacher, ta, ana = (in_biology(new_page, name) for name in ("teacher", "assistant", "ana"))
+        biology):
+    make_moderator(biology, "assistant")
+    teacher, ta, ana = (in_biology(biology, name) for name in ("teacher", "assistant", "ana"))
     expect(ana.get_by_role("group", name="Room settings")).to_be_hidden()
     settings = room_settings(teacher)
     settings.get_by_label("Who may post").select_option(label="Only moderators")
@@ -349,9 +395,9 @@ def test_in_a_room_where_only_moderators_post_a_students_composer_becomes_a_note
     expect(ana.get_by_text("Only moderators post in this room.")).to_be_hidden()
 
 
-def test_slow_mode_tells_a_student_when_the_next_message_may_go(api, biology, new_page):
-    make_moderator(api, biology, "assistant")
-    ta, ana = in_biology(new_page, "assistant"), in_biology(new_page, "ana")
+def test_slow_mode_tells_a_student_when_the_next_message_may_go(biology, browser):
+    make_moderator(biology, "assistant")
+    ta, ana = in_biology(biology, "assistant"), in_biology(biology, "ana")
     settings = room_settings(ta)  # a moderator sets it
     expect(settings.get_by_role("button", name="Delete room")).to_be_hidden()  # the owner's
     settings.get_by_label("Slow mode").fill("60")
@@ -369,18 +415,22 @@ def test_slow_mode_tells_a_student_when_the_next_message_may_go(api, biology, ne
     say(ta, "two")
     expect(messages(ana)).to_have_text(["first question", "one", "two"])
 
-    other_tab = in_biology(new_page, "ana")  # knows nothing of the wait: the server refuses
-    say(other_tab, "from the other tab")
-    expect(other_tab.get_by_text("Slow mode is on: you can send your next message at")).to_be_visible()
-    expect(composer(other_tab)).to_have_value("from the other tab")  # given back
-    expect(messages(ta)).to_have_text(["first question", "one", "two"])
+    other_tab = signed_in(browser, biology["school"].server, "ana")  # knows nothing of the wait:
+    try:  # the server refuses
+        open_biology(other_tab, biology)
+        say(other_tab, "from the other tab")
+        expect(other_tab.get_by_text("Slow mode is on: you can send your next message at")).to_be_visible()
+        expect(composer(other_tab)).to_have_value("from the other tab")  # given back
+        expect(messages(ta)).to_have_text(["first question", "one", "two"])
+    finally:
+        other_tab.context.close()
 
 
 # -- export and ban (#34 items 5 and 9) ----------------------------------------------------
 
-def test_a_moderator_exports_the_history_as_csv_and_the_owner_as_json(api, biology, new_page):
-    make_moderator(api, biology, "assistant")
-    ta, teacher, ana = (in_biology(new_page, name) for name in ("assistant", "teacher", "ana"))
+def test_a_moderator_exports_the_history_as_csv_and_the_owner_as_json(biology):
+    make_moderator(biology, "assistant")
+    ta, teacher, ana = (in_biology(biology, name) for name in ("assistant", "teacher", "ana"))
     for text in ("cells divide", "mitosis, then"):
         say(ana, text)
     expect(messages(ta)).to_have_text(["cells divide", "mitosis, then"])
@@ -389,7 +439,7 @@ def test_a_moderator_exports_the_history_as_csv_and_the_owner_as_json(api, biolo
     settings.get_by_label("Export format").select_option(label="CSV (a spreadsheet)")
     with ta.expect_download() as download:
         settings.get_by_role("button", name="Export").click()
-    assert download.value.suggested_filename.startswith("Biology-")
+    assert download.value.suggested_filename.startswith(f"{biology['name']}-")
     assert download.value.suggested_filename.endswith(".csv")
     with open(download.value.path(), encoding="utf-8", newline="") as saved:
         rows = list(csv.reader(saved))
@@ -402,15 +452,15 @@ def test_a_moderator_exports_the_history_as_csv_and_the_owner_as_json(api, biolo
         settings.get_by_role("button", name="Export").click()
     with open(download.value.path(), encoding="utf-8") as saved:
         exported = json.load(saved)
-    assert exported["room"]["name"] == "Biology"
+    assert exported["room"]["name"] == biology["name"]
     assert [m["content"] for m in exported["messages"]] == ["cells divide", "mitosis, then"]
 
 
-def test_a_banned_student_is_told_and_cannot_come_back(biology, new_page):
-    teacher, ben = in_biology(new_page, "teacher"), in_biology(new_page, "ben")
+def test_a_banned_student_is_told_and_cannot_come_back(biology):
+    teacher, ben = in_biology(biology, "teacher"), in_biology(biology, "ben")
     member_actions(teacher, "ben").get_by_role("menuitem", name="Ban").click()
-    expect(ben.get_by_role("list", name="Messages")).to_contain_text("You were removed from Biology.")
+    expect(ben.get_by_role("list", name="Messages")).to_contain_text(f"You were removed from {biology['name']}.")
     expect(member_rows(teacher)).to_have_count(len(CLASS) - 1)
-    ben.get_by_role("navigation", name="Rooms").get_by_role("button", name="Biology").click()
+    ben.get_by_role("navigation", name="Rooms").get_by_role("button", name=biology["name"]).click()
     expect(ben.get_by_role("alert")).to_have_text("You are banned from this room")
     expect(composer(ben)).to_be_disabled()
