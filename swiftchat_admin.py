@@ -145,11 +145,17 @@ def main(argv, environ=os.environ):
     logging.getLogger("swiftchat").setLevel(logging.ERROR)
     try:
         output = restore(args.db, args.file) if args.command == "restore" else on_the_database(args)
+        if output is not None:  # None: the command wrote its output itself (an export)
+            print(output)
+        sys.stdout.flush()
     except CommandError as exc:
         print(f"swiftchat: {exc}", file=sys.stderr)
         return 1
-    if output is not None:  # None: the command wrote its output itself (an export)
-        print(output)
+    except BrokenPipeError:  # `users list | head -2`: the reader went away, which is no error
+        # The recipe of the signal module's documentation: stdout to /dev/null,
+        # so that Python's own flush at exit does not fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 

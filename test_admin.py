@@ -457,3 +457,19 @@ def test_backup_never_writes_through_a_link(server, tmp_path):
     result = admin_cli(tmp_path / "chat.db", "backup", str(tmp_path / "link.db"))
     assert result.returncode == 1 and "exists already" in one_line(result)
     assert not (tmp_path / "elsewhere.db").exists()
+
+
+def test_a_listing_piped_into_a_reader_that_leaves_early_ends_quietly(server, api, tmp_path):
+    """`users list | head -2`: the reader has gone before the list is written; no traceback."""
+    for _ in range(3):
+        api.register()
+    reader, writer = os.pipe()
+    os.close(reader)  # gone before the command writes a line
+    try:
+        listed = subprocess.run([sys.executable, os.path.join(HERE, "swiftchat.py"),
+                                 "--db", str(tmp_path / "chat.db"), "users", "list"],
+                                stdout=writer, stderr=subprocess.PIPE, text=True, timeout=30)
+    finally:
+        os.close(writer)
+    assert "Traceback" not in listed.stderr and listed.stderr == "", listed.stderr
+    assert listed.returncode == 1
