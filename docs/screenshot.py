@@ -10,6 +10,7 @@ changing how the page looks:
 """
 
 import argparse
+import re
 import json
 import pathlib
 import sys
@@ -89,8 +90,11 @@ def main():
             page.get_by_label("Username").fill("student17")
             page.get_by_label("Password", exact=True).fill("password123")
             page.get_by_role("button", name="Log in").click()
-            page.get_by_role("navigation", name="Rooms").get_by_role("button", name="Physics 10B").click()
+            physics = page.get_by_role("navigation", name="Rooms").get_by_role("button", name="Physics 10B")
+            physics.click()
             expect(page.get_by_role("list", name="Messages")).to_contain_text("shall we check ours")
+            unread = physics.get_by_role("img", name=re.compile("unread"))
+            expect(unread).to_have_count(0, timeout=10_000)  # viewing the room reads it (in 2 s)
             page.get_by_role("textbox", name="Message", exact=True).blur()  # no focus ring in the picture
             page.wait_for_timeout(300)  # the online dots and counts settle
             page.screenshot(path=options.out)
