@@ -65,12 +65,18 @@ def join(page, name):
     expect(page.locator("#message-input")).to_be_enabled()
 
 
-def test_the_page_is_served_with_its_assets(server, new_page):
-    page = new_page()
+def test_the_page_is_served_with_its_assets_and_its_favicon(server, new_page):
+    responses = []
+    page = new_page(before_load=lambda page: page.on("response", lambda response: responses.append(response)))
+    # Its assets.
     expect(page).to_have_title("SwiftChat")
     expect(page.locator("#login-form")).to_be_visible()
     response = page.request.get(f"http://127.0.0.1:{server.http_port}/static/main.js")
     assert response.ok and "javascript" in response.headers["content-type"]
+    # Its favicon, which the browser asks for on its own; nothing the page asked for was refused.
+    wait_until(lambda: any(r.url.endswith("/static/favicon.svg") for r in responses),
+               pause=playwright_pause(page))
+    assert [r.url for r in responses if r.status >= 400] == []
 
 
 def test_wrong_password_and_taken_name_show_clear_errors(new_page):
@@ -488,15 +494,6 @@ def test_it_can_be_used_with_the_keyboard_alone(new_page):
         .map((e) => e.id)""")
     assert labels == []  # every control has a name a screen reader can say
     assert page.get_attribute("#messages", "aria-live") == "polite"
-
-
-def test_the_favicon_is_served(server, new_page):
-    page = new_page()
-    failed = []
-    page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
-    page.reload()
-    expect(page.locator("#login-form")).to_be_visible()
-    assert Api(server.http_port).connection and failed == []
 
 
 # -- sessions that end, bidi text and a locked-down page (issue 20) -------------------------
