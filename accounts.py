@@ -43,7 +43,7 @@ import protocol
 from protocol import ApiError, iso, limit_key, now
 
 __all__ = [
-    "Accounts", "Session", "RateLimit", "Allowances", "LoginLimits", "hash_password", "verify_password", "DEFAULT_ITERATIONS",
+    "Accounts", "Session", "RateLimit", "stored_secret", "Allowances", "LoginLimits", "hash_password", "verify_password", "DEFAULT_ITERATIONS",
     "InvalidToken", "SessionExpired", "WrongPassword", "AccountDisabled", "Throttled",
     "TooManyLogins",
     "TooManyRegistrations", "TooManyRooms", "TooManyWrites",
@@ -177,6 +177,12 @@ class UploadsInProgress:
 # A session as a checked token shows it: its id, its user (a dict as the
 # API shows users) and when it began (Unix seconds).
 Session = collections.namedtuple("Session", "id user auth_time")
+
+
+def stored_secret(store):
+    """The secret that signs tokens (and file links) when none is given: made and kept in the
+    database the first time, so the server and its commands (an export's links) agree on it."""
+    return store.setting("jwt_secret", lambda: secrets.token_hex(32))
 
 
 def hash_password(password, iterations=DEFAULT_ITERATIONS):

@@ -29,7 +29,11 @@ log = logging.getLogger("swiftchat.files")
 
 CHUNK = 64 * 1024  # bytes read from the socket, or from a file, at a time
 LINK_HOURS = 25  # a link works at least this long after it was made (the contract's 24, and an hour)
-HEAD = 64 * 1024  # bytes of a file read to find an image's size (a JPEG's EXIF comes first)
+HEAD = 32  # bytes of a file's start that show a PNG's, GIF's or WebP's size
+JPEG_SEGMENTS = 64  # a JPEG's segments walked at most to its size (a photo has a dozen or so)
+# The names the folder's own files have: an upload's id ('file_' and 8 hex digits, store.py),
+# and the .part it is written to first. A sweep deletes nothing else.
+OWN_FILE = re.compile(r"file_[0-9a-f]{8}(\.part)?")
 SIGNATURE = re.compile(r"[0-9a-f]{32}")  # what LinkSigner._sign makes
 DECLARED_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
 
@@ -83,13 +87,13 @@ class FileFolder:
             self.delete([os.path.basename(partial)])
         return written
 
-    def head(self, upload_id):
-        """The first HEAD bytes of an upload's file (b"" if it is gone)."""
+    def image_info(self, upload_id):
+        """image_info of an upload's file (None if it is gone)."""
         try:
             with open(self.file_of(upload_id), "rb") as file:
-                return file.read(HEAD)
+                return image_info(file)
         except FileNotFoundError:
-            return b""
+            return None
 
     def open(self, upload_id):
         """The upload's file, open for reading; FileNotFoundError if it is gone."""
@@ -104,21 +108,25 @@ class FileFolder:
                 pass
 
     def older_than(self, seconds):
-        """The names of the folder's files last changed more than `seconds` ago (a sweep's
-        candidates: files no upload owns, left by a crash between writing and recording)."""
+        """The names of the folder's own files (OWN_FILE) last changed more than `seconds` ago
+        (a sweep's candidates: files no upload owns, left by a crash between writing and
+        recording). Anything else someone put in a --files-dir is left alone."""
         cutoff = time.time() - seconds
         with os.scandir(self.path) as entries:
             return [entry.name for entry in entries
-                    if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff]
+                    if OWN_FILE.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)
+                    and entry.stat().st_mtime < cutoff]
 
 
 # -- what a file is, from its own bytes ----------------------------------------------------
 
-def image_info(head):
-    """(content type, width, height) of a PNG, GIF, WebP or JPEG from its first bytes; else None.
+def image_info(file):
+    """(content type, width, height) of a PNG, GIF, WebP or JPEG, from the bytes of a file open
+    for reading; else None.
 
     Only the bytes decide: a declared type, or a file name, can say anything.
     """
+    head = file.read(HEAD)
     if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR" and len(head) >= 24:
         width, height = struct.unpack(">II", head[16:24])
         return "image/png", width, height
@@ -128,7 +136,7 @@ def image_info(head):
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP" and len(head) >= 30:
         return webp_info(head)
     if head[:3] == b"\xff\xd8\xff":
-        return jpeg_info(head)
+        return jpeg_info(file)
     return None
 
 
@@ -151,22 +159,29 @@ def webp_info(head):
 JPEG_FRAMES = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
-def jpeg_info(head):
-    """Walk a JPEG's segments (each: FF, marker, 2-byte length) to its frame header."""
+def jpeg_info(file):
+    """Walk a JPEG's segments (each: FF, marker, 2-byte length) to its frame header.
+
+    By seeking past each segment, not reading it: a phone's photo may carry
+    EXIF and colour profiles of 64 KiB each (and several) before its size.
+    At most JPEG_SEGMENTS, so a file of tiny segments costs no more.
+    """
     at = 2
-    while at + 9 <= len(head):
-        if head[at] != 0xFF:
+    for _ in range(JPEG_SEGMENTS):
+        file.seek(at)
+        segment = file.read(9)
+        if len(segment) < 9 or segment[0] != 0xFF:
             return None
-        marker = head[at + 1]
+        marker = segment[1]
         if marker == 0xFF:  # fill byte
             at += 1
             continue
         if marker in JPEG_FRAMES:
-            height, width = struct.unpack(">HH", head[at + 5:at + 9])
+            height, width = struct.unpack(">HH", segment[5:9])
             return "image/jpeg", width, height
         if marker == 0xDA:  # the image data starts: no frame header before it
             return None
-        length = struct.unpack(">H", head[at + 2:at + 4])[0]
+        length = struct.unpack(">H", segment[2:4])[0]
         if length < 2:
             return None
         at += 2 + length

@@ -125,7 +125,9 @@ ERROR_TEXTS = {  # status -> what it means here, shown in the document
          "connection is closed",
     401: "`Authentication required`: `Missing Authorization header` or `Invalid or expired token` "
          "(also for a token of a session that ended)",
-    403: "`Forbidden`: only the room's creator (or an admin) may do this; `Admin only`; "
+    403: "`Forbidden`: only the room's creator (or an admin) may do this, or its moderators "
+         "where they may too (`Only the room creator can update this room`, `Only moderators "
+         "can export this room`); `Admin only`; "
          "`Account disabled`; `Registration is closed`; `You are banned from this room`; "
          "`You cannot change this message`; `You are not a member of this room`; `You cannot "
          "do this to this user` (they have blocked the caller); `You cannot change this report`; "
@@ -133,6 +135,8 @@ ERROR_TEXTS = {  # status -> what it means here, shown in the document
          "POST /auth/password, /auth/logout, /auth/refresh and GET /users/me answer until it "
          "is changed); `Only moderators can post in this room`; `You are muted in this room`; "
          "`Only admins can create rooms`; `Direct messages are turned off`",
+    408: "`Request timeout`: `Upload too slow: it must come at 16 KiB/s at least` (an "
+         "upload's body on average; the connection is then closed)",
     409: "Conflict: the name is taken (whatever its letter case), a client_id already used "
          "for another message, or `Already reported` (one report per message and reporter)",
     404: "Not found",
@@ -531,7 +535,8 @@ PATHS = {
             "bytes. 413 `File too large` (over --max-upload-mb) or `Upload quota exceeded` "
             "(over --upload-quota-mb of files kept; admins have none). Counts against the REST "
             "write budget",
-            {**success(201, "File uploaded", UPLOAD), **errors(401, 403, 429)}, auth=True,
+            {**success(201, "File uploaded", UPLOAD), **errors(401, 403, 408, 413, 429)},
+            auth=True,
             parameters=[{"name": "X-Filename", "in": "header", "required": True,
                          "schema": {"type": "string"}}]),
         "requestBody": {"required": True, "content": {"*/*": {"schema": {

@@ -39,7 +39,6 @@ MAX_CLIENT_ID = 64
 MAX_SLOW_MODE = 3600  # seconds (1.3)
 MAX_ATTACHMENTS = 10  # uploads one message may carry (1.3)
 MAX_FILENAME = 255  # characters of an upload's name (1.3)
-UPLOAD_ID = re.compile(r"file_[0-9a-f]{8}")
 MAX_MUTE_MINUTES = 10080  # a week (1.3)
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,%d}" % MAX_USERNAME)
 
@@ -172,13 +171,17 @@ def upload_filename(header):
 
 def message_body(obj):
     """A new message's (content, attachments): attachments is a list of at most MAX_ATTACHMENTS
-    upload ids (1.3), and with one or more the content may be empty."""
+    upload ids (1.3), and with one or more the content may be empty.
+
+    Whether each id is an upload of the sender's not attached yet is the
+    store's to say (store.InvalidAttachment): a string that is no upload's id
+    at all is just as unknown, and is told so in the same words.
+    """
     attachments = obj.get("attachments")
     if attachments is None:
         attachments = []
     if (not isinstance(attachments, list) or len(attachments) > MAX_ATTACHMENTS
-            or not all(isinstance(upload_id, str) and UPLOAD_ID.fullmatch(upload_id)
-                       for upload_id in attachments)):
+            or not all(isinstance(upload_id, str) for upload_id in attachments)):
         raise bad_request(f"attachments must be a list of at most {MAX_ATTACHMENTS} upload ids")
     if attachments and not (text_field(obj, "content", required=False) or "").strip():
         return "", attachments

@@ -22,7 +22,6 @@ import contextlib
 import ipaddress
 import logging
 import os
-import secrets
 import signal
 import socket
 import struct
@@ -39,7 +38,8 @@ except ImportError:
 
 import protocol
 import swiftchat_admin
-from accounts import DEFAULT_ITERATIONS, DEFAULT_SESSION_DAYS, Accounts, UploadsInProgress
+from accounts import (DEFAULT_ITERATIONS, DEFAULT_SESSION_DAYS, Accounts, UploadsInProgress,
+                      stored_secret)
 from files import FileFolder, LinkSigner
 from protocol import VERSION, ApiError, history_message, shown_user
 import store
@@ -165,11 +165,9 @@ OTHER_FILES = 100  # descriptors kept for all but connections: the database, lis
 def files_folder(db, files_dir):
     """Where uploads live: files_dir, or beside the database (<db>.files); for an in-memory
     database, a temporary folder of its own."""
-    if files_dir:
-        return files_dir
-    if str(db) == ":memory:":
+    if str(db) == ":memory:" and not files_dir:
         return tempfile.mkdtemp(prefix="swiftchat-files-")
-    return f"{db}.files"
+    return swiftchat_admin.files_of(db, files_dir)  # the rule backup and restore follow too
 
 
 def fit_under_file_limit(max_connections, max_ws_connections):
@@ -290,7 +288,7 @@ class SwiftChat:
     def _stored_secret(self, db):
         """The secret that signs tokens, made and kept in the database the first time."""
         try:
-            return self.store.setting("jwt_secret", lambda: secrets.token_hex(32))
+            return stored_secret(self.store)
         except StoreError as exc:
             self._close_store()
             raise StartupError(f"cannot keep a token secret in the database {db} ({exc}): "

@@ -6,8 +6,8 @@
     python swiftchat.py users promote|demote|disable|enable NAME
     python swiftchat.py users set-password NAME [--password-stdin]
     python swiftchat.py export ROOM --format csv|json|html [--out FILE]
-    python swiftchat.py backup FILE
-    python swiftchat.py restore FILE
+    python swiftchat.py backup FILE [--files-dir DIR]
+    python swiftchat.py restore FILE [--files-dir DIR]
 
 Each command opens the database named by --db (or SWIFTCHAT_DB) through the
 store, does one thing, prints one line (``users list``: one a user;
@@ -55,7 +55,8 @@ except ImportError:
 
 import export
 import protocol
-from accounts import DEFAULT_ITERATIONS, Accounts, ImportRefused, hash_password
+from accounts import DEFAULT_ITERATIONS, Accounts, ImportRefused, hash_password, stored_secret
+from files import LinkSigner
 from protocol import ApiError, iso, now
 from store import Conflict, DatabaseBusy, LastAdmin, Store, StoreError
 
@@ -106,12 +107,20 @@ def parse_args(argv, environ):
     exporting.add_argument("--format", required=True, choices=export.FORMATS)
     exporting.add_argument("--out", help="a new file to write it to (only you may read it); "
                                          "standard output by default")
+    # Its file links are signed as the server signs them: with the secret the
+    # server was given (JWT_SECRET), else the one kept in the database.
+    exporting.set_defaults(jwt_secret=environ.get("SWIFTCHAT_JWT_SECRET")
+                           or environ.get("JWT_SECRET"))
     backup = commands.add_parser("backup", help="a consistent copy of the live database",
                                  parents=[common])
     backup.add_argument("file")
     restore = commands.add_parser("restore", help="replace the database with a backup "
                                   "(the server stopped)", parents=[common])
     restore.add_argument("file")
+    for command in (backup, restore):
+        command.add_argument("--files-dir", default=environ.get("SWIFTCHAT_FILES_DIR"),
+                             help="the server's folder of uploaded files, if it was started with "
+                                  "one (default: <db>.files) [env SWIFTCHAT_FILES_DIR]")
     args = parser.parse_args(argv)
     if "db" not in vars(args):
         args.db = environ.get("SWIFTCHAT_DB", "swiftchat.db")
@@ -144,7 +153,10 @@ def main(argv, environ=os.environ):
     # server's to give; a command says one line.
     logging.getLogger("swiftchat").setLevel(logging.ERROR)
     try:
-        output = restore(args.db, args.file) if args.command == "restore" else on_the_database(args)
+        if args.command == "restore":
+            output = restore(args.db, args.file, args.files_dir)
+        else:
+            output = on_the_database(args)
         if output is not None:  # None: the command wrote its output itself (an export)
             print(output)
         sys.stdout.flush()
@@ -212,7 +224,7 @@ def run(store, args):
     """Do the command; return its output (None: written already)."""
     try:
         if args.command == "backup":
-            return backup(store, args.db, args.file)
+            return backup(store, args.db, args.file, args.files_dir)
         if args.command == "export":
             return export_room(store, args)
         if args.action == "list":
@@ -405,6 +417,7 @@ def export_room(store, args):
     No check of who asks: whoever may open the database may read it all.
     """
     room = room_by_id_or_name(store, args.room)
+    store.file_link = LinkSigner(args.jwt_secret or stored_secret(store)).url
     _, _, chunks = export.export_file(room, store.room_history(room["id"]), args.format)
     if args.out is None:
         for chunk in chunks:
@@ -476,27 +489,32 @@ def written_new(path):
 
 
 # -- backup and restore ------------------------------------------------------------
-# Uploaded files live in a folder beside the database, <db>.files (CONTRACT
-# 1.3, "Files and images"), and a backup keeps them in FILE.files. Uploads
-# come with issue #35: until then no server makes that folder, so both
-# commands copy files only where the folder exists.
+# Uploaded files live in a folder beside the database, <db>.files, or where
+# --files-dir says (CONTRACT 1.3, "Files and images"); a backup keeps them in
+# FILE.files whichever it was, and restore puts them back where the server
+# looks for them. A database whose server never took an upload has no folder,
+# so both commands copy files only where the folder exists.
 
-def files_of(path):
-    return f"{path}.files"
+def files_of(db, files_dir=None):
+    """The folder of a database's uploads: files_dir if the server is given one, else <db>.files."""
+    return files_dir or f"{db}.files"
 
 
-def backup(store, db, file):
+def backup(store, db, file, files_dir=None):
     try:
         store.backup(file)
     except FileExistsError:  # also a link, dangling or not: never written through
         raise CommandError(f"{file} exists already; name a new file") from None
     except OSError as exc:
         raise CommandError(f"cannot write {file}: {exc.strerror}") from None
-    if os.path.isdir(files_of(db)):
+    folder = files_of(db, files_dir)
+    if os.path.isdir(folder):
         # After the database's snapshot: a file uploaded meanwhile is one
         # more (unattached) file, never a message without its file.
-        copy_folder(files_of(db), files_of(file))
+        copy_folder(folder, files_of(file))
         return f"backed up {db} to {file}, and its files to {files_of(file)}"
+    if files_dir:  # named, so its absence is a mistake worth a line, not a silent backup
+        raise CommandError(f"backed up {db} to {file}, but found no files folder at {files_dir}")
     return f"backed up {db} to {file}"
 
 
@@ -514,7 +532,7 @@ def copy_folder(source, target):
         raise CommandError(f"cannot copy {source} to {target}: {exc}") from None
 
 
-def restore(db, backup_file):
+def restore(db, backup_file, files_dir=None):
     """Replace the database with a backup made by `backup`, the server stopped; the line to print.
 
     The replaced database is kept, with what its write-ahead log held folded
@@ -531,7 +549,7 @@ def restore(db, backup_file):
             os.replace(copy, db)
         finally:
             remove_database_files(copy)  # gone already, unless something failed
-        restore_files(db, backup_file, kept_name)
+        restore_files(files_of(db, files_dir), backup_file, kept_name)
     done = f"restored {db} from {backup_file}"
     return done if kept is None else f"{done}; the database it replaced is kept as {kept}"
 
@@ -635,9 +653,10 @@ def remove_database_files(path, only_logs=False):
             os.unlink(name)
 
 
-def restore_files(db, backup_file, kept):
-    """The uploads as the backup had them; the replaced ones are kept beside the kept database."""
-    if os.path.isdir(files_of(db)):
-        os.rename(files_of(db), files_of(kept))
+def restore_files(folder, backup_file, kept):
+    """The uploads as the backup had them, in folder; the replaced ones are kept beside the kept
+    database (<kept>.files)."""
+    if os.path.isdir(folder):
+        shutil.move(folder, files_of(kept))  # a move, not a rename: --files-dir may be on another disk
     if os.path.isdir(files_of(backup_file)):
-        copy_folder(files_of(backup_file), files_of(db))
+        copy_folder(files_of(backup_file), folder)

@@ -120,11 +120,13 @@ class NotJoined(Exception):
 
 
 class NotInCharge(Exception):
-    """Only the room's creator (or an admin) may do this to a room; `verb` says what."""
+    """Only those in charge of a room may do this to it; `verb` says what, `who` who may
+    ("the room creator", or "moderators" where they may too; admins always may)."""
 
-    def __init__(self, verb):
-        super().__init__(verb)
+    def __init__(self, verb, who="the room creator"):
+        super().__init__(verb, who)
         self.verb = verb
+        self.who = who
 
 
 class CannotPin(Exception):
@@ -200,7 +202,7 @@ def room_role(room, user_id):
 
 def room_in_charge(store, room_id, user_id, verb, moderators_may=False):
     """The room, if user_id is in charge of it: its owner, an admin, and (moderators_may) one of
-    its moderators; else NotInCharge(verb).
+    its moderators; else NotInCharge(verb) naming who may.
 
     A creator banned from their own room (by an admin) is in charge of it
     no more: not even of adding themselves back (store.Banned).
@@ -214,7 +216,7 @@ def room_in_charge(store, room_id, user_id, verb, moderators_may=False):
         raise Banned(room_id)
     role = room_role(room, user_id)
     if role != "owner" and not (moderators_may and role == "moderator"):
-        raise NotInCharge(verb)
+        raise NotInCharge(verb, "moderators" if moderators_may else "the room creator")
     return room
 
 

@@ -134,7 +134,7 @@ HTTP_ERRORS = {
     CannotChangeMessage: (403, "Forbidden", "You cannot change this message"),
     NotAMember: (403, "Forbidden", "You are not a member of this room"),
     NotJoined: (400, "Request failed", "You are not a member of this room"),
-    NotInCharge: (403, "Forbidden", "Only the room creator can {verb} this room"),
+    NotInCharge: (403, "Forbidden", "Only {who} can {verb} this room"),
     CannotPin: (403, "Forbidden", "Only moderators can pin messages in this room"),
     NotInDirectRoom: (403, "Forbidden", "Not allowed in a direct room"),
     DirectWithOneself: (400, "Request failed", "A direct room needs another user"),

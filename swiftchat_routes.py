@@ -715,11 +715,14 @@ def upload_file(request, user):
                               size, app.max_upload)
         except EOFError:
             raise bad_request("Request body is shorter than its Content-Length") from None
+        except UploadTooSlow:
+            raise ApiError(408, "Request timeout", f"Upload too slow: it must come at "
+                                                  f"{MIN_UPLOAD_RATE // 1024} KiB/s at least") from None
         except OSError as exc:  # the files folder cannot be written (read-only, disk full)
             log.error("could not write an upload to %s: %s", app.files.path, exc.strerror)
             raise ApiError(503, "Service unavailable", "Files unavailable") from None
     try:
-        image = files.image_info(app.files.head(upload_id))
+        image = app.files.image_info(upload_id)
         width, height = image[1:] if image else (None, None)
         upload = app.store.add_upload(upload_id, user["id"], filename,
                                       files.served_type(request.headers.get("content-type"), image),
@@ -733,14 +736,20 @@ def upload_file(request, user):
 MIN_UPLOAD_RATE = 16 * 1024  # bytes a second an upload must keep up on average
 
 
+class UploadTooSlow(Exception):
+    """An upload's body came slower than MIN_UPLOAD_RATE on average."""
+
+
 def in_time(read, size, idle):
-    """read(n), which gives nothing once an upload of `size` bytes has taken longer than
+    """read(n), which raises UploadTooSlow once an upload of `size` bytes has taken longer than
     idle + size / MIN_UPLOAD_RATE seconds: one that trickles in, a byte just inside each idle
     limit, ends all the same (and what came of it is not kept)."""
     deadline = time.monotonic() + idle + size / MIN_UPLOAD_RATE
 
     def read_in_time(count):
-        return read(count) if time.monotonic() < deadline else b""
+        if time.monotonic() >= deadline:
+            raise UploadTooSlow(size)
+        return read(count)
     return read_in_time
 
 

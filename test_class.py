@@ -254,6 +254,16 @@ def spending_writes(api, token, user_id, room_id, message_id, other_id):
         ("POST", f"/users/{other_id}/block", None),
         ("DELETE", f"/users/{other_id}/block", None),
         ("PATCH", "/reports/1", {"status": "resolved"}),
+        # 1.3's writes: uploads, roles and mutes, reactions, pins, a profile.
+        ("POST", "/uploads", {"a file": "of JSON"}),
+        ("PATCH", f"/rooms/{room_id}/members/{other_id}", {"role": "moderator"}),
+        ("POST", f"/rooms/{room_id}/members/{other_id}/mute", {"minutes": 5}),
+        ("DELETE", f"/rooms/{room_id}/members/{other_id}/mute", None),
+        ("POST", f"/messages/{message_id}/reactions", {"emoji": "\U0001F44D"}),
+        ("DELETE", f"/messages/{message_id}/reactions/%F0%9F%91%8D", None),
+        ("POST", f"/messages/{message_id}/pin", None),
+        ("DELETE", f"/messages/{message_id}/pin", None),
+        ("PATCH", "/users/me", {"status": "here"}),
     ]
 
 

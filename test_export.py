@@ -209,7 +209,8 @@ def test_a_plain_member_is_forbidden_and_a_moderator_and_an_admin_may(server, ap
     member_token, member_id, _ = api.register()
     assert api.post("/rooms/join", {"room_id": room.id}, token=member_token).status == 200
     reply = api.get(f"/rooms/{room.id}/export?format=csv", token=member_token)
-    assert reply.status == 403 and reply.json["message"] == "Forbidden"
+    assert (reply.status, reply.json["message"], reply.json["error"]) == (
+        403, "Forbidden", "Only moderators can export this room")
     assert api.call("PATCH", f"/rooms/{room.id}/members/{member_id}", {"role": "moderator"},
                     token=room.token).status == 200
     assert export(server.http_port, room.id, member_token).status == 200
@@ -377,6 +378,33 @@ def test_the_export_command_prints_the_file_the_route_sends(serve_with, tmp_path
     result = run_cli("export", room_id, "--format", "json", "--db", str(tmp_path / "chat.db"))
     assert result.returncode == 0, result.stderr
     assert result.stdout == export(server.http_port, room_id, token, "json").body.decode()
+
+
+@pytest.mark.parametrize("secret", [None, "the secret the class server was started with"])
+def test_the_export_commands_file_links_open_on_the_server(serve_with, tmp_path, secret):
+    # A link is signed as the server signs it: with the secret it was given
+    # (JWT_SECRET for the command too), else the one kept in the database.
+    server = serve_with(jwt_secret=secret)
+    api = Api(server.http_port)
+    token, _, _ = api.register()
+    room_id = api.create_room(token)
+    upload = api.post("/uploads", raw=b"the notes", token=token,
+                      headers={"Content-Type": "text/plain", "X-Filename": "notes.txt"}).data
+    assert api.post("/messages", {"room_id": room_id, "content": "", "attachments": [upload["id"]]},
+                    token=token).status == 201
+    env = {**os.environ, **({"JWT_SECRET": secret} if secret else {})}
+    result = run_cli("export", room_id, "--format", "json", "--db", str(tmp_path / "chat.db"),
+                     env=env)
+    assert result.returncode == 0, result.stderr
+    [message] = json.loads(result.stdout)["messages"]
+    link = message["attachments"][0]["url"]
+    connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=10)
+    try:
+        connection.request("GET", link)
+        reply = connection.getresponse()
+        assert (reply.status, reply.read()) == (200, b"the notes"), link
+    finally:
+        connection.close()
 
 
 def test_the_export_command_names_the_ids_of_rooms_that_share_a_name(serve_with, tmp_path):

@@ -5,9 +5,11 @@ Uploads are sent with http.client or a raw socket, since the point of
 several tests is a header or a body that a client library would tidy up.
 """
 
+import contextlib
 import http.client
 import json
 import os
+import select
 import socket
 import stat
 import struct
@@ -32,10 +34,12 @@ def gif(width, height):
     return b"GIF89a" + struct.pack("<HH", width, height) + b"\0" * 50
 
 
-def jpeg(width, height):
+def jpeg(width, height, profiles=0):
     app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\0" + b"\0" * 9  # a segment to skip
+    # A phone's photo: EXIF and colour profile segments of 64 KiB each before its size.
+    app2 = (b"\xff\xe2" + struct.pack(">H", 65535) + b"ICC_PROFILE\0" + b"\0" * 65521) * profiles
     sof0 = b"\xff\xc0" + struct.pack(">HBHH", 17, 8, height, width) + b"\0" * 10
-    return b"\xff\xd8" + app0 + sof0 + b"\xff\xda" + b"\0" * 50
+    return b"\xff\xd8" + app0 + app2 + sof0 + b"\xff\xda" + b"\0" * 50
 
 
 def webp(kind, width, height):
@@ -141,6 +145,7 @@ def used(server, user_id):
     (png(640, 480), "image/png", 640, 480),
     (gif(32, 16), "image/gif", 32, 16),
     (jpeg(1024, 768), "image/jpeg", 1024, 768),
+    (jpeg(4032, 3024, profiles=3), "image/jpeg", 4032, 3024),
     (webp("VP8X", 300, 200), "image/webp", 300, 200),
     (webp("VP8 ", 120, 90), "image/webp", 120, 90),
     (webp("VP8L", 77, 55), "image/webp", 77, 55),
@@ -247,6 +252,30 @@ def test_an_upload_that_stops_sending_is_cut_and_holds_no_thread(server, api):
     assert used(server, user_id) == 0
 
 
+def test_an_upload_that_trickles_in_is_cut_when_it_falls_below_16_kib_a_second(server, api):
+    # 512 bytes every 0.4 s: each part well inside the idle limit (1 s here),
+    # but 16 KiB would take 13 s, and may take 1 + 16 KiB / (16 KiB/s) = 2 s.
+    token, user_id, _ = api.register()
+    started = time.monotonic()
+    answer = b""
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as trickle:
+        trickle.sendall(upload_head(token, 16 * 1024))
+        for _ in range(32):
+            if select.select([trickle], [], [], 0.4)[0]:  # the server has answered
+                break
+            with contextlib.suppress(OSError):  # the answer may be on its way as this goes
+                trickle.sendall(b"x" * 512)
+        with contextlib.suppress(OSError):
+            while chunk := trickle.recv(65536):
+                answer += chunk
+    assert 2 <= time.monotonic() - started < 8
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {
+        "success": False, "message": "Request timeout",
+        "error": "Upload too slow: it must come at 16 KiB/s at least"}
+    wait_until(lambda: used(server, user_id) == 0)
+
+
 def test_ten_uploads_at_once_leave_health_and_the_websocket_quick(server, api):
     tokens = [api.register()[0] for _ in range(10)]
     client = authed(server, tokens[0])
@@ -281,6 +310,7 @@ def test_the_quota_counts_files_kept_and_frees_them_with_their_message(server, a
                                      "attachments": ids[:1]}, token=token).data
     assert api.call("DELETE", f"/messages/{message['id']}", token=token).status == 200
     assert ids[0] not in files_on_disk(server)
+    assert fetch(server, message["attachments"][0]["url"])[0] == 404
     assert upload(server, token, near_a_mib)[0] == 201
 
 
@@ -345,17 +375,23 @@ def test_an_attachment_must_be_the_senders_own_and_unattached(server, api):
     assert post(ana, [anas, anas]).json == invalid  # twice in one message
     assert post(ana, [anas]).status == 201
     assert post(ana, [anas]).json == invalid  # attached already
-    assert post(ben, ["../etc/passwd"]).status == 400
-    assert post(ben, [bens] * 11).status == 400
-    assert post(ben, "file_1").status == 400
+    for unknown in ("../etc/passwd", "nope", "", "FILE_" + anas[5:], anas + " "):
+        assert post(ben, [unknown]).json == invalid, unknown
+    shape = {"success": False, "message": "Request failed",
+             "error": "attachments must be a list of at most 10 upload ids"}
+    for not_a_list in ([bens] * 11, "file_1", [7], {"id": bens}, [None]):
+        assert post(ben, not_a_list).json == shape, not_a_list
     assert post(ben, [], content="").status == 400  # no text and no file: nothing to send
     client = authed(server, ben)
     assert client.request({"type": "join_room", "room_id": room_id})["success"]
-    client.send({"type": "send_message", "content": "", "attachments": [anas]})
-    refused = client.recv()
-    while refused["success"]:
+    anas_unsent = uploaded(server, ana)["id"]
+    # attached already; someone else's; no upload's id at all
+    for attachments in ([anas], [anas_unsent], [bens.upper()]):
+        client.send({"type": "send_message", "content": "", "attachments": attachments})
         refused = client.recv()
-    assert refused == invalid
+        while refused["success"]:
+            refused = client.recv()
+        assert refused == invalid
 
 
 def test_the_embedding_api_posts_attachments(server, api):
@@ -437,14 +473,34 @@ def test_a_range_is_answered(server, api, range_header, status, content_range, p
 
 
 def test_deleting_a_room_deletes_its_files(server, api):
-    token = api.register()[0]
+    token, user_id, _ = api.register()
     room_id = api.create_room(token)
     data = uploaded(server, token)
     api.post("/messages", {"room_id": room_id, "content": "x", "attachments": [data["id"]]},
              token=token)
+    assert used(server, user_id) == data["size"]
     assert api.call("DELETE", f"/rooms/{room_id}", token=token).status == 200
     assert data["id"] not in files_on_disk(server)
     assert fetch(server, data["url"])[0] == 404
+    assert used(server, user_id) == 0  # the quota is freed with them
+
+
+def test_a_client_that_comes_back_gets_the_files_of_what_it_missed(server, api):
+    ana, _, _ = api.register()
+    ben, _, _ = api.register()
+    room_id = api.create_room(ana)
+    assert api.post("/rooms/join", {"room_id": room_id}, token=ben).status == 200
+    seen = api.post("/messages", {"room_id": room_id, "content": "before"}, token=ana).data["id"]
+    data = uploaded(server, ana, png(12, 8))
+    missed = api.post("/messages", {"room_id": room_id, "content": "",
+                                    "attachments": [data["id"]]}, token=ana).data
+    back = authed(server, ben)
+    assert back.request({"type": "join_room", "room_id": room_id, "since": seen})["success"]
+    replayed = back.recv_type("message_received")["data"]
+    assert replayed["id"] == missed["id"] and replayed["replayed"] is True
+    [attachment] = replayed["attachments"]
+    assert (attachment["id"], attachment["width"], attachment["height"]) == (data["id"], 12, 8)
+    assert fetch(server, attachment["url"])[2] == png(12, 8)
 
 
 def test_an_upload_never_attached_is_deleted_after_a_day(server, api):
@@ -454,10 +510,64 @@ def test_an_upload_never_attached_is_deleted_after_a_day(server, api):
     attached = uploaded(server, token)
     api.post("/messages", {"room_id": room_id, "content": "x", "attachments": [attached["id"]]},
              token=token)
+    # A crash between writing a file and recording it leaves a file no upload owns; a
+    # --files-dir may hold files of someone else's, which are never the sweep's.
+    folder = server.files.path
+    for name in ("file_0123abcd", "file_0123abcd.part", "notes.txt", "file_0123abcd.txt"):
+        with open(os.path.join(folder, name), "wb") as file:
+            file.write(b"left")
+        os.utime(os.path.join(folder, name), (time.time() - 7200, time.time() - 7200))
+    before = used(server, user_id)
     removed = server.core.perform(swiftchat_core.sweep_uploads_once, time.time() + 25 * 3600)
     assert kept["id"] in removed and attached["id"] not in removed
     assert kept["id"] not in files_on_disk(server) and attached["id"] in files_on_disk(server)
     assert fetch(server, kept["url"])[0] == 404
+    assert used(server, user_id) == before - kept["size"]
+    assert {"file_0123abcd", "file_0123abcd.part"} <= set(removed)
+    left = set(os.listdir(folder))
+    assert {"notes.txt", "file_0123abcd.txt"} <= left and "file_0123abcd" not in left
+    for name in ("notes.txt", "file_0123abcd.txt"):
+        os.unlink(os.path.join(folder, name))
+
+
+@pytest.mark.parametrize("given", ["flag", "environment"])
+def test_backup_and_restore_follow_the_servers_files_dir(tmp_path, given):
+    db, files_dir = tmp_path / "class.db", tmp_path / "elsewhere" / "uploads"
+    with serve_for_tests(db, files_dir=str(files_dir), **OPTIONS) as running:
+        api = Api(running.http_port)
+        token = api.register()[0]
+        room_id = api.create_room(token)
+        data = uploaded(running, token, png(6, 6))
+        api.post("/messages", {"room_id": room_id, "content": "x", "attachments": [data["id"]]},
+                 token=token)
+    flag = ["--files-dir", str(files_dir)] if given == "flag" else []
+    env = {**os.environ, **({"SWIFTCHAT_FILES_DIR": str(files_dir)} if given != "flag" else {})}
+    backup = tmp_path / "backup.db"
+    done = run_cli("backup", str(backup), "--db", str(db), *flag, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith(f"and its files to {backup}.files")
+    assert (tmp_path / "backup.db.files" / data["id"]).read_bytes() == png(6, 6)
+    os.unlink(files_dir / data["id"])
+    done = run_cli("restore", str(backup), "--db", str(db), *flag, env=env)
+    assert done.returncode == 0, done.stderr
+    assert (files_dir / data["id"]).read_bytes() == png(6, 6)
+    assert stat.S_IMODE(os.stat(files_dir).st_mode) == 0o700
+    assert not (tmp_path / "class.db.files").exists()  # nothing made where the server never looks
+    # The folder it replaced is kept beside the replaced database.
+    [kept] = [name for name in os.listdir(tmp_path) if name.endswith(".files")
+              and name.startswith("class.db.before-restore-")]
+    assert data["id"] not in os.listdir(tmp_path / kept)
+
+
+def test_a_backup_told_of_a_files_dir_that_is_not_there_says_so(tmp_path):
+    db = tmp_path / "class.db"
+    with serve_for_tests(db, **OPTIONS):
+        pass
+    done = run_cli("backup", str(tmp_path / "backup.db"), "--db", str(db),
+                   "--files-dir", str(tmp_path / "typo"))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (f"swiftchat: backed up {db} to {tmp_path / 'backup.db'}, but found no "
+                           f"files folder at {tmp_path / 'typo'}\n")
 
 
 def test_a_backup_carries_the_files_and_restore_brings_them_back(tmp_path):

@@ -124,15 +124,22 @@ def test_a_moderator_removes_bans_and_deletes_but_not_the_owner_or_another_moder
                     token=ta).status == 200
     assert api.post("/rooms/join", {"room_id": room_id},
                     token=people["ana"]["token"]).json["error"] == "You are banned from this room"
-    assert api.call("DELETE", f"/rooms/{room_id}/members/{people['teacher']['id']}",
-                    token=ta).status == 403
+    # Told who may: the owner may act on a moderator, a moderator may not.
+    outranked = "Only the room creator can remove members from this room"
+    reply = api.call("DELETE", f"/rooms/{room_id}/members/{people['teacher']['id']}", token=ta)
+    assert (reply.status, reply.json["error"]) == (403, outranked)
     assert set_role(api, room_id, people["ben"]["id"], "moderator", teacher).status == 200
-    assert api.call("DELETE", f"/rooms/{room_id}/members/{people['ben']['id']}",
-                    token=ta).status == 403
+    reply = api.call("DELETE", f"/rooms/{room_id}/members/{people['ben']['id']}", token=ta)
+    assert (reply.status, reply.json["error"]) == (403, outranked)
+    reply = api.post(f"/rooms/{room_id}/members/{people['ben']['id']}/mute", {"minutes": 5},
+                     token=ta)
+    assert (reply.status, reply.json["error"]) == (
+        403, "Only the room creator can mute members of this room")
     # A moderator changes settings, but the description is the owner's.
     assert api.call("PATCH", f"/rooms/{room_id}", {"slow_mode": 5}, token=ta).status == 200
-    assert api.call("PATCH", f"/rooms/{room_id}", {"description": "mine now"},
-                    token=ta).status == 403
+    reply = api.call("PATCH", f"/rooms/{room_id}", {"description": "mine now"}, token=ta)
+    assert (reply.status, reply.json["error"]) == (
+        403, "Only the room creator can update this room")
 
 
 def test_a_member_is_no_moderator(api, lesson):
@@ -140,10 +147,21 @@ def test_a_member_is_no_moderator(api, lesson):
     ana = people["ana"]["token"]
     message = post(api, room_id, people["ben"]["token"]).data
     assert api.call("DELETE", f"/messages/{message['id']}", token=ana).status == 403
-    assert api.call("DELETE", f"/rooms/{room_id}/members/{people['ben']['id']}",
-                    token=ana).status == 403
-    assert api.post(f"/rooms/{room_id}/members/{people['ben']['id']}/mute", {"minutes": 5},
-                    token=ana).status == 403
+    ben_id = people["ben"]["id"]
+    refusals = [
+        ("DELETE", f"/rooms/{room_id}/members/{ben_id}", None,
+         "Only moderators can remove members from this room"),
+        ("POST", f"/rooms/{room_id}/members/{ben_id}/mute", {"minutes": 5},
+         "Only moderators can mute members of this room"),
+        ("PATCH", f"/rooms/{room_id}/members/{ben_id}", {"role": "moderator"},
+         "Only the room creator can change roles in this room"),
+        ("POST", f"/rooms/{room_id}/members", {"user_id": people["ta"]["id"]},
+         "Only the room creator can add members to this room"),
+    ]
+    for method, path, body, error in refusals:
+        reply = api.call(method, path, body, token=ana)
+        assert (reply.status, reply.json["message"], reply.json["error"]) == (
+            403, "Forbidden", error), (method, path)
     assert api.call("PATCH", f"/rooms/{room_id}", {"posting": "moderators"},
                     token=ana).status == 403
 

@@ -131,7 +131,8 @@ def read(path):
 
 
 def test_backup_copies_the_uploaded_files_and_restore_brings_them_back(tmp_path, serve_with):
-    """Uploads (issue #35) will live in <db>.files; a folder made by hand stands in for them."""
+    """Uploads live in <db>.files; a file put there by hand stands in for them (test_files.py
+    backs up real uploads, and under --files-dir)."""
     db, backup = str(tmp_path / "chat.db"), str(tmp_path / "backup.db")
     serve_with(db=db).stop()
     os.makedirs(db + ".files", exist_ok=True)  # the server made it already
