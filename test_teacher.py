@@ -168,7 +168,7 @@ def test_a_member_is_no_moderator(api, lesson):
 
 # -- who may post, and how often --------------------------------------------------------
 
-def test_an_announcement_room_takes_posts_from_its_moderators_only(server, api, lesson):
+def test_an_announcement_room_takes_posts_from_its_moderators_only(server, api, lesson, admin):
     room_id, people = lesson
     teacher = people["teacher"]["token"]
     reply = api.call("PATCH", f"/rooms/{room_id}", {"posting": "moderators"}, token=teacher)
@@ -187,8 +187,11 @@ def test_an_announcement_room_takes_posts_from_its_moderators_only(server, api, 
                        "error": "Only moderators can post in this room"}
     assert post(api, room_id, teacher, "homework: page 12").status == 201
     assert post(api, room_id, people["ta"]["token"], "office hours at 3").status == 201
+    assert api.post("/rooms/join", {"room_id": room_id}, token=admin[0]).status == 200
+    assert post(api, room_id, admin[0], "from the office").status == 201  # admins always may
     history = api.get(f"/messages?room_id={room_id}", token=teacher).data["messages"]
-    assert [m["content"] for m in history] == ["homework: page 12", "office hours at 3"]
+    assert [m["content"] for m in history] == ["homework: page 12", "office hours at 3",
+                                               "from the office"]
 
 
 def test_a_room_can_be_made_an_announcement_room_with_slow_mode_from_the_start(api):
@@ -212,7 +215,7 @@ def test_room_settings_are_checked(api, lesson, body):
     assert created.status == 400
 
 
-def test_slow_mode_spaces_a_members_posts_and_spares_moderators(server, api, lesson):
+def test_slow_mode_spaces_a_members_posts_and_spares_moderators(server, api, lesson, admin):
     room_id, people = lesson
     teacher = people["teacher"]["token"]
     reply = api.call("PATCH", f"/rooms/{room_id}", {"slow_mode": 30}, token=teacher)
@@ -235,6 +238,9 @@ def test_slow_mode_spaces_a_members_posts_and_spares_moderators(server, api, les
     assert frame == {"success": False, "message": "Request failed", "error": "Slow mode is on"}
     for _ in range(3):
         assert post(api, room_id, teacher, "the owner is not slowed").status == 201
+    assert api.post("/rooms/join", {"room_id": room_id}, token=admin[0]).status == 200
+    for _ in range(3):
+        assert post(api, room_id, admin[0], "nor is an admin").status == 201
 
 
 # -- mutes --------------------------------------------------------------------------
@@ -256,6 +262,13 @@ def test_a_muted_member_cannot_post_or_edit_until_unmuted(server, api, lesson):
     assert post(api, room_id, ana, "let me talk").json == MUTED
     assert api.call("PATCH", f"/messages/{written['id']}", {"content": "edited"},
                     token=ana).json == MUTED
+    muted = authed(server, ana)
+    assert muted.request({"type": "join_room", "room_id": room_id})["success"]
+    muted.send({"type": "send_message", "content": "over the WebSocket then"})
+    refused = muted.recv()
+    while refused["success"]:  # the room's own frames may come first
+        refused = muted.recv()
+    assert refused == {**MUTED, "message": "Request failed"}
     members = members_by_name(api, room_id, teacher)
     assert members[people["ana"]["username"]]["muted_until"] == reply.data["member"]["muted_until"]
 
@@ -308,6 +321,14 @@ def test_an_account_an_admin_made_must_change_its_password_before_anything_else(
     client = ChatClient(server.ws_port)
     refused = client.request({"type": "auth", "token": token})
     assert refused["success"] is False and refused["error"] == "Password change required"
+    # What the account itself needs still answers: a refreshed token (which
+    # carries the same duty), and logging out of another session.
+    refreshed = api.post("/auth/refresh", token=token)
+    assert refreshed.status == 200 and refreshed.data["must_change_password"] is True
+    token = refreshed.data["token"]
+    other = login(api, "newstudent7", "given-by-teacher").data["token"]
+    assert api.post("/auth/logout", token=other).status == 200
+    assert api.get("/users/me", token=other).status == 401
 
     changed = api.post("/auth/password", {"old_password": "given-by-teacher",
                                           "new_password": "my-own-secret"}, token=token)

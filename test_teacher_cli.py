@@ -85,6 +85,23 @@ def test_restore_after_a_kill_brings_back_exactly_the_backups_messages(tmp_path)
         end_process(process)
 
 
+def test_the_policies_are_set_by_their_flags_and_shown_in_info(tmp_path):
+    process, http_port, _ = start_cli("--db", str(tmp_path / "chat.db"),
+                                      "--room-creation", "admins", "--direct-messages", "off")
+    try:
+        api = Api(http_port)
+        assert api.get("/info").data["policies"] == {"room_creation": "admins",
+                                                     "direct_messages": "off"}
+        token, _, _ = api.register()
+        _, other_id, _ = api.register()
+        assert api.post("/rooms", {"name": "mine"}, token=token).json["error"] == \
+            "Only admins can create rooms"
+        assert api.post("/direct", {"user_id": other_id}, token=token).json["error"] == \
+            "Direct messages are turned off"
+    finally:
+        end_process(process)
+
+
 def test_restore_is_refused_while_a_server_runs_on_the_database(tmp_path):
     db, backup = str(tmp_path / "chat.db"), str(tmp_path / "backup.db")
     process, http_port, _ = start_cli("--db", db)
