@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import socket
 
 import pytest
 from websockets.asyncio.client import connect as async_connect
@@ -27,6 +28,18 @@ def test_auth_with_a_valid_token_connects(server, api):
     assert reply == {"success": True, "message": "WebSocket authentication successful",
                      "data": {"user_id": user_id, "status": "connected"}}
     client.close()
+
+
+def test_every_connection_sends_its_frames_at_once_with_nagle_off(server, api):
+    # A listener's frames must not wait for its delayed ACKs (up to 40 ms):
+    # asyncio turns Nagle off only for sockets that say they are TCP, and the
+    # server's listener does not (swiftchat_ws.no_delay).
+    client = ChatClient(server.ws_port)
+    client.request({"type": "auth", "token": api.register()[0]})
+    [connection] = [connection for connection in server.websocket._server.connections
+                    if connection.remote_address[1] == client.ws.local_address[1]]
+    sock = connection.transport.get_extra_info("socket")
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
 
 
 def test_auth_fields_may_also_come_inside_data(server, api):
