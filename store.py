@@ -141,6 +141,7 @@ WRITE_TIMEOUT = 1.0  # seconds a write may wait for the lock and the database to
 SEARCH_SECONDS = 1.0  # a search still running after this long is stopped (SearchTooLong)
 MAX_SEARCH_WORDS = 10  # words of a query looked for; more are left out
 MIN_PREFIX = 3  # letters before the "*" of a prefix search; with fewer, the word is matched whole
+MEMORY_SECONDS = 1.0  # the writer's memory of rooms and users is forgotten this often (WriterMemory)
 INDEX_BATCH = 5000  # messages added to the search index at most per batch
 
 log = logging.getLogger("swiftchat.store")
@@ -389,30 +390,48 @@ def users_named(known, mentioned):
 
 
 class Mentionable:
-    """Who a message's @mentions may count for (their mention counts), read in two queries.
+    """Who a message's @mentions may count for (their mention counts), asked in memory.
 
     Only members count (a member's marker starts at the newest message
     when they join, so a mention from before could never be counted), and
-    neither the author nor anyone who blocked the author does. Read once
-    for a batch of messages (their rooms, authors and mentioned users),
-    then asked of each message in memory.
+    neither the author nor anyone who blocked the author does. members:
+    the (room id, user id) pairs that are; blocks: (blocker id, blocked id).
     """
 
-    def __init__(self, db, room_ids, author_ids, user_ids):
+    def __init__(self, members, blocks):
+        self._members = members
+        self._blocks = blocks
+
+    @classmethod
+    def read(cls, db, room_ids, author_ids, user_ids):
+        """The pairs for these rooms, authors and mentioned users, in two queries."""
         user_ids = sorted(set(user_ids))
-        self._members = set() if not user_ids else {
-            (row["room_id"], row["user_id"]) for row in db.execute(
-                f"SELECT room_id, user_id FROM room_members WHERE room_id IN ({placeholders(room_ids)})"
-                f" AND user_id IN ({placeholders(user_ids)})", (*room_ids, *user_ids))}
-        self._blocks = set() if not self._members else {
-            (row["blocker_id"], row["blocked_id"]) for row in db.execute(
-                f"SELECT blocker_id, blocked_id FROM blocks WHERE blocker_id IN ({placeholders(user_ids)})"
-                f" AND blocked_id IN ({placeholders(author_ids)})", (*user_ids, *author_ids))}
+        return cls(members_among(db, room_ids, user_ids),
+                   blocks_among(db, user_ids, author_ids) if user_ids else set())
 
     def counted(self, room_id, author_id, mentions):
         """Those of a message's mentioned user ids that count."""
         return [user_id for user_id in mentions if user_id != author_id
                 and (room_id, user_id) in self._members and (user_id, author_id) not in self._blocks]
+
+
+def members_among(db, room_ids, user_ids, role=None):
+    """The (room id, user id) pairs of these rooms and users that are members (of this role)."""
+    if not room_ids or not user_ids:
+        return set()
+    return {(row["room_id"], row["user_id"]) for row in db.execute(
+        f"SELECT room_id, user_id FROM room_members WHERE room_id IN ({placeholders(room_ids)})"
+        f" AND user_id IN ({placeholders(user_ids)})" + (" AND role = ?" if role else ""),
+        (*room_ids, *user_ids, *([role] if role else [])))}
+
+
+def blocks_among(db, blocker_ids, blocked_ids):
+    """The (blocker id, blocked id) pairs of these users that are blocks."""
+    if not blocker_ids or not blocked_ids:
+        return set()
+    return {(row["blocker_id"], row["blocked_id"]) for row in db.execute(
+        f"SELECT blocker_id, blocked_id FROM blocks WHERE blocker_id IN ({placeholders(blocker_ids)})"
+        f" AND blocked_id IN ({placeholders(blocked_ids)})", (*blocker_ids, *blocked_ids))}
 
 
 def with_parent_author(mentions, parent_author):
@@ -425,7 +444,8 @@ def with_parent_author(mentions, parent_author):
 
 def note_mentions(db, message_id, room_id, author_id, mentions):
     """Record who one message mentions (for their mention counts); return those that count."""
-    counted = Mentionable(db, [room_id], [author_id], mentions).counted(room_id, author_id, mentions)
+    counted = Mentionable.read(db, [room_id], [author_id], mentions).counted(room_id, author_id,
+                                                                              mentions)
     db.executemany("INSERT OR IGNORE INTO mentions (user_id, room_id, message_id)"
                    " VALUES (?, ?, ?)", [(user_id, room_id, message_id) for user_id in counted])
     return counted
@@ -499,6 +519,20 @@ def make_private(path):
     return True
 
 
+def no_limits():
+    return {"muted_until": None, "last_post": None}
+
+
+def limits_among(db, room_ids, user_ids):
+    """{(room id, user id): {muted_until, last_post}} of these rooms and users that have any."""
+    return {(row["room_id"], row["user_id"]): {"muted_until": row["muted_until"],
+                                                "last_post": row["last_post"]}
+            for row in db.execute(
+                "SELECT room_id, user_id, muted_until, last_post FROM member_limits"
+                f" WHERE room_id IN ({placeholders(room_ids)})"
+                f" AND user_id IN ({placeholders(user_ids)})", (*room_ids, *user_ids))}
+
+
 class PostingRules:
     """A room's own rules for who may post now (1.3): its posting setting, mutes, slow mode.
 
@@ -512,39 +546,33 @@ class PostingRules:
     leaving and joining again, or deleting one's message, clears neither.
     """
 
-    def __init__(self, db, rooms, admins, author_ids):
-        """rooms: rows of (id, creator_id, posting, slow_mode); admins: those authors who are."""
-        self._rooms = {row["id"]: row for row in rooms}
+    def __init__(self, rooms, admins, moderators, limits):
+        """rooms: {id: {creator_id, posting, slow_mode}}; admins: those authors who are;
+        moderators: the (room id, user id) pairs that are; limits: {(room id, user id):
+        {muted_until, last_post}} (a pair not there has neither), changed in place."""
+        self._rooms = rooms
         self._admins = admins
-        room_ids = list(self._rooms)
-        pairs = (*room_ids, *author_ids)
-        where = (f" WHERE room_id IN ({placeholders(room_ids)})"
-                 f" AND user_id IN ({placeholders(author_ids)})")
-        ruled = any(row["posting"] != "everyone" or row["slow_mode"] for row in rooms)
-        self._moderators = set() if not ruled else {
-            (row["room_id"], row["user_id"]) for row in db.execute(
-                f"SELECT room_id, user_id FROM room_members {where} AND role = 'moderator'",
-                pairs)}
-        self._limits = {(row["room_id"], row["user_id"]): dict(row) for row in db.execute(
-            f"SELECT room_id, user_id, muted_until, last_post FROM member_limits {where}", pairs)}
+        self._moderators = moderators
+        self._limits = limits
         self._posted = set()  # (room_id, user_id) whose last_post this batch moved
 
     @classmethod
     def of(cls, db, room_id, author_id):
-        """The rules for one author in one room (an edit's)."""
-        rooms = db.execute("SELECT id, creator_id, posting, slow_mode FROM rooms WHERE id = ?",
-                           (room_id,)).fetchall()
+        """The rules for one author in one room (an edit's, a reaction's)."""
+        room = db.execute("SELECT id, creator_id, posting, slow_mode FROM rooms WHERE id = ?",
+                          (room_id,)).fetchone()
         admin = db.execute("SELECT 1 FROM users WHERE id = ? AND role = 'admin'",
                            (author_id,)).fetchone()
-        return cls(db, rooms, {author_id} if admin else set(), [author_id])
+        return cls({room_id: room} if room else {}, {author_id} if admin else set(),
+                   members_among(db, [room_id], [author_id], "moderator"),
+                   limits_among(db, [room_id], [author_id]))
 
     def check(self, room_id, user_id, timestamp, editing=False):
         """Raise Muted, OnlyModeratorsPost or SlowMode (not for an edit) if the rules refuse."""
         room = self._rooms.get(room_id)
         if room is None or user_id in self._admins:
             return
-        limits = self._limits.setdefault((room_id, user_id),
-                                         {"muted_until": None, "last_post": None})
+        limits = self._limits.setdefault((room_id, user_id), no_limits())
         if (limits["muted_until"] or 0) > timestamp:
             raise Muted(user_id)
         if user_id == room["creator_id"] or (room_id, user_id) in self._moderators:
@@ -569,6 +597,74 @@ class PostingRules:
              for room_id, user_id in self._posted])
 
 
+class WriterMemory:
+    """What the writer thread remembers between message batches: the rows a batch checks.
+
+    Why: every batch of messages needs its rooms (kind, rules, last
+    position), its authors (disabled? admin?), who its @names are, who may
+    count a mention, moderators, mutes and last posts, and who blocked
+    whom: up to eight queries, asked anew for every batch. Under a chat's
+    load a batch is one to a few messages, so saving one message cost the
+    writer 80 us against the release's 33 (bench_swiftchat.py --only
+    writer). Remembered, a batch asks only for what it has not met before.
+
+    What is remembered is what the database holds, because only this
+    writer changes it, and: a batch updates what it changes itself (last
+    positions, last posts); every other write forgets it all, unless it is
+    one that changes none of it (Database._transaction's keeps_memory:
+    read markers, reactions, sessions...); a failed write forgets it all.
+    Another process (a command-line tool disabling an account) writes
+    behind its back, so it also forgets everything MEMORY_SECONDS after it
+    began to remember: such a change holds within a second, as the
+    contract's 5 seconds allow, for one batch's queries a second. (Asking
+    SQLite's PRAGMA data_version before every batch instead cost 6 us a
+    batch, a tenth of saving a message alone.) Used under the writer's
+    lock only.
+    """
+
+    def __init__(self):
+        self.forget()
+
+    def forget(self):
+        self._known = {}  # what -> {key: value}
+        self._since = time.monotonic()
+
+    def check(self):
+        """Forget everything once it is MEMORY_SECONDS old (what other processes did)."""
+        if time.monotonic() - self._since > MEMORY_SECONDS:
+            self.forget()
+
+    def recall(self, what, keys, read, default=None):
+        """{key: value} for these keys of `what`, read(missing keys) -> {key: value} only for
+        those not remembered; a key read() leaves out has default() (None without one)."""
+        known = self._known.setdefault(what, {})
+        missing = [key for key in dict.fromkeys(keys) if key not in known]
+        if missing:
+            found = read(missing)
+            for key in missing:
+                known[key] = found[key] if key in found else default and default()
+        return {key: known[key] for key in keys}
+
+
+def direct_blocks(db, room_ids):
+    """{direct room id: the ids of the users a member of it has blocked} (rooms with any)."""
+    found = {}
+    for row in db.execute("SELECT m.room_id, b.blocked_id FROM room_members m"
+                          " JOIN blocks b ON b.blocker_id = m.user_id"
+                          f" WHERE m.room_id IN ({placeholders(room_ids)})", room_ids):
+        found.setdefault(row["room_id"], set()).add(row["blocked_id"])
+    return found
+
+
+def pairs_read(read):
+    """A recall reader of (a, b) pairs from read(a list, b list) -> a set or dict of pairs,
+    asked of every a and b the missing pairs name."""
+    def read_pairs(pairs):
+        found = read(list({a for a, _ in pairs}), list({b for _, b in pairs}))
+        return found if isinstance(found, dict) else dict.fromkeys(found, True)
+    return read_pairs
+
+
 class MessageBatch:
     """What saving a batch of messages checks once for the batch, not once per message.
 
@@ -579,41 +675,45 @@ class MessageBatch:
     that mentions someone, and an UPDATE of the room after each insert),
     saving cost the writer twice the CPU of the release before unread
     counts. Here the batch's rooms, authors and mentioned names are read
-    in one query each, in the batch's own transaction (so an account
-    disabled before it is refused, one disabled after it waits for it),
-    positions are counted in memory, and each room's last position is
-    written back once (bench_swiftchat.py --only writer says what it
-    costs). Mentions too: who they may count for is read once for the
-    batch (Mentionable), and their rows are written in one executemany
-    (writer CPU per message, batches of 10 each mentioning a member:
-    41 -> 32 us); a room's posting rules come from the rows read here
-    (PostingRules), and a statement is run only where there is something
-    to write (with the rules and attachments of 1.3: 41.6 -> 36.3 us,
-    side by side with 3e3ec40). To switch it off, save each message in a
-    batch of its own.
+    in one query each, or recalled from the writer's memory (WriterMemory),
+    in the batch's own transaction (so an account disabled before it is
+    refused, one disabled after it waits for it), positions are counted in
+    memory, and each room's last position is written back once. Mentions
+    too: who they may count for is known for the batch (Mentionable), and
+    their rows are written in one executemany (writer CPU per message,
+    batches of 10 each mentioning a member: 41 -> 32 us); a room's posting
+    rules come from the rows read here (PostingRules), and a statement is
+    run only where there is something to write (with the rules and
+    attachments of 1.3: 41.6 -> 36.3 us, side by side with 3e3ec40). To
+    switch it off, save each message in a batch of its own.
     """
 
-    def __init__(self, db, messages):
+    def __init__(self, db, messages, memory):
         room_ids = list({message[0] for message in messages})
         author_ids = list({message[1] for message in messages})
-        rooms = db.execute("SELECT id, kind, last_position, creator_id, posting, slow_mode"
-                           f" FROM rooms WHERE id IN ({placeholders(room_ids)})",
-                           room_ids).fetchall()
-        self._rooms = {row["id"]: [row["kind"], row["last_position"], row["last_position"]]
-                       for row in rooms}
-        self.names = ids_by_name(db, [message[5] for message in messages if len(message) > 5])
-        authors = db.execute(f"SELECT id, role FROM users WHERE disabled = 0"
-                             f" AND id IN ({placeholders(author_ids)})", author_ids).fetchall()
-        self.able_authors = {row["id"] for row in authors}
-        self.rules = PostingRules(db, rooms, {row["id"] for row in authors if row["role"] == "admin"},
-                                  author_ids)
-        direct = [room_id for room_id, (kind, _, _) in self._rooms.items() if kind == "direct"]
+        rooms = {room_id: room for room_id, room in memory.recall(
+            "rooms", room_ids, lambda missing: {row["id"]: dict(row) for row in db.execute(
+                "SELECT id, kind, last_position, creator_id, posting, slow_mode FROM rooms"
+                f" WHERE id IN ({placeholders(missing)})", missing)}).items()
+            if room is not None}  # None: deleted a moment ago
+        self._rooms = {room_id: [room, room["last_position"]] for room_id, room in rooms.items()}
+        names = [name for message in messages if len(message) > 5
+                 for choices in message[5] for name in choices]
+        self.names = {name: user_id for name, user_id in memory.recall(
+            "names", names, lambda missing: ids_by_name(db, [[missing]])).items()
+            if user_id is not None}
+        roles = memory.recall("authors", author_ids, lambda missing: {
+            row["id"]: row["role"] for row in db.execute(
+                "SELECT id, role FROM users WHERE disabled = 0"
+                f" AND id IN ({placeholders(missing)})", missing)})
+        self.able_authors = {user_id for user_id, role in roles.items() if role is not None}
+        self.rules = self._rules(db, memory, rooms, roles,
+                                 [(message[0], message[1]) for message in messages])
+        direct = [room_id for room_id, room in rooms.items() if room["kind"] == "direct"]
         # (room, user) pairs where a member of the direct room blocked the user.
-        self.blocked = set() if not direct else {
-            (row["room_id"], row["blocked_id"]) for row in db.execute(
-                "SELECT m.room_id, b.blocked_id FROM room_members m"
-                " JOIN blocks b ON b.blocker_id = m.user_id"
-                f" WHERE m.room_id IN ({placeholders(direct)})", direct)}
+        self.blocked = {(room_id, user_id) for room_id, blocked in memory.recall(
+            "blocked in direct rooms", direct, lambda missing: direct_blocks(db, missing),
+            frozenset).items() for user_id in blocked}
         self.mention_rows = []  # (user_id, room_id, message_id), written at the end
         upload_ids = [upload_id for message in messages if len(message) > 6
                       for upload_id in message[6]]
@@ -630,9 +730,36 @@ class MessageBatch:
                 f" JOIN users u ON u.id = m.user_id WHERE m.id IN ({placeholders(parent_ids)})",
                 parent_ids)}
         # A reply counts as a mention of its parent's author: they count too.
-        self.mentionable = Mentionable(
-            db, room_ids, author_ids,
-            [*self.names.values(), *(parent["user_id"] for parent in self._parents.values())])
+        self.mentionable = self._mentionable(
+            db, memory, rooms, author_ids,
+            {*self.names.values(), *(parent["user_id"] for parent in self._parents.values())})
+
+    @staticmethod
+    def _rules(db, memory, rooms, roles, pairs):
+        """The PostingRules of these (room id, author id) pairs; roles: {author id: role}."""
+        ruled = [pair for pair in pairs if pair[0] in rooms and (
+            rooms[pair[0]]["posting"] != "everyone" or rooms[pair[0]]["slow_mode"])]
+        moderators = memory.recall("moderators", ruled, pairs_read(
+            lambda room_ids, user_ids: members_among(db, room_ids, user_ids, "moderator")),
+            bool)
+        return PostingRules(
+            rooms, {user_id for user_id, role in roles.items() if role == "admin"},
+            {pair for pair, moderator in moderators.items() if moderator},
+            memory.recall("limits", pairs, pairs_read(
+                lambda room_ids, user_ids: limits_among(db, room_ids, user_ids)), no_limits))
+
+    @staticmethod
+    def _mentionable(db, memory, rooms, author_ids, mentioned):
+        members = memory.recall("members", [(room_id, user_id) for room_id in rooms
+                                            for user_id in mentioned],
+                                pairs_read(lambda room_ids, user_ids: members_among(
+                                    db, room_ids, user_ids)), bool)
+        blocks = memory.recall("blocks", [(user_id, author_id) for user_id in mentioned
+                                          for author_id in author_ids],
+                               pairs_read(lambda blocker_ids, blocked_ids: blocks_among(
+                                   db, blocker_ids, blocked_ids)), bool)
+        return Mentionable({pair for pair, member in members.items() if member},
+                           {pair for pair, block in blocks.items() if block})
 
     def check_author(self, room_id, user_id, timestamp):
         """Raise what refuses this author's message here now (AuthorDisabled, Blocked, ...)."""
@@ -680,8 +807,8 @@ class MessageBatch:
         room = self._rooms.get(room_id)
         if room is None:  # deleted a moment ago
             raise StoreError(f"no room {room_id}")
-        room[2] += 1
-        return room[2]
+        room[1] += 1
+        return room[1]
 
     def note_mentions(self, message_id, room_id, author_id, mentions, parent=None):
         """Note who one message mentions, to be written by finish; return those that count.
@@ -696,11 +823,16 @@ class MessageBatch:
 
     def finish(self, db):
         """Write what the batch kept in memory: each room's last position, and the mentions."""
-        db.executemany("UPDATE rooms SET last_position = ? WHERE id = ?",
-                       [(last, room_id) for room_id, (_, first, last) in self._rooms.items()
-                        if last != first])
-        db.executemany("INSERT OR IGNORE INTO mentions (user_id, room_id, message_id)"
-                       " VALUES (?, ?, ?)", self.mention_rows)
+        moved = [(room, last) for room, last in self._rooms.values()
+                 if last != room["last_position"]]
+        if moved:
+            db.executemany("UPDATE rooms SET last_position = ? WHERE id = ?",
+                           [(last, room["id"]) for room, last in moved])
+            for room, last in moved:  # the writer's memory follows (WriterMemory)
+                room["last_position"] = last
+        if self.mention_rows:
+            db.executemany("INSERT OR IGNORE INTO mentions (user_id, room_id, message_id)"
+                           " VALUES (?, ?, ?)", self.mention_rows)
         self.rules.finish(db)
 
 
@@ -719,6 +851,7 @@ class Database:
         # The writer: shared by every thread; the lock, not sqlite3's
         # same-thread check, is what keeps its use serial.
         self._lock = threading.Lock()
+        self._memory = WriterMemory()  # what message batches remember; see _transaction
         self._busy_until = 0.0  # see _transaction
         self._busy_ms = None  # the writer's busy_timeout now, if _transaction set it
         self._reopen = False  # the last write failed in a way a new connection may mend
@@ -833,8 +966,12 @@ class Database:
         return rows[0] if rows else None
 
     @contextlib.contextmanager
-    def _transaction(self):
+    def _transaction(self, keeps_memory=False):
         """Hold the write lock for one transaction: commit on success, else roll back.
+
+        The writer's memory of rooms and users (WriterMemory) is forgotten
+        after it, unless keeps_memory says this write changes nothing
+        remembered (or, for a message batch, keeps it up to date itself).
 
         The lock and SQLite's busy wait share one WRITE_TIMEOUT, so a write
         fails with DatabaseBusy in bounded time however long the line is.
@@ -868,8 +1005,14 @@ class Database:
             if busy_ms != self._busy_ms:
                 self._db.execute(f"PRAGMA busy_timeout = {busy_ms}")
                 self._busy_ms = busy_ms
-            with self._db:
-                yield self._db
+            try:
+                with self._db:
+                    yield self._db
+            except BaseException:
+                self._memory.forget()  # what a batch kept up to date was rolled back
+                raise
+            if not keeps_memory:
+                self._memory.forget()
             self.generation += 1
             self._writes_work()
         except sqlite3.Error as exc:
@@ -1108,7 +1251,7 @@ class Store(Database):
         Sessions that began before forget_before are past their age and
         are deleted on the way, so the table holds only the last month's.
         """
-        with self._transaction() as db:
+        with self._transaction(keeps_memory=True) as db:  # nothing remembered changes
             db.execute("DELETE FROM sessions WHERE auth_time < ?", (forget_before,))
             session_id = secrets.token_urlsafe(16)
             db.execute("INSERT INTO sessions (id, user_id, auth_time) VALUES (?, ?, ?)",
@@ -1148,7 +1291,7 @@ class Store(Database):
 
     def remember_login(self, username, address, when):
         """Note that username (lower-cased) logged in from address at `when`."""
-        with self._transaction() as db:
+        with self._transaction(keeps_memory=True) as db:  # nothing remembered changes
             db.execute("INSERT INTO known_logins (username, address, last_success) VALUES (?, ?, ?)"
                        " ON CONFLICT (username, address) DO UPDATE SET last_success = excluded.last_success",
                        (username, address, when))
@@ -1295,7 +1438,7 @@ class Store(Database):
         # Only a marker that moves is a write: a client that repeats
         # itself (or floods) costs a read, and no one else's writes wait.
         if marker["wanted"] > marker["last_read_id"]:
-            with self._transaction() as db:
+            with self._transaction(keeps_memory=True) as db:  # nothing remembered changes
                 db.execute("UPDATE room_members SET last_read_id = MAX(last_read_id, :wanted)"
                            " WHERE room_id = :room AND user_id = :user",
                            {**names, "wanted": marker["wanted"]})
@@ -1451,8 +1594,9 @@ class Store(Database):
         arrive together can share one (group commit).
         """
         saved = []
-        with self._transaction() as db:
-            batch = MessageBatch(db, messages)
+        with self._transaction(keeps_memory=True) as db:
+            self._memory.check()
+            batch = MessageBatch(db, messages, self._memory)
             for message in messages:
                 try:
                     saved.append(self._insert_message(db, batch, *message))
@@ -1619,7 +1763,7 @@ class Store(Database):
         emoji on a message that has MAX_EMOJI already. Reacting twice, or
         taking back what was not there, changes nothing.
         """
-        with self._transaction() as db:
+        with self._transaction(keeps_memory=True) as db:  # nothing remembered changes
             message = db.execute("SELECT room_id FROM messages WHERE id = ?",
                                  (message_id,)).fetchone()
             if message is None:
@@ -1645,7 +1789,7 @@ class Store(Database):
     def pin(self, message_id, room_id, user_id, when, pinning):
         """Pin (or with pinning=False unpin) a message of room_id; return whether that changed
         anything, or None if the message is gone. TooManyPins past MAX_PINS in the room."""
-        with self._transaction() as db:
+        with self._transaction(keeps_memory=True) as db:  # nothing remembered changes
             if db.execute("SELECT 1 FROM messages WHERE id = ? AND room_id = ?",
                           (message_id, room_id)).fetchone() is None:
                 return None
@@ -1732,7 +1876,7 @@ class Store(Database):
             return 0
         # At most INDEX_BATCH at a time: a long backlog (messages a script
         # wrote with the server stopped) must not hold the writer for long.
-        with self._transaction() as db:
+        with self._transaction(keeps_memory=True) as db:  # nothing remembered changes
             through = db.execute("SELECT COALESCE(MAX(id), (SELECT through FROM messages_search_done))"
                                  " FROM (SELECT id FROM messages"
                                  " WHERE id > (SELECT through FROM messages_search_done)"
@@ -1805,7 +1949,7 @@ class Store(Database):
         included, would pass quota bytes (None: no quota). One transaction:
         two uploads at once cannot both slip under the quota.
         """
-        with self._transaction() as db:
+        with self._transaction(keeps_memory=True) as db:  # nothing remembered changes
             if quota is not None:
                 used = db.execute("SELECT COALESCE(SUM(size), 0) FROM uploads WHERE user_id = ?",
                                   (user_id,)).fetchone()[0]
