@@ -315,6 +315,12 @@ def rest_setup(server):
 
 def bench_rest(swiftchat, baseline, rounds, seconds=3.0):
     setups = {id(swiftchat): rest_setup(swiftchat), id(baseline): rest_setup(baseline)}
+    # Both warmed up first, so that the first row measured is not the one that pays for
+    # each server's first connections (the first /health row was 0.82x in a full run,
+    # 0.93x alone).
+    for server in (swiftchat, baseline):
+        asyncio.run(hammer(server.http_port, setups[id(server)]["health"][0],
+                           setups[id(server)]["health"][1], 10, 1.0))
     rows = []
     # req/s against the bare server's /health, at 10 and at 50 connections
     targets = {10: {"health": 0.9, "users_me": 0.6, "rooms": 0.5, "messages": 0.35},
@@ -776,8 +782,12 @@ def bench_ws_fanout(swiftchat, baseline, rounds):
             results["baseline"].append(asyncio.run(fan_out(baseline, size, messages, window=10)))
         pairs = lambda key: [(a[key], b[key]) for a, b in zip(results["swiftchat"], results["baseline"])]
         if size == 10:
-            rows.append(row("WS room of 10: msgs/s", pairs("msgs_per_s"), ">= 0.9x",
-                            higher_is_better=True, target=0.9))
+            # A report against the bare relay, which saves nothing and checks nothing: a room
+            # this small is the per-message cost alone (saving, checking, acknowledging),
+            # which no broadcast amortises. Its target is held against the previous release
+            # instead (RELEASE_TARGETS, with --compare-ref).
+            rows.append(row("WS room of 10: msgs/s", pairs("msgs_per_s"), "-",
+                            higher_is_better=True))
         rows.append(row(f"WS room of {size}: server CPU us/delivery", pairs("cpu_us_per_delivery"),
                         "<= 0.7x" if size >= 100 else "-", higher_is_better=False,
                         target=0.7 if size >= 100 else None))
@@ -907,18 +917,29 @@ async def class_room(server, size, seconds=10.0, every=10.0):
 
 
 def bench_capacity(swiftchat, baseline, rounds, sizes=(50, 100, 200, 300, 400, 600, 800)):
-    """The largest room, everyone sending a message every 10 s, whose delivery p99 stays under 100 ms."""
-    largest, rows = 0, []
+    """The largest room, everyone sending a message every 10 s, whose delivery p99 stays under 100 ms.
+
+    Beside a release (--compare-ref), the release's largest room is found
+    the same way, each size measured on both in turn.
+    """
+    servers = [swiftchat] + ([baseline] if baseline.is_swiftchat else [])
+    largest, going, rows = [0] * len(servers), [True] * len(servers), []
     for size in sizes:
-        p99, client_cpu = asyncio.run(class_room(swiftchat, size))
+        p99s = [None] * len(servers)
+        for n, server in enumerate(servers):
+            if going[n]:
+                p99s[n], client_cpu = asyncio.run(class_room(server, size))
+                going[n] = p99s[n] < 100
+                largest[n] = size if going[n] else largest[n]
         rows.append({"load": f"capacity: room of {size}, one message per person per 10 s: p99 ms",
-                     "swiftchat": p99, "baseline": None, "ratio": None,
-                     "target": f"load client CPU {client_cpu:.0f}%", "met": None})
-        if p99 >= 100:
+                     "swiftchat": p99s[0], "baseline": p99s[1] if len(servers) > 1 else None,
+                     "ratio": None, "target": f"load client CPU {client_cpu:.0f}%", "met": None})
+        if not any(going):
             break
-        largest = size
-    rows.append({"load": "capacity: the largest such room with a p99 under 100 ms", "swiftchat": largest,
-                 "baseline": None, "ratio": None, "target": "-", "met": None})
+    rows.append({"load": "capacity: the largest such room with a p99 under 100 ms",
+                 "swiftchat": largest[0], "baseline": largest[1] if len(servers) > 1 else None,
+                 "ratio": largest[0] / largest[1] if len(servers) > 1 and largest[1] else None,
+                 "target": "-", "met": None})
     return rows
 
 
@@ -1157,9 +1178,18 @@ def compared_with(ref, loads, rounds):
         finally:
             subprocess.run(["git", "-C", HERE, "worktree", "remove", "--force", checkout],
                            check=False)
-    for row_ in rows:  # this tree against the release: a report, not a target of its own
-        row_.update(load=f"{row_['load']} [vs {ref}]", target="-", met=None)
+    for row_ in rows:  # this tree against the release: a report, but for RELEASE_TARGETS
+        target = RELEASE_TARGETS.get(row_["load"])
+        met = None if target is None or row_["ratio"] is None else row_["ratio"] >= target
+        row_.update(load=f"{row_['load']} [vs {ref}]", met=met,
+                    target="-" if target is None else f">= {target}x the release")
     return rows
+
+
+# Targets held against the release named by --compare-ref (issue #33): a room of 10 as
+# fast as the release, give or take a tenth, and a class as large as it served.
+RELEASE_TARGETS = {"WS room of 10: msgs/s": 0.9,
+                   "capacity: the largest such room with a p99 under 100 ms": 1.0}
 
 
 def main(argv=None):
