@@ -39,6 +39,7 @@ MAX_CLIENT_ID = 64
 MAX_SLOW_MODE = 3600  # seconds (1.3)
 MAX_ATTACHMENTS = 10  # uploads one message may carry (1.3)
 MAX_FILENAME = 255  # characters of an upload's name (1.3)
+UPLOAD_ID = re.compile(r"file_[0-9a-f]{8}")  # what store.Store.new_upload_id makes
 MAX_MUTE_MINUTES = 10080  # a week (1.3)
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,%d}" % MAX_USERNAME)
 
@@ -174,8 +175,10 @@ def message_body(obj):
     upload ids (1.3), and with one or more the content may be empty.
 
     Whether each id is an upload of the sender's not attached yet is the
-    store's to say (store.InvalidAttachment): a string that is no upload's id
-    at all is just as unknown, and is told so in the same words.
+    store's to say (store.InvalidAttachment). A string that cannot be an
+    upload's id at all is just as unknown, and is told so in the same words
+    here, before it reaches the store (where a lone surrogate, say, could not
+    even be a query's parameter).
     """
     attachments = obj.get("attachments")
     if attachments is None:
@@ -183,6 +186,8 @@ def message_body(obj):
     if (not isinstance(attachments, list) or len(attachments) > MAX_ATTACHMENTS
             or not all(isinstance(upload_id, str) for upload_id in attachments)):
         raise bad_request(f"attachments must be a list of at most {MAX_ATTACHMENTS} upload ids")
+    if not all(UPLOAD_ID.fullmatch(upload_id) for upload_id in attachments):
+        raise bad_request("Invalid attachment")
     if attachments and not (text_field(obj, "content", required=False) or "").strip():
         return "", attachments
     return content(obj), attachments

@@ -568,23 +568,30 @@ class PostingRules:
                    limits_among(db, [room_id], [author_id]))
 
     def check(self, room_id, user_id, timestamp, editing=False):
-        """Raise Muted, OnlyModeratorsPost or SlowMode (not for an edit) if the rules refuse."""
+        """Raise Muted, OnlyModeratorsPost or SlowMode (not for an edit) if the rules refuse;
+        else return whether the post counts for the room's slow mode (then call posted
+        once it is saved: a post refused for another reason starts no wait)."""
         room = self._rooms.get(room_id)
         if room is None or user_id in self._admins:
-            return
+            return False
         limits = self._limits.setdefault((room_id, user_id), no_limits())
         if (limits["muted_until"] or 0) > timestamp:
             raise Muted(user_id)
         if user_id == room["creator_id"] or (room_id, user_id) in self._moderators:
-            return
+            return False
         if room["posting"] == "moderators":
             raise OnlyModeratorsPost(room_id)
         if room["slow_mode"] and not editing:
             last = limits["last_post"]
             if last is not None and timestamp - last < room["slow_mode"]:
                 raise SlowMode(room["slow_mode"] - (timestamp - last))
-            limits["last_post"] = timestamp
-            self._posted.add((room_id, user_id))
+            return True
+        return False
+
+    def posted(self, room_id, user_id, timestamp):
+        """A post that counts for the room's slow mode (check said so) was saved."""
+        self._limits[room_id, user_id]["last_post"] = timestamp
+        self._posted.add((room_id, user_id))
 
     def finish(self, db):
         """Write the last posts this batch made in slow-mode rooms."""
@@ -729,10 +736,10 @@ class MessageBatch:
                 "SELECT m.id, m.room_id, m.user_id, m.content, u.username FROM messages m"
                 f" JOIN users u ON u.id = m.user_id WHERE m.id IN ({placeholders(parent_ids)})",
                 parent_ids)}
-        # A reply counts as a mention of its parent's author: they count too.
-        self.mentionable = self._mentionable(
-            db, memory, rooms, author_ids,
-            {*self.names.values(), *(parent["user_id"] for parent in self._parents.values())})
+        # Who each message may mention, as (room id, author id, user id).
+        mentioned = {(message[0], message[1], user_id) for message in messages
+                     for user_id in self._may_mention(message)}
+        self.mentionable = self._mentionable(db, memory, mentioned)
 
     @staticmethod
     def _rules(db, memory, rooms, roles, pairs):
@@ -748,21 +755,33 @@ class MessageBatch:
             memory.recall("limits", pairs, pairs_read(
                 lambda room_ids, user_ids: limits_among(db, room_ids, user_ids)), no_limits))
 
+    def _may_mention(self, message):
+        """The ids of the users a message may mention: those its @names may be, and (a reply
+        counts as a mention of its parent's author) its parent's author."""
+        user_ids = [self.names[name] for choices in (message[5] if len(message) > 5 else ())
+                    for name in choices if name in self.names]
+        reply_to = message[7] if len(message) > 7 else None
+        if reply_to in self._parents:
+            user_ids.append(self._parents[reply_to]["user_id"])
+        return user_ids
+
     @staticmethod
-    def _mentionable(db, memory, rooms, author_ids, mentioned):
-        members = memory.recall("members", [(room_id, user_id) for room_id in rooms
-                                            for user_id in mentioned],
+    def _mentionable(db, memory, mentioned):
+        """Mentionable for these (room id, author id, user id): only the pairs they name are
+        recalled, not every room of the batch with every user mentioned anywhere in it."""
+        members = memory.recall("members", [(room_id, user_id) for room_id, _, user_id in mentioned],
                                 pairs_read(lambda room_ids, user_ids: members_among(
                                     db, room_ids, user_ids)), bool)
-        blocks = memory.recall("blocks", [(user_id, author_id) for user_id in mentioned
-                                          for author_id in author_ids],
+        blocks = memory.recall("blocks", [(user_id, author_id)
+                                          for _, author_id, user_id in mentioned],
                                pairs_read(lambda blocker_ids, blocked_ids: blocks_among(
                                    db, blocker_ids, blocked_ids)), bool)
         return Mentionable({pair for pair, member in members.items() if member},
                            {pair for pair, block in blocks.items() if block})
 
     def check_author(self, room_id, user_id, timestamp):
-        """Raise what refuses this author's message here now (AuthorDisabled, Blocked, ...)."""
+        """Raise what refuses this author's message here now (AuthorDisabled, Blocked, ...);
+        return whether it counts for the room's slow mode (PostingRules.check)."""
         # Only while its author is not disabled (a message already on its way
         # when an admin disables the account is never saved, nor broadcast),
         # and, in a direct room, not blocked by the other member.
@@ -770,7 +789,7 @@ class MessageBatch:
             raise AuthorDisabled(user_id)
         if (room_id, user_id) in self.blocked:
             raise Blocked(user_id)
-        self.rules.check(room_id, user_id, timestamp)
+        return self.rules.check(room_id, user_id, timestamp)
 
     def check_attachments(self, user_id, upload_ids):
         """The uploads a message attaches, in order; InvalidAttachment for one that is unknown,
@@ -1624,7 +1643,7 @@ class Store(Database):
                             "id", "timestamp", "mentions", "attachments", "reply_to", "reactions",
                             "pinned")},
                         "content": content, "duplicate": True, "mentioned_members": []}
-        batch.check_author(room_id, user_id, timestamp)
+        slowed = batch.check_author(room_id, user_id, timestamp)
         uploads = batch.check_attachments(user_id, upload_ids)
         parent = batch.parent(room_id, reply_to)
         position = batch.next_position(room_id)
@@ -1634,6 +1653,8 @@ class Store(Database):
             " position, reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (room_id, user_id, content, timestamp, client_id, " ".join(mentions) or None,
              position, reply_to))
+        if slowed:  # saved: the author's slow-mode wait starts now
+            batch.rules.posted(room_id, user_id, timestamp)
         members = batch.note_mentions(cursor.lastrowid, room_id, user_id, mentions, parent)
         batch.attach(db, cursor.lastrowid, uploads)
         return {"id": cursor.lastrowid, "content": content, "timestamp": timestamp,

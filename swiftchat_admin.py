@@ -500,7 +500,21 @@ def files_of(db, files_dir=None):
     return files_dir or f"{db}.files"
 
 
+def check_files_dir(db, files_dir):
+    """CommandError for a --files-dir that cannot be the server's folder of uploads: a file,
+    or a folder that holds the database itself (its copy would take the database along)."""
+    if files_dir is None:
+        return
+    if os.path.lexists(files_dir) and not os.path.isdir(files_dir):
+        raise CommandError(f"--files-dir {files_dir} is not a folder")
+    folder, database = os.path.realpath(files_dir), os.path.realpath(db)
+    if os.path.commonpath([folder, database]) == folder:
+        raise CommandError(f"--files-dir {files_dir} holds the database {db}: uploads need a "
+                           "folder of their own")
+
+
 def backup(store, db, file, files_dir=None):
+    check_files_dir(db, files_dir)
     try:
         store.backup(file)
     except FileExistsError:  # also a link, dangling or not: never written through
@@ -541,6 +555,7 @@ def restore(db, backup_file, files_dir=None):
     onto the backup (65 messages became 68: issue #34).
     """
     check_restore(db, backup_file)
+    check_files_dir(db, files_dir)
     kept_name = f"{db}.before-restore-{time.strftime('%Y%m%d-%H%M%S')}"
     with held_as_a_server_holds_it(db):
         copy = checked_copy(backup_file, f"{db}.restoring")

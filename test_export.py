@@ -340,7 +340,11 @@ def test_the_servers_memory_does_not_grow_with_the_room_it_exports(large_rooms):
     for room in ("small", "large"):
         peak_memory_of_export(process, port, rooms[room], token)
     small, _ = peak_memory_of_export(process, port, rooms["small"], token)
-    large, size = peak_memory_of_export(process, port, rooms["large"], token)
+    # The least of two: what else the process allocates meanwhile only ever adds (one CI
+    # run on 3.12 saw a rise of 4.8 MB for the 15.7 MB file, where 3.10, 3.11 and 3.13
+    # stayed under a quarter of it).
+    large, size = min(peak_memory_of_export(process, port, rooms["large"], token)
+                      for _ in range(2))
     assert size > 10_000_000
     # Held whole, the 14 MB file (and its 20,000 rows before it) would raise the peak by
     # more than its size; streamed, ten times the messages cost about what a tenth did.

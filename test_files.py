@@ -375,7 +375,8 @@ def test_an_attachment_must_be_the_senders_own_and_unattached(server, api):
     assert post(ana, [anas, anas]).json == invalid  # twice in one message
     assert post(ana, [anas]).status == 201
     assert post(ana, [anas]).json == invalid  # attached already
-    for unknown in ("../etc/passwd", "nope", "", "FILE_" + anas[5:], anas + " "):
+    for unknown in ("../etc/passwd", "nope", "", "FILE_" + anas[5:], anas + " ", "\ud800",
+                    "file_0000000\ud800"):
         assert post(ben, [unknown]).json == invalid, unknown
     shape = {"success": False, "message": "Request failed",
              "error": "attachments must be a list of at most 10 upload ids"}
@@ -557,6 +558,27 @@ def test_backup_and_restore_follow_the_servers_files_dir(tmp_path, given):
     [kept] = [name for name in os.listdir(tmp_path) if name.endswith(".files")
               and name.startswith("class.db.before-restore-")]
     assert data["id"] not in os.listdir(tmp_path / kept)
+
+
+@pytest.mark.parametrize("command", ["backup", "restore"])
+@pytest.mark.parametrize("files_dir", ["the database's folder", "a file"])
+def test_a_files_dir_that_cannot_be_one_is_refused_before_anything_is_touched(
+        tmp_path, command, files_dir):
+    db = tmp_path / "class.db"
+    with serve_for_tests(db, **OPTIONS) as running:
+        Api(running.http_port).register()
+    backup = tmp_path / "backup.db"
+    assert run_cli("backup", str(backup), "--db", str(db)).returncode == 0
+    folder = tmp_path if files_dir == "the database's folder" else tmp_path / "notes.txt"
+    (tmp_path / "notes.txt").write_text("not a folder")
+    before = db.read_bytes()
+    target = str(backup) if command == "restore" else str(tmp_path / "again.db")
+    done = run_cli(command, target, "--db", str(db), "--files-dir", str(folder))
+    assert done.returncode == 1 and done.stdout == "" and len(done.stderr.splitlines()) == 1
+    assert done.stderr.startswith(f"swiftchat: --files-dir {folder} ")
+    assert db.read_bytes() == before  # not replaced
+    assert not (tmp_path / "again.db").exists()
+    assert not [name for name in os.listdir(tmp_path) if "before-restore" in name]
 
 
 def test_a_backup_told_of_a_files_dir_that_is_not_there_says_so(tmp_path):

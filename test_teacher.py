@@ -243,6 +243,19 @@ def test_slow_mode_spaces_a_members_posts_and_spares_moderators(server, api, les
         assert post(api, room_id, admin[0], "nor is an admin").status == 201
 
 
+def test_a_message_refused_for_its_attachment_or_reply_starts_no_slow_mode_wait(api, lesson):
+    room_id, people = lesson
+    teacher, ben = people["teacher"]["token"], people["ben"]["token"]
+    assert api.call("PATCH", f"/rooms/{room_id}", {"slow_mode": 60}, token=teacher).status == 200
+    refused = [{"attachments": ["file_00000000"]}, {"reply_to": 999_999_999}]
+    for extra in refused:
+        reply = api.post("/messages", {"room_id": room_id, "content": "see this", **extra},
+                         token=ben)
+        assert reply.status == 400, reply.json
+    assert post(api, room_id, ben, "the one that goes").status == 201
+    assert post(api, room_id, ben, "and now I wait").status == 429
+
+
 # -- mutes --------------------------------------------------------------------------
 
 def test_a_muted_member_cannot_post_or_edit_until_unmuted(server, api, lesson):
