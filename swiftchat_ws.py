@@ -17,6 +17,7 @@ threads rather than alone.
 
 import asyncio
 import concurrent.futures
+import contextlib
 import errno
 import http
 import logging
@@ -549,7 +550,8 @@ def no_delay(transport):
     """
     sock = transport.get_extra_info("socket")
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with contextlib.suppress(OSError):  # a peer already gone: connection_lost follows
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def corked_connections(corks, admission):

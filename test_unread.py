@@ -438,6 +438,24 @@ def test_a_message_naming_60_users_mentions_the_first_50(api, pair):
     assert post(api, alice, room_id, content)["mentions"] == [user_id for _, user_id, _ in named[:50]]
 
 
+def test_what_the_writer_remembers_follows_each_change_at_once(api, pair):
+    # store.WriterMemory: a batch recalls names, members, blocks and roles it met before;
+    # each change below must hold for the very next message all the same.
+    alice, bob, room_id, bob_name = pair
+    newcomer = f"new{time.time_ns() % 10**12}"
+    assert post(api, alice, room_id, f"@{newcomer} are you here?")["mentions"] == []
+    token, user_id, _ = api.register(newcomer)  # a name remembered as no one's is someone's now
+    assert post(api, alice, room_id, f"@{newcomer} hello")["mentions"] == [user_id]
+    assert "mention_count" not in listed(api, token, room_id)  # not a member: no count
+    assert api.post("/rooms/join", {"room_id": room_id}, token=token).status == 200
+    post(api, alice, room_id, f"@{newcomer} welcome")
+    assert listed(api, token, room_id)["mention_count"] == 1  # a member now: counted
+    alice_id = api.get("/users/me", token=alice).data["user"]["id"]
+    assert api.post(f"/users/{alice_id}/block", token=bob).status == 200
+    post(api, alice, room_id, f"@{bob_name} still there?")
+    assert listed(api, bob, room_id)["mention_count"] == 0  # blocked the author: not counted
+
+
 def test_a_search_that_runs_too_long_is_stopped_with_a_clear_error(api, server, pair, monkeypatch):
     alice, bob, room_id, _ = pair
     for n in range(100):
