@@ -4,8 +4,10 @@ These tests use Debian's Chromium (apt-get install chromium); Playwright
 downloads no browser here. Without it they skip and say how to install it.
 """
 
+import collections
 import contextlib
 import http.server
+import itertools
 import json
 import pathlib
 import re
@@ -14,7 +16,8 @@ import time
 
 import pytest
 
-from conftest import NO_LIMITS, Api, in_room, log_in_on_page, login, make_admin, wait_until
+from conftest import (NO_LIMITS, Api, in_room, log_in_on_page, login, make_admin, serve_for_tests,
+                      wait_until)
 
 
 expect = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt").expect
@@ -63,6 +66,73 @@ def join(page, name):
     page.locator("#room-list button", has_text=name).click()
     expect(page.locator("#room-title")).to_have_text(name)
     expect(page.locator("#message-input")).to_be_enabled()
+
+
+# -- two people on pages of their own, shared by the file's tests --------------------------------
+#
+# A page open and a sign-in cost a second or two each: the tests below that need no more than two
+# signed-in people (one who makes rooms, one who only joins them) share two pages, opened once for
+# the file on one server of its own (flood limits off: every request comes from one address). Each
+# test makes rooms of its own, named with a suffix no other room's name contains, and leaves the
+# pages as it found them (no route, listener, block, open menu or dialog). The guest never makes a
+# room, so that she moderates none. Tests that need a page of their own (a reload of a newcomer's
+# page, a log-out, a viewport, a colour scheme, a fake clock, a spy before load, a fresh account)
+# still open one with new_page.
+
+HOST, GUEST = "hana", "gabe"
+Duo = collections.namedtuple("Duo", "server api tokens host guest room")
+_suffixes = ("".join(pair) for pair in itertools.product("ABCDEFGHIJKLMNOPQRSTUVWXYZ", repeat=2))
+
+
+def signed_in(browser, server, name):
+    """A page of its own (a browser context: another person), signed in."""
+    page = browser.new_context(viewport={"width": 1100, "height": 800}, color_scheme="light").new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"http://127.0.0.1:{server.http_port}/")
+    log_in_on_page(page, name)
+    return page
+
+
+@pytest.fixture(scope="module")
+def two_people(tmp_path_factory, browser):
+    """One server for the file's shared pages, and the host's and the guest's pages on it, each
+    signed in once (a browser context each: two people)."""
+    with serve_for_tests(tmp_path_factory.mktemp("two_people") / "chat.db", **NO_LIMITS) as server, \
+            contextlib.closing(Api(server.http_port)) as api:
+        tokens = {name: api.register(name)[0] for name in (HOST, GUEST)}
+        pages = {}
+        try:
+            for name in tokens:
+                pages[name] = signed_in(browser, server, name)
+            yield server, api, tokens, pages
+        finally:
+            for page in pages.values():
+                page.context.close()
+
+
+# Closes what a test may leave open on a shared page: a member's menu, a dialog (Reports), a menu.
+CLOSE_WHAT_IS_OPEN = """() => {
+    state.memberMenu = null;
+    document.querySelectorAll('.member-menu').forEach((menu) => menu.remove());
+    document.querySelectorAll('dialog[open]').forEach((dialog) => dialog.close());
+    document.querySelectorAll('details[open]').forEach((details) => { details.open = false; });
+}"""
+
+
+@pytest.fixture
+def duo(two_people):
+    """The shared pages: Duo(server, api, tokens, host page, guest page, room), where room(name)
+    gives a room name of this test's own ("Club AB"). After the test, what either person blocked
+    is unblocked and what was left open is closed, so that the next test finds the pages as this
+    one did."""
+    server, api, tokens, pages = two_people
+    suffix = next(_suffixes)
+    yield Duo(server, api, tokens, pages[HOST], pages[GUEST], lambda name: f"{name} {suffix}")
+    for page in pages.values():
+        page.evaluate(CLOSE_WHAT_IS_OPEN)
+    for token in tokens.values():
+        for blocked in api.get("/users/me/blocked", token=token).data["users"]:
+            assert api.call("DELETE", f"/users/{blocked['id']}/block", token=token).status == 200
 
 
 def test_the_page_is_served_with_its_assets_and_its_favicon(server, new_page):
@@ -170,12 +240,11 @@ def test_a_message_both_live_and_in_the_history_being_loaded_is_shown_once(serve
     speaker.close()
 
 
-def test_the_creator_edits_the_description_and_deletes_the_room(new_page):
-    owner, guest = new_page(), new_page()
-    register(owner, "olga")
-    create_room(owner, "Temporary", "short-lived")
-    register(guest, "gus")
-    join(guest, "Temporary")
+def test_the_creator_edits_the_description_and_deletes_the_room(duo):
+    owner, guest = duo.host, duo.guest
+    temporary = duo.room("Temporary")
+    create_room(owner, temporary, "short-lived")
+    join(guest, temporary)
     expect(guest.locator("#creator-tools")).to_be_hidden()
 
     owner.click("#creator-tools summary")  # the creator's tools live in a menu
@@ -190,7 +259,7 @@ def test_the_creator_edits_the_description_and_deletes_the_room(new_page):
     owner.click("#creator-tools summary")
     owner.click("#delete-room")
     expect(guest.locator("#messages")).to_contain_text("This room was deleted")
-    expect(guest.locator("#room-list")).not_to_contain_text("Temporary")
+    expect(guest.locator("#room-list")).not_to_contain_text(temporary)
     expect(guest.locator("#message-input")).to_be_disabled()
 
 
@@ -212,11 +281,12 @@ def test_it_works_on_a_narrow_phone_screen_with_the_keyboard(new_page):
     assert width <= 375
 
 
-def test_the_api_documents_browser_snippet_works_unchanged(server, new_page, api):
+def test_the_api_documents_browser_snippet_works_unchanged(duo):
     """The seed's JavaScript example, with only the port and token filled in."""
+    server, api = duo.server, duo.api
     token, user_id, _ = api.register()
     room_id = api.create_room(token)
-    page = new_page()
+    page = duo.guest  # any page will do: the snippet opens a socket of its own, and closes it
     frames = page.evaluate("""([port, token, roomId]) => new Promise((resolve) => {
         const seen = [];
         const ws = new WebSocket('ws://localhost:' + port);
@@ -286,15 +356,15 @@ def test_a_reconnect_mid_conversation_shows_every_message_once(server, new_page,
     sam.close()
 
 
-@pytest.mark.parametrize("server_options", [NO_LIMITS])
-def test_scrolling_back_reaches_the_first_message_of_a_long_room(server, new_page, api):
+def test_scrolling_back_reaches_the_first_message_of_a_long_room(duo):
+    api = duo.api  # the shared server has no flood limits
     token, _, _ = api.register("archivist")
-    room_id = api.create_room(token, "Archive")
+    archive = duo.room("Archive")
+    room_id = api.create_room(token, archive)
     for n in range(260):
         api.post("/messages", {"room_id": room_id, "content": f"message {n}"}, token=token)
-    page = new_page()
-    register(page, "reader")
-    join(page, "Archive")
+    page = duo.guest  # the reader
+    join(page, archive)
     expect(page.locator(".message")).to_have_count(50)
     for _ in range(10):  # each scroll to the top brings the page before
         if page.locator(".message").count() == 260:
@@ -330,16 +400,17 @@ def test_older_history_that_fails_to_load_is_not_asked_for_again_and_again(serve
     assert len(refused) == 1, refused
 
 
-def test_days_are_separated_and_a_reader_scrolled_up_is_not_moved(server, new_page, api):
+def test_days_are_separated_and_a_reader_scrolled_up_is_not_moved(duo):
+    server, api = duo.server, duo.api
     token, user_id, _ = api.register("historian")
-    room_id = api.create_room(token, "Old and new")
+    old_and_new = duo.room("Old and new")
+    room_id = api.create_room(token, old_and_new)
     day = 24 * 3600
     now = int(time.time())
     for n in range(40):  # history from last week and yesterday, written straight to the store
         server.store.add_message(room_id, user_id, f"old {n}", now - (7 if n < 20 else 1) * day + n)
-    page = new_page()
-    register(page, "newcomer")
-    join(page, "Old and new")
+    page = duo.guest  # the newcomer
+    join(page, old_and_new)
     expect(page.locator(".day", has_text="Yesterday")).to_have_count(1)
     assert page.locator(".day").count() == 2  # a date for last week, then Yesterday
     page.evaluate("$('messages').scrollTop = 0")
@@ -355,30 +426,30 @@ def test_days_are_separated_and_a_reader_scrolled_up_is_not_moved(server, new_pa
 
 # -- who is here (issue 11) -------------------------------------------------------------
 
-def test_two_people_see_each_others_presence_typing_rooms_and_leaving(new_page):
-    ann, ben = new_page(), new_page()
-    register(ann, "ann")
-    create_room(ann, "Study group")
-    register(ben, "ben")
-    join(ben, "Study group")
+def test_two_people_see_each_others_presence_typing_rooms_and_leaving(duo):
+    ann, ben = duo.host, duo.guest
+    study_group = duo.room("Study group")
+    create_room(ann, study_group)
+    join(ben, study_group)
     expect(ann.locator("#member-list .member")).to_have_count(2)
-    ben_row = ann.locator(".member", has_text="ben")
+    ben_row = ann.locator(".member", has_text=GUEST)
     expect(ben_row.locator(".dot.online")).to_have_count(1)
     expect(ben_row.locator(".here")).to_have_count(1)
 
     ben.locator("#message-input").press_sequentially("hello the")
-    expect(ann.locator("#typing")).to_have_text("ben is typing…")
+    expect(ann.locator("#typing")).to_have_text(f"{GUEST} is typing…")
     ben.press("#message-input", "Enter")
     expect(ann.locator(".message .content").last).to_have_text("hello the")
     # (the typing line after a message: test_someone_who_types_on_after_sending_still_shows_as_typing)
 
-    create_room(ann, "Brand new room")  # ben sees it without a reload
-    expect(ben.locator("#room-list")).to_contain_text("Brand new room")
-    join(ann, "Study group")
+    brand_new = duo.room("Brand new room")
+    create_room(ann, brand_new)  # ben sees it without a reload
+    expect(ben.locator("#room-list")).to_contain_text(brand_new)
+    join(ann, study_group)
     ben.click("#leave-room")
     expect(ben.locator("#room-title")).to_have_text("Pick a room to start chatting")
     expect(ann.locator("#member-list .member")).to_have_count(1)  # ben is no longer a member
-    expect(ann.locator("#messages")).to_contain_text("ben left")
+    expect(ann.locator("#messages")).to_contain_text(f"{GUEST} left")
 
 
 # -- long sessions (issue 12) -------------------------------------------------------------
@@ -715,12 +786,11 @@ def member_actions(page, name):
     return menu
 
 
-def test_an_author_edits_and_deletes_her_messages_and_the_room_sees_it_live(new_page):
-    ada, ben = new_page(), new_page()
-    register(ada, "ada")
-    create_room(ada, "Drafts")
-    register(ben, "ben")
-    join(ben, "Drafts")
+def test_an_author_edits_and_deletes_her_messages_and_the_room_sees_it_live(duo):
+    ada, ben = duo.host, duo.guest
+    drafts = duo.room("Drafts")
+    create_room(ada, drafts)
+    join(ben, drafts)
     say(ada, "teh first draft")
     say(ada, "a slip of the keys")
     expect(message_item(ben, "a slip of the keys")).to_be_visible()
@@ -755,17 +825,16 @@ def test_an_author_edits_and_deletes_her_messages_and_the_room_sees_it_live(new_
     expect(message_item(ben, "a slip of the keys")).to_have_count(0)
 
     ben.reload()
-    expect(ben.get_by_role("heading", name="Drafts")).to_be_visible()
+    expect(ben.get_by_role("heading", name=drafts)).to_be_visible()
     expect(ben.get_by_role("list", name="Messages").get_by_role("paragraph")).to_have_text(["the first draft"])
     expect(message_item(ben, "the first draft")).to_contain_text("(edited)")
 
 
-def test_only_the_author_edits_and_the_rooms_creator_deletes_anyones_message(new_page):
-    owner, guest = new_page(), new_page()
-    register(owner, "olive")
-    create_room(owner, "Moderated")
-    register(guest, "gil")
-    join(guest, "Moderated")
+def test_only_the_author_edits_and_the_rooms_creator_deletes_anyones_message(duo):
+    owner, guest = duo.host, duo.guest
+    moderated = duo.room("Moderated")
+    create_room(owner, moderated)
+    join(guest, moderated)
     say(owner, "house rules")
     say(guest, "spam spam spam")
     own = message_item(guest, "spam spam spam")
@@ -793,26 +862,25 @@ def test_only_the_author_edits_and_the_rooms_creator_deletes_anyones_message(new
     expect(guest.get_by_role("list", name="Messages").get_by_role("paragraph")).to_have_text(["house rules"])
 
 
-def test_the_rooms_creator_removes_a_member_who_is_told_and_is_out_of_the_room(new_page, api):
-    owner, member = new_page(), new_page()
-    register(owner, "rhoda")
-    create_room(owner, "Club")
-    register(member, "max")
-    join(member, "Club")
+def test_the_rooms_creator_removes_a_member_who_is_told_and_is_out_of_the_room(duo):
+    owner, member = duo.host, duo.guest
+    club = duo.room("Club")
+    create_room(owner, club)
+    join(member, club)
     members = owner.get_by_role("complementary", name="Members").get_by_role("listitem")
-    remove_max = member_actions(owner, "max").get_by_role("menuitem", name="Remove", exact=True)
+    remove_max = member_actions(owner, GUEST).get_by_role("menuitem", name="Remove", exact=True)
     expect(remove_max).to_be_visible()
-    expect(members.filter(has_text="rhoda").get_by_role("button")).to_have_count(0)  # not oneself
-    expect(member_actions(member, "rhoda").get_by_role("menuitem", name="Remove")).to_have_count(0)
+    expect(members.filter(has_text=HOST).get_by_role("button")).to_have_count(0)  # not oneself
+    expect(member_actions(member, HOST).get_by_role("menuitem", name="Remove")).to_have_count(0)
 
     remove_max.click()
-    expect(member.get_by_role("list", name="Messages")).to_contain_text("You were removed from Club.")
+    expect(member.get_by_role("list", name="Messages")).to_contain_text(f"You were removed from {club}.")
     expect(member.get_by_role("heading", name="Pick a room to start chatting")).to_be_visible()
     expect(member.get_by_role("textbox", name="Message", exact=True)).to_be_disabled()
     expect(members).to_have_count(1)
     room_id = owner.evaluate("state.joinedRoomId")
-    listed = api.get(f"/rooms/{room_id}/members", token=session_token(owner)).data["members"]
-    assert [m["username"] for m in listed] == ["rhoda"]
+    listed = duo.api.get(f"/rooms/{room_id}/members", token=session_token(owner)).data["members"]
+    assert [m["username"] for m in listed] == [HOST]
 
 
 def test_an_admin_disables_a_user_whose_page_is_signed_out_and_enables_them_again(server, new_page, api):
@@ -1257,47 +1325,50 @@ def test_the_room_list_reaches_past_the_first_100_rooms(new_page, api):
     expect(message_item(page, "made it to the end")).to_be_visible()
 
 
-def test_member_counts_in_the_room_list_keep_up_with_the_member_list(new_page):
-    owner, guest = new_page(), new_page()
-    register(owner, "hank")
-    create_room(owner, "Club")
-    expect(room_button(owner, "Club")).to_contain_text("1 member")
-    register(guest, "ivy")
-    join(guest, "Club")
+def test_member_counts_in_the_room_list_keep_up_with_the_member_list(duo):
+    owner, guest = duo.host, duo.guest
+    club = duo.room("Club")
+    create_room(owner, club)
+    expect(room_button(owner, club)).to_contain_text("1 member")
+    join(guest, club)
     for page in (owner, guest):  # the one who joined counts herself too
-        expect(room_button(page, "Club")).to_contain_text("2 members")
+        expect(room_button(page, club)).to_contain_text("2 members")
     guest.get_by_role("button", name="Leave").click()
     for page in (owner, guest):
-        expect(room_button(page, "Club")).to_contain_text("1 member")
-    join(guest, "Club")
-    expect(room_button(owner, "Club")).to_contain_text("2 members")
+        expect(room_button(page, club)).to_contain_text("1 member")
+    join(guest, club)
+    expect(room_button(owner, club)).to_contain_text("2 members")
     members = owner.get_by_role("complementary", name="Members").get_by_role("listitem")
-    member_actions(owner, "ivy").get_by_role("menuitem", name="Remove", exact=True).click()
+    member_actions(owner, GUEST).get_by_role("menuitem", name="Remove", exact=True).click()
     expect(members).to_have_count(1)
-    expect(room_button(owner, "Club")).to_contain_text("1 member")
+    expect(room_button(owner, club)).to_contain_text("1 member")
 
 
-def test_someone_who_types_on_after_sending_still_shows_as_typing(new_page):
-    ann, ben = new_page(), new_page()
-    register(ann, "ann")
-    create_room(ann, "Chatter")
-    register(ben, "ben")
-    join(ben, "Chatter")
+def test_someone_who_types_on_after_sending_still_shows_as_typing(duo):
+    ann, ben = duo.host, duo.guest
+    chatter = duo.room("Chatter")
+    create_room(ann, chatter)
+    join(ben, chatter)
+    typing = f"{GUEST} is typing…"
     ann.evaluate("""() => {
         window.seen = [];  // after each change: [is ben's message shown, the typing line]
-        new MutationObserver(() => window.seen.push([
+        window.watching = new MutationObserver(() => window.seen.push([
             $('messages').textContent.includes('first thought'), $('typing').textContent,
-        ])).observe($('room-panel'), {childList: true, subtree: true, characterData: true});
+        ]));
+        window.watching.observe($('room-panel'), {childList: true, subtree: true, characterData: true});
     }""")
-    composer = ben.get_by_role("textbox", name="Message", exact=True)
-    composer.press_sequentially("first thought")
-    expect(ann.locator("#typing")).to_have_text("ben is typing…")
-    composer.press("Enter")
-    composer.press_sequentially("and a second one, typed at once", delay=90)  # about 3 s of typing
-    expect(message_item(ann, "first thought")).to_be_visible()
-    expect(ann.locator("#typing")).to_have_text("ben is typing…")
-    seen = ann.evaluate("window.seen")
-    assert [True, "ben is typing…"] in seen and [True, ""] not in seen, seen  # never gone while he typed on
+    try:
+        composer = ben.get_by_role("textbox", name="Message", exact=True)
+        composer.press_sequentially("first thought")
+        expect(ann.locator("#typing")).to_have_text(typing)
+        composer.press("Enter")
+        composer.press_sequentially("and a second one, typed at once", delay=90)  # about 3 s of typing
+        expect(message_item(ann, "first thought")).to_be_visible()
+        expect(ann.locator("#typing")).to_have_text(typing)
+        seen = ann.evaluate("window.seen")
+        assert [True, typing] in seen and [True, ""] not in seen, seen  # never gone while he typed on
+    finally:  # the host's page is the file's: no observer is left on it
+        ann.evaluate("window.watching.disconnect()")
 
     composer.press("Enter")
     expect(message_item(ann, "and a second one")).to_be_visible()
@@ -1306,10 +1377,9 @@ def test_someone_who_types_on_after_sending_still_shows_as_typing(new_page):
 
 # -- links that cannot pass for another site, blocking, reports, a new password's session ---------
 
-def test_a_link_is_isolated_and_a_look_alike_host_shows_its_punycode_beside_it(new_page):
-    page = new_page()
-    register(page, "ines")
-    create_room(page, "Links")
+def test_a_link_is_isolated_and_a_look_alike_host_shows_its_punycode_beside_it(duo):
+    page = duo.host
+    create_room(page, duo.room("Links"))
     say(page, "real https://example.com/a and fake http://ex\u0430mple.com/login")  # a Cyrillic а
     links = message_item(page, "real https://").get_by_role("link")
     expect(links).to_have_count(2)
@@ -1325,18 +1395,17 @@ def members_of(page):
     return page.get_by_role("complementary", name="Members").get_by_role("listitem")
 
 
-def test_a_blocked_users_messages_wait_behind_a_button_live_and_in_history_until_unblocked(new_page, api):
-    sue, tom = new_page(), new_page()
-    register(sue, "sue")
-    create_room(sue, "Class 5B")
-    register(tom, "tom")
-    join(tom, "Class 5B")
+def test_a_blocked_users_messages_wait_behind_a_button_live_and_in_history_until_unblocked(duo):
+    sue, tom = duo.host, duo.guest
+    class_5b = duo.room("Class 5B")
+    create_room(sue, class_5b)
+    join(tom, class_5b)
     say(tom, "before the block")
     expect(message_item(sue, "before the block")).to_be_visible()
-    expect(members_of(sue).filter(has_text="sue").get_by_role("button")).to_have_count(0)  # not oneself
+    expect(members_of(sue).filter(has_text=HOST).get_by_role("button")).to_have_count(0)  # not oneself
 
-    member_actions(sue, "tom").get_by_role("menuitem", name="Block", exact=True).click()
-    expect(sue.get_by_role("button", name="Actions for tom", exact=True)).to_be_focused()
+    member_actions(sue, GUEST).get_by_role("menuitem", name="Block", exact=True).click()
+    expect(sue.get_by_role("button", name=f"Actions for {GUEST}", exact=True)).to_be_focused()
     messages = sue.get_by_role("list", name="Messages")
     hidden = messages.get_by_role("button", name="Blocked message - show", exact=True)
     expect(hidden).to_have_count(1)
@@ -1346,17 +1415,17 @@ def test_a_blocked_users_messages_wait_behind_a_button_live_and_in_history_until
     expect(messages).not_to_contain_text("said while blocked")
 
     sue.reload()  # and in history
-    expect(sue.get_by_role("heading", name="Class 5B")).to_be_visible()
+    expect(sue.get_by_role("heading", name=class_5b)).to_be_visible()
     expect(hidden).to_have_count(2)
     expect(messages).not_to_contain_text("said while blocked")
     hidden.last.click()
     expect(messages.get_by_role("paragraph")).to_have_text(["said while blocked"])
     expect(hidden).to_have_count(1)  # only the one pressed is shown
 
-    member_actions(sue, "tom").get_by_role("menuitem", name="Unblock", exact=True).click()
+    member_actions(sue, GUEST).get_by_role("menuitem", name="Unblock", exact=True).click()
     expect(hidden).to_have_count(0)
     expect(messages.get_by_role("paragraph")).to_have_text(["before the block", "said while blocked"])
-    assert api.get("/users/me/blocked", token=session_token(sue)).data["users"] == []
+    assert duo.api.get("/users/me/blocked", token=session_token(sue)).data["users"] == []
 
 
 def report_message(page, text, reason):
@@ -1375,16 +1444,16 @@ def reports_button(page):
     return page.get_by_role("button", name=re.compile(r"^Reports\b"))
 
 
-def test_a_report_reaches_the_rooms_creator_live_who_resolves_it_and_the_count_drops(new_page, api):
-    teacher, student = new_page(), new_page()
-    register(teacher, "mrs_reed")
-    create_room(teacher, "Biology")
+def test_a_report_reaches_the_rooms_creator_live_who_resolves_it_and_the_count_drops(duo):
+    teacher, student = duo.host, duo.guest  # the guest makes no room: she moderates none
+    api = duo.api
+    biology = duo.room("Biology")
+    create_room(teacher, biology)
     expect(reports_button(teacher)).to_have_accessible_name("Reports, 0 open")
     token, _, _ = api.register("troll")
     room_id = teacher.evaluate("state.joinedRoomId")
     api.post("/rooms/join", {"room_id": room_id}, token=token)
-    register(student, "stu")
-    join(student, "Biology")
+    join(student, biology)
     expect(reports_button(student)).to_be_hidden()  # a student moderates no room
     api.post("/messages", {"room_id": room_id, "content": "you are all fools"}, token=token)
     say(student, "my own words")
@@ -1405,7 +1474,7 @@ def test_a_report_reaches_the_rooms_creator_live_who_resolves_it_and_the_count_d
     view = teacher.get_by_role("dialog", name="Reports", exact=True)
     report = view.get_by_role("listitem")
     expect(report).to_have_count(1)
-    for shown in ("Biology · troll", "you are all fools", "Reported by stu · ", "insults the class"):
+    for shown in (f"{biology} · troll", "you are all fools", f"Reported by {GUEST} · ", "insults the class"):
         expect(report).to_contain_text(shown)
     expect(report.locator("time")).to_have_count(1)
     report.get_by_role("button", name="Resolve", exact=True).click()
@@ -1413,7 +1482,7 @@ def test_a_report_reaches_the_rooms_creator_live_who_resolves_it_and_the_count_d
     expect(view).to_contain_text("No open reports.")
     expect(reports_button(teacher)).to_have_accessible_name("Reports, 0 open")
     [resolved] = api.get("/reports?status=resolved", token=session_token(teacher)).data["reports"]
-    assert resolved["reason"] == "insults the class" and resolved["reporter"]["username"] == "stu"
+    assert resolved["reason"] == "insults the class" and resolved["reporter"]["username"] == GUEST
 
 
 def test_an_admin_sees_a_direct_messages_report_live_and_dismisses_it(server, new_page, api):
