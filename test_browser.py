@@ -74,7 +74,7 @@ def join(page, name):
 # signed-in people (one who makes rooms, one who only joins them) share two pages, opened once for
 # the file on one server of its own (flood limits off: every request comes from one address). Each
 # test makes rooms of its own, named with a suffix no other room's name contains, and leaves the
-# pages as it found them (no route, listener, block, open menu or dialog). The guest never makes a
+# pages as it found them (no route, listener, block, open menu, dialog or search). The guest never makes a
 # room, so that she moderates none. Tests that need a page of their own (a reload of a newcomer's
 # page, a log-out, a viewport, a colour scheme, a fake clock, a spy before load, a fresh account)
 # still open one with new_page.
@@ -110,8 +110,10 @@ def two_people(tmp_path_factory, browser):
                 page.context.close()
 
 
-# Closes what a test may leave open on a shared page: a member's menu, a dialog (Reports), a menu.
+# Closes what a test may leave open on a shared page: a member's menu, a dialog (Reports), a menu,
+# search results.
 CLOSE_WHAT_IS_OPEN = """() => {
+    if (!$('search-results').hidden) $('close-search').click();
     state.memberMenu = null;
     document.querySelectorAll('.member-menu').forEach((menu) => menu.remove());
     document.querySelectorAll('dialog[open]').forEach((dialog) => dialog.close());
@@ -186,19 +188,25 @@ def test_two_people_chat_live_and_history_survives_a_reload(new_page, tmp_path):
     assert (tmp_path / "chat.png").stat().st_size > 0
 
 
-def test_a_message_is_rendered_as_text_never_as_html(new_page):
-    page = new_page()
-    register(page, "mallory")
-    create_room(page, "Sandbox")
+def test_a_message_is_rendered_as_text_never_as_html(duo):
+    page = duo.host
+    create_room(page, duo.room("Sandbox"))
     dialogs = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    attack = "<img src=x onerror=alert(1)>"
-    say(page, attack)
-    expect(page.locator(".message .content").last).to_have_text(attack)
-    page.reload()  # and from history, too
-    expect(page.locator(".message .content").last).to_have_text(attack)
-    assert page.locator("#messages img").count() == 0
-    assert dialogs == []
+
+    def dismiss(dialog):
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+    page.on("dialog", dismiss)
+    try:
+        attack = "<img src=x onerror=alert(1)>"
+        say(page, attack)
+        expect(page.locator(".message .content").last).to_have_text(attack)
+        page.reload()  # and from history, too
+        expect(page.locator(".message .content").last).to_have_text(attack)
+        assert page.locator("#messages img").count() == 0
+        assert dialogs == []
+    finally:  # the host's page is the file's: the next test's dialogs are its own
+        page.remove_listener("dialog", dismiss)
 
 
 def test_the_page_reconnects_and_rejoins_after_the_server_drops_the_socket(server, new_page):
@@ -221,22 +229,26 @@ def test_the_page_reconnects_and_rejoins_after_the_server_drops_the_socket(serve
     expect(page.locator(".message").last).to_contain_text("welcome back")
 
 
-def test_a_message_both_live_and_in_the_history_being_loaded_is_shown_once(server, new_page, api):
+def test_a_message_both_live_and_in_the_history_being_loaded_is_shown_once(duo):
     """Live frames that arrive while history loads wait for it; one in both is shown once."""
+    server, api = duo.server, duo.api
     token, _, _ = api.register("olga")
-    room_id = api.create_room(token, "Overlap")
+    overlap = duo.room("Overlap")
+    room_id = api.create_room(token, overlap)
     speaker, _ = in_room(api, server, room_id, token)
-    page = new_page()
-    register(page, "pavel")
+    page = duo.guest
     held = []  # the page's history request, held until the live message has arrived
     page.route("**/api/v1/messages?*", lambda route: held.append(route))
-    with page.expect_request("**/api/v1/messages?*"):
-        page.locator("#room-list button", has_text="Overlap").click()
-    speaker.recv_type("user_joined")
-    assert speaker.request({"type": "send_message", "content": "said during the load"})["success"]
-    wait_until_in_page(page, "state.pendingLive && state.pendingLive.length === 1")
-    held[0].continue_()  # the history now holds the same message
-    expect(page.locator(".message .content")).to_have_text(["said during the load"])
+    try:
+        with page.expect_request("**/api/v1/messages?*"):
+            page.locator("#room-list button", has_text=overlap).click()
+        speaker.recv_type("user_joined")
+        assert speaker.request({"type": "send_message", "content": "said during the load"})["success"]
+        wait_until_in_page(page, "state.pendingLive && state.pendingLive.length === 1")
+        held[0].continue_()  # the history now holds the same message
+        expect(page.locator(".message .content")).to_have_text(["said during the load"])
+    finally:  # the guest's page is the file's: the next test's history loads go straight through
+        page.unroute("**/api/v1/messages?*")
     speaker.close()
 
 
@@ -1268,18 +1280,18 @@ def test_messages_show_links_emphasis_code_and_mentions_and_never_run_what_they_
     assert dialogs == []
 
 
-@pytest.mark.parametrize("server_options", [NO_LIMITS])
-def test_search_shows_room_author_time_and_words_and_opens_the_room_at_the_message(new_page, api):
+def test_search_shows_room_author_time_and_words_and_opens_the_room_at_the_message(duo):
+    api = duo.api  # the shared server has no flood limits
     token, _, _ = api.register("teacher")
-    room_id = api.create_room(token, "Homework")
+    homework = duo.room("Homework")
+    room_id = api.create_room(token, homework)
     api.post("/messages", {"room_id": room_id, "content": "The homework link is https://example.com/hw4"},
              token=token)
     for n in range(120):  # the message is far from the newest page
         api.post("/messages", {"room_id": room_id, "content": f"filler {n}"}, token=token)
     # New messages are indexed within a second.
     wait_until(lambda: api.get("/search?q=filler+119", token=token).data["count"], timeout=10)
-    page = new_page()
-    register(page, "student")  # not a member of Homework
+    page = duo.guest  # the student: not a member of the room
     box = page.get_by_role("search").get_by_label("Search messages")
     box.fill("nothing-like-this")
     box.press("Enter")
@@ -1297,12 +1309,12 @@ def test_search_shows_room_author_time_and_words_and_opens_the_room_at_the_messa
     box.press("Enter")
     result = results.get_by_role("button", name=re.compile("homework link is"))
     expect(result).to_have_count(1)
-    expect(result.locator(".meta")).to_contain_text("Homework · teacher · ")
+    expect(result.locator(".meta")).to_contain_text(f"{homework} · teacher · ")
     expect(result.locator("time")).to_have_count(1)
     expect(result.locator("mark")).to_have_text(["homework", "link"])
 
     result.click()
-    expect(page.get_by_role("heading", name="Homework")).to_be_visible()
+    expect(page.get_by_role("heading", name=homework)).to_be_visible()
     found = message_item(page, "The homework link is")
     expect(found).to_be_focused()
     expect(found).to_be_in_viewport()
