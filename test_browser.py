@@ -363,6 +363,10 @@ def test_a_reconnect_mid_conversation_shows_every_message_once(server, new_page,
         sam.send({"type": "send_message", "content": text})
     expect(page.locator("#status")).to_have_text("Connected")
     say(page, "six")
+    # Sam answers once he has heard it: sent at once, "seven" could reach the server
+    # before the page's "six" (two connections), and the room would rightly show it first.
+    while sam.recv().get("data", {}).get("content") != "six":
+        pass
     sam.send({"type": "send_message", "content": "seven"})
     expect(page.locator(".message .content")).to_have_text(
         ["one", "two", "three", "four", "five", "six", "seven"])
