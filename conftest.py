@@ -696,6 +696,17 @@ def new_page(browser, server):
         context.close()
 
 
+def signed_in(browser, server, username):
+    """A page of its own on server (a browser context: another person, or another device),
+    signed in as username: for page tests that share their pages across a file."""
+    page = browser.new_context(viewport={"width": 1100, "height": 800},
+                               color_scheme="light").new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"http://127.0.0.1:{server.http_port}/")
+    log_in_on_page(page, username)
+    return page
+
+
 def log_in_on_page(page, username, password="password123"):
     """Sign in through the page's form, as a person would; wait until the page shows who is
     signed in and that its socket is connected."""

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import (NO_LIMITS, Api, in_room, log_in_on_page, login, make_admin, serve_for_tests,
-                      wait_until)
+                      signed_in, wait_until)
 
 
 expect = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt").expect
@@ -85,14 +85,6 @@ HOST, GUEST = "hana", "gabe"
 Duo = collections.namedtuple("Duo", "server api tokens host guest room")
 _suffixes = ("".join(pair) for pair in itertools.product("ABCDEFGHIJKLMNOPQRSTUVWXYZ", repeat=2))
 
-
-def signed_in(browser, server, name):
-    """A page of its own (a browser context: another person), signed in."""
-    page = browser.new_context(viewport={"width": 1100, "height": 800}, color_scheme="light").new_page()
-    page.set_default_timeout(10_000)
-    page.goto(f"http://127.0.0.1:{server.http_port}/")
-    log_in_on_page(page, name)
-    return page
 
 
 @pytest.fixture(scope="module")

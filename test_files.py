@@ -531,16 +531,23 @@ def test_an_upload_never_attached_is_deleted_after_a_day(server, api):
         os.unlink(os.path.join(folder, name))
 
 
-@pytest.mark.parametrize("given", ["flag", "environment"])
-def test_backup_and_restore_follow_the_servers_files_dir(tmp_path, given):
-    db, files_dir = tmp_path / "class.db", tmp_path / "elsewhere" / "uploads"
-    with serve_for_tests(db, files_dir=str(files_dir), **OPTIONS) as running:
+def a_message_with_a_file(db, body, **options):
+    """Run a server on db just long enough for one message carrying body as a file; the
+    upload's data."""
+    with serve_for_tests(db, **{**OPTIONS, **options}) as running:
         api = Api(running.http_port)
         token = api.register()[0]
         room_id = api.create_room(token)
-        data = uploaded(running, token, png(6, 6))
-        api.post("/messages", {"room_id": room_id, "content": "x", "attachments": [data["id"]]},
-                 token=token)
+        data = uploaded(running, token, body)
+        assert api.post("/messages", {"room_id": room_id, "content": "x",
+                                      "attachments": [data["id"]]}, token=token).status == 201
+    return data
+
+
+@pytest.mark.parametrize("given", ["flag", "environment"])
+def test_backup_and_restore_follow_the_servers_files_dir(tmp_path, given):
+    db, files_dir = tmp_path / "class.db", tmp_path / "elsewhere" / "uploads"
+    data = a_message_with_a_file(db, png(6, 6), files_dir=str(files_dir))
     flag = ["--files-dir", str(files_dir)] if given == "flag" else []
     env = {**os.environ, **({"SWIFTCHAT_FILES_DIR": str(files_dir)} if given != "flag" else {})}
     backup = tmp_path / "backup.db"
@@ -594,13 +601,7 @@ def test_a_backup_told_of_a_files_dir_that_is_not_there_says_so(tmp_path):
 
 def test_a_backup_carries_the_files_and_restore_brings_them_back(tmp_path):
     db = tmp_path / "class.db"
-    with serve_for_tests(db, **OPTIONS) as running:
-        api = Api(running.http_port)
-        token = api.register()[0]
-        room_id = api.create_room(token)
-        data = uploaded(running, token, png(5, 5))
-        api.post("/messages", {"room_id": room_id, "content": "x", "attachments": [data["id"]]},
-                 token=token)
+    data = a_message_with_a_file(db, png(5, 5))
     backup = tmp_path / "backup.db"
     done = run_cli("backup", str(backup), "--db", str(db))
     assert done.returncode == 0, done.stderr

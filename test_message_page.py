@@ -17,7 +17,7 @@ import re
 
 import pytest
 
-from conftest import Api, log_in_on_page, make_admin
+from conftest import Api, make_admin, signed_in
 
 expect = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt").expect
 
@@ -27,15 +27,6 @@ Person = collections.namedtuple("Person", "token id page")
 Class = collections.namedtuple("Class", "teacher ana bea")
 _rooms = itertools.count(1)
 
-
-def signed_in(browser, server, username):
-    """A page of its own (a browser context: another person), signed in as username."""
-    context = browser.new_context(viewport={"width": 1100, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.goto(f"http://127.0.0.1:{server.http_port}/")
-    log_in_on_page(page, username)
-    return page
 
 
 @pytest.fixture(scope="module")

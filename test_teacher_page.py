@@ -17,7 +17,7 @@ import json
 
 import pytest
 
-from conftest import Api, log_in_on_page, login, make_admin, serve_for_tests
+from conftest import Api, log_in_on_page, login, make_admin, serve_for_tests, signed_in
 
 expect = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt").expect
 
@@ -87,14 +87,6 @@ def school(tmp_path_factory, browser):
             for page in pages.values():
                 page.context.close()
 
-
-def signed_in(browser, server, name):
-    """A page of its own (a browser context: another person, or another device), signed in."""
-    page = browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
-    page.set_default_timeout(10_000)
-    page.goto(f"http://127.0.0.1:{server.http_port}/")
-    log_in_on_page(page, name)
-    return page
 
 
 @pytest.fixture
