@@ -27,7 +27,6 @@ CREATE TABLE IF NOT EXISTS rooms (
     visibility  TEXT NOT NULL DEFAULT 'public',   -- 'public' or 'private'
     kind        TEXT NOT NULL DEFAULT 'room',     -- 'room' or 'direct' (two users, private)
     direct_key  TEXT UNIQUE,                      -- a direct room's two user ids, sorted: one per pair
-    last_position INTEGER NOT NULL DEFAULT 0,     -- how many messages were ever posted here (1.2)
     posting     TEXT NOT NULL DEFAULT 'everyone', -- 'everyone' or 'moderators' (1.3)
     slow_mode   INTEGER NOT NULL DEFAULT 0        -- seconds between one member's posts, 0: off (1.3)
 );

@@ -353,6 +353,10 @@ def test_a_reconnect_mid_conversation_shows_every_message_once(server, new_page,
                               for client in server.core.clients[user_id].values()])
     for text in ("three", "four", "five"):  # said while rita is away
         sam.send({"type": "send_message", "content": text})
+    # Back in the room: what was said meanwhile is shown. (Waiting for "Connected" alone
+    # could pass before the page noticed the drop at all, and "six" then went out on the
+    # dead connection, to be sent again only after the rejoin: seen once in a full run.)
+    expect(page.locator(".message .content")).to_have_text(["one", "two", "three", "four", "five"])
     expect(page.locator("#status")).to_have_text("Connected")
     say(page, "six")
     # Sam answers once he has heard it: sent at once, "seven" could reach the server

@@ -386,6 +386,48 @@ def test_a_database_before_read_markers_upgrades_with_nothing_unread_and_all_sea
     assert counts(listed(api, token, "room_00000001"))[:2] == (1, 1)
 
 
+
+def test_a_schema_9_database_counts_from_its_messages_and_goes_on_after_a_deleted_newest(
+        tmp_path, serve_with):
+    # Schema 9 kept each room's last position in rooms.last_position; 10
+    # reads it from the room's messages and deleted messages. The newest
+    # message of this room (position 4) was deleted: the next is 5.
+    db = tmp_path / "schema-9.db"
+    old = sqlite3.connect(db)
+    old.executescript(store.SCHEMA_PATH.read_text())
+    old.execute("ALTER TABLE rooms ADD COLUMN last_position INTEGER NOT NULL DEFAULT 0")
+    old.execute("PRAGMA user_version = 9")
+    for user in ("0000000a", "0000000b"):
+        old.execute("INSERT INTO users (id, username, password_hash, created_at)"
+                    f" VALUES ('user_{user}', 'nine{user}', 'x$1$00$00', '2026-12-01T00:00:00Z')")
+    old.execute("INSERT INTO rooms (id, name, creator_id, created_at, last_position)"
+                " VALUES ('room_00000009', 'Nine', 'user_0000000a', '2026-12-01T00:00:00Z', 4)")
+    for user, read in (("0000000a", 4), ("0000000b", 1)):  # bob has read the first message
+        old.execute("INSERT INTO room_members (room_id, user_id, joined_at, last_read_id,"
+                    f" read_position) VALUES ('room_00000009', 'user_{user}',"
+                    f" '2026-12-01T00:00:00Z', {read}, {read})")
+    for position in (1, 2, 3, 4):
+        old.execute("INSERT INTO messages (room_id, user_id, content, timestamp, position)"
+                    f" VALUES ('room_00000009', 'user_0000000a', 'said {position}', 1, {position})")
+    old.execute("DELETE FROM messages WHERE id = 4")
+    old.execute("INSERT INTO deleted_messages (room_id, position) VALUES ('room_00000009', 4)")
+    old.commit()
+    old.close()
+    server = serve_with(db=db)
+    api = Api(server.http_port)
+    ada, bob = server.token_for("user_0000000a"), server.token_for("user_0000000b")
+    assert counts(listed(api, bob, "room_00000009")) == (2, 0, 1)  # 2 and 3; 4 is deleted
+    fifth = post(api, ada, "room_00000009", "said 5")
+    assert counts(listed(api, bob, "room_00000009")) == (3, 0, 1)
+    carol, _, _ = api.register()
+    assert api.post("/rooms/join", {"room_id": "room_00000009"}, token=carol).status == 200
+    assert counts(listed(api, carol, "room_00000009")) == (0, 0, fifth["id"])
+    assert api.post("/rooms/room_00000009/read", {"message_id": fifth["id"]},
+                    token=bob).data["unread_count"] == 0
+    post(api, ada, "room_00000009", "said 6")
+    assert counts(listed(api, carol, "room_00000009"))[:2] == (1, 0)
+    assert counts(listed(api, bob, "room_00000009"))[:2] == (1, 0)
+
 def a_room_then_stopped(serve_with, db):
     """A user and a room in the database at db, its server stopped: (user id, room id)."""
     with serve_with(db=db) as server:
