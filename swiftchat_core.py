@@ -319,12 +319,11 @@ def broadcast_to(clients, message, data):
     connection closes a client that falls too far behind (swiftchat_ws).
     """
     text = encode(message, data)
-    sockets = []
-    for client in clients:
-        if client.held is not None:  # its history is being replayed: this waits its turn
-            client.held.append((data, text))
-        else:
-            sockets.append(client.websocket)
+    sockets = [client.websocket for client in clients if client.held is None]
+    if len(sockets) < len(clients):  # rare: a client whose history is being replayed
+        for client in clients:
+            if client.held is not None:  # this frame waits its turn behind the replay
+                client.held.append((data, text))
     broadcast(sockets, text)
 
 

@@ -431,12 +431,16 @@ class CorkedTransport(asyncio.Transport):
         self.held.append(data)
 
     def flush(self):
-        if self.held:
-            data = b"".join(self.held)
-            self.held.clear()
-            if not self.transport.is_closing():
-                self.transport.write(data)
-                if self.transport.get_write_buffer_size() > MAX_QUEUED:
+        # Once per connection per turn in a busy room: a frame alone is written as it is,
+        # not joined (with broadcast_to's one pass, room of 100: 6.57 -> 6.31 us of server
+        # CPU per delivery, medians of 8 interleaved rounds).
+        held, transport = self.held, self.transport
+        if held:
+            data = held[0] if len(held) == 1 else b"".join(held)
+            held.clear()
+            if not transport.is_closing():
+                transport.write(data)
+                if transport.get_write_buffer_size() > MAX_QUEUED:
                     self.too_slow()
 
     def write_eof(self):
