@@ -1,4 +1,8 @@
-"""SwiftChat's storage: every SQL statement the server runs lives here.
+"""SwiftChat's storage: every SQL statement the server runs on SQLite lives here.
+
+(On PostgreSQL, store_postgres.PostgresStore answers the same methods: it
+inherits the queries below that both databases read alike, written so
+that both do, and says the rest in PostgreSQL's words.)
 
 The store owns the database file, opened on the schema in ``schema.sql``
 in WAL mode, through two kinds of ``sqlite3`` connection:
@@ -462,8 +466,8 @@ def note_mentions(db, message_id, room_id, author_id, mentions):
     """Record who one message mentions (for their mention counts); return those that count."""
     counted = Mentionable.read(db, [room_id], [author_id], mentions).counted(room_id, author_id,
                                                                               mentions)
-    db.executemany("INSERT OR IGNORE INTO mentions (user_id, room_id, message_id)"
-                   " VALUES (?, ?, ?)", [(user_id, room_id, message_id) for user_id in counted])
+    db.executemany("INSERT INTO mentions (user_id, room_id, message_id)"
+                   " VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [(user_id, room_id, message_id) for user_id in counted])
     return counted
 
 
@@ -863,8 +867,8 @@ class MessageBatch:
         for room, last in self._rooms.values():  # the writer's memory follows (WriterMemory)
             room["last_position"] = last
         if self.mention_rows:
-            db.executemany("INSERT OR IGNORE INTO mentions (user_id, room_id, message_id)"
-                           " VALUES (?, ?, ?)", self.mention_rows)
+            db.executemany("INSERT INTO mentions (user_id, room_id, message_id)"
+                           " VALUES (?, ?, ?) ON CONFLICT DO NOTHING", self.mention_rows)
         self.rules.finish(db)
 
 
@@ -1068,6 +1072,25 @@ class Database:
         if self._failing is not None:
             log.warning("writes to %s work again", self._path)
             self._failing = None
+
+    # A message of a batch that breaks a constraint on its own (add_messages).
+    IntegrityError = sqlite3.IntegrityError
+
+    @staticmethod
+    def _store_error(exc):
+        return store_error(exc)
+
+    @staticmethod
+    def _alone(db):
+        """What one message of a batch writes, undone alone if it fails: SQLite undoes only
+        the failed statement anyway."""
+        return contextlib.nullcontext()
+
+    @staticmethod
+    def _inserted_id(db, sql, params):
+        """Run an INSERT of one row (or none); the new row's id, or None if none was inserted."""
+        cursor = db.execute(sql, params)
+        return cursor.lastrowid if cursor.rowcount else None
 
     @staticmethod
     def _unused_id(db, prefix, table):
@@ -1337,8 +1360,8 @@ class Store(Database):
 
     def block(self, blocker_id, blocked_id, when):
         with self._transaction() as db:
-            db.execute("INSERT OR IGNORE INTO blocks (blocker_id, blocked_id, created_at)"
-                       " VALUES (?, ?, ?)", (blocker_id, blocked_id, when))
+            db.execute("INSERT INTO blocks (blocker_id, blocked_id, created_at)"
+                       " VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (blocker_id, blocked_id, when))
 
     def unblock(self, blocker_id, blocked_id):
         with self._transaction() as db:
@@ -1371,7 +1394,8 @@ class Store(Database):
             room = self._insert_room(db, name, description, creator_id, created_at, visibility,
                                      "room", None, posting, slow_mode)
             db.executemany(
-                "INSERT OR IGNORE INTO room_members (room_id, user_id, joined_at) VALUES (?, ?, ?)",
+                "INSERT INTO room_members (room_id, user_id, joined_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 [(room["id"], user_id, created_at) for user_id in (creator_id, *members)])
         return room
 
@@ -1439,7 +1463,7 @@ class Store(Database):
         # member count reads the room_members primary key; the unread count
         # is UNREAD_COUNT's arithmetic, and the mention count a range of the
         # mentions primary key (the mentions after the marker).
-        names = {"viewer": viewer_id, "admin": int(viewer_is_admin), "limit": limit,
+        names = {"viewer": viewer_id, "admin": bool(viewer_is_admin), "limit": limit,
                  "offset": offset}
         rooms = self._rows(
             "SELECT r.id, r.name, r.description, r.creator_id,"
@@ -1535,9 +1559,9 @@ class Store(Database):
                 raise Banned(room_id)
             # A new member has read everything so far: nothing is unread.
             db.execute(
-                "INSERT OR IGNORE INTO room_members (room_id, user_id, joined_at, last_read_id,"
+                "INSERT INTO room_members (room_id, user_id, joined_at, last_read_id,"
                 f" read_position) SELECT :room, :user, :joined_at, {NEWEST_IN_ROOM}, {LAST_POSITION}"
-                " FROM rooms r WHERE r.id = :room",
+                " FROM rooms r WHERE r.id = :room ON CONFLICT DO NOTHING",
                 {"room": room_id, "user": user_id, "joined_at": joined_at},
             )
             row = db.execute(
@@ -1590,8 +1614,8 @@ class Store(Database):
                 (room_id, user_id),
             )
             if banned_at is not None:
-                db.execute("INSERT OR REPLACE INTO room_bans (room_id, user_id, banned_at)"
-                           " VALUES (?, ?, ?)", (room_id, user_id, banned_at))
+                db.execute("INSERT INTO room_bans (room_id, user_id, banned_at) VALUES (?, ?, ?)"
+                           " ON CONFLICT (room_id, user_id) DO UPDATE SET banned_at = excluded.banned_at", (room_id, user_id, banned_at))
             return cursor.rowcount > 0
 
     # -- messages ------------------------------------------------------------
@@ -1631,10 +1655,11 @@ class Store(Database):
             batch = MessageBatch(db, messages, self._memory)
             for message in messages:
                 try:
-                    saved.append(self._insert_message(db, batch, *message))
-                except sqlite3.IntegrityError as exc:
-                    # SQLite undid only the failed statement; the transaction goes on.
-                    saved.append(store_error(exc))
+                    with self._alone(db):
+                        saved.append(self._insert_message(db, batch, *message))
+                except self.IntegrityError as exc:
+                    # Only this message's statements are undone; the transaction goes on.
+                    saved.append(self._store_error(exc))
                 except StoreError as exc:  # refused on its own: ClientIdReused, Blocked...
                     saved.append(exc)
             batch.finish(db)
@@ -1661,16 +1686,16 @@ class Store(Database):
         parent = batch.parent(room_id, reply_to)
         position = batch.next_position(room_id)
         mentions = users_named(batch.names, mentioned)
-        cursor = db.execute(
-            "INSERT INTO messages (room_id, user_id, content, timestamp, client_id, mentions,"
+        message_id = self._inserted_id(
+            db, "INSERT INTO messages (room_id, user_id, content, timestamp, client_id, mentions,"
             " position, reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (room_id, user_id, content, timestamp, client_id, " ".join(mentions) or None,
              position, reply_to))
         if slowed:  # saved: the author's slow-mode wait starts now
             batch.rules.posted(room_id, user_id, timestamp)
-        members = batch.note_mentions(cursor.lastrowid, room_id, user_id, mentions, parent)
-        batch.attach(db, cursor.lastrowid, uploads)
-        return {"id": cursor.lastrowid, "content": content, "timestamp": timestamp,
+        members = batch.note_mentions(message_id, room_id, user_id, mentions, parent)
+        batch.attach(db, message_id, uploads)
+        return {"id": message_id, "content": content, "timestamp": timestamp,
                 "duplicate": False, "mentions": mentions, "mentioned_members": members,
                 "attachments": [self.attachment(upload) for upload in uploads],
                 "reply_to": None if parent is None else reply_quote(parent, reply_to),
@@ -1780,8 +1805,9 @@ class Store(Database):
         are to be deleted now, or None if there was no message."""
         with self._transaction() as db:
             # Its position stays counted as deleted, for the unread counts (UNREAD_COUNT).
-            db.execute("INSERT OR IGNORE INTO deleted_messages (room_id, position)"
-                       " SELECT room_id, position FROM messages WHERE id = ?", (message_id,))
+            db.execute("INSERT INTO deleted_messages (room_id, position)"
+                       " SELECT room_id, position FROM messages WHERE id = ?"
+                       " ON CONFLICT DO NOTHING", (message_id,))
             uploads = [row["id"] for row in db.execute(
                 "SELECT id FROM uploads WHERE message_id = ?", (message_id,))]
             if db.execute("DELETE FROM messages WHERE id = ?", (message_id,)).rowcount == 0:
@@ -1811,8 +1837,8 @@ class Store(Database):
                 if emoji not in places and len(places) >= MAX_EMOJI:
                     raise TooManyReactions(message_id)
                 place = places.get(emoji, max(places.values(), default=0) + 1)
-                changed = db.execute("INSERT OR IGNORE INTO reactions (message_id, emoji, user_id,"
-                                     " place) VALUES (?, ?, ?, ?)",
+                changed = db.execute("INSERT INTO reactions (message_id, emoji, user_id,"
+                                     " place) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                                      (message_id, emoji, user_id, place)).rowcount
             else:
                 changed = db.execute("DELETE FROM reactions WHERE message_id = ? AND emoji = ?"
@@ -1858,7 +1884,7 @@ class Store(Database):
             " FROM messages m JOIN users u ON u.id = m.user_id"
             " WHERE m.room_id = ? AND m.id < ?"
             " ORDER BY m.id DESC LIMIT ?"
-            ") ORDER BY id",
+            ") AS newest ORDER BY id",
             (room_id, before, limit),
         )
 
@@ -1892,7 +1918,7 @@ class Store(Database):
             " FROM messages m JOIN users u ON u.id = m.user_id"
             " WHERE m.room_id = ? AND m.id > ?"
             " ORDER BY m.id DESC LIMIT ?"
-            ") ORDER BY id",
+            ") AS newest ORDER BY id",
             (room_id, since, limit),
         )
 
@@ -1942,7 +1968,7 @@ class Store(Database):
                                    for word, star in words))[:MAX_SEARCH_WORDS]
         if not terms:
             return []
-        names = {"query": " ".join(terms), "viewer": viewer_id, "admin": int(viewer_is_admin),
+        names = {"query": " ".join(terms), "viewer": viewer_id, "admin": bool(viewer_is_admin),
                  "room": room_id, "before": 2**63 - 1 if before is None else before,
                  "limit": limit}
         # The index gives the matches newest first (ORDER BY its rowid, with
@@ -2037,14 +2063,13 @@ class Store(Database):
         Raises Conflict when the reporter reported this message already.
         """
         with self._transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO reports (message_id, room_id, room_name, author_id, author_name,"
+            report_id = self._inserted_id(
+                db, "INSERT INTO reports (message_id, room_id, room_name, author_id, author_name,"
                 " content, timestamp, edited_at, mentions, reporter_id, reason, created_at)"
                 " SELECT m.id, m.room_id, r.name, m.user_id, u.username, m.content, m.timestamp,"
                 " m.edited_at, m.mentions, ?, ?, ? FROM messages m JOIN rooms r ON r.id = m.room_id"
                 " JOIN users u ON u.id = m.user_id WHERE m.id = ?",
                 (reporter_id, reason, created_at, message_id))
-            report_id = cursor.lastrowid if cursor.rowcount else None
         return None if report_id is None else self.report(report_id, reporter_id)
 
     def report(self, report_id, viewer_id):
@@ -2056,7 +2081,7 @@ class Store(Database):
         """The ids of those who moderate a report beside the admins (report_moderated_by)."""
         return [row["id"] for row in self._rows(
             "SELECT c.id FROM reports p JOIN rooms r ON r.id = p.room_id"
-            " JOIN (SELECT r2.creator_id AS id FROM reports p2 JOIN rooms r2 ON r2.id = p2.room_id"
+            " CROSS JOIN (SELECT r2.creator_id AS id FROM reports p2 JOIN rooms r2 ON r2.id = p2.room_id"
             "  WHERE p2.id = :id UNION SELECT m.user_id FROM reports p2 JOIN room_members m"
             "  ON m.room_id = p2.room_id WHERE p2.id = :id AND m.role = 'moderator') c"
             f" WHERE p.id = :id AND {report_moderated_by('c.id')}", {"id": report_id})]
@@ -2072,7 +2097,7 @@ class Store(Database):
             "WHERE (:status IS NULL OR p.status = :status) AND p.id < :before"
             f" AND (:admin OR {report_moderated_by(':viewer')})"
             " ORDER BY p.id DESC LIMIT :limit",
-            {"status": status, "admin": int(viewer_is_admin), "viewer": viewer_id,
+            {"status": status, "admin": bool(viewer_is_admin), "viewer": viewer_id,
              "before": 2**63 - 1 if before is None else before, "limit": limit})
 
     def _reports(self, where, names):
