@@ -6,10 +6,17 @@ through the websockets library's clients.
 
 Page tests: `browser` is one headless Chromium per test process (skipped without Debian's chromium);
 `new_page()` opens the page in a fresh browser context of its own, closed after the test.
+
+The store: SQLite files by default. With SWIFTCHAT_TEST_POSTGRES set to a
+PostgreSQL URL (a role that may create schemas), every server serves from
+PostgreSQL instead, each database file a test names becoming a schema of
+its own there (postgres_for); tests marked `sqlite_only` (they open the
+SQLite file itself) are skipped then.
 """
 
 import collections
 import contextlib
+import hashlib
 import http.client
 import itertools
 import json
@@ -56,6 +63,51 @@ def pytest_configure(config):
     config.addinivalue_line("filterwarnings", "error::pytest.PytestUnraisableExceptionWarning")
     config.addinivalue_line("markers", "shared_server: the file's tests share one server (see the "
                                        "shared_server fixture)")
+    config.addinivalue_line("markers", "sqlite_only: reads or writes the SQLite file itself (skipped "
+                                       "with SWIFTCHAT_TEST_POSTGRES)")
+
+
+TEST_POSTGRES = os.environ.get("SWIFTCHAT_TEST_POSTGRES")
+# Why a test that uses a command (users, import, export, backup, restore) is
+# `sqlite_only` for now: those commands open the SQLite file (issue #37 brings
+# them to PostgreSQL).
+COMMANDS_ON_SQLITE_ONLY = "the command-line tools run on SQLite only so far (issue #37)"
+_schemas = []  # the PostgreSQL schemas this test process made, dropped at its end
+
+
+def postgres_for(db):
+    """The URL of a PostgreSQL schema standing for the database file db (made if new).
+
+    The same file gives the same schema, so a test that starts a server again
+    on its file finds its data again. The extensions live in `public`, shared.
+    """
+    import psycopg
+    schema = "t_" + hashlib.sha1(str(db).encode()).hexdigest()[:20]
+    with psycopg.connect(TEST_POSTGRES, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    if schema not in _schemas:
+        _schemas.append(schema)
+    separator = "&" if "?" in TEST_POSTGRES else "?"
+    return f"{TEST_POSTGRES}{separator}options=-csearch_path%3D{schema},public"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def postgres_schemas():
+    """With SWIFTCHAT_TEST_POSTGRES: citext and unaccent ready in `public`; every schema made,
+    dropped after."""
+    if not TEST_POSTGRES:
+        yield
+        return
+    import psycopg
+    with psycopg.connect(TEST_POSTGRES, autocommit=True) as admin:
+        with contextlib.suppress(psycopg.errors.UniqueViolation):  # another worker made it first
+            admin.execute("CREATE EXTENSION IF NOT EXISTS citext SCHEMA public")
+        with contextlib.suppress(psycopg.errors.UniqueViolation):
+            admin.execute("CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public")
+    yield
+    with psycopg.connect(TEST_POSTGRES, autocommit=True) as admin:
+        for schema in _schemas:
+            admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 class FakeClock:
@@ -87,8 +139,21 @@ TOO_MANY_LOGINS = {"success": False, "message": "Too many requests",
                    "error": "Too many failed logins; try again later"}
 
 
+def store_opened_in_python(db):
+    """Python code that opens, as `s`, the store a test server on db serves from: for a test
+    that changes the database from another process."""
+    if TEST_POSTGRES:
+        return f"import store_postgres\ns = store_postgres.PostgresStore({postgres_for(db)!r})\n"
+    return f"import store\ns = store.Store({str(db)!r})\n"
+
+
 def serve_for_tests(db, **options):
-    """swiftchat.serve on free ports with the test secret and cheap hashes; options win."""
+    """swiftchat.serve on free ports with the test secret and cheap hashes; options win.
+
+    With SWIFTCHAT_TEST_POSTGRES, on the PostgreSQL schema standing for db."""
+    if TEST_POSTGRES and "database_url" not in options:
+        options["database_url"] = postgres_for(db)
+        options.setdefault("files_dir", f"{db}.files")
     return swiftchat.serve(**{"http_port": 0, "ws_port": 0, "db": db, "jwt_secret": TEST_SECRET,
                               "pbkdf2_iterations": TEST_ITERATIONS, **options})
 
@@ -652,6 +717,12 @@ def pytest_collection_modifyitems(items):
     # thread, so a later asyncio.run() in the same process would fail: the tests that use the
     # session's browser run after all the others (a stable sort; xdist hands them out in order).
     items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))
+    if TEST_POSTGRES:
+        for item in items:
+            marker = item.get_closest_marker("sqlite_only")
+            if marker:
+                reason = marker.args[0] if marker.args else "about the SQLite file itself"
+                item.add_marker(pytest.mark.skip(reason=f"{reason}; this run is on PostgreSQL"))
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,7 @@ from accounts import (DEFAULT_ITERATIONS, DEFAULT_SESSION_DAYS, Accounts, Upload
 from files import FileFolder, LinkSigner
 from protocol import VERSION, ApiError, history_message, shown_user
 import store
+import store_postgres
 from store import InvalidAttachment, InvalidReply, Store, StoreError
 import swiftchat_core
 from swiftchat_core import POLICIES, ChatCore
@@ -167,6 +168,8 @@ def files_folder(db, files_dir):
     database, a temporary folder of its own."""
     if str(db) == ":memory:" and not files_dir:
         return tempfile.mkdtemp(prefix="swiftchat-files-")
+    if db is None:  # PostgreSQL: files_dir, or ./swiftchat.files
+        return files_dir or "swiftchat.files"
     return swiftchat_admin.files_of(db, files_dir)  # the rule backup and restore follow too
 
 
@@ -231,7 +234,7 @@ class SwiftChat:
                  max_ws_connections=10_000, max_ws_unauthenticated=20, frame_ancestors=(),
                  registration="open", public_ws_url=None, sessions_per_user=5, rest_rate=10,
                  room_creation="everyone", direct_messages="on", files_dir=None,
-                 max_upload_mb=10, upload_quota_mb=200, body_idle=30.0):
+                 max_upload_mb=10, upload_quota_mb=200, body_idle=30.0, database_url=None):
         if registration not in ("open", "closed"):
             raise ValueError(f"registration must be 'open' or 'closed', not {registration!r}")
         policies = {"room_creation": room_creation, "direct_messages": direct_messages}
@@ -247,8 +250,12 @@ class SwiftChat:
         # First: a file limit too small to serve is a StartupError with nothing open yet.
         max_connections, max_ws_connections = fit_under_file_limit(max_connections,
                                                                    max_ws_connections)
-        self._open_store(db)
-        secret = jwt_secret or self._stored_secret(db)
+        if database_url:
+            db = None  # the files below have no database file to sit beside
+            self._open_postgres(database_url)
+        else:
+            self._open_store(db)
+        secret = jwt_secret or self._stored_secret(db or "at --database-url")
         self.accounts = Accounts(self.store, secret, pbkdf2_iterations, login_attempts,
                                  registrations_per_minute, clock, session_days, rooms_per_hour,
                                  rest_rate)
@@ -284,6 +291,13 @@ class SwiftChat:
             raise StartupError(f"cannot open the database {db}: {opening_error(db, exc)}") from None
         if not self.store.writable:
             log.warning("%s cannot be written: serving reads only until it can", db)
+
+    def _open_postgres(self, url):
+        self._hold = None  # PostgreSQL is shared: no file to hold for this process alone
+        try:
+            self.store = store_postgres.PostgresStore(url)
+        except StoreError as exc:
+            raise StartupError(f"cannot open the PostgreSQL database: {exc}") from None
 
     def _stored_secret(self, db):
         """The secret that signs tokens, made and kept in the database the first time."""
@@ -451,7 +465,8 @@ class SwiftChat:
 
     def _close_store(self):
         self.store.close()
-        self._hold.close()  # after the store: closing it drops this process's locks on the file
+        if self._hold is not None:
+            self._hold.close()  # after the store: closing it drops this process's locks on the file
 
     def __enter__(self):
         return self
@@ -467,7 +482,7 @@ def serve(host="127.0.0.1", http_port=8080, ws_port=8081, db="swiftchat.db", jwt
           trusted_proxy="", max_ws_connections=10_000, max_ws_unauthenticated=20,
           frame_ancestors=(), registration="open", public_ws_url=None, sessions_per_user=5,
           rest_rate=10, room_creation="everyone", direct_messages="on", files_dir=None,
-          max_upload_mb=10, upload_quota_mb=200, body_idle=30.0):
+          max_upload_mb=10, upload_quota_mb=200, body_idle=30.0, database_url=None):
     """Start SwiftChat in background threads and return the running SwiftChat.
 
         with swiftchat.serve(http_port=0, ws_port=0, db=":memory:") as server:
@@ -475,7 +490,8 @@ def serve(host="127.0.0.1", http_port=8080, ws_port=8081, db="swiftchat.db", jwt
             server.on_message(print)
 
     The options are the command line's (see --help), with Python values:
-    port 0 picks a free one, db=":memory:" keeps nothing, a limit of 0 turns
+    port 0 picks a free one, db=":memory:" keeps nothing, database_url (a
+    postgresql:// URL) serves from PostgreSQL instead of db, a limit of 0 turns
     it off, trusted_proxy is one string ("10.0.0.1,10.0.0.2") and
     frame_ancestors a list of origins; clock is a time.monotonic stand-in
     for tests of the throttles.
@@ -549,6 +565,8 @@ OPTIONS = [
     ("--http-port", "8080", "REST port; 0 picks a free one (default 8080)", port_number),
     ("--ws-port", "8081", "WebSocket port; 0 picks a free one (default 8081)", port_number),
     ("--db", "swiftchat.db", "SQLite database file, or :memory: (default swiftchat.db)", str),
+    ("--database-url", None, "postgresql://user:password@host/database: serve from PostgreSQL "
+     "instead of --db (needs requirements-postgres.txt)", str),
     ("--jwt-secret", None, "secret that signs tokens (also read from JWT_SECRET); "
      "by default one is generated and kept in the database", str),
     ("--log-level", "INFO", "DEBUG, INFO, WARNING or ERROR (default INFO)", log_level),

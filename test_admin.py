@@ -16,8 +16,8 @@ import time
 import pytest
 
 import store
-from conftest import (HERE, TEST_ITERATIONS, Api, WriteLock, authed, closed_with, history, login,
-                      make_admin, wait_until)
+from conftest import (COMMANDS_ON_SQLITE_ONLY, HERE, TEST_ITERATIONS, Api, WriteLock, authed,
+                      closed_with, history, login, make_admin, wait_until)
 
 FORBIDDEN_ADMIN_ONLY = {"success": False, "message": "Forbidden", "error": "Admin only"}
 
@@ -347,6 +347,7 @@ def one_line(result):
     return out.strip()
 
 
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_the_command_line_manages_accounts_beside_a_running_server(server, api, tmp_path):
     db = tmp_path / "chat.db"
     added = admin_cli(db, "users", "add", "teacher", "--password-stdin", password="teacher-pass\n")
@@ -379,6 +380,7 @@ def test_the_command_line_manages_accounts_beside_a_running_server(server, api, 
     assert any(line.endswith(" teacher admin") for line in listed.stdout.splitlines())
 
 
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_a_role_given_on_the_command_line_reaches_the_server_within_5_seconds(api, tmp_path):
     token, _, name = api.register()
     api.get("/users/me", token=token)  # remembered as checked, with role "user"
@@ -393,11 +395,13 @@ def test_a_role_given_on_the_command_line_reaches_the_server_within_5_seconds(ap
      "swiftchat: password must be 8-128 characters"),
     (["users", "frobnicate"], None, "swiftchat: argument action: invalid choice"),
 ])
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_a_command_line_mistake_is_one_line_and_exit_1(server, tmp_path, args, stdin, error):
     result = admin_cli(tmp_path / "chat.db", *args, password=stdin)
     assert result.returncode == 1 and one_line(result).startswith(error)
 
 
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_a_taken_name_on_the_command_line_is_one_line(server, api, tmp_path):
     _, _, name = api.register()
     result = admin_cli(tmp_path / "chat.db", "users", "add", name, "--password-stdin",
@@ -421,6 +425,7 @@ def test_the_command_line_on_a_missing_or_locked_database(server, api, tmp_path)
     assert login(api, name).status == 200  # nothing changed
 
 
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_backup_makes_a_private_consistent_copy_of_the_live_database(server, api, tmp_path):
     token, _, name = api.register()
     room_id = api.create_room(token, "Saved")
@@ -439,6 +444,7 @@ def test_backup_makes_a_private_consistent_copy_of_the_live_database(server, api
     assert again.returncode == 1 and "exists already" in one_line(again)
 
 
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_the_command_line_without_a_terminal_asks_for_password_stdin(server, tmp_path):
     result = subprocess.run([sys.executable, os.path.join(HERE, "swiftchat.py"), "--db",
                              str(tmp_path / "chat.db"), "users", "add", "no_tty_user"],
@@ -447,11 +453,13 @@ def test_the_command_line_without_a_terminal_asks_for_password_stdin(server, tmp
         "swiftchat: no terminal to ask for the password on: use --password-stdin"
 
 
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_a_name_with_a_newline_is_refused_not_echoed(server, tmp_path):
     result = admin_cli(tmp_path / "chat.db", "users", "promote", "x\nroot is now an admin")
     assert result.returncode == 1 and one_line(result).startswith("swiftchat: username must be")
 
 
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_backup_never_writes_through_a_link(server, tmp_path):
     (tmp_path / "link.db").symlink_to(tmp_path / "elsewhere.db")  # dangling
     result = admin_cli(tmp_path / "chat.db", "backup", str(tmp_path / "link.db"))
@@ -459,6 +467,7 @@ def test_backup_never_writes_through_a_link(server, tmp_path):
     assert not (tmp_path / "elsewhere.db").exists()
 
 
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_a_listing_piped_into_a_reader_that_leaves_early_ends_quietly(server, api, tmp_path):
     """`users list | head -2`: the reader has gone before the list is written; no traceback."""
     for _ in range(3):

@@ -42,6 +42,7 @@ def timed(function, *args, **kwargs):
 
 # -- another process holds the write lock -------------------------------------------
 
+@pytest.mark.sqlite_only
 def test_reads_and_pings_go_on_while_another_process_holds_the_write_lock(tmp_path, api, chat, server):
     token, _, _ = api.register()
     room_id = api.create_room(token, "Busy day")
@@ -76,6 +77,7 @@ def test_reads_and_pings_go_on_while_another_process_holds_the_write_lock(tmp_pa
     assert [m["content"] for m in history(api, room_id, token)] == ["before", "after"]
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("server_options", [NO_LIMITS])
 def test_a_line_of_writers_behind_a_lock_all_fail_within_two_seconds(tmp_path, api, chat, server):
     token, _, _ = api.register()
@@ -111,6 +113,7 @@ def tiny_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
+@pytest.mark.sqlite_only
 def test_a_full_disk_is_a_clear_503_and_the_server_recovers_when_space_returns(tiny_disk, serve_with):
     server = serve_with(db=tiny_disk / "chat.db", **NO_LIMITS)
     api = Api(server.http_port)
@@ -151,6 +154,7 @@ def read_only_view(tmp_path):
         subprocess.run(["umount", "-l", str(view)], check=True)
 
 
+@pytest.mark.sqlite_only
 def test_a_read_only_database_serves_reads_refuses_writes_and_recovers(read_only_view, serve_with):
     writable, view = read_only_view
     with serve_with(db=writable / "chat.db") as before:
@@ -190,6 +194,7 @@ def test_a_read_only_database_serves_reads_refuses_writes_and_recovers(read_only
 
 # -- crashes -------------------------------------------------------------------------
 
+@pytest.mark.sqlite_only
 def test_every_acknowledged_message_survives_kill_9_exactly_once(tmp_path, serve_with):
     db = tmp_path / "crash.db"
     process, http_port, ws_port = start_cli("--db", str(db), "--ws-rate", "0",
@@ -384,6 +389,7 @@ def test_a_client_that_never_reads_its_answers_is_cut_off(server):
 
 # -- another server holds the database -------------------------------------------------
 
+@pytest.mark.sqlite_only
 def test_a_second_server_on_a_held_database_is_refused_with_the_files_name(server, serve_with,
                                                                             tmp_path):
     db = tmp_path / "chat.db"  # the file the server fixture serves

@@ -19,8 +19,8 @@ import time
 import pytest
 
 import swiftchat_core
-from conftest import (NO_LIMITS, Api, LatencyWatch, authed, make_admin, run_cli, serve_for_tests,
-                      wait_for_frame, wait_until)
+from conftest import (COMMANDS_ON_SQLITE_ONLY, NO_LIMITS, Api, LatencyWatch, authed, make_admin,
+                      run_cli, serve_for_tests, wait_for_frame, wait_until)
 
 
 # -- files of each kind, made here ---------------------------------------------------------
@@ -321,6 +321,7 @@ def test_admins_have_no_quota(server, api):
     assert [upload(server, token, near_a_mib)[0] for _ in range(4)] == [201] * 4
 
 
+@pytest.mark.sqlite_only
 def test_files_live_beside_the_database_for_their_owner_alone(server, api):
     token = api.register()[0]
     data = uploaded(server, token)
@@ -544,6 +545,7 @@ def a_message_with_a_file(db, body, **options):
     return data
 
 
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 @pytest.mark.parametrize("given", ["flag", "environment"])
 def test_backup_and_restore_follow_the_servers_files_dir(tmp_path, given):
     db, files_dir = tmp_path / "class.db", tmp_path / "elsewhere" / "uploads"
@@ -567,6 +569,7 @@ def test_backup_and_restore_follow_the_servers_files_dir(tmp_path, given):
     assert data["id"] not in os.listdir(tmp_path / kept)
 
 
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 @pytest.mark.parametrize("command", ["backup", "restore"])
 @pytest.mark.parametrize("files_dir", ["the database's folder", "a file"])
 def test_a_files_dir_that_cannot_be_one_is_refused_before_anything_is_touched(
@@ -588,6 +591,7 @@ def test_a_files_dir_that_cannot_be_one_is_refused_before_anything_is_touched(
     assert not [name for name in os.listdir(tmp_path) if "before-restore" in name]
 
 
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_a_backup_told_of_a_files_dir_that_is_not_there_says_so(tmp_path):
     db = tmp_path / "class.db"
     with serve_for_tests(db, **OPTIONS):
@@ -599,6 +603,7 @@ def test_a_backup_told_of_a_files_dir_that_is_not_there_says_so(tmp_path):
                            f"files folder at {tmp_path / 'typo'}\n")
 
 
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_a_backup_carries_the_files_and_restore_brings_them_back(tmp_path):
     db = tmp_path / "class.db"
     data = a_message_with_a_file(db, png(5, 5))

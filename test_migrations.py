@@ -14,6 +14,8 @@ import accounts
 import store
 from conftest import TEST_ITERATIONS, Api, login
 
+pytestmark = pytest.mark.sqlite_only  # SQLite's own databases of earlier releases
+
 # The tables of a database made by release 1.2 (schema version 5), as its
 # schema.sql created them (comments left out).
 RELEASE_1_2_SCHEMA = """

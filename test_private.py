@@ -206,6 +206,7 @@ def test_a_direct_room_with_oneself_or_nobody_is_refused(api):
 
 # -- a database of the 1.1 release ------------------------------------------------------------
 
+@pytest.mark.sqlite_only
 def test_rooms_of_a_1_1_database_stay_public_in_order_and_names_stay_unique(tmp_path, serve_with):
     db = tmp_path / "release-1.1.db"
     old = sqlite3.connect(db)

@@ -183,6 +183,7 @@ CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+@pytest.mark.sqlite_only
 def test_a_database_of_the_first_release_is_upgraded_in_place_with_nothing_lost(tmp_path, serve_with):
     db = tmp_path / "old.db"
     old = sqlite3.connect(db)

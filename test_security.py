@@ -102,6 +102,7 @@ def file_mode(path):
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
+@pytest.mark.sqlite_only
 def test_the_database_and_its_companions_are_private_whatever_the_umask(tmp_path, serve_with):
     old_umask = os.umask(0o022)
     try:
@@ -114,6 +115,7 @@ def test_the_database_and_its_companions_are_private_whatever_the_umask(tmp_path
     assert modes == {"private.db": 0o600, "private.db-wal": 0o600, "private.db-shm": 0o600}
 
 
+@pytest.mark.sqlite_only
 def test_a_database_readable_by_others_is_tightened_with_a_warning(tmp_path, serve_with, caplog):
     db = tmp_path / "open.db"
     serve_with(db=db).stop()

@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 import accounts
 import store
 from conftest import (HERE, RELEASE_1_1_SCHEMA, TEST_ITERATIONS, TEST_SECRET, Api, ChatClient,
-                      authed, closed_with, login, wait_until)
+                      authed, closed_with, login, store_opened_in_python, wait_until)
 
 DAY = 24 * 3600
 EXPIRED = {"success": False, "message": "Authentication required", "error": "Invalid or expired token"}
@@ -311,13 +311,14 @@ def test_a_session_ended_by_another_process_ends_here_within_5_seconds(server, a
     client = authed(server, token)
     assert api.get("/users/me", token=token).status == 200  # remembered as checked
     sid = claims_of(token)["sid"]
-    run_elsewhere(tmp_path / "chat.db", "import store, time\n"
-                  f"s = store.Store(db); s.end_sessions({user_id!r}, int(time.time()), only={sid!r});"
-                  " s.close()")
+    run_elsewhere(tmp_path / "chat.db", store_opened_in_python(tmp_path / "chat.db") +
+                  f"import time\ns.end_sessions({user_id!r}, int(time.time()), only={sid!r})\n"
+                  "s.close()")
     wait_until(lambda: api.get("/users/me", token=token).status == 401, timeout=5)
     assert closed_with(client, timeout=5) == (4001, "session ended")
 
 
+@pytest.mark.sqlite_only
 def test_a_user_deleted_by_another_process_is_refused_within_5_seconds(server, api, tmp_path):
     token, user_id, _ = api.register()
     assert api.get("/users/me", token=token).status == 200  # remembered as checked
@@ -330,6 +331,7 @@ def test_a_user_deleted_by_another_process_is_refused_within_5_seconds(server, a
 
 # -- upgrading a 1.1 database --------------------------------------------------------------
 
+@pytest.mark.sqlite_only
 def test_a_1_1_database_upgrades_and_its_old_tokens_are_refused_once(tmp_path, serve_with):
     db = tmp_path / "release-1.1.db"
     old = sqlite3.connect(db)

@@ -680,6 +680,7 @@ def test_a_port_in_use_or_an_unopenable_database_exits_with_one_sentence(tmp_pat
     assert "cannot open the database" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.sqlite_only
 def test_sigterm_closes_websockets_with_1001_and_leaves_the_database_whole(tmp_path, serve_with):
     db = tmp_path / "term.db"
     process, http_port, ws_port = start_cli("--db", str(db))

@@ -22,8 +22,8 @@ import pytest
 
 import store
 import swiftchat
-from conftest import (DEPLOY, HERE, Api, end_process, history, http_connection, login, run_cli,
-                      start_cli)
+from conftest import (COMMANDS_ON_SQLITE_ONLY, DEPLOY, HERE, Api, end_process, history,
+                      http_connection, login, run_cli, start_cli)
 
 
 
@@ -147,6 +147,7 @@ def read(path):
         return file.read()
 
 
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_backup_copies_the_uploaded_files_and_restore_brings_them_back(tmp_path, serve_with):
     """Uploads live in <db>.files; a file put there by hand stands in for them (test_files.py
     backs up real uploads, and under --files-dir)."""
@@ -280,6 +281,7 @@ def test_a_new_database_in_a_folder_one_may_not_write_to_is_permission_denied(un
     assert os.listdir(folder) == []
 
 
+@pytest.mark.sqlite_only
 def test_an_existing_database_in_a_folder_one_may_not_write_to_says_why(unwritable_folder,
                                                                          serve_with):
     folder, preexec_fn = unwritable_folder
@@ -391,6 +393,7 @@ def test_the_image_holds_the_servers_modules_and_no_tests_or_benchmark():
                    for name in copied)
 
 
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_the_dockerfile_tells_the_server_and_the_commands_where_the_database_is(tmp_path,
                                                                                 serve_with, api):
     env = dockerfile_env()

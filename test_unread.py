@@ -354,6 +354,7 @@ def test_what_search_refuses(api, pair):
 
 # -- a database of the release before ------------------------------------------------------
 
+@pytest.mark.sqlite_only
 def test_a_database_before_read_markers_upgrades_with_nothing_unread_and_all_searchable(
         tmp_path, serve_with):
     db = tmp_path / "schema-4.db"
@@ -387,6 +388,7 @@ def test_a_database_before_read_markers_upgrades_with_nothing_unread_and_all_sea
 
 
 
+@pytest.mark.sqlite_only
 def test_a_schema_9_database_counts_from_its_messages_and_goes_on_after_a_deleted_newest(
         tmp_path, serve_with):
     # Schema 9 kept each room's last position in rooms.last_position; 10
@@ -437,6 +439,7 @@ def a_room_then_stopped(serve_with, db):
     return user_id, room_id
 
 
+@pytest.mark.sqlite_only
 def test_messages_written_while_search_was_off_are_found_after_a_start_with_fts5(tmp_path,
                                                                                    serve_with):
     # A server on an SQLite without FTS5 drops the index's triggers and
@@ -513,6 +516,7 @@ def test_a_search_that_runs_too_long_is_stopped_with_a_clear_error(api, server, 
     assert search(api, bob, "to*")["count"] == 0
 
 
+@pytest.mark.sqlite_only
 def test_a_backlog_of_messages_written_while_the_server_was_stopped_is_indexed_in_batches(
         tmp_path, serve_with):
     db = tmp_path / "chat.db"
