@@ -1075,6 +1075,10 @@ class Database:
 
     # A message of a batch that breaks a constraint on its own (add_messages).
     IntegrityError = sqlite3.IntegrityError
+    @staticmethod
+    def _lock_rooms(db, room_ids):
+        """Be the only writer of these rooms' messages until the transaction ends: nothing
+        to do on SQLite, where one write at a time is the database's own rule."""
 
     @staticmethod
     def _store_error(exc):
@@ -1652,6 +1656,7 @@ class Store(Database):
         saved = []
         with self._transaction(keeps_memory=True) as db:
             self._memory.check()
+            self._lock_rooms(db, {message[0] for message in messages})
             batch = MessageBatch(db, messages, self._memory)
             for message in messages:
                 try:

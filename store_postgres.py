@@ -25,7 +25,6 @@ room) takes a row lock in PostgreSQL.
 import contextlib
 import decimal
 import functools
-import logging
 import pathlib
 import re
 import threading
@@ -36,12 +35,13 @@ try:
     import psycopg
     import psycopg.adapt
     import psycopg.errors
-except ImportError:  # the server says what to install (swiftchat.open_store)
+except ImportError:  # PostgresStore says what to install
     psycopg = None
 
 import store
-from store import (MAX_SEARCH_WORDS, MESSAGE_COLUMNS, MIN_PREFIX, SEEN_BY_VIEWER, WRITE_TIMEOUT, Conflict, DatabaseBusy, DatabaseReadOnly,
-                   DatabaseUnavailable, DiskFull, SearchTooLong, StoreError)
+from store import (MAX_SEARCH_WORDS, MESSAGE_COLUMNS, MIN_PREFIX, SEEN_BY_VIEWER, WRITE_TIMEOUT,
+                   Conflict, DatabaseBusy, DatabaseReadOnly, DatabaseUnavailable, DiskFull,
+                   SearchTooLong, StoreError)
 
 SCHEMA_PATH = pathlib.Path(__file__).with_name("schema_postgres.sql")
 # PostgreSQL's own schema versions (kept in the settings table as
@@ -49,9 +49,8 @@ SCHEMA_PATH = pathlib.Path(__file__).with_name("schema_postgres.sql")
 # next, as store.MIGRATIONS does for SQLite; version 1 is 1.3's first.
 MIGRATIONS = []
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
-READERS = 4  # reader connections kept open at most
-
-log = logging.getLogger("swiftchat.store")
+READERS = 8  # idle reader connections kept open at most (more are opened while needed)
+UPGRADE_LOCK = 7265  # the advisory lock a starting server takes to make or upgrade the tables
 
 # One placeholder or literal of a query in SQLite's words: a quoted string
 # (kept as it is), a "?", or a ":name" (not a PostgreSQL "::" cast).
@@ -190,7 +189,7 @@ class PostgresStore(store.Store):
         """Create the tables, or bring them to SCHEMA_VERSION; one process at a time."""
         with self._db.transaction():
             # Two processes starting at once: the second waits for the first's tables.
-            self._db.execute("SELECT pg_advisory_xact_lock(7265)")
+            self._db.execute(f"SELECT pg_advisory_xact_lock({UPGRADE_LOCK})")
             exists = self._db.execute("SELECT to_regclass('settings') IS NOT NULL").fetchone()[0]
             version = 0
             if exists:
@@ -228,7 +227,7 @@ class PostgresStore(store.Store):
             yield Connection(reader)
         finally:
             with self._readers_lock:
-                if len(self._idle_readers) < READERS and not reader.closed:
+                if len(self._idle_readers) < READERS and not (reader.closed or reader.broken):
                     self._idle_readers.append(reader)
                     reader = None
             if reader is not None:
@@ -271,6 +270,17 @@ class PostgresStore(store.Store):
     def _alone(db):
         # A failed statement spoils a PostgreSQL transaction: a savepoint undoes one message.
         return db.connection.transaction()
+
+    @staticmethod
+    def _lock_rooms(db, room_ids):
+        """Another process may be saving messages in the same rooms: their rows are locked,
+        in id order, until the batch commits, so that one writer at a time counts a room's
+        positions and its message ids increase in commit order. A statement of its own:
+        in READ COMMITTED, only a statement that begins after the wait sees what the
+        other writer committed."""
+        room_ids = sorted(room_ids)
+        db.execute(f"SELECT id FROM rooms WHERE id IN ({store.placeholders(room_ids)})"
+                   " ORDER BY id FOR UPDATE", room_ids).fetchall()
 
     @staticmethod
     def _inserted_id(db, sql, params):

@@ -8,6 +8,7 @@ stores on one database, and the schema's version.
 """
 
 import os
+import threading
 
 import pytest
 
@@ -98,3 +99,45 @@ def test_the_postgres_requirements_are_their_own_file():
         assert "psycopg" not in runtime.read()
     with open(os.path.join(here, "requirements-postgres.txt")) as postgres:
         assert "psycopg" in postgres.read()
+
+
+@needs_postgres
+@pytest.mark.parametrize("command, tool", [("backup", "pg_dump"), ("restore", "psql")])
+def test_backup_and_restore_on_postgres_say_what_to_use_instead(tmp_path, serve_with, command,
+                                                                 tool):
+    serve_with()  # the database (its schema) of tmp_path / "chat.db"
+    done = run_cli(command, str(tmp_path / "copy.sql"), "--db", str(tmp_path / "chat.db"))
+    assert (done.returncode, done.stderr) == (
+        1, f"swiftchat: {command} works on SQLite's file; on PostgreSQL use {tool} (see the README)\n")
+    assert not (tmp_path / "copy.sql").exists()
+
+
+@needs_postgres
+def test_two_processes_saving_in_one_room_count_every_message_for_unread(tmp_path):
+    # Each store stands for a process: both save into one room at once. Each message's
+    # position must be its own (the room's row is locked while a batch is saved), or a
+    # member's unread count comes out short.
+    url = postgres_for(tmp_path / "busy.db")
+    first, second = store_postgres.PostgresStore(url), store_postgres.PostgresStore(url)
+    try:
+        ada = first.create_user("ada", "x$1$00$00", "2026-12-01T00:00:00Z")
+        bob = first.create_user("bob", "x$1$00$00", "2026-12-01T00:00:00Z")
+        room = first.create_room("Busy", "", ada["id"], "2026-12-01T00:00:00Z")
+        first.add_member(room["id"], bob["id"], "2026-12-01T00:00:00Z")
+
+        def save(store_, name):
+            for batch in range(20):
+                store_.add_messages([(room["id"], ada["id"], f"{name} {batch} {n}", 1, None)
+                                     for n in range(3)])
+
+        threads = [threading.Thread(target=save, args=(s, name))
+                   for s, name in ((first, "first"), (second, "second"))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        rooms, _ = second.list_rooms(10, 0, bob["id"])
+        assert [r["unread_count"] for r in rooms if r["id"] == room["id"]] == [120]
+    finally:
+        first.close()
+        second.close()
