@@ -28,6 +28,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -68,10 +69,9 @@ def pytest_configure(config):
 
 
 TEST_POSTGRES = os.environ.get("SWIFTCHAT_TEST_POSTGRES")
-# Why a test that uses a command (users, import, export, backup, restore) is
-# `sqlite_only` for now: those commands open the SQLite file (issue #37 brings
-# them to PostgreSQL).
-COMMANDS_ON_SQLITE_ONLY = "the command-line tools run on SQLite only so far (issue #37)"
+# Why a test of backup or restore is `sqlite_only`: they copy SQLite's file;
+# on PostgreSQL they say to use pg_dump and psql (issue #37 may bring them).
+COMMANDS_ON_SQLITE_ONLY = "backup and restore copy SQLite's file (on PostgreSQL: pg_dump)"
 _schemas = []  # the PostgreSQL schemas this test process made, dropped at its end
 
 
@@ -139,6 +139,15 @@ TOO_MANY_LOGINS = {"success": False, "message": "Too many requests",
                    "error": "Too many failed logins; try again later"}
 
 
+def open_test_store(db):
+    """The store a test server on db serves from (with SWIFTCHAT_TEST_POSTGRES, db's schema)."""
+    if TEST_POSTGRES:
+        import store_postgres
+        return store_postgres.PostgresStore(postgres_for(db))
+    import store
+    return store.Store(db)
+
+
 def store_opened_in_python(db):
     """Python code that opens, as `s`, the store a test server on db serves from: for a test
     that changes the database from another process."""
@@ -152,6 +161,8 @@ def serve_for_tests(db, **options):
 
     With SWIFTCHAT_TEST_POSTGRES, on the PostgreSQL schema standing for db."""
     if TEST_POSTGRES and "database_url" not in options:
+        if str(db) == ":memory:":  # a database of its own, as an in-memory one is
+            db = os.path.join(tempfile.mkdtemp(prefix="swiftchat-test-"), "memory.db")
         options["database_url"] = postgres_for(db)
         options.setdefault("files_dir", f"{db}.files")
     return swiftchat.serve(**{"http_port": 0, "ws_port": 0, "db": db, "jwt_secret": TEST_SECRET,
@@ -529,11 +540,23 @@ def chat(server):
 
 # -- the command line, as a real process -------------------------------------------
 
+def on_the_tests_store(args):
+    """A command's arguments as given, or with SWIFTCHAT_TEST_POSTGRES its `--db FILE` as
+    `--database-url` of the schema that stands for FILE (postgres_for)."""
+    if not TEST_POSTGRES:
+        return list(args)
+    given, changed = iter(args), []
+    for arg in given:
+        changed += ["--database-url", postgres_for(next(given))] if arg == "--db" else [arg]
+    return changed
+
+
 def run_cli(*args, env=None, timeout=20, preexec_fn=None):
     """`python swiftchat.py ARGS` to its end; the CompletedProcess, with text output.
 
     preexec_fn runs in the child before the server starts (to lower a limit, say).
     """
+    args = on_the_tests_store(args)
     return subprocess.run([sys.executable, os.path.join(HERE, "swiftchat.py"), *args],
                           capture_output=True, text=True, timeout=timeout, env=env,
                           preexec_fn=preexec_fn)
@@ -544,6 +567,8 @@ def start_cli(*args, preexec_fn=None):
 
     preexec_fn runs in the child before the server starts (to lower a limit, say).
     """
+    if TEST_POSTGRES and "--db" in args:  # its files beside the file named, as on SQLite
+        args = [*on_the_tests_store(args), "--files-dir", f"{args[args.index('--db') + 1]}.files"]
     process = subprocess.Popen(
         [sys.executable, os.path.join(HERE, "swiftchat.py"), "--http-port", "0", "--ws-port", "0",
          "--pbkdf2-iterations", "1000", *args],

@@ -587,8 +587,8 @@ OPTIONS = [
     ("--direct-messages", "on",
      "on: users may open direct rooms (default); off: only with an admin",
      choice_of(*POLICIES["direct_messages"])),
-    ("--files-dir", None, "folder for uploaded files (default: <db>.files beside the database)",
-     str),
+    ("--files-dir", None, "folder for uploaded files (default: <db>.files beside the database; "
+     "on PostgreSQL ./swiftchat.files)", str),
     ("--max-upload-mb", "10", "largest upload, in MiB (default 10)", positive_int),
     ("--upload-quota-mb", "200", "MiB of uploads one user may keep (default 200; 0 = no quota; "
      "admins have none)", limit),

@@ -9,8 +9,9 @@
     python swiftchat.py backup FILE [--files-dir DIR]
     python swiftchat.py restore FILE [--files-dir DIR]
 
-Each command opens the database named by --db (or SWIFTCHAT_DB) through the
-store, does one thing, prints one line (``users list``: one a user;
+Each command opens the database named by --db (or SWIFTCHAT_DB), or the
+PostgreSQL database of --database-url (or SWIFTCHAT_DATABASE_URL), through
+the store, does one thing, prints one line (``users list``: one a user;
 ``users import``: a CSV of the accounts it created; ``export``: the file,
 unless --out names one) and exits 0; or prints one error line and exits 1,
 never a traceback. These commands are not servers, so they run beside a
@@ -19,6 +20,7 @@ notices what they did within a few seconds: sessions that ended (a
 disabled account, a new password) are closed, and no remembered token
 outlives a change (accounts.py).
 
+On PostgreSQL, ``backup`` and ``restore`` say to use pg_dump and psql.
 ``restore`` is the exception: it replaces the file, so it takes the hold a
 server takes (swiftchat.hold_database) and refuses while a server has it.
 Before anything opens a database, ``not_a_database`` looks at what the path
@@ -58,6 +60,7 @@ import protocol
 from accounts import DEFAULT_ITERATIONS, Accounts, ImportRefused, hash_password, stored_secret
 from files import LinkSigner
 from protocol import ApiError, iso, now
+import store_postgres
 from store import Conflict, DatabaseBusy, LastAdmin, Store, StoreError
 
 __all__ = ["main", "is_admin_command", "not_a_database", "COMMANDS"]
@@ -95,6 +98,9 @@ def parse_args(argv, environ):
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", default=argparse.SUPPRESS,
                         help="SQLite database file (default swiftchat.db) [env SWIFTCHAT_DB]")
+    common.add_argument("--database-url", default=argparse.SUPPRESS,
+                        help="the server's PostgreSQL database instead of --db "
+                             "[env SWIFTCHAT_DATABASE_URL]")
     parser = OneLineParser(prog="swiftchat.py", parents=[common],
                            description="Manage SwiftChat's accounts, back it up and restore it.")
     parser.add_argument("--pbkdf2-iterations", type=int, default=int(environ.get(
@@ -124,6 +130,10 @@ def parse_args(argv, environ):
     args = parser.parse_args(argv)
     if "db" not in vars(args):
         args.db = environ.get("SWIFTCHAT_DB", "swiftchat.db")
+    if "database_url" not in vars(args):
+        args.database_url = environ.get("SWIFTCHAT_DATABASE_URL")
+    if args.database_url:
+        args.db = "at --database-url"  # how messages name the database; never the URL's password
     return args
 
 
@@ -153,6 +163,9 @@ def main(argv, environ=os.environ):
     # server's to give; a command says one line.
     logging.getLogger("swiftchat").setLevel(logging.ERROR)
     try:
+        if args.database_url and args.command in ("backup", "restore"):
+            raise CommandError(f"{args.command} works on SQLite's file; on PostgreSQL use "
+                               f"{'pg_dump' if args.command == 'backup' else 'psql'} (see the README)")
         if args.command == "restore":
             output = restore(args.db, args.file, args.files_dir)
         else:
@@ -173,7 +186,7 @@ def main(argv, environ=os.environ):
 
 def on_the_database(args):
     """Open the database, do the command, close it; the command's output."""
-    store = open_store(args.db)
+    store = open_postgres(args.database_url) if args.database_url else open_store(args.db)
     try:
         return run(store, args)
     finally:
@@ -192,6 +205,14 @@ def open_store(path):
         return Store(path)
     except StoreError as exc:
         raise CommandError(said(exc, path)) from None
+
+
+def open_postgres(url):
+    """The store of the server's PostgreSQL database; CommandError if it cannot be opened."""
+    try:
+        return store_postgres.PostgresStore(url)
+    except StoreError as exc:
+        raise CommandError(f"cannot open the PostgreSQL database: {exc}") from None
 
 
 def not_a_database(path):

@@ -17,7 +17,7 @@ import pytest
 
 import store
 from conftest import (COMMANDS_ON_SQLITE_ONLY, HERE, TEST_ITERATIONS, Api, WriteLock, authed,
-                      closed_with, history, login, make_admin, wait_until)
+                      closed_with, history, login, make_admin, on_the_tests_store, wait_until)
 
 FORBIDDEN_ADMIN_ONLY = {"success": False, "message": "Forbidden", "error": "Admin only"}
 
@@ -335,7 +335,8 @@ def test_an_admin_may_update_and_delete_any_room(api, conversation, admin):
 # -- the command line, against a running server's database -----------------------------------
 
 def admin_cli(db, *args, password=None):
-    return subprocess.run([sys.executable, os.path.join(HERE, "swiftchat.py"), "--db", str(db),
+    return subprocess.run([sys.executable, os.path.join(HERE, "swiftchat.py"),
+                           *on_the_tests_store(["--db", str(db)]),
                            "--pbkdf2-iterations", str(TEST_ITERATIONS), *args],
                           input=password, capture_output=True, text=True, timeout=30)
 
@@ -347,7 +348,6 @@ def one_line(result):
     return out.strip()
 
 
-@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_the_command_line_manages_accounts_beside_a_running_server(server, api, tmp_path):
     db = tmp_path / "chat.db"
     added = admin_cli(db, "users", "add", "teacher", "--password-stdin", password="teacher-pass\n")
@@ -380,7 +380,6 @@ def test_the_command_line_manages_accounts_beside_a_running_server(server, api, 
     assert any(line.endswith(" teacher admin") for line in listed.stdout.splitlines())
 
 
-@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_a_role_given_on_the_command_line_reaches_the_server_within_5_seconds(api, tmp_path):
     token, _, name = api.register()
     api.get("/users/me", token=token)  # remembered as checked, with role "user"
@@ -395,13 +394,11 @@ def test_a_role_given_on_the_command_line_reaches_the_server_within_5_seconds(ap
      "swiftchat: password must be 8-128 characters"),
     (["users", "frobnicate"], None, "swiftchat: argument action: invalid choice"),
 ])
-@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_a_command_line_mistake_is_one_line_and_exit_1(server, tmp_path, args, stdin, error):
     result = admin_cli(tmp_path / "chat.db", *args, password=stdin)
     assert result.returncode == 1 and one_line(result).startswith(error)
 
 
-@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_a_taken_name_on_the_command_line_is_one_line(server, api, tmp_path):
     _, _, name = api.register()
     result = admin_cli(tmp_path / "chat.db", "users", "add", name, "--password-stdin",
@@ -409,6 +406,7 @@ def test_a_taken_name_on_the_command_line_is_one_line(server, api, tmp_path):
     assert result.returncode == 1 and one_line(result) == f"swiftchat: a user named {name} exists already"
 
 
+@pytest.mark.sqlite_only
 def test_the_command_line_on_a_missing_or_locked_database(server, api, tmp_path):
     missing = admin_cli(tmp_path / "no-such.db", "users", "list")
     assert missing.returncode == 1
@@ -444,16 +442,15 @@ def test_backup_makes_a_private_consistent_copy_of_the_live_database(server, api
     assert again.returncode == 1 and "exists already" in one_line(again)
 
 
-@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_the_command_line_without_a_terminal_asks_for_password_stdin(server, tmp_path):
-    result = subprocess.run([sys.executable, os.path.join(HERE, "swiftchat.py"), "--db",
-                             str(tmp_path / "chat.db"), "users", "add", "no_tty_user"],
+    result = subprocess.run([sys.executable, os.path.join(HERE, "swiftchat.py"),
+                             *on_the_tests_store(["--db", str(tmp_path / "chat.db")]),
+                             "users", "add", "no_tty_user"],
                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and one_line(result) == \
         "swiftchat: no terminal to ask for the password on: use --password-stdin"
 
 
-@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_a_name_with_a_newline_is_refused_not_echoed(server, tmp_path):
     result = admin_cli(tmp_path / "chat.db", "users", "promote", "x\nroot is now an admin")
     assert result.returncode == 1 and one_line(result).startswith("swiftchat: username must be")
@@ -467,7 +464,6 @@ def test_backup_never_writes_through_a_link(server, tmp_path):
     assert not (tmp_path / "elsewhere.db").exists()
 
 
-@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_a_listing_piped_into_a_reader_that_leaves_early_ends_quietly(server, api, tmp_path):
     """`users list | head -2`: the reader has gone before the list is written; no traceback."""
     for _ in range(3):
@@ -476,7 +472,8 @@ def test_a_listing_piped_into_a_reader_that_leaves_early_ends_quietly(server, ap
     os.close(reader)  # gone before the command writes a line
     try:
         listed = subprocess.run([sys.executable, os.path.join(HERE, "swiftchat.py"),
-                                 "--db", str(tmp_path / "chat.db"), "users", "list"],
+                                 *on_the_tests_store(["--db", str(tmp_path / "chat.db")]),
+                                 "users", "list"],
                                 stdout=writer, stderr=subprocess.PIPE, text=True, timeout=30)
     finally:
         os.close(writer)

@@ -22,8 +22,7 @@ import urllib.parse
 import pytest
 
 import accounts
-import store
-from conftest import COMMANDS_ON_SQLITE_ONLY, Api, end_process, login, make_admin, run_cli, start_cli
+from conftest import Api, end_process, login, make_admin, open_test_store, run_cli, start_cli
 
 pytestmark = pytest.mark.shared_server
 
@@ -298,7 +297,7 @@ def large_rooms(tmp_path_factory):
     each), made straight through the store before it starts: (process, port, db, token,
     {"small": room id, "large": room id})."""
     db = str(tmp_path_factory.mktemp("large") / "chat.db")
-    seeding = store.Store(db)
+    seeding = open_test_store(db)
     try:
         teacher = seeding.create_user("teacher", accounts.hash_password("password123", 1000),
                                       "2024-01-01T00:00:00Z")
@@ -373,7 +372,6 @@ def test_the_export_command_writes_a_room_named_by_its_name_to_a_new_private_fil
         assert len(list(csv.reader(file))) == 2_001
 
 
-@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_the_export_command_prints_the_file_the_route_sends(serve_with, tmp_path):
     server = serve_with()
     api = Api(server.http_port)
@@ -385,7 +383,6 @@ def test_the_export_command_prints_the_file_the_route_sends(serve_with, tmp_path
     assert result.stdout == export(server.http_port, room_id, token, "json").body.decode()
 
 
-@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 @pytest.mark.parametrize("secret", [None, "the secret the class server was started with"])
 def test_the_export_commands_file_links_open_on_the_server(serve_with, tmp_path, secret):
     # A link is signed as the server signs it: with the secret it was given
@@ -413,7 +410,6 @@ def test_the_export_commands_file_links_open_on_the_server(serve_with, tmp_path,
         connection.close()
 
 
-@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_the_export_command_names_the_ids_of_rooms_that_share_a_name(serve_with, tmp_path):
     server = serve_with()
     api = Api(server.http_port)
@@ -430,7 +426,6 @@ def test_the_export_command_names_the_ids_of_rooms_that_share_a_name(serve_with,
 @pytest.mark.parametrize("room, out, error", [
     ("no such room", None, "no room has the id or name 'no such room'"),
     ("Maths", "taken.csv", "{out} exists already; name a new file")])
-@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_the_export_command_refuses_in_one_line(serve_with, tmp_path, room, out, error):
     server = serve_with()
     api = Api(server.http_port)

@@ -405,6 +405,7 @@ def test_a_memory_database_may_be_served_twice_in_one_process(serve_with):
     assert Api(two.http_port).get("/health").status == 200
 
 
+@pytest.mark.sqlite_only
 def test_a_second_server_process_on_a_held_database_exits_1_with_one_line(tmp_path):
     db = tmp_path / "held.db"
     first, _, _ = start_cli("--db", str(db))
@@ -437,6 +438,7 @@ def test_the_hold_on_a_database_ends_with_its_process_even_under_sigkill(tmp_pat
 UNAVAILABLE = {"success": False, "message": "Service unavailable", "error": "Database unavailable"}
 
 
+@pytest.mark.sqlite_only
 def test_an_io_error_is_a_503_logged_once_and_writes_resume_by_themselves(tmp_path):
     """A failing disk: every write is a 503 meanwhile, one log line says so, and writes come back."""
     db = tmp_path / "chat.db"

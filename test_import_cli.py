@@ -13,9 +13,7 @@ import stat
 
 import pytest
 
-from conftest import COMMANDS_ON_SQLITE_ONLY, Api, login, run_cli
-
-pytestmark = pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
+from conftest import Api, login, run_cli
 
 # The contract's generated password: 12 letters and digits, none of 0 O 1 l I.
 GENERATED = r"[a-km-zA-HJ-NP-Z2-9]{12}"

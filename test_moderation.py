@@ -8,7 +8,7 @@ room's owner and the admins, who alone can see direct messages that way.
 
 import pytest
 
-from conftest import COMMANDS_ON_SQLITE_ONLY, ROOM_NOT_FOUND, authed, make_admin, run_cli, wait_for_frame
+from conftest import ROOM_NOT_FOUND, authed, make_admin, run_cli, wait_for_frame
 
 BANNED = {"success": False, "message": "Forbidden", "error": "You are banned from this room"}
 BLOCKED = {"success": False, "message": "Forbidden", "error": "You cannot do this to this user"}
@@ -146,7 +146,6 @@ def test_an_admin_reads_a_private_room_without_becoming_a_member(server, api, ad
                                           token=token).data["messages"]] == ["staff only"]
 
 
-@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_a_demoted_admin_loses_private_rooms_within_5_seconds(server, api, admin, private_room,
                                                                tmp_path):
     token, admin_id, name = admin

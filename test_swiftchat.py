@@ -664,6 +664,7 @@ def test_an_invalid_option_value_exits_with_one_sentence(args):
     assert f"error: argument {args[0]}: '{args[1]}' is not" in result.stderr
 
 
+@pytest.mark.sqlite_only
 def test_a_port_in_use_or_an_unopenable_database_exits_with_one_sentence(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -834,6 +835,7 @@ def test_the_api_reference_covers_every_route_and_frame_type(server):
         assert f'"type": "{frame_type}"' in text, frame_type
 
 
+@pytest.mark.sqlite_only
 def test_a_file_that_is_not_a_database_exits_with_one_sentence(tmp_path):
     not_a_database = tmp_path / "notes.db"
     not_a_database.write_bytes(b"these are my lecture notes, not SQLite" * 100)

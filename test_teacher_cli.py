@@ -52,6 +52,7 @@ def messages_in(db, room_id):
         kept.close()
 
 
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_restore_after_a_kill_brings_back_exactly_the_backups_messages(tmp_path):
     """Issue #34: 65 messages, a backup, 3 more, kill -9, restore: 65, not 68."""
     db, backup = str(tmp_path / "chat.db"), str(tmp_path / "backup.db")
@@ -102,6 +103,7 @@ def test_the_policies_are_set_by_their_flags_and_shown_in_info(tmp_path):
         end_process(process)
 
 
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_restore_is_refused_while_a_server_runs_on_the_database(tmp_path):
     db, backup = str(tmp_path / "chat.db"), str(tmp_path / "backup.db")
     process, http_port, _ = start_cli("--db", db)
@@ -124,6 +126,7 @@ def test_restore_is_refused_while_a_server_runs_on_the_database(tmp_path):
     (None, "no backup at {backup}"),
     ("not a database", "cannot restore from {backup}: it is not a SQLite database (it was left as "
                        "it is)")])
+@pytest.mark.sqlite_only(COMMANDS_ON_SQLITE_ONLY)
 def test_restore_of_something_that_is_no_backup_changes_nothing(tmp_path, serve_with, backup_text,
                                                                  error):
     db, backup = str(tmp_path / "chat.db"), str(tmp_path / "backup.db")
@@ -272,6 +275,7 @@ def unwritable_folder(tmp_path):
     folder.chmod(0o755)  # for pytest to clean it up
 
 
+@pytest.mark.sqlite_only
 def test_a_new_database_in_a_folder_one_may_not_write_to_is_permission_denied(unwritable_folder):
     folder, preexec_fn = unwritable_folder
     db = folder / "chat.db"
@@ -296,6 +300,7 @@ def test_an_existing_database_in_a_folder_one_may_not_write_to_says_why(unwritab
                                  "beside it")
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("command", [SERVER, ("users", "list")])
 def test_db_naming_a_folder_is_one_line(tmp_path, command):
     refused = run_cli(*command, "--db", str(tmp_path))
@@ -304,6 +309,7 @@ def test_db_naming_a_folder_is_one_line(tmp_path, command):
                                  f"name a file, e.g. --db {tmp_path / 'swiftchat.db'}")
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("command", [SERVER, ("users", "list"), ("backup", "copy.db")])
 def test_a_file_that_is_not_a_database_is_refused_and_left_as_it_was(tmp_path, command):
     notes = tmp_path / "notes.txt"
