@@ -43,6 +43,8 @@ from store import (MAX_SEARCH_WORDS, MESSAGE_COLUMNS, MIN_PREFIX, SEEN_BY_VIEWER
                    Conflict, DatabaseBusy, DatabaseReadOnly, DatabaseUnavailable, DiskFull,
                    SearchTooLong, StoreError)
 
+__all__ = ["PostgresStore", "postgres_sql", "SCHEMA_VERSION"]
+
 SCHEMA_PATH = pathlib.Path(__file__).with_name("schema_postgres.sql")
 # PostgreSQL's own schema versions (kept in the settings table as
 # 'schema_version'). Each entry takes a database of one version to the

@@ -17,8 +17,8 @@ import pytest
 
 from conftest import HERE
 
-MODULES = ["protocol", "store", "accounts", "swiftchat_core", "swiftchat_ws", "swiftchat_routes",
-           "swiftchat_admin", "export", "files",
+MODULES = ["protocol", "store", "store_postgres", "accounts", "swiftchat_core", "swiftchat_ws",
+           "swiftchat_routes", "swiftchat_admin", "export", "files",
            "swiftchat_http", "swiftchat", "openapi"]
 EDGES = {"swiftchat_ws": {"swiftchat_http", "swiftchat_routes"},
          "swiftchat_http": {"swiftchat_ws"}, "swiftchat_routes": {"swiftchat_ws"}}
