@@ -861,7 +861,12 @@ def main(argv=None):
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop_requested.set())
     print(banner(args.host, server.http_port, server.ws_port), flush=True)
-    stop_requested.wait()
+    # A wait with a timeout, again and again: the kernel may hand SIGTERM to any thread,
+    # and then Python only marks it for the main thread, whose handler runs the next time
+    # it runs Python code. A wait without one then never woke (seen once in CI: a server
+    # on PostgreSQL, which has more threads, ignored SIGTERM for 15 s).
+    while not stop_requested.wait(0.5):
+        pass
     log.info("stopping")
     server.stop()
     log_handler.close()  # writes out what is still gathered
