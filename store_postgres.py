@@ -61,7 +61,12 @@ SQLITE_TOKENS = re.compile(r"'(?:[^']|'')*'|\?|(?<!:):([A-Za-z_]\w*)")
 
 @functools.lru_cache(maxsize=1024)
 def postgres_sql(sql):
-    """A query of store.py in psycopg's placeholders: ? -> %s, :name -> %(name)s, % -> %%."""
+    """A query of store.py in psycopg's placeholders: ? -> %s, :name -> %(name)s, % -> %%.
+
+    It knows '...' literals (their "?" and ":word" stay), and PostgreSQL's :: casts. It
+    does not know -- comments, "quoted identifiers", E'...' strings or array slices
+    (a[1:n]): store.py's queries have none, and one that did would need them here.
+    """
     def placeholder(match):
         text = match.group(0)
         if text.startswith("'"):
